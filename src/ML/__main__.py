@@ -1,0 +1,5 @@
+import sys
+
+from ML.cli import main
+
+sys.exit(main())

@@ -1,0 +1,75 @@
+"""``ML key=value ...``: the command line front door; ``-m`` sweeps comma-separated values."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+
+from ML.errors import UserError
+
+USAGE = """usage: ML [-m] key=value [+new.key=value ...]
+
+  ML task=classify Dataset=Digits              train a recipe (task=NAME loads NAME.yaml)
+  ML task=dqn Env=Classic env.task=Acrobot-v1  reinforcement learning on a gymnasium task
+  ML -m task=dqn seed=0,1,2                    sweep: one run per comma-separated value
+Values parse as YAML; Uppercase=... names a class (built-in, MyFile.attr, ./file.py.attr, module path).
+"""
+
+
+def split_sweep(token: str) -> list[str]:
+    """``key=a,b,c`` → three tokens; commas inside brackets or quotes are part of one value."""
+    key, sep, value = token.partition("=")
+    if not sep:
+        return [token]
+    parts, depth, quote, current = [], 0, "", ""
+    for char in value:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "[{(":
+            depth += 1
+        elif char in "]})":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+            continue
+        current += char
+    parts.append(current)
+    return [f"{key}={p}" for p in parts]
+
+
+def expand(argv: list[str]) -> list[list[str]]:
+    """The runs a (possibly ``-m``) command line asks for."""
+    if "-m" not in argv and "--multirun" not in argv:
+        return [argv]
+    tokens = [t for t in argv if t not in ("-m", "--multirun")]
+    return [list(combo) for combo in itertools.product(*(split_sweep(t) for t in tokens))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if any(a in ("-h", "--help") for a in argv):
+        print(USAGE)
+        return 0
+    from ML.hyperparams import resolve_config
+    from ML.run import train
+
+    try:
+        runs = expand(argv)
+        configs = [resolve_config(argv=run) for run in runs]  # every run checked before any trains
+        for run, config in zip(runs, configs, strict=True):
+            if len(runs) > 1:
+                print(f"[sweep] {' '.join(run)}", flush=True)
+            train(config, ["ML", *run])
+    except UserError as e:
+        print(f"ML: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""Reinforcement learning: act in a training environment, store experience, evaluate on another."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ML.hyperparams import instantiate
+from ML.replay import Replay
+
+
+def episode_seed(*key: int) -> int:
+    """A seed per episode, so an episode replays exactly after a resume at its boundary."""
+    return int(np.random.SeedSequence([abs(int(k)) for k in key]).generate_state(1)[0])
+
+
+class Interactive:
+    def __init__(self, config: Any):
+        self.config = config
+        self.seed = int(config.seed)
+        self.env = instantiate(config.Env, {**config.env, "seed": self.seed, "evaluation": False}, label="Env")
+        self.eval_env = instantiate(config.Env, {**config.env, "seed": self.seed, "evaluation": True},
+                                    label="Env")
+        self.spec = self.env.task_spec
+        self.frames_per_step = self.spec.action_repeat
+        self.episode = 0
+        self.evaluations = 0
+        self.replay: Replay | None = None
+        self._return = 0.0
+        self._length = 0
+
+    def open(self, run_dir: Path, resume: bool, state: dict[str, Any] | None = None) -> None:
+        space = self.env.action_space
+        action_shape = () if self.spec.discrete else tuple(space.shape)
+        self.replay = Replay(run_dir / "replay.h5", int(self.config.replay.capacity), self.spec.obs_shape,
+                             self.env.observation_space.dtype, action_shape, space.dtype,
+                             load=bool(resume or self.config.replay.load), seed=self.seed)
+        if state:
+            self.episode = state["episode"]
+            self.evaluations = state["evaluations"]
+        self._reset()
+
+    def _reset(self) -> None:
+        self.obs, _ = self.env.reset(seed=episode_seed(self.seed, 0, self.episode))
+        self.replay.start(self.obs)
+        self._return, self._length = 0.0, 0
+
+    def step(self, agent: Any, step: int) -> dict[str, float]:
+        action = agent.act(self.obs, step)
+        self.obs, reward, terminated, truncated, _ = self.env.step(action)
+        self.replay.add(action, reward, self.obs, terminated, truncated)
+        self._return += float(reward)
+        self._length += 1
+        metrics = agent.update(self.replay, step)
+        if terminated or truncated:
+            metrics = {**metrics, "episode_return": self._return, "episode_length": self._length}
+            self.episode += 1
+            self._reset()
+        return metrics
+
+    def evaluate(self, agent: Any, step: int) -> dict[str, float]:
+        """Mean return over ``evaluate_episodes`` greedy episodes on the separately seeded eval env."""
+        returns, lengths = [], []
+        agent.eval()
+        for i in range(int(self.config.evaluate_episodes)):
+            obs, _ = self.eval_env.reset(seed=episode_seed(self.seed, 1, self.evaluations, i))
+            done, total, length = False, 0.0, 0
+            while not done:
+                obs, reward, terminated, truncated, _ = self.eval_env.step(agent.act(obs, step, eval_mode=True))
+                total += float(reward)
+                length += 1
+                done = terminated or truncated
+            returns.append(total)
+            lengths.append(length)
+        agent.train()
+        self.evaluations += 1
+        score = float(np.mean(returns)) if returns else float("nan")
+        return {"score": score, "score_std": float(np.std(returns)) if returns else float("nan"),
+                "episodes": len(returns), "length": float(np.mean(lengths)) if lengths else float("nan")}
+
+    def state(self) -> dict[str, Any]:
+        return {"episode": self.episode, "evaluations": self.evaluations}
+
+    def close(self, keep: bool) -> None:
+        if self.replay is not None:
+            self.replay.close(keep=keep)
+        self.env.close()
+        self.eval_env.close()

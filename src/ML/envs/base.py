@@ -1,0 +1,30 @@
+"""What every task (RL environment or dataset) tells the engine about itself."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class TaskSpec:
+    """Shapes for building agents, identity for the run directory, metadata for normalization.
+
+    ``info`` is recorded in run.json under ``"env"``: protocol settings (frame skip, sticky actions...)
+    and what normalization needs (``num_classes``, ``reward_threshold``...).
+    """
+
+    suite: str                      # run-directory suite: Classic, Classify, Atari, DMC
+    task: str                       # CartPole-v1, Digits, pong, cheetah_run
+    obs_shape: tuple[int, ...]
+    discrete: bool = True
+    num_actions: int | None = None  # discrete actions
+    action_shape: tuple[int, ...] | None = None  # continuous actions
+    action_low: float | None = None
+    action_high: float | None = None
+    num_classes: int | None = None  # classification
+    action_repeat: int = 1          # env frames per agent step
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,99 @@
+"""run.json: what was run (resolved config and its hash, command, versions, commit) and how it ended."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import importlib.metadata
+import inspect
+import json
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from ML.fileio import write_json
+
+# keys that change where or how a run is shown, not what it computes
+_NOT_HASHED = {"progress", "load", "save", "save_per_steps", "results", "run_dir", "threads"}
+_PACKAGES = ("unifiedml", "torch", "numpy", "gymnasium", "ale-py", "dm_control", "mujoco", "h5py", "torchvision")
+
+
+def jsonable(value: Any) -> Any:
+    """Config values as JSON: classes and functions by import path, other objects by type."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if inspect.isclass(value) or inspect.isfunction(value):
+        return f"{value.__module__}.{value.__qualname__}"
+    return f"<{type(value).__module__}.{type(value).__qualname__} object>"
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    kept = {k: v for k, v in jsonable(config).items() if k not in _NOT_HASHED}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).parent)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+class RunInfo:
+    """The run's record, rewritten atomically whenever its status changes."""
+
+    def __init__(self, path: Path, identity: dict[str, Any], config: dict[str, Any], env: dict[str, Any],
+                 command: list[str], previous: dict[str, Any] | None = None):
+        self.path = path
+        self.data: dict[str, Any] = {
+            "status": "running",
+            **identity,
+            "config": jsonable(config),
+            "config_hash": config_hash(config),
+            "command": " ".join(command),
+            "argv": list(command),
+            "versions": versions(),
+            "git_commit": git_commit(),
+            "started": (previous or {}).get("started", now()),
+            "resumed": (previous or {}).get("resumed", []) + ([now()] if previous else []),
+            "ended": None,
+            "final_score": None,
+            "env": jsonable(env),
+        }
+
+    def write(self, **fields: Any) -> None:
+        self.data.update(fields)
+        write_json(self.path, self.data)
+
+    @staticmethod
+    def read(path: Path) -> dict[str, Any] | None:
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+
+
+def command_line() -> list[str]:
+    return [Path(sys.argv[0]).name, *sys.argv[1:]]
