@@ -49,6 +49,15 @@ def run_directory(config: Config, ident: dict[str, Any]) -> Path:
             / ident["task"] / str(ident["seed"]))
 
 
+def default_agent(spec: Any) -> str:
+    """The agent when none is named (``ML Dataset=CIFAR10 Model=Run.model``): by the kind of task."""
+    if spec.num_classes:
+        return "ClassifierAgent"
+    if spec.discrete:
+        return "DQNAgent"
+    raise UserError(f"no Agent for {spec.suite} task {spec.task} (continuous actions): set Agent=... or a recipe")
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -101,10 +110,9 @@ def train(config: Config, command: list[str]) -> Any:
         if resume:  # the same run continues: counters, RNGs, logs, replay
             state = payload["state"]
             checkpoints.restore_rng(payload["rng"])
-    elif config.Agent is None:
-        raise UserError("no Agent: pick a recipe (task=classify, task=dqn, ...) or set Agent=...")
     else:
-        agent = instantiate(config.Agent, {**config.agent, "spec": spec, "config": config}, label="Agent")
+        agent = instantiate(config.Agent or default_agent(spec), {**config.agent, "spec": spec, "config": config},
+                            label="Agent")
 
     previous = RunInfo.read(run_dir / "run.json") if resume else None
     info = RunInfo(run_dir / "run.json", ident, config, {**spec.info, "action_repeat": spec.action_repeat},

@@ -2,22 +2,69 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import torch
 from torch import nn
 
+from ML.errors import UserError
 from ML.hyperparams import instantiate, output_shape
 
 
+def pick_device(name: Any) -> torch.device:
+    """``cpu``, ``cuda``, ``cuda:1``... or ``auto`` (a GPU when there is one)."""
+    name = str(name or "cpu")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"unknown device {name!r}; use cpu, cuda or auto") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device={name} but no CUDA GPU is available here; use device=cpu or device=auto")
+    return device
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
 def build_network(config: Any, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> nn.Sequential:
-    """Eyes (body) then Model (head), each part's shape arguments inferred from the one before."""
-    eyes = instantiate(config["Eyes"], config.get("eyes") or {}, in_shape, None, "Eyes")
-    hidden = output_shape(eyes, in_shape)
+    """Eyes (body) then Model (head), each part's shape arguments inferred from the one before.
+
+    A Model written for flat features (``nn.Linear(3 * 32 * 32, 128)``, or a class taking
+    ``in_features``) gets an ``nn.Flatten`` between Eyes and Model when it fails on the shaped input.
+    The result must map one input of ``in_shape`` to ``prod(out_shape)`` numbers.
+    """
+    try:
+        eyes = instantiate(config["Eyes"], config.get("eyes") or {}, in_shape, None, "Eyes")
+        hidden = output_shape(eyes, in_shape)
+    except (RuntimeError, ValueError) as e:
+        raise UserError(f"Eyes fails on inputs of shape {list(in_shape)}: {_first_line(e)}; "
+                        "fix Eyes or its arguments") from None
     model = instantiate(config["Model"], config.get("model") or {}, hidden, out_shape, "Model")
-    return nn.Sequential(eyes, model)
+    candidates = [nn.Sequential(eyes, model)]
+    if len(hidden) > 1:
+        candidates.append(nn.Sequential(eyes, nn.Flatten(1), model))
+    error: str = ""
+    for net in candidates:
+        try:
+            shape = output_shape(net, in_shape)
+        except (RuntimeError, ValueError, TypeError) as e:
+            error = error or _first_line(e)
+            continue
+        if math.prod(shape) == math.prod(out_shape):
+            return net
+        error = error or f"it outputs {list(shape)} per input, not {list(out_shape)}"
+    raise UserError(f"the network (Eyes → Model) does not map inputs of shape {list(in_shape)} to "
+                    f"{list(out_shape)}: {error}; fix Eyes/Model or their arguments")
 
 
 def build_optimizer(config: Any, params: Any) -> Any:
     """``Optim`` (a name, path or class) with ``lr`` and ``optim.*`` arguments."""
+    params = [p for p in params if p.requires_grad]
+    if not params:
+        raise UserError("the network has no trainable parameters; pick a Model with weights (e.g. Model=MLP)")
     args = {"params": params, "lr": config["lr"], **(config.get("optim") or {})}
     return instantiate(config["Optim"], args, label="Optim")

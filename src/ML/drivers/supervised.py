@@ -24,9 +24,11 @@ class Supervised:
         return getattr(self.batches, "epoch", 0)
 
     def open(self, run_dir: Path, resume: bool, state: dict[str, Any] | None = None) -> None:
-        if state and "generator" in state:
+        if state:
             self.generator.set_state(state["generator"])
         self.batches = datasets.batches(self.train_set, int(self.config.batch_size), self.generator)
+        if state:
+            self.batches.epoch = state["epoch"]
 
     def step(self, agent: Any, step: int) -> dict[str, float]:
         return agent.update(next(self.batches), step)
@@ -39,7 +41,7 @@ class Supervised:
         return {"score": float(result["accuracy"]), **{k: float(v) for k, v in result.items()}}
 
     def state(self) -> dict[str, Any]:
-        return {"generator": self.generator.get_state()}
+        return {"generator": self.generator.get_state(), "epoch": self.episode}
 
     def close(self, keep: bool) -> None:
         pass
