@@ -1,0 +1,242 @@
+"""Atari 2600 games through ale-py: ``Env=Atari env.game=pong``.
+
+``Atari`` is a ``gymnasium.Wrapper`` around ``gymnasium.make("ALE/<Game>-v5", frameskip=1, ...)`` with
+gymnasium's ``AtariPreprocessing`` (frame skip with a max-pool over the last two frames, no-op starts,
+84x84 grayscale by INTER_AREA resize) and a frame stack done here. Observations are uint8 numpy arrays,
+channels first: ``(frame_stack, 84, 84)`` in grayscale, ``(3 * frame_stack, 84, 84)`` in colour.
+Rewards are the raw game rewards (clipping, if any, is the agent's business), so returns are game scores.
+
+Game names are lower case without underscores, as the source document writes them (``mspacman``,
+``privateeye``, ``upndown``); the ALE's own snake_case ids (``ms_pacman``) are accepted too. Every game
+with a single-player ROM in ale-py's wheel can be played (104 of its 108 ROMs; the 57 of the benchmark
+are all there).
+
+Settings (``None`` means: the protocol's value, else the default shown):
+
+==========================  =======  =========  =======
+setting                     default  atari100k  machado
+==========================  =======  =========  =======
+frame_skip                  4        4          4
+sticky_actions              0.0      0.0        0.25
+full_action_space           False    False      True
+terminal_on_life_loss       False    True       False
+noop_max                    30       30         0
+max_episode_frames          108_000  108_000    108_000
+==========================  =======  =========  =======
+
+``atari100k`` is the data-efficient benchmark (Kaiser et al. 2020; DER, SPR, DrQ, BBF): 100k agent steps
+= 400k frames of training, recorded in ``task_spec.info`` as ``budget_steps``/``budget_frames``, with a
+terminal on life loss as in those papers' (dopamine) configurations. ``machado`` is Machado et al.
+(2018)'s recommended protocol: sticky actions (p=0.25) as the only stochasticity (so no no-op starts),
+the full 18-action set, episodes end only at game over.
+
+``terminal_on_life_loss`` applies to training only: the evaluation copy (``evaluation=True``) always plays
+to the real game over. A lost life ends the training episode (``terminated=True``, ``info["life_loss"]``)
+but not the game: the next ``reset`` continues the same game with one no-op step (the DQN convention,
+baselines' ``EpisodicLifeEnv``), ignoring its seed; only a real game over (or the frame cap) resets the
+emulator. ``reset(seed=s)`` otherwise reseeds the whole emulator (ALE random seed, sticky actions and
+no-op count), so the same seed gives the same episode.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from typing import Any
+
+import gymnasium
+import numpy as np
+from gymnasium import spaces
+
+from ML.envs.base import TaskSpec
+from ML.errors import UserError
+
+EVAL_SEED_OFFSET = 10_000
+
+DEFAULTS: dict[str, Any] = {"frame_skip": 4, "sticky_actions": 0.0, "full_action_space": False,
+                            "terminal_on_life_loss": False, "noop_max": 30, "max_episode_frames": 108_000}
+
+PROTOCOLS: dict[str, dict[str, Any]] = {
+    "atari100k": {"frame_skip": 4, "sticky_actions": 0.0, "full_action_space": False,
+                  "terminal_on_life_loss": True, "noop_max": 30, "max_episode_frames": 108_000,
+                  "budget_steps": 100_000, "budget_frames": 400_000},
+    "machado": {"frame_skip": 4, "sticky_actions": 0.25, "full_action_space": True,
+                "terminal_on_life_loss": False, "noop_max": 0, "max_episode_frames": 108_000},
+}
+
+
+def _key(name: str) -> str:
+    return str(name).strip().lower().replace("_", "").replace("-", "").replace(" ", "")
+
+
+@functools.cache
+def games() -> dict[str, tuple[str, str]]:
+    """Every playable game, ``{name: (rom id, gymnasium id)}``: ``mspacman: (ms_pacman, ALE/MsPacman-v5)``.
+
+    Built from ale-py's ROM list and the ids it registers (ROMs without a single-player mode are left out).
+    """
+    try:
+        import ale_py
+        from ale_py.registration import rom_id_to_name
+    except ImportError as e:
+        raise UserError(f"Env=Atari needs ale-py ({e}); pip install ale-py opencv-python-headless") from None
+    gymnasium.register_envs(ale_py)
+    table = {}
+    for rom in ale_py.roms.get_all_rom_ids():
+        ale_id = f"ALE/{rom_id_to_name(rom)}-v5"
+        if ale_id in gymnasium.registry:
+            table[_key(rom)] = (rom, ale_id)
+    return table
+
+
+def _game(game: str) -> tuple[str, str, str]:
+    table = games()
+    name = _key(game)
+    if name in table:
+        return (name, *table[name])
+    close = difflib.get_close_matches(name, list(table), n=4, cutoff=0.6)
+    hint = f"did you mean {', '.join(close)}? " if close else ""
+    raise UserError(f"unknown Atari game {game!r}: {hint}pass env.game=<one of the {len(table)} ALE games, "
+                    "lower case without underscores, e.g. pong, breakout, mspacman>")
+
+
+def _protocol(protocol: str | None) -> dict[str, Any]:
+    if protocol is None:
+        return {}
+    key = str(protocol).strip().lower()
+    if key not in PROTOCOLS:
+        raise UserError(f"unknown Atari protocol {protocol!r}: use env.protocol= one of "
+                        f"{', '.join(PROTOCOLS)} (or leave it unset for the defaults)")
+    return PROTOCOLS[key]
+
+
+def _settings(protocol: str | None, given: dict[str, Any]) -> dict[str, Any]:
+    """The six protocol settings: given ones win, then the protocol's, then ``DEFAULTS``; checked."""
+    preset = _protocol(protocol)
+    s = {k: (v if v is not None else preset.get(k, DEFAULTS[k])) for k, v in given.items()}
+    s = {"frame_skip": int(s["frame_skip"]), "sticky_actions": float(s["sticky_actions"]),
+         "full_action_space": bool(s["full_action_space"]),
+         "terminal_on_life_loss": bool(s["terminal_on_life_loss"]), "noop_max": int(s["noop_max"]),
+         "max_episode_frames": int(s["max_episode_frames"])}
+    if s["frame_skip"] < 1 or s["noop_max"] < 0 or s["max_episode_frames"] < 0:
+        raise UserError(f"Atari settings out of range (frame_skip={s['frame_skip']}, "
+                        f"noop_max={s['noop_max']}, max_episode_frames={s['max_episode_frames']}): "
+                        "frame_skip >= 1, the others >= 0")
+    if not 0.0 <= s["sticky_actions"] <= 1.0:
+        raise UserError(f"env.sticky_actions={s['sticky_actions']} is not a probability; "
+                        "use a value in [0, 1]")
+    s.update({k: v for k, v in preset.items() if k.startswith("budget_")})
+    return s
+
+
+class Atari(gymnasium.Wrapper):
+    """An Atari game with standard preprocessing and its ``TaskSpec``.
+
+    Args:
+        game: ``pong``, ``breakout``, ``mspacman``... (see the module docstring).
+        seed: seeds the first ``reset`` when it is given no seed; the evaluation copy uses ``seed + 10000``.
+        evaluation: the evaluation copy: never ends an episode on a lost life.
+        protocol: ``atari100k`` or ``machado``: presets for the settings left ``None``.
+        frame_skip: emulator frames per agent step (the action repeats; the observation is the max of the
+            last two frames).
+        frame_stack: observations stacked along the channel axis.
+        screen_size: side of the square observation.
+        grayscale: grayscale (1 channel per frame) or RGB (3).
+        noop_max: at most this many no-op actions (a random number from 1) after a reset; 0 for none.
+        max_episode_frames: episodes are truncated after this many emulator frames (0: no cap).
+        terminal_on_life_loss: training episodes end when a life is lost.
+        sticky_actions: the ALE's repeat_action_probability.
+        full_action_space: all 18 actions instead of the game's minimal set.
+        mode, difficulty: ALE game mode and difficulty (None: the game's default).
+    """
+
+    def __init__(self, game: str = "pong", seed: int = 0, evaluation: bool = False,
+                 protocol: str | None = None, frame_skip: int | None = None, frame_stack: int = 4,
+                 screen_size: int = 84, grayscale: bool = True, noop_max: int | None = None,
+                 max_episode_frames: int | None = None, terminal_on_life_loss: bool | None = None,
+                 sticky_actions: float | None = None, full_action_space: bool | None = None,
+                 mode: int | None = None, difficulty: int | None = None):
+        name, rom, ale_id = _game(game)
+        s = _settings(protocol, {"frame_skip": frame_skip, "sticky_actions": sticky_actions,
+                                 "full_action_space": full_action_space,
+                                 "terminal_on_life_loss": terminal_on_life_loss, "noop_max": noop_max,
+                                 "max_episode_frames": max_episode_frames})
+        frame_stack, screen_size, grayscale = int(frame_stack), int(screen_size), bool(grayscale)
+        if frame_stack < 1 or screen_size < 1:
+            raise UserError(f"Atari frame_stack={frame_stack} and screen_size={screen_size} must be >= 1")
+
+        from gymnasium.wrappers import AtariPreprocessing
+        kwargs: dict[str, Any] = {"frameskip": 1, "repeat_action_probability": s["sticky_actions"],
+                                  "full_action_space": s["full_action_space"],
+                                  "max_num_frames_per_episode": s["max_episode_frames"],
+                                  "obs_type": "grayscale" if grayscale else "rgb"}
+        if mode is not None:
+            kwargs["mode"] = int(mode)
+        if difficulty is not None:
+            kwargs["difficulty"] = int(difficulty)
+        try:
+            base = gymnasium.make(ale_id, **kwargs)
+            env = AtariPreprocessing(base, noop_max=s["noop_max"], frame_skip=s["frame_skip"],
+                                     screen_size=screen_size, terminal_on_life_loss=False,
+                                     grayscale_obs=grayscale, scale_obs=False)
+        except gymnasium.error.DependencyNotInstalled as e:
+            raise UserError(f"Env=Atari needs a package that is not installed ({str(e).splitlines()[0]}); "
+                            "pip install opencv-python-headless") from None
+        except Exception as e:  # the ALE rejects a mode or difficulty, ...
+            raise UserError(f"could not build Atari game {name!r}: {str(e).splitlines()[0]}; "
+                            "fix the env.* settings") from None
+        super().__init__(env)
+
+        shape = ((1 if grayscale else 3) * frame_stack, screen_size, screen_size)
+        self.observation_space = spaces.Box(0, 255, shape, np.uint8)
+        self.frame_stack = frame_stack
+        self.evaluation = bool(evaluation)
+        self.life_loss = s["terminal_on_life_loss"] and not self.evaluation
+        self.base_seed = int(seed) + (EVAL_SEED_OFFSET if evaluation else 0)
+        self.action_space.seed(self.base_seed)
+        self._ale = base.unwrapped.ale
+        self._seeded = False
+        self._continue = False  # the last episode ended on a lost life: the next reset continues the game
+        self._lives = 0
+        self._frames = np.zeros(shape, np.uint8)
+
+        info = {"game": name, "rom": rom, "ale_id": ale_id,
+                "protocol": None if protocol is None else str(protocol).strip().lower(), **s,
+                "frame_stack": frame_stack, "screen_size": screen_size, "grayscale": grayscale,
+                "max_pool": s["frame_skip"] > 1, "mode": mode, "difficulty": difficulty,
+                "reward_clipping": False}
+        self.task_spec = TaskSpec(suite="Atari", task=name, obs_shape=shape, discrete=True,
+                                  num_actions=int(self.action_space.n), action_repeat=s["frame_skip"],
+                                  info=info)
+
+    def _frame(self, obs: np.ndarray) -> np.ndarray:
+        return obs[None] if obs.ndim == 2 else obs.transpose(2, 0, 1)
+
+    # self._frames is never written in place (each step makes a new array), so it is returned as is.
+    def _start(self, obs: np.ndarray) -> np.ndarray:
+        self._lives = self._ale.lives()
+        self._frames = np.concatenate([self._frame(obs)] * self.frame_stack)
+        return self._frames
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        if self._continue:
+            self._continue = False
+            obs, _, terminated, truncated, info = self.env.step(0)  # action 0 is NOOP in every action set
+            if not (terminated or truncated):
+                return self._start(obs), info
+        if seed is None and not self._seeded:
+            seed = self.base_seed
+        self._seeded = True
+        obs, info = self.env.reset(seed=None if seed is None else int(seed) % 2**32, options=options)
+        return self._start(obs), info
+
+    def step(self, action: Any):
+        obs, reward, terminated, truncated, info = self.env.step(int(np.asarray(action).item()))
+        frame = self._frame(obs)
+        self._frames = np.concatenate([self._frames[frame.shape[0]:], frame])
+        lives = self._ale.lives()
+        if self.life_loss and lives < self._lives and not (terminated or truncated):
+            terminated = self._continue = True
+            info = {**info, "life_loss": True}
+        self._lives = lives
+        return self._frames, float(reward), bool(terminated), bool(truncated), info
