@@ -24,6 +24,8 @@ BUILTINS: dict[str, str] = {
     "CNN": "ML.blocks.architectures:CNN",
     # environments (RL suites and datasets-as-environments)
     "Classic": "ML.envs.classic:Classic",
+    "Atari": "ML.envs.atari:Atari",
+    "DMC": "ML.envs.dmc:DMC",
     # datasets
     "Digits": "ML.envs.datasets:Digits",
     "MNIST": "ML.envs.datasets:MNIST",
