@@ -112,22 +112,34 @@ def test_script_command_line_beats_code(tmp_path: Path) -> None:
     assert (tmp_path / "results/Exp/runs/classify/Classify/Digits/4/run.json").exists()
 
 
-def test_sigterm_saves_then_load_true_finishes(tmp_path: Path) -> None:
-    args = ["task=classify", "train_steps=100000", "evaluate_per_steps=50000", "progress=false"]
-    proc = subprocess.Popen([str(BIN / "ML"), *args], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    run = tmp_path / "results/Exp/runs/classify/Classify/Digits/0"
-    deadline = time.time() + 60
-    while not (run / "eval.csv").exists() and time.time() < deadline:
-        time.sleep(0.2)
+def _start_then_sigterm(args: list[str], cwd: Path, run: Path) -> str:
+    """Start the real ML, let it train a moment, SIGTERM it; returns its output."""
+    proc = subprocess.Popen([str(BIN / "ML"), *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    first = proc.stdout.readline()  # the first line comes once the run has started training
     time.sleep(1.0)
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=60) == 143
-    info = json.loads((run / "run.json").read_text())
-    assert info["status"] == "interrupted"
-    step = torch.load(run / "agent.pt", weights_only=False)["state"]["step"]
-    assert 0 < step < 100000
-    run_ml("task=classify", f"train_steps={step + 20}", "evaluate_per_steps=50000", "progress=false",
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 143, first + out
+    return first + out
+
+
+def test_sigterm_saves_and_the_same_command_resumes(tmp_path: Path) -> None:
+    args = ["task=classify", "train_steps=100000", "evaluate_per_steps=50000", "progress=false"]
+    run = tmp_path / "results/Exp/runs/classify/Classify/Digits/0"
+    _start_then_sigterm(args, tmp_path, run)
+    assert json.loads((run / "run.json").read_text())["status"] == "interrupted"
+    first = torch.load(run / "agent.pt", weights_only=False)["state"]["step"]
+    assert 0 < first < 100000
+
+    out = _start_then_sigterm(args, tmp_path, run)  # the same command continues the unfinished run
+    assert f"resuming {run.relative_to(tmp_path)} from step {first}" in out
+    second = torch.load(run / "agent.pt", weights_only=False)["state"]["step"]
+    assert second > first
+    assert [int(r["step"]) for r in rows(run / "eval.csv")] == [0]  # step 0 evaluated once, not again
+
+    run_ml("task=classify", f"train_steps={second + 20}", "evaluate_per_steps=50000", "progress=false",
            "load=true", cwd=tmp_path)
     info = json.loads((run / "run.json").read_text())
-    assert info["status"] == "complete" and info["steps"] == step + 20
+    assert info["status"] == "complete" and info["steps"] == second + 20 and len(info["resumed"]) == 2
+    assert [int(r["step"]) for r in rows(run / "eval.csv")] == [0, second + 20]

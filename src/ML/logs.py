@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import sys
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
-from ML.errors import UserError
 from ML.fileio import write_text
 
 LEAD = ("step", "frame", "episode", "time")
@@ -26,19 +24,6 @@ class CSVLog:
     def __init__(self, path: str | Path, rows: list[dict[str, Any]] | None = None):
         self.path = Path(path)
         self.rows: list[dict[str, Any]] = list(rows or [])
-
-    @classmethod
-    def resume(cls, path: str | Path, upto_step: int) -> CSVLog:
-        """The rows already on disk up to ``upto_step`` (later rows belong to work that was lost)."""
-        path = Path(path)
-        rows = []
-        if path.exists():
-            try:
-                with path.open(newline="") as f:
-                    rows = [_numbers(r) for r in csv.DictReader(f)]
-            except (csv.Error, UnicodeDecodeError) as e:
-                raise UserError(f"cannot read {path} ({e}); delete the run directory to start over") from None
-        return cls(path, [r for r in rows if r.get("step", math.inf) <= upto_step])
 
     def append(self, row: dict[str, Any]) -> None:
         self.rows.append(row)
@@ -59,17 +44,6 @@ class CSVLog:
 
 def _format(value: Any) -> Any:
     return f"{value:.6g}" if isinstance(value, float) else value
-
-
-def _numbers(row: dict[str, str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, text in row.items():
-        try:
-            number = float(text)
-            out[key] = int(number) if number.is_integer() and "." not in text and "e" not in text else number
-        except (TypeError, ValueError):
-            out[key] = text
-    return out
 
 
 class Progress:

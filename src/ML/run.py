@@ -20,7 +20,7 @@ from ML.drivers import make_driver
 from ML.errors import UserError
 from ML.hyperparams import Config, instantiate, resolve_config
 from ML.logs import CSVLog, Progress
-from ML.runinfo import RunInfo, command_line, now
+from ML.runinfo import RunInfo, command_line, config_hash, now
 
 
 def _script_argv() -> list[str]:
@@ -90,6 +90,20 @@ class _StopFlag:
             signal.signal(signal.SIGTERM, self.previous)
 
 
+RUN_FILES = ("eval.csv", "train.csv", "replay.h5", "agent.pt", "run.json")
+
+
+def _unfinished(ckpt_path: Path, config: Config) -> dict[str, Any] | None:
+    """This run's own checkpoint, if it is unfinished and of the same config: the same command resumes it."""
+    if not ckpt_path.is_file():
+        return None
+    payload = checkpoints.read(ckpt_path)
+    state = payload["state"]
+    if state.get("finished") or state.get("config_hash") != config_hash(config):
+        return None
+    return payload
+
+
 def train(config: Config, command: list[str]) -> Any:
     if config.get("threads"):
         torch.set_num_threads(int(config.threads))
@@ -100,26 +114,33 @@ def train(config: Config, command: list[str]) -> Any:
     run_dir = run_directory(config, ident)
     ckpt_path = run_dir / "agent.pt"
 
-    state: dict[str, Any] = {"step": 0, "frame": 0, "time": 0.0, "driver": None}
-    resume = False
+    payload, resume = None, False
     if config.get("load"):
         source = checkpoints.find(config.load, ckpt_path, config.results)
         payload = checkpoints.read(source)
-        agent = payload["agent"]
         resume = source.resolve() == ckpt_path.resolve()
-        if resume:  # the same run continues: counters, RNGs, logs, replay
-            state = payload["state"]
-            checkpoints.restore_rng(payload["rng"])
-    else:
+    elif config.get("resume"):
+        payload = _unfinished(ckpt_path, config)
+        resume = payload is not None
+    if payload is None:
         agent = instantiate(config.Agent or default_agent(spec), {**config.agent, "spec": spec, "config": config},
                             label="Agent")
+    else:
+        agent = payload["agent"]
+    state: dict[str, Any] = {"step": 0, "frame": 0, "time": 0.0}
+    if resume:  # the same run continues: counters, RNGs, logs, replay
+        state = payload["state"]
+        checkpoints.restore_rng(payload["rng"])
+        print(f"ML: resuming {run_dir} from step {state['step']}", flush=True)
+    else:  # a fresh run never mixes with files of an earlier one
+        for name in RUN_FILES:
+            (run_dir / name).unlink(missing_ok=True)
 
     previous = RunInfo.read(run_dir / "run.json") if resume else None
     info = RunInfo(run_dir / "run.json", ident, config, {**spec.info, "action_repeat": spec.action_repeat},
                    command, previous)
-    step = int(state["step"])
-    eval_log = CSVLog.resume(run_dir / "eval.csv", step) if resume else CSVLog(run_dir / "eval.csv")
-    train_log = CSVLog.resume(run_dir / "train.csv", step) if resume else CSVLog(run_dir / "train.csv")
+    eval_log = CSVLog(run_dir / "eval.csv", state.get("eval_rows"))
+    train_log = CSVLog(run_dir / "train.csv", state.get("train_rows"))
     info.write()
     driver.open(run_dir, resume, state.get("driver"))
     return _loop(config, driver, agent, info, eval_log, train_log, state, ckpt_path)
@@ -141,11 +162,12 @@ def _loop(config: Config, driver: Any, agent: Any, info: RunInfo, eval_log: CSVL
     def elapsed() -> float:
         return time.perf_counter() - clock
 
-    def checkpoint() -> None:
+    def checkpoint(finished: bool = False) -> None:
         train_log.flush()
         eval_log.flush()
-        checkpoints.save(ckpt_path, agent, {"step": step, "frame": frame, "time": elapsed(),
-                                            "driver": driver.state()})
+        checkpoints.save(ckpt_path, agent, {
+            "step": step, "frame": frame, "time": elapsed(), "driver": driver.state(), "finished": finished,
+            "config_hash": info.data["config_hash"], "eval_rows": eval_log.rows, "train_rows": train_log.rows})
 
     with _StopFlag() as stop:
         try:
@@ -190,7 +212,7 @@ def _loop(config: Config, driver: Any, agent: Any, info: RunInfo, eval_log: CSVL
     progress.close()
     train_log.flush()
     if config.save:
-        checkpoint()
+        checkpoint(finished=True)
     driver.close(keep=bool(config.replay.save))
     final = eval_log.rows[-1]["score"] if eval_log.rows else None
     info.write(status="complete", ended=now(), final_score=final, steps=step, frames=frame)
