@@ -1,0 +1,209 @@
+"""The benchmark grid: validate config.yaml against its schema, read suite files, expand recipe × task × seed.
+
+A suite file (``ML/recipes/suites/NAME.yaml``) names its environment kind and tasks::
+
+    env: Classic            # Classic | Classify | Atari | DMC
+    tasks: [CartPole-v1, Acrobot-v1]
+    args: {}                # optional extra ML arguments for every task of the suite
+
+A grid entry in config.yaml names ``recipe``, ``suite`` and optionally ``tasks`` (a subset), ``seeds`` and
+``args``. Each cell becomes one call of ``ML task=<recipe> <suite args> seed=<s> experiment=<exp>
+results=<root> threads=<n> [args...]`` writing ``<root>/<exp>/runs/<recipe>/<env>/<task>/<seed>/``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+SUITES_DIR = Path(__file__).resolve().parent.parent / "recipes" / "suites"
+SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
+
+# how each environment kind names its task on the ML command line
+SUITE_ARGS = {
+    "Classic": ["Env=Classic", "env.task={task}"],
+    "Classify": ["Dataset={task}"],
+    "Atari": ["Env=Atari", "env.game={task}"],
+    "DMC": ["Env=DMC", "env.task={task}"],
+}
+
+
+class ConfigError(ValueError):
+    """A bad benchmark config; its message is one line naming the problem and the fix."""
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    env: str
+    tasks: tuple[str, ...]
+    args: tuple[str, ...] = ()
+    path: Path | None = None
+
+
+@dataclass(frozen=True)
+class Cell:
+    recipe: str
+    suite: str  # the suite file's name (classic, classify, ...)
+    env: str  # the environment kind, the run directory's <suite> level (Classic, Classify, ...)
+    task: str
+    seed: int
+    args: tuple[str, ...] = field(default=())
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return self.recipe, self.env, self.task, str(self.seed)
+
+    def run_dir(self, results: str | Path, experiment: str) -> Path:
+        return Path(results) / experiment / "runs" / self.recipe / self.env / self.task / str(self.seed)
+
+    def argv(self, experiment: str, results: str | Path, threads: int) -> list[str]:
+        return [
+            f"task={self.recipe}",
+            *(a.format(task=self.task) for a in SUITE_ARGS[self.env]),
+            f"seed={self.seed}",
+            f"experiment={experiment}",
+            f"results={results}",
+            f"threads={threads}",
+            "progress=false",
+            *self.args,
+        ]
+
+    def shell_args(self, experiment: str, results: str | Path, threads: int) -> str:
+        return " ".join(shlex.quote(a) for a in self.argv(experiment, results, threads))
+
+
+def known_suites() -> list[str]:
+    return sorted(p.stem for p in SUITES_DIR.glob("*.yaml"))
+
+
+def load_suite(name: str) -> Suite:
+    """A suite by file name (case-insensitive, ``Classic`` → classic.yaml) or by path to a YAML file."""
+    path = Path(name)
+    if not (path.suffix in (".yaml", ".yml") and path.is_file()):
+        matches = [p for p in SUITES_DIR.glob("*.yaml") if p.stem.lower() == name.lower()]
+        if not matches:
+            raise ConfigError(
+                f"no suite {name!r}: expected {SUITES_DIR / (name.lower() + '.yaml')} "
+                f"(known suites: {', '.join(known_suites())})"
+            )
+        path = matches[0]
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"suite file {path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    env, tasks = data.get("env"), data.get("tasks")
+    if env not in SUITE_ARGS:
+        raise ConfigError(f"suite file {path}: env must be one of {', '.join(SUITE_ARGS)}, not {env!r}")
+    if not isinstance(tasks, list) or not tasks or not all(isinstance(t, str) for t in tasks):
+        raise ConfigError(f"suite file {path}: tasks must be a non-empty list of names")
+    return Suite(path.stem, env, tuple(tasks), tuple(format_args(data.get("args"))), path)
+
+
+def format_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def format_args(args: Any) -> list[str]:
+    """Extra ML arguments from a mapping, a list of ``key=value`` or one string, as ``key=value`` tokens."""
+    if not args:
+        return []
+    if isinstance(args, dict):
+        return [f"{k}={format_value(v)}" for k, v in args.items()]
+    if isinstance(args, str):
+        return shlex.split(args)
+    return [str(a) for a in args]
+
+
+def _path(parts: Any) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _fill_defaults(schema: dict[str, Any], instance: Any) -> None:
+    """Set the schema's ``default:`` values where the instance lacks the key (objects, recursively)."""
+    if not isinstance(instance, dict):
+        return
+    for key, sub in (schema.get("properties") or {}).items():
+        if key not in instance and "default" in sub:
+            instance[key] = copy.deepcopy(sub["default"])
+        if key in instance:
+            _fill_defaults(sub, instance[key])
+            if isinstance(instance[key], list) and isinstance(sub.get("items"), dict):
+                for item in instance[key]:
+                    _fill_defaults(sub["items"], item)
+
+
+def validate(config: dict[str, Any], schema_path: str | Path = SCHEMA) -> dict[str, Any]:
+    """The config with its defaults filled in, or ConfigError with one line naming the first problem."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    if not isinstance(config, dict):
+        raise ConfigError(f"the config must be a mapping of key: value, not {type(config).__name__}")
+    validator = jsonschema.Draft7Validator(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(config))
+    if error is not None:
+        where = _path(error.absolute_path)
+        message = error.message
+        if error.validator == "additionalProperties":
+            allowed = ", ".join(sorted(error.schema.get("properties", {})))
+            message += f" (allowed: {allowed})"
+        elif error.validator == "not" and error.schema is schema["properties"]["experiment"]:
+            message = f"{error.instance!r} is reserved (results/{error.instance}/ holds other outputs)"
+        raise ConfigError(f"{where}: {message}; fix config.yaml (schema: workflow/schemas/config.schema.yaml)")
+    config = copy.deepcopy(config)
+    _fill_defaults(schema, config)
+    return config
+
+
+def expand(config: dict[str, Any]) -> list[Cell]:
+    """Every recipe × task × seed cell of a validated config, in grid order; duplicates are an error."""
+    cells: dict[tuple[str, str, str, str], Cell] = {}
+    common = format_args(config.get("args"))
+    for i, entry in enumerate(config["grid"]):
+        try:
+            suite = load_suite(entry["suite"])
+        except ConfigError as e:
+            raise ConfigError(f"grid[{i}].suite: {e}") from None
+        tasks = entry.get("tasks") or list(suite.tasks)
+        unknown = [t for t in tasks if t not in suite.tasks]
+        if unknown:
+            raise ConfigError(
+                f"grid[{i}].tasks: {', '.join(unknown)} not in suite {suite.name} ({', '.join(suite.tasks)}); "
+                f"fix the name or add it to {suite.path}"
+            )
+        args = (*suite.args, *common, *format_args(entry.get("args")))
+        for task in tasks:
+            for seed in entry.get("seeds") or config["seeds"]:
+                cell = Cell(entry["recipe"], suite.name, suite.env, task, int(seed), args)
+                if cell.key in cells:
+                    raise ConfigError(
+                        f"grid[{i}]: cell {'/'.join(cell.key)} appears twice; "
+                        "give the entries different recipes or tasks"
+                    )
+                cells[cell.key] = cell
+    return list(cells.values())
+
+
+def load_config(path: str | Path, schema_path: str | Path = SCHEMA) -> dict[str, Any]:
+    try:
+        config = yaml.safe_load(Path(path).read_text()) or {}
+    except OSError as e:
+        raise ConfigError(f"cannot read {path}: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    return validate(config, schema_path)

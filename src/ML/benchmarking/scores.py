@@ -1,0 +1,158 @@
+"""Gather run directories into one tidy, normalized ``scores.csv``.
+
+One row per evaluation row of every complete run: ``experiment, recipe, suite, task, seed, step, frame,
+time, score, normalized``. A run whose run.json status is not ``complete`` is never counted.
+
+    python -m ML.benchmarking.scores gather --experiment default --results results --out results/default/scores.csv
+    python -m ML.benchmarking.scores check results/default/runs/dqn/Classic/CartPole-v1/0/run.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ML.benchmarking.normalize import ReferenceWarning, normalize
+from ML.fileio import atomic_write
+
+COLUMNS = ["experiment", "recipe", "suite", "task", "seed", "step", "frame", "time", "score", "normalized"]
+IDENTITY = ["experiment", "recipe", "suite", "task", "seed"]
+
+
+def find_runs(experiment_dir: str | Path) -> list[Path]:
+    """Every run.json of an experiment's layout ``runs/<recipe>/<suite>/<task>/<seed>/run.json``."""
+    return sorted(Path(experiment_dir).glob("runs/*/*/*/*/run.json"))
+
+
+def read_info(run_json: str | Path) -> dict[str, Any] | None:
+    try:
+        info = json.loads(Path(run_json).read_text())
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) else None
+
+
+def identity(run_json: Path, info: dict[str, Any]) -> dict[str, Any]:
+    """experiment/recipe/suite/task/seed from run.json, else from the directory layout."""
+    parts = run_json.resolve().parent.parts
+    from_path = {}
+    if len(parts) >= 7 and parts[-6] == "runs":
+        from_path = dict(zip(IDENTITY, (parts[-7], *parts[-5:]), strict=True))
+    out = {key: info.get(key) if info.get(key) not in (None, "") else from_path.get(key) for key in IDENTITY}
+    out["seed"] = int(out["seed"]) if out["seed"] is not None else 0
+    return out
+
+
+def write_csv(frame: pd.DataFrame, path: str | Path) -> None:
+    def write(tmp: Path) -> None:
+        buffer = io.StringIO()
+        frame.to_csv(buffer, index=False)
+        tmp.write_text(buffer.getvalue())
+
+    atomic_write(path, write)
+
+
+def gather(run_jsons: Iterable[str | Path], baselines: str | Path | None = None,
+           experiment: str | None = None, log=print) -> pd.DataFrame:
+    """The tidy scores of the complete runs among ``run_jsons`` (incomplete ones are reported and skipped).
+
+    Missing references give NaN ``normalized`` and one ReferenceWarning per suite/task."""
+    frames, skipped = [], []
+    for run_json in map(Path, run_jsons):
+        info = read_info(run_json)
+        status = (info or {}).get("status", "unreadable")
+        if info is None or status != "complete":
+            skipped.append(f"{run_json.parent} ({status})")
+            continue
+        evals_path = run_json.parent / "eval.csv"
+        try:
+            evals = pd.read_csv(evals_path)
+        except (OSError, pd.errors.EmptyDataError, pd.errors.ParserError):
+            evals = pd.DataFrame()
+        if evals.empty or "score" not in evals or "step" not in evals:
+            skipped.append(f"{run_json.parent} (complete but eval.csv has no step/score rows)")
+            continue
+        ident = identity(run_json, info)
+        if experiment is not None:
+            ident["experiment"] = ident["experiment"] or experiment
+        rows = pd.DataFrame({key: [value] * len(evals) for key, value in ident.items()})
+        for column in ("step", "frame", "time", "score"):
+            rows[column] = pd.to_numeric(evals[column], errors="coerce").to_numpy() if column in evals else float("nan")
+        key = (ident["suite"], ident["task"])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ReferenceWarning)
+            rows["normalized"] = normalize(rows["score"].to_numpy(), ident["suite"], ident["task"],
+                                           info.get("env") or {}, baselines)
+        frames.append((key, rows, [str(w.message) for w in caught]))
+    if skipped:
+        log(f"scores: not counted, {len(skipped)} run(s) not complete: " + "; ".join(skipped))
+    warned = set()
+    for key, _, messages in frames:
+        for message in messages:
+            if (key, message) not in warned:
+                warned.add((key, message))
+                warnings.warn(message, ReferenceWarning, stacklevel=2)
+    if not frames:
+        return pd.DataFrame({c: pd.Series(dtype="float64" if c not in IDENTITY else "object") for c in COLUMNS})
+    out = pd.concat([rows for _, rows, _ in frames], ignore_index=True)[COLUMNS]
+    return out.sort_values(IDENTITY + ["step"], kind="stable").reset_index(drop=True)
+
+
+def check(run_json: str | Path) -> str | None:
+    """None when the run is complete with evaluation rows, else what is wrong."""
+    info = read_info(run_json)
+    if info is None:
+        return f"{run_json} is missing or not JSON"
+    if info.get("status") != "complete":
+        return f"{run_json}: status {info.get('status')!r}, not 'complete'"
+    if not (Path(run_json).parent / "eval.csv").is_file():
+        return f"{Path(run_json).parent / 'eval.csv'} is missing"
+    return None
+
+
+def show_warnings() -> None:
+    """Warnings as one readable line each (``warning: ...``) on stderr."""
+    warnings.simplefilter("always", ReferenceWarning)
+    warnings.showwarning = lambda message, category, *a, **k: print(f"warning: {message}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ML.benchmarking.scores", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    g = sub.add_parser("gather", help="run directories -> scores.csv")
+    g.add_argument("--experiment", required=True)
+    g.add_argument("--results", default="results")
+    g.add_argument("--baselines", default=None, help="random baselines folder (default <results>/baselines)")
+    g.add_argument("--out", default=None, help="default <results>/<experiment>/scores.csv")
+    g.add_argument("runs", nargs="*", help="run.json files (default: every run of the experiment)")
+    c = sub.add_parser("check", help="exit 1 unless a run.json is complete")
+    c.add_argument("run_json")
+    args = parser.parse_args(argv)
+    if args.command == "check":
+        problem = check(args.run_json)
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return 1
+        return 0
+    show_warnings()
+    root = Path(args.results) / args.experiment
+    runs = args.runs or find_runs(root)
+    scores = gather(runs, args.baselines or Path(args.results) / "baselines", args.experiment)
+    out = Path(args.out or root / "scores.csv")
+    write_csv(scores, out)
+    cells = scores.groupby(IDENTITY).ngroups if len(scores) else 0
+    print(f"scores: {cells} complete run(s), {len(scores)} evaluation rows -> {out}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""The real snakemake on the real workflow: dry run of the default grid, config errors, and a tiny end-to-end
+run (real ``ML`` train jobs) followed by ``snakemake plots`` and a forced rerun of one cell."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from ML.benchmarking import grid, stats
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+SNAKEFILE = REPO / "workflow" / "Snakefile"
+
+
+def snakemake(workdir: Path, *args: str, configfile: Path | None = None, timeout: float = 600):
+    command = [str(BIN / "snakemake"), "--snakefile", str(SNAKEFILE), "--directory", str(workdir),
+               "--configfile", str(configfile or workdir / "config.yaml"), *args]
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=workdir)
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """The 'Job stats' table of snakemake's output as {rule: count}."""
+    table = output.split("Job stats:", 1)[1]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m[1] != "total"}
+
+
+def test_default_grid_dry_run(tmp_path: Path):
+    proc = snakemake(tmp_path, "-n", configfile=REPO / "config.yaml")
+    assert proc.returncode == 0, proc.stderr
+    counts = job_counts(proc.stdout + proc.stderr)
+    # classify x Digits x 3 seeds + dqn x {CartPole-v1, Acrobot-v1} x 3 seeds
+    assert counts["train"] == 9
+    assert counts["baseline_classic"] == 2
+    for rule in ("scores", "stats", "figures", "report"):
+        assert counts[rule] == 1
+    config = grid.validate(yaml.safe_load((REPO / "config.yaml").read_text()))
+    assert len(grid.expand(config)) == 9 and config["experiment"] == "default"
+
+
+BAD = [
+    ("seeds: oops\ngrid: [{recipe: dqn, suite: Classic}]\n", "seeds: 'oops' is not of type 'array'"),
+    ("grid: [{recipe: dqn, suite: Classic, colour: red}]\n", "'colour' was unexpected"),
+    ("grid: [{recipe: dqn}]\n", "'suite' is a required property"),
+    ("grid: [{recipe: dqn, suite: Clasic}]\n", "grid[0].suite: no suite 'Clasic'"),
+    ("grid: [{recipe: dqn, suite: Classic, tasks: [CartPol-v1]}]\n", "CartPol-v1 not in suite classic"),
+    ("stats: {reps: 0}\ngrid: [{recipe: dqn, suite: Classic}]\n", "stats.reps: 0 is less than the minimum"),
+    ("experiment: baselines\ngrid: [{recipe: dqn, suite: Classic}]\n", "'baselines' is reserved"),
+    ("grid: [{recipe: dqn, suite: Classic}, {recipe: dqn, suite: classic, tasks: [Acrobot-v1]}]\n",
+     "appears twice"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), BAD)
+def test_bad_config_messages(text: str, expected: str):
+    with pytest.raises(grid.ConfigError) as error:
+        grid.expand(grid.validate(yaml.safe_load(text)))
+    assert expected in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(("text", "expected"), [BAD[0], BAD[3]])
+def test_bad_config_stops_snakemake_with_one_line(tmp_path: Path, text: str, expected: str):
+    (tmp_path / "config.yaml").write_text(text)
+    proc = snakemake(tmp_path, "-n")
+    assert proc.returncode != 0
+    errors = [line for line in (proc.stdout + proc.stderr).splitlines() if line.startswith("config error:")]
+    assert len(errors) == 1 and expected in errors[0], proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr and "File " not in proc.stderr
+    assert not (tmp_path / "results").exists()
+
+
+TINY = {
+    "experiment": "e2e",
+    "seeds": [0, 1],
+    "threads": 1,
+    "stats": {"reps": 200, "seed": 0},
+    "grid": [
+        {"recipe": "classify", "suite": "classify", "tasks": ["Digits"],
+         "args": {"train_steps": 40, "evaluate_per_steps": 20}},
+        {"recipe": "dqn", "suite": "Classic", "tasks": ["CartPole-v1"], "seeds": [0],
+         "args": ["train_steps=200", "evaluate_per_steps=100", "evaluate_episodes=2", "agent.learn_start=50"]},
+    ],
+}
+
+
+def test_end_to_end_tiny_grid(tmp_path: Path):
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(TINY))
+    root = tmp_path / "results" / "e2e"
+    start = time.monotonic()
+    proc = snakemake(tmp_path, "--cores", "2")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    counts = job_counts(proc.stdout + proc.stderr)
+    assert counts["train"] == 3 and counts["baseline_classic"] == 1
+    print(f"end-to-end: {time.monotonic() - start:.1f} s")
+
+    runs = sorted(root.glob("runs/*/*/*/*/run.json"))
+    assert [str(p.relative_to(root).parent) for p in runs] == [
+        "runs/classify/Classify/Digits/0", "runs/classify/Classify/Digits/1", "runs/dqn/Classic/CartPole-v1/0"]
+    assert (tmp_path / "results" / "baselines" / "Classic" / "CartPole-v1.json").is_file()
+
+    scores = pd.read_csv(root / "scores.csv")
+    assert list(scores.columns) == ["experiment", "recipe", "suite", "task", "seed", "step", "frame", "time",
+                                    "score", "normalized"]
+    assert set(scores.experiment) == {"e2e"}
+    assert sorted(scores[scores.recipe == "classify"].step.unique()) == [0, 20, 40]
+    assert scores.normalized.notna().all()  # every suite here has a reference
+    digits = scores[scores.task == "Digits"]
+    assert ((digits.score - 0.1) / 0.9 - digits.normalized).abs().max() < 1e-9
+
+    table = stats.read_stats(root / "stats.csv")
+    assert set(table.metric) == set(stats.METRICS)
+    assert {"final", "0"} <= set(table.step) and set(table.suite) == {"Classic", "Classify"}
+    pngs = {"curves_Classic.png", "curves_Classify.png", "aggregate_iqm.png", "final_metrics.png"}
+    assert {p.name for p in (root / "plots").glob("*.png")} == pngs
+    report = (root / "report.html").read_text(errors="replace")
+    assert "aggregate_iqm.png" in report
+
+    # nothing left to do
+    proc = snakemake(tmp_path, "--cores", "2", "-n")
+    assert proc.returncode == 0 and "Nothing to be done" in proc.stdout + proc.stderr
+
+    # `snakemake plots` redraws from the existing results without training
+    mtimes = {p: p.stat().st_mtime_ns for p in runs}
+    (root / "plots" / "aggregate_iqm.png").unlink()
+    proc = snakemake(tmp_path, "--cores", "2", "plots")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert job_counts(proc.stdout + proc.stderr) == {"plots": 1}
+    assert (root / "plots" / "aggregate_iqm.png").is_file()
+    assert {p: p.stat().st_mtime_ns for p in runs} == mtimes
+
+    # forcing one cell reruns that cell alone, then the aggregation downstream (dry run: the plan)
+    forced = runs[2]
+    proc = snakemake(tmp_path, "--cores", "2", "-n", "--forcerun", str(forced.relative_to(tmp_path)))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert job_counts(proc.stdout + proc.stderr) == {
+        "train": 1, "scores": 1, "stats": 1, "figures": 1, "report": 1, "all": 1}
+    assert "wildcards: recipe=dqn, suite=Classic, task=CartPole-v1, seed=0" in proc.stdout + proc.stderr

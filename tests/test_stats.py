@@ -1,0 +1,94 @@
+"""rliable's aggregate metrics on hand-checkable arrays, and the stratified bootstrap's intervals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sps
+
+from ML.benchmarking import stats
+
+# 4 runs (rows) x 3 tasks (columns)
+SCORES = np.array([
+    [0.0, 0.5, 0.1],
+    [0.2, 0.5, 0.1],
+    [0.4, 2.0, 0.1],
+    [1.0, 3.0, 0.1],
+])
+
+
+def test_point_estimates_by_hand():
+    # flattened & sorted: 0 .1 .1 .1 .1 .2 | .4 .5 .5 1 | 2 3 -> 25% cut (3 each side) leaves .1 .1 .2 .4 .5 .5
+    assert stats.iqm(SCORES) == pytest.approx(0.3)
+    assert stats.iqm(SCORES) == pytest.approx(sps.trim_mean(SCORES.ravel(), 0.25))
+    # per-task means: 0.4, 1.5, 0.1
+    assert stats.median(SCORES) == pytest.approx(0.4)
+    assert stats.mean(SCORES) == pytest.approx(2.0 / 3)
+    # max(0, 1 - x): task 1: 1 .8 .6 0, task 2: .5 .5 0 0, task 3: .9 x 4 -> 7.0 / 12
+    assert stats.optimality_gap(SCORES) == pytest.approx(7.0 / 12)
+
+
+def test_iqm_of_eight_values_is_mean_of_middle_four():
+    assert stats.iqm(np.arange(8.0).reshape(8, 1)) == pytest.approx(3.5)
+    assert stats.iqm([np.array([0.0, 1.0, 2.0, 100.0]), np.array([3.0, 4.0, 5.0, -100.0])]) == pytest.approx(2.5)
+
+
+def test_ragged_tasks_are_allowed():
+    tasks = [np.array([0.2, 0.4]), np.array([1.0, 1.0, 1.0])]
+    assert stats.mean(tasks) == pytest.approx((0.3 + 1.0) / 2)
+    assert set(stats.bootstrap(tasks, reps=50)) == set(stats.METRICS)
+
+
+def test_bootstrap_ci_contains_estimate_and_is_seeded():
+    a = stats.bootstrap(SCORES, reps=2000, seed=3)
+    for metric, (value, low, high) in a.items():
+        assert low <= value <= high, metric
+        assert low < high, metric
+        assert value == pytest.approx(stats.aggregate(SCORES, metric))
+    assert stats.bootstrap(SCORES, reps=2000, seed=3) == a
+    assert stats.bootstrap(SCORES, reps=2000, seed=4) != a
+
+
+def test_bootstrap_is_stratified_within_tasks():
+    # task 1 always scores 0, task 2 always 1: any within-task resample keeps mean 0.5 exactly,
+    # whereas resampling across tasks would not
+    scores = np.array([[0.0, 1.0]] * 5)
+    value, low, high = stats.bootstrap(scores, ["mean"], reps=500)["mean"]
+    assert value == low == high == 0.5
+
+
+def test_bootstrap_scales_without_a_loop_over_reps():
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=(10, 26))
+    out = stats.bootstrap(scores, reps=20000, seed=0)
+    assert out["iqm"][1] < out["iqm"][0] < out["iqm"][2]
+
+
+def _tidy(values: dict[str, list[list[float]]], steps=(0, 10, 20)) -> pd.DataFrame:
+    rows = []
+    for task, per_seed in values.items():
+        for seed, curve in enumerate(per_seed):
+            for step, v in zip(steps, curve, strict=True):
+                rows.append(dict(experiment="e", recipe="r", suite="S", task=task, seed=seed, step=step,
+                                 frame=step, time=0.0, score=v, normalized=v))
+    return pd.DataFrame(rows)
+
+
+def test_compute_final_and_curves():
+    frame = _tidy({"a": [[0, 0.5, 1.0], [0, 0.4, 0.8]], "b": [[0, 0.1, 0.2], [0, 0.3, 0.6]]})
+    table = stats.compute(frame, reps=200, seed=0, log=lambda *_: None)
+    assert list(table.columns) == stats.COLUMNS
+    final = table[(table.step == "final") & (table.metric == "mean")].iloc[0]
+    assert final.value == pytest.approx(((1.0 + 0.8) / 2 + (0.2 + 0.6) / 2) / 2)
+    curve = stats.curves(table)
+    assert sorted(curve.step.unique()) == [0, 10, 20]
+    at0 = curve[(curve.step == 0) & (curve.metric == "optimality_gap")].iloc[0]
+    assert at0.value == at0.ci_low == at0.ci_high == 1.0
+
+
+def test_compute_adds_all_suite_for_recipes_on_several_suites():
+    one = _tidy({"a": [[0, 0.5, 1.0]]})
+    two = _tidy({"b": [[0, 0.2, 0.4]]}).assign(suite="T")
+    table = stats.compute(pd.concat([one, two]), reps=50, log=lambda *_: None)
+    assert sorted(table.suite.unique()) == ["S", "T", "all"]
