@@ -55,8 +55,21 @@ def _render_error(error: BaseException) -> UserError:
                      "set MUJOCO_GL=osmesa with libosmesa6 installed, or env.pixels=false")
 
 
+def _load_llvm_users_in_order() -> None:
+    """Load triton's LLVM before Mesa's (EGL's llvmpipe): the other order segfaults at the first optimiser.
+
+    ``torch.optim`` imports ``torch._dynamo``, which loads triton's own LLVM; if Mesa's is already loaded
+    by MuJoCo's EGL renderer, the process crashes. Loading triton first avoids that (about 0.2 s).
+    """
+    try:
+        import triton._C.libtriton  # noqa: F401
+    except ImportError:
+        pass
+
+
 def _suite(pixels: bool) -> Any:
     """``dm_control.suite``; without pixels, a broken OpenGL backend falls back to ``MUJOCO_GL=disable``."""
+    _load_llvm_users_in_order()
     try:
         from dm_control import suite
         return suite

@@ -22,6 +22,12 @@ BUILTINS: dict[str, str] = {
     "Identity": "ML.blocks.architectures:Identity",
     "MLP": "ML.blocks.architectures:MLP",
     "CNN": "ML.blocks.architectures:CNN",
+    "Encoder": "ML.blocks.vision:Encoder",
+    "DrQEncoder": "ML.blocks.vision:Encoder",
+    "NatureCNN": "ML.blocks.vision:NatureCNN",
+    "AtariCNN": "ML.blocks.vision:NatureCNN",
+    # augmentations
+    "RandomShiftsAug": "ML.blocks.vision:RandomShiftsAug",
     # environments (RL suites and datasets-as-environments)
     "Classic": "ML.envs.classic:Classic",
     "Atari": "ML.envs.atari:Atari",
@@ -35,6 +41,7 @@ BUILTINS: dict[str, str] = {
     "ClassifierAgent": "ML.agents.classifier:ClassifierAgent",
     "DQNAgent": "ML.agents.dqn:DQNAgent",
     "RandomAgent": "ML.agents.random:RandomAgent",
+    "DrQV2Agent": "ML.agents.drqv2:DrQV2Agent",
     # optimisers
     "Adam": "torch.optim:Adam",
     "AdamW": "torch.optim:AdamW",

@@ -1,0 +1,162 @@
+"""Pixel blocks: DrQ-v2's conv ``Encoder`` and ``RandomShiftsAug``, and the Nature-DQN ``NatureCNN``.
+
+``Encoder`` (Yarats et al. 2021, DrQ-v2): pixels scaled to [-0.5, 0.5], four 3×3 convs of 32 channels
+(the first with stride 2), ReLU after each, flattened: a (9, 84, 84) frame stack → 32·35·35 = 39200
+features. Convolutions are initialised orthogonally (ReLU gain), biases at 0, as in DrQ-v2.
+
+``RandomShiftsAug`` (DrQ / DrQ-v2): replicate-pad each image by ``pad`` pixels, then sample it back at
+its own size shifted by a random whole number of pixels in [-pad, pad] per axis (bilinear
+``grid_sample`` at pixel centres, so the result is an exact shifted crop). Use it as ``Aug=RandomShiftsAug``.
+
+``NatureCNN`` (Mnih et al. 2015): pixels /255, convs 32×8×8 stride 4, 64×4×4 stride 2, 64×3×3 stride 1,
+ReLU after each: an 84×84 input gives a (64, 7, 7) feature map. As ``Eyes`` it is a body; as ``Model``
+(given ``out_shape``) it adds the paper's head, Linear(3136, 512) → ReLU → Linear(512, out).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ML.blocks.architectures import _shape
+from ML.errors import UserError
+
+
+def _image_shape(in_shape: Any, part: str, fix: str) -> tuple[int, int, int]:
+    shape = _shape(in_shape, "in_shape", part)
+    if shape is None:
+        raise UserError(f"{part} needs in_shape (C, H, W); pass {fix}.in_shape=[C,H,W]")
+    if len(shape) != 3:
+        raise UserError(f"{part} needs image observations shaped (C, H, W), not {list(shape)}; "
+                        "for state vectors use Eyes=Identity (e.g. task=drqv2_states or env.pixels=true)")
+    return shape  # type: ignore[return-value]
+
+
+def orthogonal_init(module: nn.Module) -> None:
+    """DrQ-v2's ``weight_init``: orthogonal weights (ReLU gain for convs), zero biases."""
+    if isinstance(module, nn.Linear):
+        nn.init.orthogonal_(module.weight.data)
+        if module.bias is not None:
+            module.bias.data.fill_(0.0)
+    elif isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.orthogonal_(module.weight.data, nn.init.calculate_gain("relu"))
+        if module.bias is not None:
+            module.bias.data.fill_(0.0)
+
+
+class Encoder(nn.Module):
+    """DrQ-v2's image encoder: (C, H, W) pixels in [0, 255] → flat features (see the module docstring).
+
+    Args:
+        in_shape: one observation's shape (C, H, W) (inferred).
+        channels: channels of every conv layer (32 in DrQ-v2).
+        depth: conv layers (4 in DrQ-v2); the first has stride 2.
+    """
+
+    def __init__(self, in_shape: Any, channels: int = 32, depth: int = 4):
+        super().__init__()
+        c, h, w = _image_shape(in_shape, "Encoder", "eyes")
+        channels, depth = int(channels), int(depth)
+        if channels <= 0 or depth < 1:
+            raise UserError(f"Encoder: channels > 0 and depth ≥ 1 (got channels={channels}, depth={depth})")
+        layers: list[nn.Module] = []
+        for i in range(depth):
+            stride = 2 if i == 0 else 1
+            h, w = (h - 3) // stride + 1, (w - 3) // stride + 1
+            if h < 1 or w < 1:
+                raise UserError(f"Encoder: {list(in_shape)} images are too small for {depth} conv layers; "
+                                "lower eyes.depth")
+            layers += [nn.Conv2d(c, channels, 3, stride=stride), nn.ReLU()]
+            c = channels
+        self.in_shape = (int(in_shape[0]), int(in_shape[1]), int(in_shape[2]))
+        self.convnet = nn.Sequential(*layers)
+        self.repr_dim = c * h * w
+        self.apply(orthogonal_init)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        h = self.convnet(obs.float() / 255.0 - 0.5)
+        return h.flatten(1)
+
+
+DrQEncoder = Encoder
+
+
+class RandomShiftsAug(nn.Module):
+    """Random shifts of up to ``pad`` pixels per axis with replicated borders (DrQ-v2's augmentation).
+
+    Takes float batches (N, C, H, W) and returns the same shape; integer inputs are cast to float.
+
+    Args:
+        pad: the largest shift, in pixels (4 in DrQ-v2).
+        in_shape: one input's shape (inferred; checked to be an image).
+    """
+
+    def __init__(self, pad: int = 4, in_shape: Any = None):
+        super().__init__()
+        self.pad = int(pad)
+        if self.pad < 0:
+            raise UserError(f"RandomShiftsAug: pad must be ≥ 0, not {pad}")
+        if in_shape is not None:
+            _image_shape(in_shape, "RandomShiftsAug", "aug")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not x.is_floating_point():
+            x = x.float()
+        if self.pad == 0:
+            return x
+        n, _, h, w = x.shape
+        p = self.pad
+        x = F.pad(x, (p, p, p, p), mode="replicate")
+        # pixel centres of the padded image in grid_sample's [-1, 1] coordinates, the first h (w) of them
+        eps_h, eps_w = 1.0 / (h + 2 * p), 1.0 / (w + 2 * p)
+        ys = torch.linspace(-1.0 + eps_h, 1.0 - eps_h, h + 2 * p, device=x.device, dtype=x.dtype)[:h]
+        xs = torch.linspace(-1.0 + eps_w, 1.0 - eps_w, w + 2 * p, device=x.device, dtype=x.dtype)[:w]
+        base = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)       # (h, w, 2): (x, y)
+        shift = torch.randint(0, 2 * p + 1, (n, 1, 1, 2), device=x.device).to(x.dtype)
+        shift = shift * torch.tensor([2.0 / (w + 2 * p), 2.0 / (h + 2 * p)], device=x.device, dtype=x.dtype)
+        return F.grid_sample(x, base.unsqueeze(0) + shift, padding_mode="zeros", align_corners=False)
+
+
+class NatureCNN(nn.Module):
+    """The Nature-DQN convolutional network (see the module docstring).
+
+    Args:
+        in_shape: one observation's shape (C, H, W), pixels in [0, 255] (inferred).
+        out_shape: ``None`` (a body: the (64, H', W') feature map) or the head's output shape.
+        hidden_dim: the head's hidden units (512 in the paper).
+    """
+
+    def __init__(self, in_shape: Any, out_shape: Any = None, hidden_dim: int = 512):
+        super().__init__()
+        c, h, w = _image_shape(in_shape, "NatureCNN", "eyes")
+        self.in_shape = (c, h, w)
+        self.out_shape = _shape(out_shape, "out_shape", "NatureCNN")
+        layers: list[nn.Module] = []
+        for out_c, k, s in ((32, 8, 4), (64, 4, 2), (64, 3, 1)):
+            h, w = (h - k) // s + 1, (w - k) // s + 1
+            if h < 1 or w < 1:
+                raise UserError(f"NatureCNN: {list(in_shape)} images are too small (it needs at least 36×36); "
+                                "use 84×84 frames or Eyes=CNN")
+            layers += [nn.Conv2d(c, out_c, k, stride=s), nn.ReLU()]
+            c = out_c
+        self.body = nn.Sequential(*layers)
+        self.feature_shape = (c, h, w)
+        self.head = None
+        if self.out_shape is not None:
+            self.head = nn.Sequential(nn.Flatten(1), nn.Linear(c * h * w, int(hidden_dim)), nn.ReLU(),
+                                      nn.Linear(int(hidden_dim), math.prod(self.out_shape)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.body(x.float() / 255.0)
+        if self.head is not None:
+            out = self.head(out)
+            if len(self.out_shape) > 1:
+                out = out.view(out.shape[0], *self.out_shape)
+        return out
+
+
+AtariCNN = NatureCNN
