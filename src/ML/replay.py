@@ -1,0 +1,327 @@
+"""Experience replay: a RAM ring buffer to sample from, and ``replay.h5`` as its durable copy.
+
+Frames are stored once, in episode order: an episode of T steps is T + 1 observations. Slot ``i`` holds
+an observation, the action taken from it, the reward that action earned, whether slot ``i`` was reached
+by a terminating step, and whether a transition leaves it (``valid``: false for an episode's last frame
+and for the newest frame, whose action is not known yet). An n-step transition from slot ``i`` follows
+``valid`` slots forward, so it stops at the episode's end, and is computed at sample time with numpy
+gathers. When the buffer is full the oldest frames are overwritten.
+
+``replay.h5`` holds the same per-frame columns as extendable datasets plus an ``episodes`` table
+(first frame, number of frames, how it ended), appended a batch of complete episodes at a time and
+flushed, in SWMR mode: ``h5py.File(path, "r", swmr=True)`` reads it while training runs.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+
+from ML.errors import UserError
+
+FORMAT = "unifiedml-replay"
+VERSION = 1
+COLUMNS = ("obs", "action", "reward", "terminal", "valid")
+# How an episode in the ``episodes`` table ended.
+RUNNING, TERMINATED, TRUNCATED = 0, 1, 2
+_FLUSH_FRAMES = 4096     # write to replay.h5 once this many frames of complete episodes wait
+_FLUSH_SECONDS = 30.0    # or this long after the last write
+
+
+class Replay:
+    """Transitions for sampling (RAM) and, with a ``path``, a durable HDF5 copy.
+
+    Args:
+        path: where replay.h5 lives (``None``: RAM only).
+        capacity: frames kept in RAM (the oldest are overwritten); replay.h5 keeps every frame.
+        obs_shape, obs_dtype: one observation.
+        action_shape, action_dtype: one action (``()`` and an integer dtype for discrete actions).
+        load: start from the frames in an existing replay.h5 (the newest ``capacity`` of them).
+        seed: seeds the sampler.
+    """
+
+    def __init__(self, path: Path | str | None, capacity: int, obs_shape: Any, obs_dtype: Any,
+                 action_shape: Any, action_dtype: Any, load: bool = False, seed: int = 0):
+        self.path = Path(path) if path is not None else None
+        self.capacity = int(capacity)
+        if self.capacity < 2:
+            raise UserError(f"replay.capacity must be at least 2 frames, not {capacity}")
+        self.obs_shape = tuple(int(s) for s in obs_shape)
+        self.obs_dtype = np.dtype(obs_dtype)
+        self.action_shape = tuple(int(s) for s in action_shape)
+        self.action_dtype = np.dtype(action_dtype)
+        self.rng = np.random.default_rng(seed)
+        self._alloc = min(self.capacity, 1024)
+        self._obs = np.zeros((self._alloc, *self.obs_shape), self.obs_dtype)
+        self._action = np.zeros((self._alloc, *self.action_shape), self.action_dtype)
+        self._reward = np.zeros(self._alloc, np.float32)
+        self._terminal = np.zeros(self._alloc, bool)
+        self._valid = np.zeros(self._alloc, bool)
+        self._head = 0           # the slot the next frame goes to
+        self._size = 0           # frames held
+        self._count = 0          # valid slots: transitions available
+        self._slots = np.zeros(self._alloc, np.int64)  # the valid slots, densely (first _count entries)...
+        self._where = np.zeros(self._alloc, np.int64)  # ...and each valid slot's position in _slots
+        self._total = 0          # frames ever put (slot = frame number % capacity)
+        self._episode_frames = 0
+        self._open = False       # an episode is in progress (start() called, not ended)
+        self._pending: list[tuple[int, int, int]] = []  # (first frame number, frames, ending) not on disk
+        self._pending_frames = 0
+        self._last_write = time.monotonic()
+        self._file: h5py.File | None = None
+        self._powers_key: tuple[int, float] | None = None
+        self._powers_table = np.ones(1, np.float32)
+        self._offsets = np.arange(64)
+        if self.path is not None:
+            if load and self.path.exists():
+                self._load()
+            elif load:
+                print(f"ML: note: no replay at {self.path}; starting with an empty replay", file=sys.stderr)
+            if self._file is None:
+                self._create()
+
+    # -- filling ------------------------------------------------------------------------------------
+
+    def _grow(self) -> None:
+        new = min(self._alloc * 2, self.capacity)
+        for name in COLUMNS:
+            old = getattr(self, f"_{name}")
+            grown = np.zeros((new, *old.shape[1:]), old.dtype)
+            grown[: self._alloc] = old
+            setattr(self, f"_{name}", grown)
+        for name in ("_slots", "_where"):
+            grown = np.zeros(new, np.int64)
+            grown[: self._alloc] = getattr(self, name)
+            setattr(self, name, grown)
+        self._alloc = new
+
+    def _put(self, obs: Any) -> int:
+        """Write one frame at the head; returns its slot."""
+        if self._head == self._alloc and self._alloc < self.capacity:
+            self._grow()
+        if self._pending and self._total - self._pending[0][0] >= self.capacity:
+            self.flush()  # the oldest episode waiting for replay.h5 is about to be overwritten
+        slot = self._head % self.capacity
+        if self._valid[slot]:  # evicting a transition: move the last listed valid slot into its place
+            position, moved = self._where[slot], self._slots[self._count - 1]
+            self._slots[position] = moved
+            self._where[moved] = position
+            self._count -= 1
+        self._obs[slot] = obs
+        self._valid[slot] = False
+        self._terminal[slot] = False
+        self._reward[slot] = 0.0
+        self._head = slot + 1
+        self._size = min(self._size + 1, self.capacity)
+        self._total += 1
+        return slot
+
+    def start(self, obs: Any) -> None:
+        """The first observation of an episode (after ``reset``)."""
+        if self._open and self._episode_frames > 1:  # the previous episode was cut off: keep it, unended
+            self._end(RUNNING)
+        self._open = True
+        self._put(obs)
+        self._episode_frames = 1
+
+    def add(self, action: Any, reward: float, obs: Any, terminated: bool, truncated: bool) -> None:
+        """One step: the action taken from the newest frame, its reward and the next observation."""
+        if not self._open:
+            raise RuntimeError("Replay.add before Replay.start: call start(obs) after every reset")
+        previous = (self._head - 1) % self.capacity
+        self._action[previous] = action
+        self._reward[previous] = reward
+        self._valid[previous] = True
+        self._slots[self._count] = previous
+        self._where[previous] = self._count
+        self._count += 1
+        slot = self._put(obs)
+        self._terminal[slot] = bool(terminated)
+        self._episode_frames += 1
+        if terminated or truncated:
+            self._end(TERMINATED if terminated else TRUNCATED)
+
+    def _end(self, ending: int) -> None:
+        frames = min(self._episode_frames, self.capacity)
+        first = self._total - frames
+        self._open = False
+        if self._file is None:
+            return
+        self._pending.append((first, frames, ending))
+        self._pending_frames += frames
+        if self._pending_frames >= _FLUSH_FRAMES or time.monotonic() - self._last_write > _FLUSH_SECONDS:
+            self.flush()
+
+    def __len__(self) -> int:
+        return self._count
+
+    @property
+    def frames(self) -> int:
+        """Observations held in RAM (each stored once: an episode of T steps is T + 1 frames)."""
+        return self._size
+
+    # -- sampling -----------------------------------------------------------------------------------
+
+    def _indices(self, batch_size: int) -> np.ndarray:
+        """Uniform over valid slots (the slots a transition leaves from)."""
+        if self._count == 0:
+            raise RuntimeError("Replay.sample on an empty replay: wait until len(replay) > 0")
+        return self._slots.take(self.rng.integers(0, self._count, size=batch_size))
+
+    def sample(self, batch_size: int, n_step: int = 1, gamma: float = 0.99) -> dict[str, torch.Tensor]:
+        """A batch of n-step transitions: ``obs, action, reward, discount, next_obs``.
+
+        ``reward`` is the discounted sum of up to ``n_step`` rewards, cut at the episode's end;
+        ``discount`` is ``gamma ** k`` for the ``k`` steps taken, or 0 if the episode terminated within them.
+        """
+        n_step = max(int(n_step), 1)
+        index = self._indices(int(batch_size))
+        powers = self._powers(n_step, float(gamma))
+        # mode="wrap": a chain may run past the array's end into its start (the ring); before the buffer
+        # is full a chain stops at the newest frame (never valid) long before, so nothing stale is read.
+        if n_step == 1:
+            k = 1
+            reward = self._reward.take(index)
+        else:
+            steps = index[:, None] + self._offsets[:n_step]                   # (B, n)
+            taken = np.logical_and.accumulate(self._valid.take(steps, mode="wrap"), axis=1)
+            k = taken.sum(axis=1)                                             # ≥ 1: index is valid
+            reward = (self._reward.take(steps, mode="wrap") * taken) @ powers[:n_step]
+        last = index + k
+        discount = powers.take(k) * ~self._terminal.take(last, mode="wrap")
+        return {"obs": torch.from_numpy(self._obs.take(index, axis=0)),
+                "action": torch.from_numpy(self._action.take(index, axis=0)),
+                "reward": torch.from_numpy(reward),
+                "discount": torch.from_numpy(discount),
+                "next_obs": torch.from_numpy(self._obs.take(last, axis=0, mode="wrap"))}
+
+    def _powers(self, n_step: int, gamma: float) -> np.ndarray:
+        """``gamma ** [0, 1, ..., n_step]`` as float32, cached."""
+        key = (n_step, gamma)
+        if self._powers_key != key:
+            if n_step > len(self._offsets):
+                self._offsets = np.arange(n_step)
+            self._powers_key, self._powers_table = key, (gamma ** np.arange(n_step + 1)).astype(np.float32)
+        return self._powers_table
+
+    # -- replay.h5 ----------------------------------------------------------------------------------
+
+    def _create(self) -> None:
+        assert self.path is not None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            f = h5py.File(self.path, "w", libver="latest")
+        except OSError as e:
+            raise UserError(f"cannot write replay at {self.path} ({e}); check the run directory") from None
+        f.attrs["format"] = FORMAT
+        f.attrs["version"] = VERSION
+        f.attrs["obs_dtype"] = self.obs_dtype.str
+        f.attrs["action_dtype"] = self.action_dtype.str
+        chunk = max(1, min(1024, (1 << 20) // max(1, self._obs[0].nbytes)))
+        f.create_dataset("obs", (0, *self.obs_shape), self.obs_dtype, maxshape=(None, *self.obs_shape),
+                         chunks=(chunk, *self.obs_shape))
+        f.create_dataset("action", (0, *self.action_shape), self.action_dtype,
+                         maxshape=(None, *self.action_shape), chunks=(1024, *self.action_shape))
+        for name, dtype in (("reward", np.float32), ("terminal", bool), ("valid", bool)):
+            f.create_dataset(name, (0,), dtype, maxshape=(None,), chunks=(1024,))
+        f.create_dataset("episodes", (0, 3), np.int64, maxshape=(None, 3), chunks=(256, 3))
+        f.swmr_mode = True
+        self._file = f
+
+    def _foreign(self, why: str) -> UserError:
+        return UserError(f"replay.h5 at {self.path} is not a UnifiedML replay ({why}); "
+                         "delete it or pass replay.load=false")
+
+    def _load(self) -> None:
+        assert self.path is not None
+        try:
+            f = h5py.File(self.path, "a", libver="latest")
+        except OSError as e:
+            raise self._foreign(f"unreadable HDF5: {str(e).splitlines()[0]}") from None
+        try:
+            if f.attrs.get("format") != FORMAT:
+                raise self._foreign("no UnifiedML format attribute")
+            if int(f.attrs.get("version", -1)) != VERSION:
+                raise self._foreign(f"format version {f.attrs.get('version')}, this engine reads {VERSION}")
+            missing = [n for n in (*COLUMNS, "episodes") if n not in f]
+            if missing:
+                raise self._foreign(f"missing dataset {missing[0]!r}")
+            shape = tuple(f["obs"].shape[1:])
+            if shape != self.obs_shape:
+                raise UserError(f"replay.h5 at {self.path} holds observations of shape {list(shape)}, this "
+                                f"task's are {list(self.obs_shape)}; delete it or pass replay.load=false")
+            if tuple(f["action"].shape[1:]) != self.action_shape:
+                raise UserError(f"replay.h5 at {self.path} holds actions of shape "
+                                f"{list(f['action'].shape[1:])}, this task's are {list(self.action_shape)}; "
+                                "delete it or pass replay.load=false")
+            total = f["obs"].shape[0]
+            if any(f[n].shape[0] != total for n in COLUMNS):
+                raise self._foreign("columns of different lengths")
+            keep = min(total, self.capacity)
+            data = {n: f[n][total - keep:] for n in COLUMNS}
+        except UserError:
+            f.close()
+            raise
+        except (OSError, KeyError, ValueError, TypeError) as e:
+            f.close()
+            raise self._foreign(f"unreadable: {type(e).__name__}") from None
+        while self._alloc < keep:
+            self._grow()
+        for name in COLUMNS:
+            getattr(self, f"_{name}")[:keep] = data[name]
+        if keep:  # the oldest kept frame may have lost its predecessors; the newest has no successor
+            self._valid[keep - 1] = False
+        self._head = keep % self.capacity
+        self._size = keep
+        self._total = keep
+        valid = np.flatnonzero(self._valid[:keep])
+        self._count = len(valid)
+        self._slots[: self._count] = valid
+        self._where[valid] = np.arange(self._count)
+        f.swmr_mode = True
+        self._file = f
+
+    def _append(self, name: str, values: np.ndarray) -> None:
+        assert self._file is not None
+        dset = self._file[name]
+        n = dset.shape[0]
+        dset.resize(n + len(values), axis=0)
+        dset[n:] = values
+
+    def flush(self) -> None:
+        """Append the complete episodes not yet on disk to replay.h5 and flush it."""
+        if self._file is None or not self._pending:
+            return
+        frames = self._file["obs"].shape[0]
+        slots, table = [], []
+        for first, count, ending in self._pending:
+            slots.append((first + np.arange(count)) % self.capacity)
+            table.append((frames, count, ending))
+            frames += count
+        idx = np.concatenate(slots)
+        for name in COLUMNS:
+            self._append(name, getattr(self, f"_{name}")[idx])
+        self._append("episodes", np.asarray(table, np.int64))
+        self._file.flush()
+        self._pending.clear()
+        self._pending_frames = 0
+        self._last_write = time.monotonic()
+
+    def close(self, keep: bool = True) -> None:
+        """Write what is left (an unfinished episode included) and close; ``keep=False`` deletes replay.h5."""
+        if self._file is None:
+            return
+        if keep:
+            if self._open and self._episode_frames > 1:
+                self._end(RUNNING)
+            self.flush()
+        self._file.close()
+        self._file = None
+        if not keep and self.path is not None:
+            self.path.unlink(missing_ok=True)

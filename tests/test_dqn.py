@@ -1,0 +1,158 @@
+"""DQNAgent and RandomAgent on real gymnasium tasks; the dqn/RL/random recipes through the real ML command."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+import ML
+from ML.agents.dqn import DQNAgent
+from ML.agents.random import RandomAgent
+from ML.envs.classic import Classic
+from ML.errors import UserError
+from ML.hyperparams import instantiate, resolve_config
+from ML.replay import Replay
+from tests.conftest import run_ml
+
+
+def _config(**overrides):
+    return resolve_config((), {"task": "dqn", "model.hidden_dim": 32, **overrides})
+
+
+def _agent(env: Classic, config, **args) -> DQNAgent:
+    return instantiate(config.Agent, {**config.agent, **args, "spec": env.task_spec, "config": config},
+                       label="Agent")
+
+
+def test_epsilon_decays_linearly_then_stays() -> None:
+    agent = _agent(Classic("CartPole-v1"), _config(), eps_start=1.0, eps_end=0.1, eps_decay_steps=100)
+    assert [agent.epsilon(s) for s in (0, 50, 100, 10_000)] == pytest.approx([1.0, 0.55, 0.1, 0.1])
+    assert _agent(Classic("CartPole-v1"), _config(), eps_decay_steps=0).epsilon(0) == 0.05
+
+
+def test_short_training_run_learns_with_finite_loss() -> None:
+    torch.manual_seed(0)
+    env, config = Classic("CartPole-v1"), _config(batch_size=32)
+    agent = _agent(env, config, learn_start=100, target_update=50, eps_decay_steps=300)
+    replay = Replay(None, 10_000, env.task_spec.obs_shape, np.float32, (), np.int64)
+    before = [p.detach().clone() for p in agent.q.parameters()]
+    obs, _ = env.reset()
+    replay.start(obs)
+    logs = []
+    for step in range(400):
+        action = agent.act(obs, step)
+        assert isinstance(action, int) and 0 <= action < 2
+        obs, reward, terminated, truncated, _ = env.step(action)
+        replay.add(action, reward, obs, terminated, truncated)
+        logs.append(agent.update(replay, step))
+        if terminated or truncated:
+            obs, _ = env.reset()
+            replay.start(obs)
+    assert all(log == {} for log in logs[:100])  # nothing before learn_start
+    learned = [log for log in logs if log]
+    assert len(learned) == 300 and agent.updates == 300
+    assert set(learned[-1]) == {"loss", "q", "epsilon"}
+    assert all(np.isfinite(log["loss"]) and np.isfinite(log["q"]) for log in learned)
+    assert any(not torch.equal(a, b) for a, b in zip(before, agent.q.parameters(), strict=True))
+    # the target network is a hard copy made every target_update updates
+    for a, b in zip(agent.q.parameters(), agent.target.parameters(), strict=True):
+        assert torch.equal(a, b)  # 300 is a multiple of 50
+
+
+def test_polyak_target_moves_a_little_each_update() -> None:
+    env, config = Classic("CartPole-v1"), _config(batch_size=8)
+    agent = _agent(env, config, tau=0.5, learn_start=0)
+    replay = Replay(None, 100, (4,), np.float32, (), np.int64)
+    obs, _ = env.reset(seed=0)
+    replay.start(obs)
+    for t in range(20):
+        replay.add(0, 1.0, np.full(4, t, np.float32), False, False)
+    old_target = [p.clone() for p in agent.target.parameters()]
+    agent.update(replay, 0)
+    for old, new, online in zip(old_target, agent.target.parameters(), agent.q.parameters(), strict=True):
+        assert torch.allclose(new, 0.5 * old + 0.5 * online)
+
+
+def test_greedy_evaluation_is_deterministic_and_agent_pickles(tmp_path: Path) -> None:
+    env = Classic("Acrobot-v1")
+    agent = _agent(env, _config(), eps_start=1.0)
+    obs = [env.reset(seed=s)[0] for s in range(20)]
+    greedy = [agent.act(o, 0, eval_mode=True) for o in obs]
+    assert greedy == [agent.act(o, 0, eval_mode=True) for o in obs]
+    assert len({agent.act(obs[0], 0) for _ in range(50)}) > 1  # eps = 1 while training: random
+    torch.save({"agent": agent}, tmp_path / "agent.pt")
+    loaded = torch.load(tmp_path / "agent.pt", weights_only=False)["agent"]
+    assert [loaded.act(o, 0, eval_mode=True) for o in obs] == greedy
+    assert loaded.rng.random() == agent.rng.random()  # its own generator travels with it
+
+
+def test_dqn_refuses_continuous_actions() -> None:
+    with pytest.raises(UserError, match="DQNAgent needs discrete actions but Pendulum-v1"):
+        _agent(Classic("Pendulum-v1"), _config())
+
+
+def test_random_agent_is_uniform_and_seeded() -> None:
+    config = resolve_config((), {"task": "random", "seed": 4})
+    agent = RandomAgent(Classic("Acrobot-v1").task_spec, config)
+    actions = [agent.act(None, 0) for _ in range(300)]
+    assert set(actions) == {0, 1, 2}
+    same = RandomAgent(Classic("Acrobot-v1").task_spec, config)
+    assert actions == [same.act(None, 0) for _ in range(300)]
+    pendulum = RandomAgent(Classic("Pendulum-v1").task_spec, config)
+    action = pendulum.act(None, 0, eval_mode=True)
+    assert action.shape == (1,) and action.dtype == np.float32 and -2 <= action[0] <= 2
+    assert pendulum.update(None, 0) == {}
+
+
+def test_rl_recipe_is_dqn_on_classic() -> None:
+    config = resolve_config(argv=["task=RL", "env.task=Acrobot-v1"])
+    assert config.Agent == "DQNAgent" and config.Env == "Classic" and config.env == {"task": "Acrobot-v1"}
+    assert config.train_steps == 50_000
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(path.read_text())))
+
+
+def test_dqn_end_to_end_writes_the_run_directory(workdir: Path) -> None:
+    run_ml("task=dqn", "train_steps=2000", "evaluate_per_steps=1000", "evaluate_episodes=3",
+           "log_per_steps=500", "agent.learn_start=500", "threads=1", cwd=workdir)
+    run = workdir / "results/Exp/runs/dqn/Classic/CartPole-v1/0"
+    assert {p.name for p in run.iterdir()} >= {"eval.csv", "train.csv", "replay.h5", "agent.pt", "run.json"}
+    evals = _rows(run / "eval.csv")
+    assert [int(r["step"]) for r in evals] == [0, 1000, 2000]
+    assert all(float(r["score"]) >= 8 for r in evals)  # CartPole returns are at least ~8
+    train = _rows(run / "train.csv")
+    assert [int(r["step"]) for r in train] == [500, 1000, 1500, 2000]
+    assert np.isfinite(float(train[-1]["loss"])) and float(train[-1]["epsilon"]) < 1
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"] == "complete"
+    with h5py.File(run / "replay.h5", "r") as f:
+        assert f["obs"].shape[0] == 2000 + f["episodes"].shape[0]  # every step's frame, plus one per episode
+        assert int(f["valid"][:].sum()) == 2000
+    agent = ML.load_agent(str(run / "agent.pt"))
+    assert isinstance(agent, DQNAgent) and agent.updates == 1500
+    assert agent.act(np.zeros(4, np.float32), 0, eval_mode=True) in (0, 1)
+
+
+def test_random_baseline_end_to_end(workdir: Path) -> None:
+    run_ml("task=random", "env.task=Acrobot-v1", "evaluate_episodes=3", cwd=workdir)
+    run = workdir / "results/Exp/runs/random/Classic/Acrobot-v1/0"
+    evals = _rows(run / "eval.csv")
+    assert len(evals) == 1 and int(evals[0]["step"]) == 0 and float(evals[0]["score"]) < -300
+    assert json.loads((run / "run.json").read_text())["status"] == "complete"
+
+
+def test_optimiser_is_fused_when_it_can_be() -> None:
+    env = Classic("CartPole-v1")
+    assert _agent(env, _config()).optim.defaults["fused"] is True
+    assert _agent(env, _config(**{"optim.fused": False})).optim.defaults["fused"] is False
+    rmsprop = _agent(env, _config(Optim="RMSprop"))  # takes no `fused`: built without it
+    assert type(rmsprop.optim).__name__ == "RMSprop"
