@@ -7,8 +7,10 @@ from typing import Any
 
 import numpy as np
 
+from ML.errors import UserError
 from ML.hyperparams import instantiate
 from ML.replay import Replay
+from ML.video import as_frame, write_mp4
 
 
 def episode_seed(*key: int) -> int:
@@ -25,6 +27,17 @@ class Interactive:
                                     label="Env")
         self.spec = self.env.task_spec
         self.frames_per_step = self.spec.action_repeat
+        self.vlog = bool(config.get("vlog"))
+        self._channels = self.spec.obs_shape[0] // int(self.spec.info.get("frame_stack") or 1)
+        if self.vlog and len(self.spec.obs_shape) != 3:  # vector observations: let the env draw itself
+            try:
+                self.eval_env = instantiate(config.Env, {**config.env, "seed": self.seed, "evaluation": True,
+                                                         "render_mode": "rgb_array"}, label="Env")
+            except UserError:
+                raise UserError(f"vlog=true: {self.spec.suite} task {self.spec.task} has no image observations "
+                                "and its Env takes no render_mode; use pixels (env.pixels=true) or vlog=false")\
+                    from None
+        self.run_dir: Path | None = None
         self.episode = 0
         self.evaluations = 0
         self.replay: Replay | None = None
@@ -32,6 +45,7 @@ class Interactive:
         self._length = 0
 
     def open(self, run_dir: Path, resume: bool, state: dict[str, Any] | None = None) -> None:
+        self.run_dir = run_dir
         space = self.env.action_space
         action_shape = () if self.spec.discrete else tuple(space.shape)
         self.replay = Replay(run_dir / "replay.h5", int(self.config.replay.capacity), self.spec.obs_shape,
@@ -66,12 +80,17 @@ class Interactive:
         agent.eval()
         for i in range(int(self.config.evaluate_episodes)):
             obs, _ = self.eval_env.reset(seed=episode_seed(self.seed, 1, self.evaluations, i))
+            frames = [self._frame(obs)] if self.vlog and i == 0 else None
             done, total, length = False, 0.0, 0
             while not done:
                 obs, reward, terminated, truncated, _ = self.eval_env.step(agent.act(obs, step, eval_mode=True))
                 total += float(reward)
                 length += 1
                 done = terminated or truncated
+                if frames is not None:
+                    frames.append(self._frame(obs))
+            if frames:
+                write_mp4(self.run_dir / "videos" / f"step_{step}.mp4", frames)
             returns.append(total)
             lengths.append(length)
         agent.train()
@@ -79,6 +98,10 @@ class Interactive:
         score = float(np.mean(returns)) if returns else float("nan")
         return {"score": score, "score_std": float(np.std(returns)) if returns else float("nan"),
                 "episodes": len(returns), "length": float(np.mean(lengths)) if lengths else float("nan")}
+
+    def _frame(self, obs: np.ndarray) -> np.ndarray:
+        frame = as_frame(obs, self._channels)
+        return frame if frame is not None else self.eval_env.render()
 
     def state(self) -> dict[str, Any]:
         return {"episode": self.episode, "evaluations": self.evaluations}
