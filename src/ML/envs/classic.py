@@ -52,11 +52,14 @@ class Classic(gymnasium.Wrapper):
         seed: seeds the first ``reset`` (when it is given no seed) and the action space.
         evaluation: the evaluation copy; it seeds itself with ``seed + 10000``.
         max_episode_steps: overrides the id's time limit.
+        pixels: must be false: classic control observes states (a recipe written for DMC may set it).
         **kwargs: passed to ``gymnasium.make`` (e.g. ``env.render_mode=rgb_array``).
     """
 
     def __init__(self, task: str = "CartPole-v1", seed: int = 0, evaluation: bool = False,
-                 max_episode_steps: int | None = None, **kwargs: Any):
+                 max_episode_steps: int | None = None, pixels: bool = False, **kwargs: Any):
+        if pixels:
+            raise UserError(f"Env=Classic observes states, not pixels; pass env.pixels=false for {task}")
         if max_episode_steps is not None:
             kwargs["max_episode_steps"] = int(max_episode_steps)
         env = _make(task, kwargs)
