@@ -7,10 +7,51 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ML.agents.base import Agent
 from ML.blocks.network import build_network, build_optimizer, pick_device
 from ML.errors import UserError
+from ML.hyperparams import instantiate
+
+
+def body_config(config: Any) -> Any:
+    """``Eyes`` followed by ``Pool`` and ``Trunk`` when set (each with its own arguments), as one sequence."""
+    parts = [(k, config.get(k), config.get(k.lower()) or {}) for k in ("Eyes", "Pool", "Trunk")]
+    parts = [p for p in parts if p[1] is not None]
+    if len(parts) == 1:
+        return config
+    return {**config, "Eyes": [p[1] for p in parts], "eyes": {i: p[2] for i, p in enumerate(parts)}}
+
+
+def build_aug(config: Any, obs_shape: tuple[int, ...]) -> Any:
+    """``Aug`` with ``aug.*`` (None when unset or Identity)."""
+    aug = config.get("Aug")
+    if aug is None or (isinstance(aug, str) and aug.strip() == "Identity"):
+        return None
+    module = instantiate(aug, dict(config.get("aug") or {}), obs_shape, None, "Aug")
+    if not callable(module):
+        raise UserError(f"Aug={aug} is not callable; name an nn.Module such as RandomCropFlip")
+    return module
+
+
+def build_scheduler(config: Any, optim: Any) -> Any:
+    """``Scheduler`` with ``scheduler.*``, stepped once per update; ``T_max``/``total_steps`` default to
+    ``train_steps`` and OneCycleLR's ``max_lr`` to ``lr``."""
+    name = config.get("Scheduler")
+    if name is None:
+        return None
+    from ML.hyperparams.instantiate import _parameters
+    from ML.hyperparams.paths import resolve
+
+    target = resolve(name, "Scheduler")
+    args = {"optimizer": optim, **(config.get("scheduler") or {})}
+    params = _parameters(target)
+    steps = max(int(config.get("train_steps") or 1), 1)
+    for key, value in (("T_max", steps), ("total_steps", steps), ("max_lr", config.get("lr"))):
+        if key in params and key not in args:
+            args[key] = value
+    return instantiate(target, args, label="Scheduler")
 
 
 class ClassifierAgent(Agent):
@@ -35,10 +76,17 @@ class ClassifierAgent(Agent):
         self.num_classes = int(spec.num_classes)
         self.eval_batch_size = int(eval_batch_size)
         self.label_smoothing = float(label_smoothing)
-        self.net = build_network(config, self.obs_shape, (self.num_classes,))
+        self.net = build_network(body_config(config), self.obs_shape, (self.num_classes,))
+        norm = (spec.info or {}).get("norm") if config.get("norm") else None
+        if norm:  # norm=true: the training set's per-channel statistics, the network's first step
+            from ML.blocks.resnet import Normalize
+
+            self.net = nn.Sequential(Normalize(norm["mean"], norm["std"], self.obs_shape), *self.net)
+        self.aug = build_aug(config, self.obs_shape)
         self.device = pick_device(config.get("device"))
-        self.net.to(self.device)
+        self.to(self.device)
         self.optim = build_optimizer(config, self.net.parameters())
+        self.scheduler = build_scheduler(config, self.optim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``(batch, num_classes)``."""
@@ -51,11 +99,17 @@ class ClassifierAgent(Agent):
         x = torch.as_tensor(x, dtype=torch.float32).to(self.device, non_blocking=True)
         y = torch.as_tensor(y, dtype=torch.long).to(self.device, non_blocking=True)
         self.net.train()
+        if self.aug is not None:  # Aug: training batches only
+            self.aug.train()
+            with torch.no_grad():
+                x = self.aug(x)
         logits = self(x)
         loss = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
         self.optim.zero_grad(set_to_none=True)
         loss.backward()
         self.optim.step()
+        if getattr(self, "scheduler", None) is not None:
+            self.scheduler.step()
         with torch.no_grad():
             accuracy = (logits.argmax(-1) == y).float().mean()
         return {"loss": float(loss.item()), "accuracy": float(accuracy.item())}

@@ -48,7 +48,7 @@ from ML.envs.base import TaskSpec
 from ML.errors import UserError
 from ML.hyperparams.paths import resolve
 
-BUILTIN_DATASETS = ("Digits", "MNIST", "FashionMNIST", "CIFAR10")
+BUILTIN_DATASETS = ("Digits", "MNIST", "FashionMNIST", "CIFAR10", "ImageFolder")
 _TORCHVISION = {"MNIST", "FashionMNIST", "CIFAR10"}
 
 
@@ -131,6 +131,59 @@ class Digits(TensorData):
         super().__init__(images[index], torch.as_tensor(labels)[index], None, list(range(10)))
         self.train = train
         self.index = index  # positions in scikit-learn's load_digits() order
+
+
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+
+
+class ImageFolder(TensorData):
+    """Images in a folder: ``root/<class>/*.png`` (one class per subfolder, sorted names), or a flat
+    ``root/*.png`` (one class, label 0 — e.g. CelebA's ``img_align_celeba/`` for generative models).
+
+    Images are read once into memory as uint8, converted to ``mode`` (``RGB`` or ``L``; default: the first
+    image's) and resized to ``size`` (an int or [H, W]; default: the first image's size), then split into
+    train/test by ``test_fraction`` / ``split_seed`` (stratified by class). ``limit`` caps the number of
+    images read (sorted order), for quick runs on big folders.
+    """
+
+    def __init__(self, root: str, train: bool = True, size: Any = None, mode: str | None = None,
+                 test_fraction: float = 0.2, split_seed: int = 0, limit: int | None = None):
+        from PIL import Image
+
+        folder = Path(os.path.expanduser(str(root)))
+        if not folder.is_dir():
+            raise UserError(f"Dataset=ImageFolder: dataset.root={root} is not a folder; point it at a folder "
+                            "of images (root/<class>/*.png or root/*.png)")
+        classes = sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+        if classes:
+            files = [(f, k) for k, name in enumerate(classes) for f in sorted((folder / name).rglob("*"))
+                     if f.suffix.lower() in _IMAGE_SUFFIXES]
+        else:
+            classes = [folder.name]
+            files = [(f, 0) for f in sorted(folder.iterdir()) if f.suffix.lower() in _IMAGE_SUFFIXES]
+        if limit:
+            files = files[: int(limit)]
+        if not files:
+            raise UserError(f"Dataset=ImageFolder: no images ({', '.join(_IMAGE_SUFFIXES)}) under {folder}")
+        first = Image.open(files[0][0])
+        mode = mode or ("L" if first.mode in ("L", "1", "I", "I;16", "F") else "RGB")
+        if size is None:
+            hw = (first.height, first.width)
+        else:
+            hw = (int(size), int(size)) if isinstance(size, (int, float)) else tuple(int(v) for v in size)
+        images = np.empty((len(files), 1 if mode == "L" else 3, *hw), dtype=np.uint8)
+        for i, (path, _) in enumerate(files):
+            with Image.open(path) as image:
+                image = image.convert(mode)
+                if (image.height, image.width) != hw:
+                    image = image.resize((hw[1], hw[0]), Image.BILINEAR)
+                array = np.asarray(image, dtype=np.uint8)
+            images[i] = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+        labels = np.asarray([k for _, k in files], dtype=np.int64)
+        train_index, test_index = _stratified_split(labels, float(test_fraction), int(split_seed))
+        index = torch.as_tensor(train_index if train else test_index)
+        super().__init__(torch.from_numpy(images)[index], torch.from_numpy(labels)[index], 1 / 255, classes)
+        self.train = train
 
 
 def __getattr__(name: str) -> Any:
@@ -482,8 +535,65 @@ def _num_classes(train: Any, test: Any, given: Any) -> int:
     return top + 1
 
 
+def channel_stats(dataset: Any, key: str, cache: Path | None = None) -> dict[str, list[float]]:
+    """Per-channel mean and std of a training set's inputs (one pass), cached as JSON under ``cache``.
+
+    Inputs shaped (C, H, W) get one statistic per channel; any other shape one overall statistic.
+    """
+    import json
+
+    path = cache / f"norm-{key}.json" if cache is not None else None
+    if path is not None and path.is_file():
+        try:
+            stats = json.loads(path.read_text())
+            if isinstance(stats, dict) and {"mean", "std"} <= set(stats):
+                return stats
+        except (OSError, ValueError):
+            pass
+    total = total_sq = None
+    count = 0
+    for x, _ in iterate(dataset, 1024):
+        x = x.double()
+        dims = [0, 2, 3] if x.dim() == 4 else list(range(x.dim()))
+        s, sq = x.sum(dims), (x * x).sum(dims)
+        total = s if total is None else total + s
+        total_sq = sq if total_sq is None else total_sq + sq
+        count += x.numel() // max(s.numel(), 1)
+    mean = total / count
+    std = (total_sq / count - mean * mean).clamp_min(0).sqrt()
+    stats = {"mean": [float(v) for v in mean.flatten()], "std": [float(v) for v in std.flatten()]}
+    if path is not None:
+        from ML.fileio import write_json
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(path, stats)
+    return stats
+
+
+def _test_override(config: Any) -> Any:
+    """``TestDataset=`` (with ``testdataset.*``): a separate evaluation set replacing the split's test set."""
+    test_spec = config.get("TestDataset")
+    if test_spec is None:
+        return None
+    args = dict(config.get("testdataset") or {})
+    target = _resolve(test_spec)
+    if _is_torchvision(target):
+        return _fast(_torchvision_split(target, args, False))
+    if isinstance(target, TorchDataset) or not callable(target):
+        return target
+    params = inspect.signature(target).parameters
+    if "train" in params:
+        args.setdefault("train", False)
+    return _fast(_call(target, args, _name(test_spec, target)))
+
+
 def load(config: Any) -> tuple[Any, Any, TaskSpec]:
-    """The training set, the test set and the task's spec for ``config.Dataset`` / ``config.dataset``."""
+    """The training set, the test set and the task's spec for ``config.Dataset`` / ``config.dataset``.
+
+    ``TestDataset=`` replaces the test set; ``generate=true`` makes a generative task (suite ``Generate``,
+    labels ignored, one class allowed); ``norm=true`` records the training set's per-channel mean/std in
+    ``spec.info["norm"]`` (computed once, cached under ``<results>/.cache/``).
+    """
     spec = config.get("Dataset")
     if spec is None:
         raise UserError(f"no Dataset: set Dataset=... ({', '.join(BUILTIN_DATASETS)} or MyFile.MyDataset)")
@@ -491,18 +601,31 @@ def load(config: Any) -> tuple[Any, Any, TaskSpec]:
     num_classes = args.pop("num_classes", None)
     target = _resolve(spec)
     train, test = _build(spec, target, args)
+    override = _test_override(config)
+    if override is not None:
+        test = override
+    name = _name(spec, target)
     if len(train) == 0 or len(test) == 0:
-        raise UserError(f"Dataset={_name(spec, target)} has an empty training or test set")
+        raise UserError(f"Dataset={name} has an empty training or test set")
     first = train.take(slice(0, 1))[0][0] if isinstance(train, TensorData) else _item(train[0])[0]
-    k = _num_classes(train, test, num_classes)
-    if k < 2:
-        raise UserError(f"Dataset={_name(spec, target)} has {k} class; classification needs at least 2 "
-                        "(or pass dataset.num_classes=K)")
-    info = {"num_classes": k, "train_size": len(train), "test_size": len(test)}
-    task = TaskSpec(suite="Classify", task=_name(spec, target), obs_shape=tuple(first.shape), discrete=True,
-                    num_classes=k, info=info)
+    generative = bool(config.get("generate"))
+    info: dict[str, Any] = {"train_size": len(train), "test_size": len(test)}
+    k = None
+    if not generative:
+        k = _num_classes(train, test, num_classes)
+        if k < 2:
+            raise UserError(f"Dataset={name} has {k} class; classification needs at least 2 "
+                            "(or pass dataset.num_classes=K)")
+        info["num_classes"] = k
+    if config.get("norm"):
+        shape = "x".join(str(s) for s in first.shape)
+        split = (config.get("dataset") or {}).get("split_seed", 0)
+        key = f"{name}-{len(train)}-{shape}-{split}"
+        info["norm"] = channel_stats(train, key, Path(str(config.get("results") or "results")) / ".cache")
+    task = TaskSpec(suite="Generate" if generative else "Classify", task=name, obs_shape=tuple(first.shape),
+                    discrete=not generative, num_classes=k, info=info)
     return train, test, task
 
 
-__all__ = ["BUILTIN_DATASETS", "Batches", "Digits", "TensorData", "batches", "default_root", "iterate",
-           "load"]
+__all__ = ["BUILTIN_DATASETS", "Batches", "Digits", "ImageFolder", "TensorData", "batches", "channel_stats",
+           "default_root", "iterate", "load"]

@@ -74,6 +74,20 @@ def output_shape(module: Any, in_shape: Shape) -> Shape:
     return tuple(out.shape[1:])
 
 
+def rejoin(parts: list[Any]) -> list[Any]:
+    """Undo YAML's split of a flow list at commas inside calls: ``[CNN,nn.Linear(64,10)]``."""
+    out: list[Any] = []
+    depth = 0
+    for part in parts:
+        if depth > 0 and isinstance(part, (str, int, float)) and not isinstance(part, bool):
+            out[-1] = f"{out[-1]},{part}"
+        else:
+            out.append(part)
+        if isinstance(out[-1], str):
+            depth = out[-1].count("(") - out[-1].count(")")
+    return out
+
+
 def _split_args(args: dict[str, Any], parts: list[Any], label: str) -> list[dict[str, Any]]:
     """Sequence arguments: ``{1: {depth: 5}}`` goes to part 1; ``{depth: 5}`` to the one part taking it."""
     per_part: list[dict[str, Any]] = [{} for _ in parts]
@@ -84,7 +98,8 @@ def _split_args(args: dict[str, Any], parts: list[Any], label: str) -> list[dict
                 raise UserError(f"{label} has no part {index} (parts 0..{len(parts) - 1}); fix the index")
             per_part[index].update(value)
             continue
-        takers = [i for i, p in enumerate(parts) if key in _parameters(resolve(p, label))]
+        takers = [i for i, p in enumerate(parts)
+                  if not isinstance(target := resolve(p, label), nn.Module) and key in _parameters(target)]
         if len(takers) != 1:
             why = "no part takes it" if not takers else f"parts {takers} all take it"
             raise UserError(f"{label} argument {key!r} is ambiguous ({why}); index it, e.g. {label.lower()}.0.{key}")
@@ -97,6 +112,7 @@ def instantiate(spec: Any, args: dict[str, Any] | None = None, in_shape: Shape |
     """The object for ``spec`` with shape arguments inferred; lists become ``nn.Sequential``."""
     args = dict(args or {})
     if isinstance(spec, (list, tuple)):
+        spec = rejoin(list(spec))
         modules, shape = [], in_shape
         for i, (part, part_args) in enumerate(zip(spec, _split_args(args, list(spec), label), strict=True)):
             last = i == len(spec) - 1

@@ -3,7 +3,9 @@
 A value may be: an object passed in code (used as given); a built-in short name (``MLP``, ``Digits``,
 ``Classic``, ``DQNAgent``, ``Adam``...); a dot path relative to the working directory (``MyFile.model``);
 a file path (``./MyFile.py.model``, ``dir/file.py.Class``); or a full module path
-(``ML.blocks.architectures.CNN``, ``torch.nn.Linear``, ``nn.Linear``).
+(``ML.blocks.architectures.CNN``, ``torch.nn.Linear``, ``nn.Linear``); the source document's paths
+(``ML.Blocks.Architectures.Vision.ResNet18.ResNet18``, ``DCGAN.Generator``); or direct code with a call's
+parentheses (``nn.Linear(64,10)``), built by the safe parser in ``ML.hyperparams.code`` (never ``eval``).
 """
 
 from __future__ import annotations
@@ -26,8 +28,17 @@ BUILTINS: dict[str, str] = {
     "DrQEncoder": "ML.blocks.vision:Encoder",
     "NatureCNN": "ML.blocks.vision:NatureCNN",
     "AtariCNN": "ML.blocks.vision:NatureCNN",
+    "ResNet": "ML.blocks.resnet:ResNet",
+    "ResNet18": "ML.blocks.resnet:ResNet18",
+    "ResNet34": "ML.blocks.resnet:ResNet34",
+    "Transformer": "ML.blocks.transformer:Transformer",
+    "ViT": "ML.blocks.transformer:ViT",
+    "Generator": "ML.blocks.gan:Generator",
+    "Discriminator": "ML.blocks.gan:Discriminator",
+    "Normalize": "ML.blocks.resnet:Normalize",
     # augmentations
     "RandomShiftsAug": "ML.blocks.vision:RandomShiftsAug",
+    "RandomCropFlip": "ML.blocks.resnet:RandomCropFlip",
     # environments (RL suites and datasets-as-environments)
     "Classic": "ML.envs.classic:Classic",
     "Atari": "ML.envs.atari:Atari",
@@ -37,19 +48,34 @@ BUILTINS: dict[str, str] = {
     "MNIST": "ML.envs.datasets:MNIST",
     "FashionMNIST": "ML.envs.datasets:FashionMNIST",
     "CIFAR10": "ML.envs.datasets:CIFAR10",
+    "ImageFolder": "ML.envs.datasets:ImageFolder",
     # agents
     "ClassifierAgent": "ML.agents.classifier:ClassifierAgent",
     "DQNAgent": "ML.agents.dqn:DQNAgent",
     "RandomAgent": "ML.agents.random:RandomAgent",
     "DrQV2Agent": "ML.agents.drqv2:DrQV2Agent",
+    "GANAgent": "ML.agents.gan:GANAgent",
+    "DCGAN": "ML.agents.gan:GANAgent",
     # optimisers
     "Adam": "torch.optim:Adam",
     "AdamW": "torch.optim:AdamW",
     "SGD": "torch.optim:SGD",
     "RMSprop": "torch.optim:RMSprop",
+    # learning-rate schedulers (stepped once per update; scheduler.* are their arguments)
+    "CosineAnnealingLR": "torch.optim.lr_scheduler:CosineAnnealingLR",
+    "OneCycleLR": "torch.optim.lr_scheduler:OneCycleLR",
+    "StepLR": "torch.optim.lr_scheduler:StepLR",
+    "MultiStepLR": "torch.optim.lr_scheduler:MultiStepLR",
+    "ExponentialLR": "torch.optim.lr_scheduler:ExponentialLR",
+    "LinearLR": "torch.optim.lr_scheduler:LinearLR",
 }
 
-_ALIASES = {"nn": "torch.nn", "F": "torch.nn.functional"}
+# The source document's module paths (ML.Blocks.Architectures.Vision.ResNet18.ResNet18), so recipes copied
+# from it resolve: a path under this prefix names the built-in of its last component.
+_LEGACY_PREFIXES = ("ML.Blocks.Architectures.", "ML.Blocks.", "Blocks.Architectures.")
+
+_ALIASES = {"nn": "torch.nn", "F": "torch.nn.functional", "DCGAN": "ML.blocks.gan",
+            "optim": "torch.optim"}
 
 
 def _import(module: str) -> Any:
@@ -104,6 +130,12 @@ def resolve(spec: Any, slot: str = "") -> Any:
     if text in BUILTINS:
         module, attr = BUILTINS[text].split(":")
         return getattr(importlib.import_module(module), attr)
+    if text.startswith(_LEGACY_PREFIXES) and text.rsplit(".", 1)[-1] in BUILTINS:
+        return resolve(text.rsplit(".", 1)[-1], slot)
+    from ML.hyperparams import code
+
+    if code.looks_like_code(text):  # direct code: nn.Linear(64,10), parsed safely (never eval)
+        return code.evaluate(text)
     if ".py." in text or text.endswith(".py"):  # file path form: ./MyFile.py.model
         file, _, attrs = text.partition(".py")
         return _from_file(Path(file + ".py"), [a for a in attrs.split(".") if a], label)
