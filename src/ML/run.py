@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ML import checkpoints
+from ML import checkpoints, tracking
 from ML.drivers import make_driver
 from ML.errors import UserError
 from ML.hyperparams import Config, instantiate, resolve_config
@@ -141,6 +141,7 @@ def train(config: Config, command: list[str]) -> Any:
                    command, previous)
     eval_log = CSVLog(run_dir / "eval.csv", state.get("eval_rows"))
     train_log = CSVLog(run_dir / "train.csv", state.get("train_rows"))
+    eval_log, train_log = tracking.track(config, info, eval_log, train_log)  # wandb=true (ML.tracking)
     info.write()
     driver.open(run_dir, resume, state.get("driver"))
     return _loop(config, driver, agent, info, eval_log, train_log, state, ckpt_path)
@@ -156,8 +157,8 @@ def _loop(config: Config, driver: Any, agent: Any, info: RunInfo, eval_log: CSVL
     evaluated = {row["step"] for row in eval_log.rows}
     progress = Progress(total, step, config.progress, desc=f"{info.data['task']} seed {info.data['seed']}")
     clock = time.perf_counter() - float(state["time"])
-    window: dict[str, list[float]] = {}
-    window_start = (step, time.perf_counter())
+    window: dict[str, list[float]] = state.get("window") or {}  # metrics since the last train.csv row
+    window_start = (state.get("window_step", step), time.perf_counter())
 
     def elapsed() -> float:
         return time.perf_counter() - clock
@@ -167,7 +168,8 @@ def _loop(config: Config, driver: Any, agent: Any, info: RunInfo, eval_log: CSVL
         eval_log.flush()
         checkpoints.save(ckpt_path, agent, {
             "step": step, "frame": frame, "time": elapsed(), "driver": driver.state(), "finished": finished,
-            "config_hash": info.data["config_hash"], "eval_rows": eval_log.rows, "train_rows": train_log.rows})
+            "config_hash": info.data["config_hash"], "eval_rows": eval_log.rows, "train_rows": train_log.rows,
+            "window": window, "window_step": window_start[0]})
 
     with _StopFlag() as stop:
         try:
