@@ -10,6 +10,19 @@ gathers. When the buffer is full the oldest frames are overwritten.
 ``replay.h5`` holds the same per-frame columns as extendable datasets plus an ``episodes`` table
 (first frame, number of frames, how it ended), appended a batch of complete episodes at a time and
 flushed, in SWMR mode: ``h5py.File(path, "r", swmr=True)`` reads it while training runs.
+
+Stacked pixel observations (``frame_stack`` > 1: Atari's 4 gray frames, DMC's 3 RGB frames, stacked on the
+channel axis) are stored once per frame: each slot (in RAM and in replay.h5, whose ``frame_stack``
+attribute says so) keeps only the newest ``obs_shape[0] // frame_stack`` channels, and sampling rebuilds
+every stack with one gather, walking back through the episode's frames and, at its start, repeating its
+first frame, which is what the environments' own stacks hold after a reset. Memory drops by the stack
+factor. (Only the oldest frames held, whose predecessors were overwritten or not loaded, are padded where
+the environment had older frames.)
+
+Resuming: ``state()`` writes every complete episode and returns the sizes of replay.h5 and the sampler's RNG
+state; ``Replay(..., load=True, state=that)`` cuts replay.h5 back to those sizes (dropping what was written
+after the checkpoint, e.g. the unfinished episode ``close`` wrote) and restores the RNG, so that the loaded
+replay is the checkpointed one minus its unfinished episode and samples the same indices.
 """
 
 from __future__ import annotations
@@ -34,6 +47,26 @@ _FLUSH_FRAMES = 4096     # write to replay.h5 once this many frames of complete 
 _FLUSH_SECONDS = 30.0    # or this long after the last write
 
 
+def _open_for_append(path: Path) -> h5py.File:
+    """Open replay.h5 to append, also after its writer was killed (SIGKILL, preemption).
+
+    A killed SWMR writer leaves the file marked "open for write", which refuses writers (HDF5's h5clear
+    would clear it) but not SWMR readers: copy the file through a reader into a fresh one, then append.
+    """
+    try:
+        return h5py.File(path, "a", libver="latest")
+    except OSError as e:
+        if "already open for write" not in str(e):
+            raise
+    fresh = path.with_name(f".{path.name}.recovered")
+    with h5py.File(path, "r", swmr=True) as old, h5py.File(fresh, "w", libver="latest") as new:
+        new.attrs.update(old.attrs)
+        for name in old:
+            old.copy(old[name], new, name=name)
+    fresh.replace(path)
+    return h5py.File(path, "a", libver="latest")
+
+
 class Replay:
     """Transitions for sampling (RAM) and, with a ``path``, a durable HDF5 copy.
 
@@ -44,10 +77,15 @@ class Replay:
         action_shape, action_dtype: one action (``()`` and an integer dtype for discrete actions).
         load: start from the frames in an existing replay.h5 (the newest ``capacity`` of them).
         seed: seeds the sampler.
+        frame_stack: observations are this many frames stacked on the first axis (``spec.info``'s
+            ``frame_stack``); only the newest frame of each is stored and stacks are rebuilt when sampling.
+        state: with ``load``, a ``state()`` taken at a checkpoint: replay.h5 is cut back to it and the
+            sampler's RNG restored.
     """
 
     def __init__(self, path: Path | str | None, capacity: int, obs_shape: Any, obs_dtype: Any,
-                 action_shape: Any, action_dtype: Any, load: bool = False, seed: int = 0):
+                 action_shape: Any, action_dtype: Any, load: bool = False, seed: int = 0,
+                 frame_stack: int = 1, state: dict[str, Any] | None = None):
         self.path = Path(path) if path is not None else None
         self.capacity = int(capacity)
         if self.capacity < 2:
@@ -56,9 +94,18 @@ class Replay:
         self.obs_dtype = np.dtype(obs_dtype)
         self.action_shape = tuple(int(s) for s in action_shape)
         self.action_dtype = np.dtype(action_dtype)
+        self.frame_stack = int(frame_stack)
+        if self.frame_stack < 1 or (self.frame_stack > 1 and (not self.obs_shape
+                                                             or self.obs_shape[0] % self.frame_stack)):
+            raise UserError(f"Replay: frame_stack={frame_stack} must be ≥ 1 and divide the observation's "
+                            f"first axis ({list(self.obs_shape)}); fix the environment's frame_stack")
+        self._channels = self.obs_shape[0] // self.frame_stack if self.frame_stack > 1 else 0
+        self.frame_shape = (self._channels, *self.obs_shape[1:]) if self._channels else self.obs_shape
+        self._back = np.arange(1, self.frame_stack)                 # 1 .. frame_stack - 1 frames back
+        self._distance = np.arange(self.frame_stack - 1, -1, -1)    # each stack position's distance back
         self.rng = np.random.default_rng(seed)
         self._alloc = min(self.capacity, 1024)
-        self._obs = np.zeros((self._alloc, *self.obs_shape), self.obs_dtype)
+        self._obs = np.zeros((self._alloc, *self.frame_shape), self.obs_dtype)
         self._action = np.zeros((self._alloc, *self.action_shape), self.action_dtype)
         self._reward = np.zeros(self._alloc, np.float32)
         self._terminal = np.zeros(self._alloc, bool)
@@ -80,11 +127,13 @@ class Replay:
         self._offsets = np.arange(64)
         if self.path is not None:
             if load and self.path.exists():
-                self._load()
+                self._load(state)
             elif load:
                 print(f"ML: note: no replay at {self.path}; starting with an empty replay", file=sys.stderr)
             if self._file is None:
                 self._create()
+        if load and state is not None:
+            self.rng.bit_generator.state = state["rng"]
 
     # -- filling ------------------------------------------------------------------------------------
 
@@ -113,7 +162,7 @@ class Replay:
             self._slots[position] = moved
             self._where[moved] = position
             self._count -= 1
-        self._obs[slot] = obs
+        self._obs[slot] = np.asarray(obs)[-self._channels:] if self._channels else obs
         self._valid[slot] = False
         self._terminal[slot] = False
         self._reward[slot] = 0.0
@@ -174,10 +223,12 @@ class Replay:
             raise RuntimeError("Replay.sample on an empty replay: wait until len(replay) > 0")
         return self._slots.take(self.rng.integers(0, self._count, size=batch_size))
 
-    def sample(self, batch_size: int, n_step: int = 1, gamma: float = 0.99) -> dict[str, torch.Tensor]:
+    def sample(self, batch_size: int, n_step: int = 1, gamma: float = 0.99,
+               clip: float | None = None) -> dict[str, torch.Tensor]:
         """A batch of n-step transitions: ``obs, action, reward, discount, next_obs``.
 
-        ``reward`` is the discounted sum of up to ``n_step`` rewards, cut at the episode's end;
+        ``reward`` is the discounted sum of up to ``n_step`` rewards, cut at the episode's end, each reward
+        clipped to [-clip, clip] first when ``clip`` is given (DQN's Atari reward clipping);
         ``discount`` is ``gamma ** k`` for the ``k`` steps taken, or 0 if the episode terminated within them.
         """
         n_step = max(int(n_step), 1)
@@ -188,18 +239,42 @@ class Replay:
         if n_step == 1:
             k = 1
             reward = self._reward.take(index)
+            if clip is not None:
+                reward = np.clip(reward, -clip, clip)
         else:
             steps = index[:, None] + self._offsets[:n_step]                   # (B, n)
             taken = np.logical_and.accumulate(self._valid.take(steps, mode="wrap"), axis=1)
             k = taken.sum(axis=1)                                             # ≥ 1: index is valid
-            reward = (self._reward.take(steps, mode="wrap") * taken) @ powers[:n_step]
+            rewards = self._reward.take(steps, mode="wrap")
+            if clip is not None:
+                rewards = np.clip(rewards, -clip, clip)
+            reward = (rewards * taken) @ powers[:n_step]
         last = index + k
         discount = powers.take(k) * ~self._terminal.take(last, mode="wrap")
-        return {"obs": torch.from_numpy(self._obs.take(index, axis=0)),
+        if self._channels:
+            obs, next_obs = self._stacks(index, last, k)
+        else:
+            obs, next_obs = self._obs.take(index, axis=0), self._obs.take(last, axis=0, mode="wrap")
+        return {"obs": torch.from_numpy(obs),
                 "action": torch.from_numpy(self._action.take(index, axis=0)),
                 "reward": torch.from_numpy(reward),
                 "discount": torch.from_numpy(discount),
-                "next_obs": torch.from_numpy(self._obs.take(last, axis=0, mode="wrap"))}
+                "next_obs": torch.from_numpy(next_obs)}
+
+    def _stacks(self, index: np.ndarray, last: np.ndarray, k: Any) -> tuple[np.ndarray, np.ndarray]:
+        """The stacked observations at slots ``index`` and ``last`` (``k`` steps later in the same episode).
+
+        A slot's predecessor is in its episode exactly when a transition leaves it (``valid``); the newest
+        frame is never valid, so a walk back stops at the oldest frame held. Stack positions further back
+        than the episode's first frame repeat that frame.
+        """
+        held = np.logical_and.accumulate(self._valid.take(index[:, None] - self._back, mode="wrap"), axis=1)
+        back = held.sum(axis=1)[:, None]                                         # (B, 1): ≤ frame_stack - 1
+        source = np.concatenate([index[:, None] - np.minimum(self._distance, back),
+                                 last[:, None] - np.minimum(self._distance, back + np.reshape(k, (-1, 1)))])
+        frames = self._obs.take(source.ravel(), axis=0, mode="wrap")
+        stacks = frames.reshape(2, len(index), *self.obs_shape)
+        return stacks[0], stacks[1]
 
     def _powers(self, n_step: int, gamma: float) -> np.ndarray:
         """``gamma ** [0, 1, ..., n_step]`` as float32, cached."""
@@ -223,9 +298,10 @@ class Replay:
         f.attrs["version"] = VERSION
         f.attrs["obs_dtype"] = self.obs_dtype.str
         f.attrs["action_dtype"] = self.action_dtype.str
+        f.attrs["frame_stack"] = self.frame_stack
         chunk = max(1, min(1024, (1 << 20) // max(1, self._obs[0].nbytes)))
-        f.create_dataset("obs", (0, *self.obs_shape), self.obs_dtype, maxshape=(None, *self.obs_shape),
-                         chunks=(chunk, *self.obs_shape))
+        f.create_dataset("obs", (0, *self.frame_shape), self.obs_dtype, maxshape=(None, *self.frame_shape),
+                         chunks=(chunk, *self.frame_shape))
         f.create_dataset("action", (0, *self.action_shape), self.action_dtype,
                          maxshape=(None, *self.action_shape), chunks=(1024, *self.action_shape))
         for name, dtype in (("reward", np.float32), ("terminal", bool), ("valid", bool)):
@@ -238,10 +314,10 @@ class Replay:
         return UserError(f"replay.h5 at {self.path} is not a UnifiedML replay ({why}); "
                          "delete it or pass replay.load=false")
 
-    def _load(self) -> None:
+    def _load(self, state: dict[str, Any] | None = None) -> None:
         assert self.path is not None
         try:
-            f = h5py.File(self.path, "a", libver="latest")
+            f = _open_for_append(self.path)
         except OSError as e:
             raise self._foreign(f"unreadable HDF5: {str(e).splitlines()[0]}") from None
         try:
@@ -252,8 +328,12 @@ class Replay:
             missing = [n for n in (*COLUMNS, "episodes") if n not in f]
             if missing:
                 raise self._foreign(f"missing dataset {missing[0]!r}")
+            stack = int(f.attrs.get("frame_stack", 1))
+            if stack != self.frame_stack:
+                raise UserError(f"replay.h5 at {self.path} stores stacks of {stack} frame(s) once per frame, "
+                                f"this task stacks {self.frame_stack}; delete it or pass replay.load=false")
             shape = tuple(f["obs"].shape[1:])
-            if shape != self.obs_shape:
+            if shape != self.frame_shape:
                 raise UserError(f"replay.h5 at {self.path} holds observations of shape {list(shape)}, this "
                                 f"task's are {list(self.obs_shape)}; delete it or pass replay.load=false")
             if tuple(f["action"].shape[1:]) != self.action_shape:
@@ -263,6 +343,8 @@ class Replay:
             total = f["obs"].shape[0]
             if any(f[n].shape[0] != total for n in COLUMNS):
                 raise self._foreign("columns of different lengths")
+            if state is not None:
+                total = self._truncate(f, int(state["disk_frames"]), int(state["disk_episodes"]))
             keep = min(total, self.capacity)
             data = {n: f[n][total - keep:] for n in COLUMNS}
         except UserError:
@@ -286,6 +368,30 @@ class Replay:
         self._where[valid] = np.arange(self._count)
         f.swmr_mode = True
         self._file = f
+
+    def _truncate(self, f: h5py.File, frames: int, episodes: int) -> int:
+        """Cut replay.h5 back to a checkpoint's ``frames`` and ``episodes``; returns ``frames``."""
+        held, rows = f["obs"].shape[0], f["episodes"].shape[0]
+        if held < frames or rows < episodes:
+            raise UserError(f"replay.h5 at {self.path} holds {held} frames and {rows} episodes, fewer than the "
+                            f"checkpoint's {frames} and {episodes}: it was replaced or cut short; restore it, "
+                            "or start the run over (resume=false)")
+        if held > frames:
+            for name in COLUMNS:
+                f[name].resize(frames, axis=0)
+        if rows > episodes:
+            f["episodes"].resize(episodes, axis=0)
+        return frames
+
+    def state(self) -> dict[str, Any]:
+        """For a checkpoint: write every complete episode to replay.h5, then its sizes and the RNG state.
+
+        ``{"disk_frames", "disk_episodes", "rng"}``; pass it back as ``Replay(..., load=True, state=...)``.
+        """
+        self.flush()
+        frames = int(self._file["obs"].shape[0]) if self._file is not None else 0
+        episodes = int(self._file["episodes"].shape[0]) if self._file is not None else 0
+        return {"disk_frames": frames, "disk_episodes": episodes, "rng": self.rng.bit_generator.state}
 
     def _append(self, name: str, values: np.ndarray) -> None:
         assert self._file is not None

@@ -2,6 +2,11 @@
 
 The Q network is the config's ``Eyes → Model`` (default ``Identity → MLP``) from observation to one value
 per action; the optimiser is the config's ``Optim`` with ``lr`` and ``optim.*`` (fused when it can be).
+
+From pixels (``Eyes=NatureCNN``, recipes ``dqn_atari`` and ``atari100k``) observations stay uint8 in the
+replay and on their way to the device, and become floats there (NatureCNN divides by 255). With ``Aug``
+set (``Aug=RandomShiftsAug``, as DrQ(ε) on Atari-100k) image observations and next observations are
+augmented in updates only, each independently; acting and evaluation see the raw frames.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import torch.nn.functional as F
 from ML.agents.base import Agent
 from ML.blocks.network import build_network, build_optimizer
 from ML.errors import UserError
-from ML.hyperparams import resolve
+from ML.hyperparams import instantiate, resolve
 
 
 def torch_device(name: Any) -> torch.device:
@@ -65,13 +70,18 @@ class DQNAgent(Agent):
         eval_eps: epsilon when evaluating (0: greedy).
         huber: Huber (smooth L1) loss; false: squared error.
         grad_clip: clip the gradient's norm to this (0: no clipping).
+        reward_clip: clip every reward to [-reward_clip, reward_clip] before n-step sums (0: raw rewards;
+            1 for Atari, as DQN).
+        augment: apply the config's ``Aug`` (when set) to image observations in updates.
     """
+
+    reward_clip = 0.0  # a class default: agents pickled before this setting existed still load
 
     def __init__(self, spec: Any, config: Any, gamma: float = 0.99, n_step: int = 3, double: bool = True,
                  target_update: int = 500, tau: float = 0.0, learn_start: int = 1000, update_every: int = 1,
                  updates_per_step: int = 1, eps_start: float = 1.0, eps_end: float = 0.05,
                  eps_decay_steps: int = 10000, eval_eps: float = 0.0, huber: bool = True,
-                 grad_clip: float = 10.0):
+                 grad_clip: float = 10.0, reward_clip: float = 0.0, augment: bool = True):
         super().__init__()
         if not spec.discrete or not spec.num_actions:
             raise UserError(f"DQNAgent needs discrete actions but {spec.task} has continuous ones "
@@ -84,6 +94,7 @@ class DQNAgent(Agent):
         self.eps_start, self.eps_end = float(eps_start), float(eps_end)
         self.eps_decay_steps = max(int(eps_decay_steps), 0)
         self.eval_eps, self.huber, self.grad_clip = float(eval_eps), bool(huber), float(grad_clip)
+        self.reward_clip = float(reward_clip)
         if self.n_step < 1 or not 0.0 <= self.gamma <= 1.0 or not 0.0 <= self.tau <= 1.0:
             raise UserError(f"DQNAgent: n_step ≥ 1, 0 ≤ gamma ≤ 1 and 0 ≤ tau ≤ 1 "
                             f"(got n_step={n_step}, gamma={gamma}, tau={tau})")
@@ -96,6 +107,7 @@ class DQNAgent(Agent):
         self.target.eval()
         self.params = list(self.q.parameters())  # listed once: walking the modules every update costs time
         self.optim = build_optimizer(fused_by_default(config), self.params)
+        self.aug = self._build_aug(config, tuple(spec.obs_shape)) if augment else None
         self.rng = np.random.default_rng(int(config.get("seed", 0)))
         self.updates = 0
 
@@ -110,19 +122,44 @@ class DQNAgent(Agent):
         x = torch.from_numpy(x) if isinstance(x, np.ndarray) else torch.as_tensor(x)
         return x if x.dtype == dtype and x.device == self.device else x.to(self.device, dtype)
 
+    @staticmethod
+    def _build_aug(config: Any, obs_shape: tuple[int, ...]) -> Any:
+        """The config's ``Aug`` for image observations (``None`` when unset, ``Identity`` or not images)."""
+        aug = config.get("Aug")
+        if aug is None or (isinstance(aug, str) and aug.strip() in ("", "Identity")):
+            return None
+        if len(obs_shape) != 3:
+            raise UserError(f"Aug={aug} augments images but observations here are shaped {list(obs_shape)}; "
+                            "drop Aug (Aug=null) or train from pixels")
+        module = instantiate(aug, dict(config.get("aug") or {}), obs_shape, None, "Aug")
+        if not callable(module):
+            raise UserError(f"Aug={aug} is not callable; name an nn.Module class such as RandomShiftsAug")
+        return module
+
+    def _input(self, x: Any) -> torch.Tensor:
+        """Observations as float32 on the device; uint8 pixels travel as uint8 and are converted there."""
+        x = torch.from_numpy(x) if isinstance(x, np.ndarray) else torch.as_tensor(x)
+        if x.device != self.device:
+            x = x.to(self.device, non_blocking=True)
+        return x if x.dtype == torch.float32 else x.float()
+
     def act(self, obs: np.ndarray, step: int, eval_mode: bool = False) -> int:
         eps = self.eval_eps if eval_mode else self.epsilon(step)
         if eps > 0 and self.rng.random() < eps:
             return int(self.rng.integers(self.num_actions))
         with torch.no_grad():
-            return int(self.q(self._tensor(obs).unsqueeze(0)).argmax(1).item())
+            return int(self.q(self._input(obs).unsqueeze(0)).argmax(1).item())
 
     def update(self, replay: Any, step: int) -> dict[str, float]:
         if step < self.learn_start or step % self.update_every or len(replay) < self.batch_size:
             return {}
         losses, qs = 0.0, 0.0
         for _ in range(self.updates_per_step):
-            loss, q = self.learn(replay.sample(self.batch_size, self.n_step, self.gamma))
+            if self.reward_clip > 0:
+                batch = replay.sample(self.batch_size, self.n_step, self.gamma, clip=self.reward_clip)
+            else:
+                batch = replay.sample(self.batch_size, self.n_step, self.gamma)
+            loss, q = self.learn(batch)
             losses, qs = losses + loss, qs + q
         return {"loss": losses / self.updates_per_step, "q": qs / self.updates_per_step,
                 "epsilon": self.epsilon(step)}
@@ -133,9 +170,12 @@ class DQNAgent(Agent):
             obs, next_obs, reward, discount = batch["obs"], batch["next_obs"], batch["reward"], batch["discount"]
             action = batch["action"].long().view(-1, 1)
         else:
-            obs, next_obs = self._tensor(batch["obs"]), self._tensor(batch["next_obs"])
+            obs, next_obs = self._input(batch["obs"]), self._input(batch["next_obs"])
             action = self._tensor(batch["action"], torch.int64).view(-1, 1)
             reward, discount = self._tensor(batch["reward"]), self._tensor(batch["discount"])
+        aug = getattr(self, "aug", None)  # (agents pickled before augmentation existed have none)
+        if aug is not None:
+            obs, next_obs = aug(obs), aug(next_obs)
         with torch.no_grad():
             next_target = self.target(next_obs)
             if self.double:

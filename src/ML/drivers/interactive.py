@@ -43,32 +43,44 @@ class Interactive:
         self.replay: Replay | None = None
         self._return = 0.0
         self._length = 0
+        self._actions: list[Any] = []  # the unfinished episode's actions, to rebuild it after a resume
 
     def open(self, run_dir: Path, resume: bool, state: dict[str, Any] | None = None) -> None:
         self.run_dir = run_dir
         space = self.env.action_space
         action_shape = () if self.spec.discrete else tuple(space.shape)
+        state = state or {}
         self.replay = Replay(run_dir / "replay.h5", int(self.config.replay.capacity), self.spec.obs_shape,
                              self.env.observation_space.dtype, action_shape, space.dtype,
-                             load=bool(resume or self.config.replay.load), seed=self.seed)
-        if state:
-            self.episode = state["episode"]
-            self.evaluations = state["evaluations"]
+                             load=bool(resume or self.config.replay.load), seed=self.seed,
+                             frame_stack=int(self.spec.info.get("frame_stack") or 1), state=state.get("replay"))
+        self.episode = state.get("episode", 0)
+        self.evaluations = state.get("evaluations", 0)
         self._reset()
+        # A resume lands mid-episode: the episode is seeded, so stepping its recorded actions again rebuilds
+        # the environment and the replay exactly as they were at the checkpoint.
+        for action in state.get("actions", ()):
+            self._step_env(action)
 
     def _reset(self) -> None:
         self.obs, _ = self.env.reset(seed=episode_seed(self.seed, 0, self.episode))
         self.replay.start(self.obs)
         self._return, self._length = 0.0, 0
+        self._actions.clear()
 
-    def step(self, agent: Any, step: int) -> dict[str, float]:
-        action = agent.act(self.obs, step)
+    def _step_env(self, action: Any) -> bool:
+        """One environment step into the replay; True when the episode ended."""
         self.obs, reward, terminated, truncated, _ = self.env.step(action)
         self.replay.add(action, reward, self.obs, terminated, truncated)
         self._return += float(reward)
         self._length += 1
+        self._actions.append(action)
+        return terminated or truncated
+
+    def step(self, agent: Any, step: int) -> dict[str, float]:
+        ended = self._step_env(agent.act(self.obs, step))
         metrics = agent.update(self.replay, step)
-        if terminated or truncated:
+        if ended:
             metrics = {**metrics, "episode_return": self._return, "episode_length": self._length}
             self.episode += 1
             self._reset()
@@ -104,7 +116,9 @@ class Interactive:
         return frame if frame is not None else self.eval_env.render()
 
     def state(self) -> dict[str, Any]:
-        return {"episode": self.episode, "evaluations": self.evaluations}
+        """What a checkpoint needs to continue exactly (the replay writes its complete episodes first)."""
+        return {"episode": self.episode, "evaluations": self.evaluations, "actions": list(self._actions),
+                "replay": self.replay.state()}
 
     def close(self, keep: bool) -> None:
         if self.replay is not None:

@@ -195,6 +195,12 @@ class Atari(gymnasium.Wrapper):
         self.base_seed = int(seed) + (EVAL_SEED_OFFSET if evaluation else 0)
         self.action_space.seed(self.base_seed)
         self._ale = base.unwrapped.ale
+        # step() runs AtariPreprocessing.step over AtariEnv.step (frameskip 1) itself, straight on the ALE:
+        # the same calls in the same order, without the per-frame observation copies, info dicts and
+        # wrapper layers (the engine's collection runs at raw ale-py speed; benchmarks/atari.py).
+        self._pre = env
+        self._action_set = list(base.unwrapped._action_set)
+        self._grab = self._ale.getScreenGrayscale if grayscale else self._ale.getScreenRGB
         self._seeded = False
         self._continue = False  # the last episode ended on a lost life: the next reset continues the game
         self._lives = 0
@@ -230,8 +236,28 @@ class Atari(gymnasium.Wrapper):
         obs, info = self.env.reset(seed=None if seed is None else int(seed) % 2**32, options=options)
         return self._start(obs), info
 
+    def _step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """``AtariPreprocessing.step`` (``terminal_on_life_loss=False``) over ``AtariEnv.step`` at frameskip 1."""
+        pre, ale, grab, skip = self._pre, self._ale, self._grab, self._pre.frame_skip
+        ale_action = self._action_set[action]
+        reward, terminated, truncated = 0.0, False, False
+        for t in range(skip):
+            reward += ale.act(ale_action, 1.0)
+            terminated = ale.game_over(with_truncation=False)
+            truncated = ale.game_truncated()
+            if terminated or truncated:
+                break
+            if t == skip - 2:
+                grab(pre.obs_buffer[1])
+            elif t == skip - 1:
+                grab(pre.obs_buffer[0])
+        pre.game_over = terminated
+        info = {"lives": ale.lives(), "episode_frame_number": ale.getEpisodeFrameNumber(),
+                "frame_number": ale.getFrameNumber()}
+        return pre._get_obs(), reward, terminated, truncated, info
+
     def step(self, action: Any):
-        obs, reward, terminated, truncated, info = self.env.step(int(np.asarray(action).item()))
+        obs, reward, terminated, truncated, info = self._step(int(np.asarray(action).item()))
         frame = self._frame(obs)
         self._frames = np.concatenate([self._frames[frame.shape[0]:], frame])
         lives = self._ale.lives()
