@@ -133,7 +133,8 @@ def train(config: Config, command: list[str]) -> Any:
         checkpoints.restore_rng(payload["rng"])
         print(f"ML: resuming {run_dir} from step {state['step']}", flush=True)
     else:  # a fresh run never mixes with files of an earlier one
-        for name in RUN_FILES:
+        kept = {"replay.h5"} if config.get("offline") or config.replay.load else set()  # learning from it
+        for name in set(RUN_FILES) - kept:
             (run_dir / name).unlink(missing_ok=True)
 
     previous = RunInfo.read(run_dir / "run.json") if resume else None
@@ -142,8 +143,8 @@ def train(config: Config, command: list[str]) -> Any:
     eval_log = CSVLog(run_dir / "eval.csv", state.get("eval_rows"))
     train_log = CSVLog(run_dir / "train.csv", state.get("train_rows"))
     eval_log, train_log = tracking.track(config, info, eval_log, train_log)  # wandb=true (ML.tracking)
-    info.write()
     driver.open(run_dir, resume, state.get("driver"))
+    info.write()
     return _loop(config, driver, agent, info, eval_log, train_log, state, ckpt_path)
 
 

@@ -38,6 +38,12 @@ class Interactive:
                                 "and its Env takes no render_mode; use pixels (env.pixels=true) or vlog=false")\
                     from None
         self.run_dir: Path | None = None
+        self.offline = bool(config.get("offline"))
+        self.stream = bool(config.get("stream"))
+        if self.offline and self.stream:
+            raise UserError("offline=true learns from a saved replay and stream=true keeps none: pick one")
+        if self.offline:
+            self.frames_per_step = 0  # no environment frames are consumed while learning offline
         self.episode = 0
         self.evaluations = 0
         self.replay: Replay | None = None
@@ -50,10 +56,19 @@ class Interactive:
         space = self.env.action_space
         action_shape = () if self.spec.discrete else tuple(space.shape)
         state = state or {}
-        self.replay = Replay(run_dir / "replay.h5", int(self.config.replay.capacity), self.spec.obs_shape,
-                             self.env.observation_space.dtype, action_shape, space.dtype,
-                             load=bool(resume or self.config.replay.load), seed=self.seed,
-                             frame_stack=int(self.spec.info.get("frame_stack") or 1), state=state.get("replay"))
+        if self.offline and not (run_dir / "replay.h5").exists():
+            raise UserError(f"offline=true learns from a saved replay, but there is no {run_dir / 'replay.h5'}; "
+                            "train with replay.save=true first, or copy a replay.h5 into the run directory")
+        if self.stream:  # no stored experience: the agent learns from the newest transitions only
+            path, capacity = None, int(self.config.batch_size) + 64
+        else:
+            path, capacity = run_dir / "replay.h5", int(self.config.replay.capacity)
+        self.replay = Replay(path, capacity, self.spec.obs_shape, self.env.observation_space.dtype, action_shape,
+                             space.dtype, load=bool(resume or self.config.replay.load or self.offline),
+                             seed=self.seed, frame_stack=int(self.spec.info.get("frame_stack") or 1),
+                             state=state.get("replay"))
+        if self.offline and len(self.replay) == 0:
+            raise UserError(f"offline=true learns from a saved replay, but {path} holds no transitions")
         self.episode = state.get("episode", 0)
         self.evaluations = state.get("evaluations", 0)
         self._reset()
@@ -78,6 +93,8 @@ class Interactive:
         return terminated or truncated
 
     def step(self, agent: Any, step: int) -> dict[str, float]:
+        if self.offline:  # learn from the saved replay alone; the environment is only for evaluation
+            return agent.update(self.replay, step)
         ended = self._step_env(agent.act(self.obs, step))
         metrics = agent.update(self.replay, step)
         if ended:
