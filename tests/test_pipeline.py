@@ -1,8 +1,10 @@
 """The real snakemake on the real workflow: dry run of the default grid, config errors, and a tiny end-to-end
-run (real ``ML`` train jobs) followed by ``snakemake plots`` and a forced rerun of one cell."""
+run (real ``ML`` train jobs, one cell failing) followed by ``snakemake plots``, the rerun of the failed cell
+alone, and a forced rerun of one cell."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -14,7 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from ML.benchmarking import grid, stats
+from ML.benchmarking import grid, plots, stats
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -39,7 +41,7 @@ def test_default_grid_dry_run(tmp_path: Path):
     assert proc.returncode == 0, proc.stderr
     counts = job_counts(proc.stdout + proc.stderr)
     # classify x Digits x 3 seeds + dqn x {CartPole-v1, Acrobot-v1} x 3 seeds
-    assert counts["train"] == 9
+    assert counts["train_small"] == 9 and "train" not in counts  # no pixel suite in the default grid
     assert counts["baseline_classic"] == 2
     for rule in ("scores", "stats", "figures", "report"):
         assert counts[rule] == 1
@@ -88,6 +90,8 @@ TINY = {
          "args": {"train_steps": 40, "evaluate_per_steps": 20}},
         {"recipe": "dqn", "suite": "Classic", "tasks": ["CartPole-v1"], "seeds": [0],
          "args": ["train_steps=200", "evaluate_per_steps=100", "evaluate_episodes=2", "agent.learn_start=50"]},
+        # fails at once (no such recipe): recorded, named in the summary, never blocks the rest
+        {"recipe": "nosuchrecipe", "suite": "classify", "tasks": ["Digits"], "seeds": [0]},
     ],
 }
 
@@ -99,32 +103,56 @@ def test_end_to_end_tiny_grid(tmp_path: Path):
     proc = snakemake(tmp_path, "--cores", "2")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     counts = job_counts(proc.stdout + proc.stderr)
-    assert counts["train"] == 3 and counts["baseline_classic"] == 1
+    assert counts["train_small"] == 4 and counts["baseline_classic"] == 1
     print(f"end-to-end: {time.monotonic() - start:.1f} s")
 
     runs = sorted(root.glob("runs/*/*/*/*/run.json"))
     assert [str(p.relative_to(root).parent) for p in runs] == [
         "runs/classify/Classify/Digits/0", "runs/classify/Classify/Digits/1", "runs/dqn/Classic/CartPole-v1/0"]
     assert (tmp_path / "results" / "baselines" / "Classic" / "CartPole-v1.json").is_file()
+    failed = json.loads((root / "cells" / "nosuchrecipe" / "Classify" / "Digits" / "0.json").read_text())
+    assert failed["status"] == "failed" and failed["failures"] == 1 and "nosuchrecipe" in failed["problem"]
 
     scores = pd.read_csv(root / "scores.csv")
     assert list(scores.columns) == ["experiment", "recipe", "suite", "task", "seed", "step", "frame", "time",
                                     "score", "normalized"]
-    assert set(scores.experiment) == {"e2e"}
+    assert set(scores.experiment) == {"e2e"} and "nosuchrecipe" not in set(scores.recipe)
     assert sorted(scores[scores.recipe == "classify"].step.unique()) == [0, 20, 40]
     assert scores.normalized.notna().all()  # every suite here has a reference
     digits = scores[scores.task == "Digits"]
     assert ((digits.score - 0.1) / 0.9 - digits.normalized).abs().max() < 1e-9
+    cells = pd.read_csv(root / "cells.csv").set_index("recipe")
+    assert cells.loc["nosuchrecipe", "status"] == "failed" and (cells.status == "complete").sum() == 3
 
     table = stats.read_stats(root / "stats.csv")
     assert set(table.metric) == set(stats.METRICS)
     assert {"final", "0"} <= set(table.step) and set(table.suite) == {"Classic", "Classify"}
-    pngs = {"curves_Classic.png", "curves_Classify.png", "aggregate_iqm.png", "final_metrics.png"}
-    assert {p.name for p in (root / "plots").glob("*.png")} == pngs
+    provenance = json.loads((root / "stats.json").read_text())
+    assert provenance["final_window"] == 0.1 and "last 10%" in provenance["final_score"]
+    assert provenance["reps"] == 200
+    for name in ("profiles.csv", "comparisons.csv", "final_scores.csv", "final_scores.md", "summary.md"):
+        assert (root / name).is_file(), name
+    summary = (root / "summary.md").read_text()
+    assert "nosuchrecipe/Classify/Digits/0: **failed**" in summary
+    names = set(plots.figure_files(["Classic", "Classify"]))
+    assert {p.name for p in (root / "plots").iterdir()} == names
     report = (root / "report.html").read_text(errors="replace")
-    assert "aggregate_iqm.png" in report
+    assert "aggregate_iqm.png" in report and "performance_profile.png" in report and "summary.md" in report
 
-    # nothing left to do
+    # the failed cell, and only it (then what depends on it), is retried by the next call
+    proc = snakemake(tmp_path, "--cores", "2", "-n")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert job_counts(proc.stdout + proc.stderr) == {
+        "train_small": 1, "scores": 1, "stats": 1, "figures": 1, "report": 1, "all": 1}
+    assert "recipe=nosuchrecipe" in proc.stdout + proc.stderr
+
+    # once the grid no longer holds the broken cell, nothing is left to do... but its removal changes the
+    # scores' inputs, so aggregate once more; then nothing at all
+    config = {**TINY, "grid": TINY["grid"][:2]}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    proc = snakemake(tmp_path, "--cores", "2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "train_small" not in job_counts(proc.stdout + proc.stderr)
     proc = snakemake(tmp_path, "--cores", "2", "-n")
     assert proc.returncode == 0 and "Nothing to be done" in proc.stdout + proc.stderr
 
@@ -138,9 +166,9 @@ def test_end_to_end_tiny_grid(tmp_path: Path):
     assert {p: p.stat().st_mtime_ns for p in runs} == mtimes
 
     # forcing one cell reruns that cell alone, then the aggregation downstream (dry run: the plan)
-    forced = runs[2]
+    forced = root / "cells" / "dqn" / "Classic" / "CartPole-v1" / "0.json"
     proc = snakemake(tmp_path, "--cores", "2", "-n", "--forcerun", str(forced.relative_to(tmp_path)))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert job_counts(proc.stdout + proc.stderr) == {
-        "train": 1, "scores": 1, "stats": 1, "figures": 1, "report": 1, "all": 1}
+        "train_small": 1, "scores": 1, "stats": 1, "figures": 1, "report": 1, "all": 1}
     assert "wildcards: recipe=dqn, suite=Classic, task=CartPole-v1, seed=0" in proc.stdout + proc.stderr

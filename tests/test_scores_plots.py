@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ML.benchmarking import plots, scores, stats
+from ML.benchmarking import analysis, plots, scores, stats
 from ML.benchmarking.normalize import ReferenceWarning
 
 BIN = Path(sys.executable).parent
@@ -95,18 +95,25 @@ def test_pipeline_modules_write_scores_stats_and_figures(tree: Path):
     run("ML.benchmarking.stats", "--scores", str(scores_csv), "--out", str(tree / "again.csv"), "--reps", "300")
     pd.testing.assert_frame_equal(table, stats.read_stats(tree / "again.csv"))
 
-    written = plots.draw(pd.read_csv(scores_csv), table, tree / "synth" / "plots", log=lambda *_: None)
+    for name in ("stats.json", "profiles.csv", "comparisons.csv", "final_scores.csv", "final_scores.md"):
+        assert (tree / "synth" / name).is_file(), name
+
+    frames = analysis.read_tables(tree / "synth")
+    written = plots.draw(pd.read_csv(scores_csv), frames, tree / "synth" / "plots", log=lambda *_: None)
     names = sorted(p.name for p in written)
     assert names == sorted(plots.figure_names(["Classic", "Classify"]))
     for path in written:
         assert path.read_bytes()[:8] == PNG and path.stat().st_size > 5000
+        assert path.with_suffix(".svg").read_text().lstrip().startswith(("<?xml", "<svg"))
     assert not list((tree / "synth" / "plots").glob(".*tmp"))  # nothing half-written left behind
 
     # two experiments side by side: one legend entry (and colour) per recipe and experiment
     both_scores = pd.concat([pd.read_csv(scores_csv), pd.read_csv(scores_csv).assign(experiment="other")])
-    both_stats = pd.concat([table, table.assign(experiment="other")])
-    written = plots.draw(both_scores, both_stats, tree / "both", log=lambda *_: None)
-    assert len(written) == 4 and all(p.read_bytes()[:8] == PNG for p in written)
+    both = analysis.tables(both_scores, tree / "both", reps=50, log=lambda *_: None)
+    written = plots.draw(both_scores, both, tree / "both", log=lambda *_: None)
+    assert len(written) == 8 and all(p.read_bytes()[:8] == PNG for p in written)
+    # the same recipes in two experiments are compared with each other
+    assert set(both["comparisons"].x) | set(both["comparisons"].y) >= {"classify (other)", "classify (synth)"}
 
 
 def test_plot_cli_from_existing_runs(tree: Path):
@@ -123,6 +130,7 @@ def test_plot_cli_from_existing_runs(tree: Path):
     proc = subprocess.run([*cmd, "task=dqn"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert (tree / "synth" / "plots" / "dqn" / "curves_Classic.png").is_file()
+    assert (tree / "synth" / "plots" / "dqn" / "summary.md").is_file()
     assert not (tree / "synth" / "plots" / "dqn" / "curves_Classify.png").exists()
 
 

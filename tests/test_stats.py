@@ -92,3 +92,72 @@ def test_compute_adds_all_suite_for_recipes_on_several_suites():
     two = _tidy({"b": [[0, 0.2, 0.4]]}).assign(suite="T")
     table = stats.compute(pd.concat([one, two]), reps=50, log=lambda *_: None)
     assert sorted(table.suite.unique()) == ["S", "T", "all"]
+
+
+def test_final_score_is_the_mean_over_the_last_window():
+    frame = _tidy({"a": [[0.0, 0.5, 1.0]]}, steps=(0, 95, 100))
+    # last 10% of 100 steps: steps 95 and 100 -> (0.5 + 1.0) / 2
+    assert stats.final_scores(frame, 0.1).normalized.iloc[0] == pytest.approx(0.75)
+    assert stats.final_scores(frame, 0.0).normalized.iloc[0] == pytest.approx(1.0)
+    assert stats.final_scores(frame, 1.0).normalized.iloc[0] == pytest.approx(0.5)
+    table = stats.compute(frame, reps=20, log=lambda *_: None, window=0.1)
+    final = table[(table.step == "final") & (table.metric == "mean")].iloc[0]
+    assert final.value == pytest.approx(0.75)
+
+
+def test_bootstrap_steps_match_the_single_step_bootstrap():
+    rng = np.random.default_rng(1)
+    tasks = [rng.random((5, 3)), rng.random((4, 3))]
+    curve = stats.bootstrap_steps(tasks, reps=300, seed=7, chunk_bytes=1)  # one step per chunk
+    single = stats.bootstrap([t[:, 2] for t in tasks], reps=300, seed=7)
+    for metric in stats.METRICS:
+        np.testing.assert_allclose(curve[metric][:, 2], single[metric])
+
+
+def test_probability_of_improvement_by_hand():
+    # task 1: x = {1, 2}, y = {0, 2}: pairs x>y: (1,0) (2,0); ties: (2,2) -> (2 + 0.5) / 4 = 0.625
+    # task 2: x always above y -> 1.0; average over tasks: 0.8125
+    x = [np.array([1.0, 2.0]), np.array([5.0, 6.0])]
+    y = [np.array([0.0, 2.0]), np.array([1.0, 2.0])]
+    poi, low, high = stats.probability_of_improvement(x, y, reps=500, seed=0)
+    assert poi == pytest.approx(0.8125)
+    assert low <= poi <= high and high <= 1.0
+    back, _, _ = stats.probability_of_improvement(y, x, reps=10)
+    assert back == pytest.approx(1 - 0.8125)
+    same, lo, hi = stats.probability_of_improvement([np.ones(3)], [np.ones(3)], reps=50)
+    assert same == lo == hi == 0.5
+
+
+def test_verdicts_and_seeds_needed():
+    assert stats.verdict(0.9, 0.7, 0.99, 5)[0] == "better"
+    assert stats.verdict(0.1, 0.01, 0.3, 5)[0] == "worse"
+    word, needed = stats.verdict(0.6, 0.4, 0.8, 5)
+    # half-width 0.2, |P - 0.5| = 0.1: 5 x (0.2 / 0.1)^2 = 20 seeds
+    assert word == "inconclusive" and needed == 20
+    assert np.isnan(stats.verdict(0.5, 0.3, 0.7, 5)[1])
+
+
+def test_performance_profile_by_hand():
+    # task 1 runs {0.2, 0.6}, task 2 runs {0.8, 1.0}: above 0.5 -> (1/2 + 2/2) / 2 = 0.75; above 0.9 -> 0.25
+    tasks = [np.array([0.2, 0.6]), np.array([0.8, 1.0])]
+    value, low, high = stats.performance_profile(tasks, np.array([0.0, 0.5, 0.9, 1.0]), reps=400)
+    np.testing.assert_allclose(value, [1.0, 0.75, 0.25, 0.0])
+    assert (low <= value + 1e-12).all() and (value <= high + 1e-12).all()
+    assert low[0] == high[0] == 1.0 and low[3] == high[3] == 0.0
+
+
+def test_comparisons_table_per_pair_of_recipes():
+    rng = np.random.default_rng(0)
+    rows = []
+    for recipe, shift in (("good", 0.5), ("bad", 0.0), ("same", 0.0)):
+        for task in ("t1", "t2"):
+            for seed in range(5):
+                rows.append(dict(experiment="e", recipe=recipe, suite="S", task=task, seed=seed, step=10, frame=10,
+                                 time=1.0, score=0.0, normalized=shift + rng.random() * 0.1))
+    finals = stats.final_scores(pd.DataFrame(rows))
+    table = stats.comparisons(finals, reps=300).set_index(["x", "y"])
+    assert list(table.columns) == [c for c in stats.COMPARISON_COLUMNS if c not in ("x", "y")]
+    assert table.loc[("bad", "good"), "verdict"] == "worse" and table.loc[("bad", "good"), "poi"] == 0.0
+    assert table.loc[("good", "same"), "verdict"] == "better"
+    assert "good is better than same" in table.loc[("good", "same"), "sentence"]
+    assert table.loc[("bad", "same")].tasks == 2 and table.loc[("bad", "same")].seeds == 5

@@ -1,13 +1,14 @@
-"""``Plot experiment=NAME``: scores, statistics and figures from existing run directories, no snakemake.
+"""``Plot experiment=NAME``: scores, statistics, figures and summary from existing run directories, no snakemake.
 
-    Plot experiment=default               results/default/{scores.csv, stats.csv, plots/*.png}
+    Plot experiment=default               results/default/{scores.csv, stats.csv, ..., summary.md, plots/}
     Plot experiments=[ALE,DMC]            side by side: results/plots/ALE+DMC/
     Plot task=classify                    one recipe of the experiment: results/<experiment>/plots/classify/
     Plot experiment=default rescore=false redraw from the existing scores.csv/stats.csv (snakemake plots)
 
 Keys: experiment(s), task (a recipe), suite, results (root, default results), reps, seed, ci (bootstrap),
-rescore (default true: gather the run directories again), baselines (measure missing classic-control
-random baselines: true/false). The same modules serve the pipeline's rules (ML.benchmarking.*).
+window (final score: last fraction of each run, default 0.1), rescore (default true: gather the run
+directories again), baselines (measure missing classic-control random baselines: true/false).
+The same modules serve the pipeline's rules (ML.benchmarking.*).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from ML.benchmarking.normalize import ReferenceWarning
 
 DEFAULTS: dict[str, Any] = {
     "experiment": None, "experiments": None, "task": None, "suite": None, "results": "results",
-    "reps": 2000, "seed": 0, "ci": 0.95, "rescore": True, "baselines": True,
+    "reps": 2000, "seed": 0, "ci": 0.95, "window": 0.1, "rescore": True, "baselines": True,
 }
 
 
@@ -55,6 +56,8 @@ def parse(argv: list[str]) -> dict[str, Any]:
             raise PlotError(f"cannot parse {token!r} as a value") from None
     if options["experiments"] is not None and not isinstance(options["experiments"], list):
         options["experiments"] = [options["experiments"]]
+    if not isinstance(options["window"], (int, float)) or not 0 <= options["window"] <= 1:
+        raise PlotError(f"window must be a number in [0, 1], not {options['window']!r}")
     for key in ("reps", "seed"):
         if not isinstance(options[key], int) or options[key] < (1 if key == "reps" else 0):
             raise PlotError(f"{key} must be an integer ≥ {1 if key == 'reps' else 0}, not {options[key]!r}")
@@ -83,7 +86,7 @@ def _measure_missing(runs: list[Path], baselines: Path) -> None:
 def run(options: dict[str, Any]) -> list[Path]:
     import pandas as pd
 
-    from ML.benchmarking import plots, stats  # matplotlib and seaborn load only when there is work
+    from ML.benchmarking import analysis, cells, plots  # matplotlib and seaborn load only when there is work
 
     results = Path(options["results"])
     names = options["experiments"] or [options["experiment"] or default_experiment()]
@@ -94,16 +97,18 @@ def run(options: dict[str, Any]) -> list[Path]:
     out_dir = (base / "plots") if single else base
     if filters:
         out_dir = out_dir / "_".join(re.sub(r"[^A-Za-z0-9_.+-]", "_", str(v)) for v in filters.values())
-    # scores.csv/stats.csv sit beside plots/ for one experiment, inside the folder otherwise
+    # the tables sit beside plots/ for one experiment, inside the folder otherwise
     table_dir = base if single and not filters else out_dir
-    scores_csv, stats_csv = table_dir / "scores.csv", table_dir / "stats.csv"
 
-    if not options["rescore"] and single and (results / names[0] / "scores.csv").is_file():
-        frame = pd.read_csv(results / names[0] / "scores.csv")
-        print(f"Plot: using {results / names[0] / 'scores.csv'} ({len(frame)} rows)", flush=True)
+    existing = results / names[0]
+    cell_table = None
+    if not options["rescore"] and single and (existing / "scores.csv").is_file():
+        frame = pd.read_csv(existing / "scores.csv")
+        cell_table = plots.read_cells(existing / "cells.csv")
+        print(f"Plot: using {existing / 'scores.csv'} ({len(frame)} rows)", flush=True)
         rescored = False
     else:
-        frames = []
+        frames, cell_tables = [], []
         for name in names:
             runs = scores.find_runs(results / name)
             if not runs:
@@ -112,27 +117,36 @@ def run(options: dict[str, Any]) -> list[Path]:
             if options["baselines"]:
                 _measure_missing(runs, results / "baselines")
             frames.append(scores.gather(runs, results / "baselines", name))
+            statuses = {cells.run_json_of(p): p for p in (results / name).glob("cells/*/*/*/*.json")}
+            cell_tables.append(cells.table(sorted(set(runs) | set(statuses)), statuses))
         frame = pd.concat(frames, ignore_index=True)
+        cell_table = pd.concat(cell_tables, ignore_index=True)
         rescored = True
-    if options["task"] is not None:
-        frame = frame[frame["recipe"].astype(str) == str(options["task"])]
-    if options["suite"] is not None:
-        frame = frame[frame["suite"].astype(str).str.lower() == str(options["suite"]).lower()]
+    for key, column in (("task", "recipe"), ("suite", "suite")):
+        if options[key] is not None:
+            keep = lambda f, key=key, column=column: f[column].astype(str).str.lower() == str(options[key]).lower()
+            frame = frame[keep(frame)]
+            cell_table = cell_table[keep(cell_table)] if cell_table is not None else None
     if frame.empty:
         raise PlotError(f"no complete runs match {filters or names} under {results}")
 
-    existing_stats = results / names[0] / "stats.csv"
-    if not rescored and not filters and existing_stats.is_file():
-        table = stats.read_stats(existing_stats)
-        print(f"Plot: using {existing_stats}", flush=True)
+    tables_ready = all((existing / f).is_file() for f in ("stats.csv", "stats.json", "profiles.csv",
+                                                         "comparisons.csv", "final_scores.csv"))
+    if not rescored and not filters and tables_ready:
+        tables = analysis.read_tables(existing)
+        print(f"Plot: using the tables in {existing}/", flush=True)
     else:
-        table = stats.compute(frame, options["reps"], options["seed"], options["ci"])
-        table["step"] = table["step"].astype(str)
+        tables = analysis.tables(frame, table_dir, options["reps"], options["seed"], options["ci"],
+                                 float(options["window"]))
     if rescored or filters:
-        scores.write_csv(frame, scores_csv)
-        scores.write_csv(table, stats_csv)
-        print(f"Plot: {len(frame)} score rows -> {scores_csv}; {len(table)} stats rows -> {stats_csv}", flush=True)
-    return plots.draw(frame, table, out_dir)
+        scores.write_csv(frame, table_dir / "scores.csv")
+        if cell_table is not None:
+            scores.write_csv(cell_table, table_dir / "cells.csv")
+        print(f"Plot: {len(frame)} score rows -> {table_dir / 'scores.csv'}", flush=True)
+    written = plots.draw(frame, tables, out_dir, cells=cell_table)
+    summary = analysis.summary(table_dir / "summary.md", "+".join(names), frame, tables, cell_table, written)
+    print(f"Plot: summary -> {summary}", flush=True)
+    return written
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,6 @@
-# Every complete cell -> scores.csv (one row per evaluation, normalized) -> stats.csv (with 95% CIs).
+# Every cell's status -> scores.csv (the complete runs' evaluations, normalized) + cells.csv (status of every
+# cell: complete / failed / incomplete) -> stats.csv (+ stats.json provenance), profiles.csv, comparisons.csv,
+# final_scores.csv/.md. Failed cells are named, never block the rest; incomplete run directories never count.
 
 
 localrules:
@@ -8,28 +10,34 @@ localrules:
 
 rule scores:
     input:
-        runs=RUN_JSONS,
+        cells=STATUSES,
         baselines=BASELINE_JSONS,
     output:
-        report(SCORES, caption="../report/scores.rst", category="Tables"),
+        scores=report(SCORES, caption="../report/scores.rst", category="Tables"),
+        cells=CELLS_CSV,
     log:
         f"{ROOT}/logs/scores.log",
     shell:
         "{PYTHON} -m ML.benchmarking.scores gather --experiment {EXP:q} --results {RESULTS:q} "
-        "--baselines {BASELINES:q} --out {output:q} {input.runs:q} 2>&1 | tee {log:q}"
+        "--baselines {BASELINES:q} --out {output.scores:q} --cells-out {output.cells:q} {input.cells:q} "
+        "2>&1 | tee {log:q}"
 
 
 rule stats:
     input:
         SCORES,
     output:
-        report(STATS_CSV, caption="../report/stats.rst", category="Tables"),
+        stats=report(STATS_CSV, caption="../report/stats.rst", category="Tables"),
+        comparisons=report(f"{ROOT}/comparisons.csv", caption="../report/comparisons.rst", category="Tables"),
+        final=report(f"{ROOT}/final_scores.csv", caption="../report/final_scores.rst", category="Tables"),
+        other=[path for path in TABLES if not path.endswith(("comparisons.csv", "final_scores.csv"))],
     log:
         f"{ROOT}/logs/stats.log",
     params:
         reps=STATS["reps"],
         seed=STATS["seed"],
         ci=STATS["ci"],
+        window=STATS["final_window"],
     shell:
-        "{PYTHON} -m ML.benchmarking.stats --scores {input:q} --out {output:q} --reps {params.reps} "
-        "--seed {params.seed} --ci {params.ci} 2>&1 | tee {log:q}"
+        "{PYTHON} -m ML.benchmarking.stats --scores {input:q} --out {output.stats:q} --reps {params.reps} "
+        "--seed {params.seed} --ci {params.ci} --window {params.window} 2>&1 | tee {log:q}"

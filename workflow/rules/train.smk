@@ -1,20 +1,55 @@
 # One train job per grid cell: ML task=<recipe> <suite args> seed=<s> experiment=<exp> results=<root> threads=<n>.
-# A job killed part-way (preemption, Ctrl-C) continues from its last checkpoint when rerun: ML resumes an
-# unfinished run of the same config by itself, and starts fresh otherwise. The job fails unless run.json
-# says complete.
+# The declared output is the cell's status file (results/<exp>/cells/<recipe>/<suite>/<task>/<seed>.json),
+# written whether ML succeeds or fails, so one failed cell never blocks the scores, statistics and figures of
+# the others (they count complete run directories only and name the failed cells). A failed cell is rerun on
+# the next snakemake call (its `failures` param changed); a complete one is not. ML resumes an unfinished run
+# of the same config from its checkpoint by itself: the run directory is never deleted here.
+# Two rules with the same shell: `train` for pixel suites (Atari, DMC: a GPU each) and `train_small` for the
+# cheap ones (Classic, Classify), which the SLURM profile groups into fewer, larger submissions.
+
+TRAIN_SHELL = (
+    "{PYTHON} -m ML.benchmarking.cells train --status {output.status:q} --run-dir {params.run_dir:q} "
+    "--log {log:q} --failures {params.failures} -- {ML} {params.args}"
+)
 
 
 rule train:
     output:
-        run_json=f"{RUN_DIR}/run.json",
-        evals=f"{RUN_DIR}/eval.csv",
+        status=STATUS,
     log:
         f"{ROOT}/logs/train/{{recipe}}/{{suite}}/{{task}}/{{seed}}.log",
+    wildcard_constraints:
+        suite="Atari|DMC",
     params:
         args=lambda wc: cell_of(wc).shell_args(EXP, RESULTS, THREADS),
+        run_dir=RUN_DIR,
+        failures=failed_attempts,
     threads: THREADS
     resources:
-        runtime=120,
+        runtime=train_resource("runtime"),
+        mem_mb=train_resource("mem_mb", scale_with_attempt=True),
+        gpu=train_resource("gpu"),
+        slurm_partition=train_resource("slurm_partition"),
     shell:
-        "{ML} {params.args} > {log:q} 2>&1 && "
-        "{PYTHON} -m ML.benchmarking.scores check {output.run_json:q} >> {log:q} 2>&1"
+        TRAIN_SHELL
+
+
+rule train_small:
+    output:
+        status=STATUS,
+    log:
+        f"{ROOT}/logs/train/{{recipe}}/{{suite}}/{{task}}/{{seed}}.log",
+    wildcard_constraints:
+        suite="Classic|Classify",
+    params:
+        args=lambda wc: cell_of(wc).shell_args(EXP, RESULTS, THREADS),
+        run_dir=RUN_DIR,
+        failures=failed_attempts,
+    threads: THREADS
+    resources:
+        runtime=train_resource("runtime"),
+        mem_mb=train_resource("mem_mb", scale_with_attempt=True),
+        gpu=train_resource("gpu"),
+        slurm_partition=train_resource("slurm_partition"),
+    shell:
+        TRAIN_SHELL

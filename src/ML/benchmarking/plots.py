@@ -1,11 +1,17 @@
-"""Figures from scores.csv and stats.csv (seaborn), one fixed colour per recipe across every figure.
+"""Figures from scores.csv and the tables of ``ML.benchmarking.analysis`` (seaborn), one fixed colour per
+recipe across every figure, each as PNG and SVG:
 
-- ``curves_<suite>.png``: per-task learning curves, raw score vs frames, mean over seeds with a 95% CI band.
-- ``aggregate_iqm.png``: normalized IQM along training per suite, with its stratified-bootstrap 95% CI band.
-- ``final_metrics.png``: IQM, median, mean and optimality gap at the final evaluation, with 95% CIs.
+- ``curves_<suite>``: per-task learning curves, raw score vs frames, mean over seeds with a 95% CI band
+  (normal approximation); DMC tasks also show DrQ-v2's published curve, labelled with its protocol.
+- ``curves_time_<suite>``: the same against wall-clock time (mean time of each evaluation over seeds).
+- ``aggregate_iqm``: normalized IQM along training per suite, with its stratified-bootstrap CI band.
+- ``intervals``: IQM, median, mean and optimality gap of the final scores, with CIs (interval estimates);
+  an Atari suite also shows the published Atari-100k aggregates, labelled with their protocol.
+- ``performance_profile``: fraction of runs above each normalized score τ, with bootstrap bands.
+- ``poi``: probability of improvement P(row > column) for every pair of recipes, per suite.
 
-    python -m ML.benchmarking.plots --scores results/default/scores.csv --stats results/default/stats.csv \
-        --out results/default/plots
+    python -m ML.benchmarking.plots --scores results/default/scores.csv --tables results/default \
+        --out results/default/plots [--cells results/default/cells.csv] [--summary results/default/summary.md]
 """
 
 from __future__ import annotations
@@ -18,21 +24,39 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+matplotlib.rcParams["svg.fonttype"] = "none"
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from ML.benchmarking.stats import FINAL, METRICS, curves, read_stats  # noqa: E402
+from ML.benchmarking import analysis, references  # noqa: E402
+from ML.benchmarking.stats import FINAL, METRICS, curves  # noqa: E402
 from ML.fileio import atomic_write  # noqa: E402
 
 PALETTE = "colorblind"
 TITLES = {"iqm": "IQM", "median": "Median", "mean": "Mean", "optimality_gap": "Optimality gap"}
 
 
+FORMATS = ("png", "svg")
+AGGREGATE_FIGURES = ["aggregate_iqm", "intervals", "performance_profile", "poi"]
+
+
+def figure_stems(suites) -> list[str]:
+    suites = sorted(set(suites))
+    return ([f"curves_{safe(s)}" for s in suites] + [f"curves_time_{safe(s)}" for s in suites]
+            + AGGREGATE_FIGURES)
+
+
 def figure_names(suites) -> list[str]:
-    """The files ``draw`` writes for these suites (the pipeline declares them as outputs)."""
-    return [f"curves_{safe(s)}.png" for s in sorted(set(suites))] + ["aggregate_iqm.png", "final_metrics.png"]
+    """The PNG files ``draw`` writes for these suites (each has an SVG twin, see ``figure_files``)."""
+    return [f"{stem}.png" for stem in figure_stems(suites)]
+
+
+def figure_files(suites) -> list[str]:
+    """Every file ``draw`` writes for these suites (the pipeline declares them as outputs)."""
+    return [f"{stem}.{ext}" for stem in figure_stems(suites) for ext in FORMATS]
 
 
 def safe(name: str) -> str:
@@ -52,7 +76,10 @@ def palette(labels) -> dict[str, tuple]:
 
 
 def _save(fig, path: Path) -> Path:
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
+    """``path`` (.png) and its .svg twin, each written completely or not at all."""
+    for ext in FORMATS:
+        target = path.with_suffix(f".{ext}")
+        atomic_write(target, lambda tmp, ext=ext: fig.savefig(tmp, format=ext, dpi=110, bbox_inches="tight"))
     plt.close(fig)
     return path
 
@@ -65,26 +92,48 @@ def _empty(path: Path, title: str, message: str) -> Path:
     return _save(fig, path)
 
 
-def learning_curves(scores: pd.DataFrame, suite: str, path: Path, colors: dict) -> Path:
-    rows = scores[scores["suite"] == suite].copy()
+def _grid(n: int, width: float = 4.2, height: float = 3.2):
+    cols = min(max(n, 1), 4)
+    nrows = -(-max(n, 1) // cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(width * cols, height * nrows), squeeze=False)
+    for ax in list(axes.flat)[n:]:
+        ax.set_axis_off()
+    return fig, axes
+
+
+def _mean_band(rows: pd.DataFrame, x: str) -> pd.DataFrame:
+    """Per label and step: x (mean over seeds), mean score and a 95% normal-approximation CI."""
+    g = rows.groupby(["label", "step"], sort=True)
+    out = g.agg(x=(x, "mean"), mean=("score", "mean"), sd=("score", "std"), n=("score", "size")).reset_index()
+    half = 1.96 * out["sd"].fillna(0.0) / np.sqrt(out["n"])
+    return out.assign(low=out["mean"] - half, high=out["mean"] + half)
+
+
+def learning_curves(scores: pd.DataFrame, suite: str, path: Path, colors: dict, x: str = "frame",
+                    reference_label: str | None = None) -> Path:
+    rows = scores[scores["suite"] == suite]
+    axis = {"frame": "frames", "time": "wall-clock time (s)"}[x]
     if rows.empty:
         return _empty(path, f"{suite}: learning curves", "no complete runs")
-    rows["x"] = rows["frame"].where(rows["frame"].notna(), rows["step"])
+    rows = rows.assign(frame=rows["frame"].where(rows["frame"].notna(), rows["step"]))
     tasks = sorted(rows["task"].unique())
-    cols = min(len(tasks), 4)
-    nrows = -(-len(tasks) // cols)
-    fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.2 * nrows), squeeze=False)
-    for ax, task in zip(axes.flat, tasks, strict=False):
-        sns.lineplot(data=rows[rows["task"] == task], x="x", y="score", hue="label", palette=colors,
-                     errorbar=("ci", 95), n_boot=500, seed=0, ax=ax, marker="o", markersize=3)
-        n = rows[rows["task"] == task].groupby(["label", "seed"]).ngroups
-        ax.set_title(f"{task} ({n} run{'s' if n != 1 else ''})")
-        ax.set_xlabel("frames")
+    published = references.dmc_published() if suite == "DMC" and x == "frame" else None
+    fig, axes = _grid(len(tasks))
+    for ax, (task, task_rows) in zip(axes.flat, rows.groupby("task", sort=True), strict=False):
+        for label, g in _mean_band(task_rows, x).groupby("label", sort=True):
+            ax.plot(g["x"], g["mean"], color=colors[label], label=label, marker="o", markersize=2, linewidth=1.4)
+            ax.fill_between(g["x"], g["low"], g["high"], color=colors[label], alpha=0.2, linewidth=0)
+        if published is not None:
+            ref = published[published["task"] == task]
+            if len(ref):
+                ax.plot(ref["frames"], ref["mean_return"], color="black", linestyle="--", marker="s", markersize=3,
+                        linewidth=1, label=reference_label or references.DMC_PROTOCOL)
+        n = task_rows.groupby(["label", "seed"]).ngroups
+        ax.set_title(f"{task} ({n} run{'s' if n != 1 else ''})", fontsize=10)
+        ax.set_xlabel(axis)
         ax.set_ylabel("score")
-        ax.legend(title=None, fontsize=8)
-    for ax in list(axes.flat)[len(tasks):]:
-        ax.set_axis_off()
-    fig.suptitle(f"{suite}: evaluation score vs frames (mean over seeds, 95% CI)")
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{suite}: evaluation score vs {axis} (mean over seeds, 95% CI)")
     fig.tight_layout()
     return _save(fig, path)
 
@@ -99,7 +148,7 @@ def aggregate_curve(stats: pd.DataFrame, path: Path, colors: dict, metric: str =
     for ax, suite in zip(axes.flat, suites, strict=True):
         for label, g in rows[rows["suite"] == suite].groupby("label", sort=True):
             g = g.sort_values("step")
-            ax.plot(g["step"], g["value"], marker="o", markersize=3, color=colors[label], label=label)
+            ax.plot(g["step"], g["value"], marker="o", markersize=2, color=colors[label], label=label)
             ax.fill_between(g["step"], g["ci_low"], g["ci_high"], color=colors[label], alpha=0.25, linewidth=0)
         ax.set_title(suite)
         ax.set_xlabel("step")
@@ -110,13 +159,14 @@ def aggregate_curve(stats: pd.DataFrame, path: Path, colors: dict, metric: str =
     return _save(fig, path)
 
 
-def final_metrics(stats: pd.DataFrame, path: Path, colors: dict) -> Path:
+def intervals(stats: pd.DataFrame, path: Path, colors: dict, atari_label: str | None = None) -> Path:
     rows = stats[stats["step"].astype(str) == FINAL]
     if rows.empty:
         return _empty(path, "final metrics", "no normalized scores")
     rows = rows.assign(row=rows["label"] + " · " + rows["suite"].astype(str))
     order = sorted(rows["row"].unique())
-    fig, axes = plt.subplots(1, len(METRICS), figsize=(3.6 * len(METRICS), 0.5 * len(order) + 1.4),
+    published = references.atari100k_published() if "Atari" in set(rows["suite"]) else None
+    fig, axes = plt.subplots(1, len(METRICS), figsize=(3.6 * len(METRICS), 0.5 * len(order) + 1.6),
                              squeeze=False, sharey=True)
     for ax, metric in zip(axes.flat, METRICS, strict=True):
         m = rows[rows["metric"] == metric].set_index("row")
@@ -124,44 +174,127 @@ def final_metrics(stats: pd.DataFrame, path: Path, colors: dict) -> Path:
             if name not in m.index:
                 continue
             r = m.loc[name]
-            color = colors[r["label"]]
-            ax.barh(y, r["ci_high"] - r["ci_low"], left=r["ci_low"], height=0.6, color=color, alpha=0.45)
+            ax.barh(y, r["ci_high"] - r["ci_low"], left=r["ci_low"], height=0.6, color=colors[r["label"]],
+                    alpha=0.55)
             ax.plot([r["value"]], [y], marker="|", markersize=14, color="black")
+        if published is not None and metric in ("mean", "median"):
+            for i, ref in enumerate(published.itertuples(index=False)):
+                value = ref.hns_mean if metric == "mean" else ref.hns_median
+                ax.axvline(value, color="grey", linestyle=":", linewidth=0.8)
+                ax.text(value, len(order) - 0.4 + 0.35 * (i % 3), ref.algorithm, fontsize=6, rotation=90,
+                        va="bottom", ha="center", color="dimgrey")
         ax.set_yticks(range(len(order)), order)
         ax.set_title(TITLES[metric])
         ax.set_xlabel("normalized score")
-    fig.suptitle("Final evaluation: point estimate and 95% stratified bootstrap CI")
+    title = "Final scores: point estimate and 95% stratified bootstrap CI"
+    if published is not None:
+        title += f"\nAtari dotted lines: {atari_label or references.ATARI100K_PROTOCOL}"
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
 
 
-def draw(scores: pd.DataFrame, stats: pd.DataFrame, out_dir: str | Path, suites=None, log=print) -> list[Path]:
-    """Every figure for these scores and stats into ``out_dir``; ``suites`` defaults to those in scores."""
+def performance_profile(profiles: pd.DataFrame, path: Path, colors: dict) -> Path:
+    if profiles.empty:
+        return _empty(path, "performance profile", "no normalized final scores")
+    suites = sorted(profiles["suite"].unique(), key=lambda s: (s == "all", s))
+    fig, axes = plt.subplots(1, len(suites), figsize=(4.5 * len(suites), 3.4), squeeze=False)
+    for ax, suite in zip(axes.flat, suites, strict=True):
+        for label, g in profiles[profiles["suite"] == suite].groupby("label", sort=True):
+            ax.plot(g["tau"], g["value"], color=colors[label], label=label)
+            ax.fill_between(g["tau"], g["ci_low"], g["ci_high"], color=colors[label], alpha=0.2, linewidth=0)
+        ax.set_title(suite)
+        ax.set_xlabel("normalized score τ")
+        ax.set_ylabel("fraction of runs with score > τ")
+        ax.set_ylim(-0.02, 1.02)
+        ax.legend(fontsize=8)
+    fig.suptitle("Performance profiles of the final scores (95% stratified bootstrap bands)")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def poi_matrix(pairs: pd.DataFrame, path: Path) -> Path:
+    if pairs.empty:
+        return _empty(path, "probability of improvement", "fewer than two recipes on a common suite")
+    suites = sorted(pairs["suite"].unique())
+    size = max(len(set(pairs["x"]) | set(pairs["y"])), 2)
+    fig, axes = plt.subplots(1, len(suites), figsize=(1.1 * size * len(suites) + 2.5, 1.0 * size + 1.8),
+                             squeeze=False)
+    for ax, suite in zip(axes.flat, suites, strict=True):
+        rows = pairs[pairs["suite"] == suite]
+        labels = sorted(set(rows["x"]) | set(rows["y"]))
+        matrix = pd.DataFrame(np.nan, index=labels, columns=labels)
+        notes = pd.DataFrame("", index=labels, columns=labels)
+        for r in rows.itertuples(index=False):
+            matrix.loc[r.x, r.y], matrix.loc[r.y, r.x] = r.poi, 1 - r.poi
+            notes.loc[r.x, r.y] = f"{r.poi:.2f}\n[{r.ci_low:.2f}, {r.ci_high:.2f}]"
+            notes.loc[r.y, r.x] = f"{1 - r.poi:.2f}\n[{1 - r.ci_high:.2f}, {1 - r.ci_low:.2f}]"
+        sns.heatmap(matrix, annot=notes, fmt="", vmin=0, vmax=1, cmap="RdBu", center=0.5, ax=ax, cbar=True,
+                    annot_kws={"fontsize": 7}, square=True)
+        ax.set_title(suite)
+        ax.set_xlabel("Y")
+        ax.set_ylabel("X")
+    fig.suptitle("Probability of improvement P(X > Y) with 95% CI")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def draw(scores: pd.DataFrame, frames: dict, out_dir: str | Path, suites=None, cells: pd.DataFrame | None = None,
+         log=print) -> list[Path]:
+    """Every figure into ``out_dir`` from the scores and the tables of ``analysis.tables`` (``frames``:
+    stats, profiles, comparisons); ``suites`` defaults to those in scores. Returns the PNG paths."""
     out_dir = Path(out_dir)
+    stats, profiles = frames["stats"], frames["profiles"]
     suites = sorted(set(suites if suites is not None else scores["suite"].unique()))
     several = len(set(scores["experiment"]) | set(stats["experiment"])) > 1
     scores = scores.assign(label=_labels(scores, several))
     stats = stats.assign(label=_labels(stats, several))
+    profiles = profiles.assign(label=_labels(profiles, several)) if len(profiles) else profiles.assign(label=[])
     colors = palette([*scores["label"], *stats["label"]])
+    notes = {n.split(":", 1)[0]: n for n in analysis.reference_notes(scores, cells)}
+    dmc_label = references.DMC_PROTOCOL + (" — PROTOCOL DIFFERS" if "DIFFERS" in notes.get("DMC", "") else "")
+    atari_label = references.ATARI100K_PROTOCOL + (" — PROTOCOL DIFFERS, not compared"
+                                                   if "DIFFERS" in notes.get("Atari", "") else "")
     written = []
     with sns.axes_style("whitegrid"):
         for suite in suites:
-            written.append(learning_curves(scores, suite, out_dir / f"curves_{safe(suite)}.png", colors))
+            written.append(learning_curves(scores, suite, out_dir / f"curves_{safe(suite)}.png", colors,
+                                           reference_label=dmc_label))
+        for suite in suites:
+            written.append(learning_curves(scores, suite, out_dir / f"curves_time_{safe(suite)}.png", colors, "time"))
         written.append(aggregate_curve(stats, out_dir / "aggregate_iqm.png", colors))
-        written.append(final_metrics(stats, out_dir / "final_metrics.png", colors))
-    log(f"plots: {len(written)} figures -> {out_dir}/ ({', '.join(p.name for p in written)})")
+        written.append(intervals(stats, out_dir / "intervals.png", colors, atari_label))
+        written.append(performance_profile(profiles, out_dir / "performance_profile.png", colors))
+        written.append(poi_matrix(frames["comparisons"], out_dir / "poi.png"))
+    log(f"plots: {len(written)} figures (PNG + SVG) -> {out_dir}/ ({', '.join(p.name for p in written)})")
     return written
+
+
+def read_cells(path: str | Path | None) -> pd.DataFrame | None:
+    if path is None or not Path(path).is_file():
+        return None
+    return pd.read_csv(path)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ML.benchmarking.plots", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scores", required=True)
-    parser.add_argument("--stats", required=True)
+    parser.add_argument("--tables", required=True, help="folder of stats.csv, profiles.csv, comparisons.csv ...")
     parser.add_argument("--out", required=True, help="folder of the figures")
     parser.add_argument("--suites", nargs="*", default=None, help="draw these suites' curves (default: all)")
+    parser.add_argument("--cells", default=None, help="cells.csv (status and protocol of every cell)")
+    parser.add_argument("--summary", default=None, help="also write the one-page summary.md here")
+    parser.add_argument("--experiment", default=None)
     args = parser.parse_args(argv)
-    draw(pd.read_csv(args.scores), read_stats(args.stats), args.out, args.suites)
+    scores = pd.read_csv(args.scores)
+    frames = analysis.read_tables(args.tables)
+    cells = read_cells(args.cells)
+    written = draw(scores, frames, args.out, args.suites, cells)
+    if args.summary:
+        name = args.experiment or ",".join(sorted(map(str, scores["experiment"].unique()))) or "?"
+        analysis.summary(args.summary, name, scores, frames, cells, written)
+        print(f"summary -> {args.summary}", flush=True)
     return 0
 
 

@@ -49,6 +49,26 @@ def atari_human_random(game: str) -> tuple[float, float] | None:
     return float(match["random"].iloc[0]), float(match["human"].iloc[0])
 
 
+DMC_PROTOCOL = "DrQ-v2 published (pixels, action repeat 2, mean of 10 seeds, vs env frames)"
+DMC_PROTOCOL_KEY = "pixels, action repeat 2"  # ML.benchmarking.cells.protocol of a matching DMC run
+ATARI100K_PROTOCOL = "Atari-100k published aggregates (26 games, 100k agent steps, human-normalized, rliable)"
+
+
+def dmc_published() -> pd.DataFrame:
+    """DrQ-v2's published mean return per DMC task at 100k/500k/1M frames: ``task, frames, mean_return``."""
+    return table("dmc_drqv2_published")
+
+
+def atari100k_published() -> pd.DataFrame:
+    """Published Atari-100k aggregates: ``algorithm, hns_mean, hns_median, source``."""
+    return table("atari100k_published")
+
+
+def atari100k_games() -> set[str]:
+    rows = table("atari_human_random")
+    return set(rows.loc[rows["atari100k"] == 1, "game"].map(game_key))
+
+
 def baseline_path(baselines: str | Path, task: str, suite: str = "Classic") -> Path:
     return Path(baselines) / suite / f"{task}.json"
 

@@ -44,8 +44,8 @@ def identity(run_json: Path, info: dict[str, Any]) -> dict[str, Any]:
     """experiment/recipe/suite/task/seed from run.json, else from the directory layout."""
     parts = run_json.resolve().parent.parts
     from_path = {}
-    if len(parts) >= 7 and parts[-6] == "runs":
-        from_path = dict(zip(IDENTITY, (parts[-7], *parts[-5:]), strict=True))
+    if len(parts) >= 6 and parts[-5] == "runs":  # <experiment>/runs/<recipe>/<suite>/<task>/<seed>
+        from_path = dict(zip(IDENTITY, (parts[-6], *parts[-4:]), strict=True))
     out = {key: info.get(key) if info.get(key) not in (None, "") else from_path.get(key) for key in IDENTITY}
     out["seed"] = int(out["seed"]) if out["seed"] is not None else 0
     return out
@@ -133,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--results", default="results")
     g.add_argument("--baselines", default=None, help="random baselines folder (default <results>/baselines)")
     g.add_argument("--out", default=None, help="default <results>/<experiment>/scores.csv")
-    g.add_argument("runs", nargs="*", help="run.json files (default: every run of the experiment)")
+    g.add_argument("--cells-out", default=None, help="also write cells.csv (status of every cell) here")
+    g.add_argument("runs", nargs="*", help="run.json files, or the pipeline's cell status files "
+                                           "(cells/<recipe>/<suite>/<task>/<seed>.json); default: every run")
     c = sub.add_parser("check", help="exit 1 unless a run.json is complete")
     c.add_argument("run_json")
     args = parser.parse_args(argv)
@@ -145,10 +147,21 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     show_warnings()
     root = Path(args.results) / args.experiment
-    runs = args.runs or find_runs(root)
+    from ML.benchmarking import cells
+
+    statuses = {}
+    for path in map(Path, args.runs):
+        run_json = path if path.name == "run.json" else cells.run_json_of(path)
+        statuses[run_json] = path
+    runs = list(statuses) or find_runs(root)
     scores = gather(runs, args.baselines or Path(args.results) / "baselines", args.experiment)
     out = Path(args.out or root / "scores.csv")
     write_csv(scores, out)
+    if args.cells_out:
+        table = cells.table(runs, statuses)
+        write_csv(table, args.cells_out)
+        counts = table["status"].value_counts().to_dict()
+        print(f"cells: {', '.join(f'{n} {k}' for k, n in sorted(counts.items()))} -> {args.cells_out}", flush=True)
     cells = scores.groupby(IDENTITY).ngroups if len(scores) else 0
     print(f"scores: {cells} complete run(s), {len(scores)} evaluation rows -> {out}", flush=True)
     return 0

@@ -4,12 +4,24 @@
 - median, mean: of the per-task mean scores (mean over runs).
 - optimality gap (γ = 1): mean of max(0, 1 − score) over all runs × tasks.
 - CI: stratified bootstrap (runs resampled with replacement within each task, same count), percentile method.
+- performance profile: at each threshold τ, the fraction of runs scoring above τ (averaged over tasks),
+  with a stratified-bootstrap band.
+- probability of improvement P(X > Y): per task, the Mann-Whitney statistic over runs
+  (P(x > y) + ½ P(x = y)), averaged over the tasks both recipes ran; stratified bootstrap CI (X and Y
+  resampled independently within each task).
+
+The final score of a run is the mean of its evaluations over the last ``window`` fraction of its steps
+(default 10%: step ≥ 0.9 × the last step; ``window = 0``: the last evaluation alone). The definition,
+resamples, seed and CI level are written beside stats.csv in ``stats.json``.
 
 ``stats.csv``: ``experiment, recipe, suite, step, metric, value, ci_low, ci_high``. ``step`` is ``final``
 for each run's last evaluation, else an evaluation step common to every run of the group (the curve).
 A recipe evaluated on several suites also gets the suite ``all`` (every task of every suite).
 
-    python -m ML.benchmarking.stats --scores results/default/scores.csv --out results/default/stats.csv
+    python -m ML.benchmarking.stats --scores results/default/scores.csv --out results/default/stats.csv \
+        [--window 0.1] [--cells results/default/cells.csv]
+
+writes stats.csv, stats.json, profiles.csv, comparisons.csv, final_scores.csv/.md and summary.md beside it.
 """
 
 from __future__ import annotations
@@ -87,26 +99,133 @@ def optimality_gap(scores) -> float:
     return aggregate(scores, "optimality_gap")
 
 
+def _resample(tasks: list[np.ndarray], reps: int, seed: int) -> list[np.ndarray]:
+    """Stratified bootstrap indices: per task an int array [reps, runs_t] (runs drawn within the task)."""
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, t.shape[0], size=(reps, t.shape[0])) for t in tasks]
+
+
+def bootstrap_steps(tasks: Sequence[np.ndarray], metrics: Sequence[str] = METRICS, reps: int = 2000,
+                    seed: int = 0, ci: float = 0.95, chunk_bytes: float = 64e6) -> dict[str, np.ndarray]:
+    """{metric: array [3, S]} (point, low, high) for S evaluation steps at once.
+
+    ``tasks``: one array [runs_t, S] per task. The same resampled runs serve every step and metric (so a
+    curve's band is that of one bootstrap), vectorized over resamples and chunked over steps."""
+    tasks = [np.asarray(t, dtype=float).reshape(len(t), -1) for t in tasks]
+    if not tasks or any(t.shape[0] == 0 for t in tasks):
+        raise ValueError("every task needs at least one run score")
+    n_steps = tasks[0].shape[1]
+    index = _resample(tasks, reps, seed)
+    n_runs = sum(t.shape[0] for t in tasks)
+    per_step = max(1, int(chunk_bytes // (8 * reps * n_runs)))
+    alpha = 100 * (1 - ci) / 2
+    out = {m: np.empty((3, n_steps)) for m in metrics}
+    point_flat = np.concatenate(tasks, axis=0).T  # [S, N]
+    point_means = np.stack([t.mean(axis=0) for t in tasks], axis=1)  # [S, T]
+    for metric in metrics:
+        out[metric][0] = AGGREGATES[metric](point_flat, point_means)
+    for lo in range(0, n_steps, per_step):
+        hi = min(n_steps, lo + per_step)
+        samples = [t[:, lo:hi].T[:, idx] for t, idx in zip(tasks, index, strict=True)]  # [s, reps, runs_t]
+        flat = np.concatenate(samples, axis=-1)  # [s, reps, N]
+        task_means = np.stack([x.mean(axis=-1) for x in samples], axis=-1)  # [s, reps, T]
+        for metric in metrics:
+            values = AGGREGATES[metric](flat, task_means)  # [s, reps]
+            out[metric][1:, lo:hi] = np.percentile(values, [alpha, 100 - alpha], axis=-1)
+    return out
+
+
 def bootstrap(scores: np.ndarray | Sequence[np.ndarray], metrics: Sequence[str] = METRICS, reps: int = 2000,
               seed: int = 0, ci: float = 0.95) -> dict[str, tuple[float, float, float]]:
     """{metric: (point estimate, ci_low, ci_high)} with a stratified bootstrap, vectorized over reps.
 
     Within each task the runs are resampled with replacement (index array [reps, runs]); the same resamples
     serve every metric. Seeded: the same inputs and seed give the same intervals."""
+    tasks = [t.reshape(-1, 1) for t in _as_tasks(scores)]
+    out = bootstrap_steps(tasks, metrics, reps, seed, ci)
+    return {m: tuple(float(v) for v in out[m][:, 0]) for m in metrics}
+
+
+def performance_profile(scores: np.ndarray | Sequence[np.ndarray], taus: np.ndarray, reps: int = 2000,
+                        seed: int = 0, ci: float = 0.95) -> np.ndarray:
+    """[3, len(taus)]: fraction of runs with score > τ (mean over tasks of the per-task fraction), and
+    its stratified-bootstrap percentile band."""
     tasks = _as_tasks(scores)
-    rng = np.random.default_rng(seed)
-    samples = [t[rng.integers(0, t.size, size=(reps, t.size))] for t in tasks]  # each [reps, runs_t]
-    flat = np.concatenate(samples, axis=1)  # [reps, N]
-    task_means = np.stack([s.mean(axis=1) for s in samples], axis=1)  # [reps, T]
-    point_flat = np.concatenate(tasks)
-    point_means = np.array([t.mean() for t in tasks])
+    taus = np.asarray(taus, dtype=float)
+    point = np.mean([(t[:, None] > taus).mean(axis=0) for t in tasks], axis=0)
+    index = _resample([t.reshape(-1, 1) for t in tasks], reps, seed)
+    boot = np.zeros((reps, taus.size))
+    for t, idx in zip(tasks, index, strict=True):
+        sorted_t = np.sort(t[idx], axis=1)  # [reps, runs]: count above τ by binary search
+        above = t.size - np.apply_along_axis(np.searchsorted, 1, sorted_t, taus, "right")
+        boot += above / t.size
+    boot /= len(tasks)
     alpha = 100 * (1 - ci) / 2
-    out = {}
-    for metric in metrics:
-        fn = AGGREGATES[metric]
-        low, high = np.percentile(fn(flat, task_means), [alpha, 100 - alpha])
-        out[metric] = (float(fn(point_flat, point_means)), float(low), float(high))
-    return out
+    low, high = np.percentile(boot, [alpha, 100 - alpha], axis=0)
+    return np.stack([point, low, high])
+
+
+def _mann_whitney(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """P(x > y) + ½ P(x = y) over all pairs of the last axes: x [..., m], y [..., n] → [...]."""
+    diff = x[..., :, None] - y[..., None, :]
+    return (diff > 0).mean(axis=(-1, -2)) + 0.5 * (diff == 0).mean(axis=(-1, -2))
+
+
+def probability_of_improvement(x: Sequence[np.ndarray], y: Sequence[np.ndarray], reps: int = 2000,
+                               seed: int = 0, ci: float = 0.95) -> tuple[float, float, float]:
+    """rliable's P(X > Y): per-task Mann-Whitney statistic averaged over tasks (x[i], y[i]: run scores of
+    task i), with a stratified bootstrap (runs of X and of Y resampled within each task)."""
+    x, y = _as_tasks(x), _as_tasks(y)
+    if len(x) != len(y):
+        raise ValueError("x and y need the same tasks")
+    point = float(np.mean([_mann_whitney(a, b) for a, b in zip(x, y, strict=True)]))
+    rng = np.random.default_rng(seed)
+    boot = np.zeros(reps)
+    for a, b in zip(x, y, strict=True):
+        ia = rng.integers(0, a.size, size=(reps, a.size))
+        ib = rng.integers(0, b.size, size=(reps, b.size))
+        boot += _mann_whitney(a[ia], b[ib])
+    boot /= len(x)
+    alpha = 100 * (1 - ci) / 2
+    low, high = np.percentile(boot, [alpha, 100 - alpha])
+    return point, float(low), float(high)
+
+
+def verdict(poi: float, low: float, high: float, seeds: int, max_seeds: int = 1000) -> tuple[str, float]:
+    """better / worse / inconclusive from P(X > Y)'s CI against ½, and for an inconclusive pair the seeds
+    per task that would likely decide it: the CI's half-width shrinks like 1/√n, so it excludes ½ once
+    n ≥ seeds × (half-width / |P − ½|)²  (NaN when P = ½ exactly; capped at ``max_seeds``)."""
+    if low > 0.5:
+        return "better", float("nan")
+    if high < 0.5:
+        return "worse", float("nan")
+    gap, half = abs(poi - 0.5), (high - low) / 2
+    if gap < 1e-12:
+        return "inconclusive", float("nan")
+    return "inconclusive", float(min(max_seeds, max(seeds + 1, int(np.ceil(round(seeds * (half / gap) ** 2, 9))))))
+
+
+def final_scores(scores: pd.DataFrame, window: float = 0.1) -> pd.DataFrame:
+    """One row per run: the mean ``score`` and ``normalized`` of its evaluations at step ≥ (1 − window) ×
+    its last step (``window = 0``: the last evaluation), with ``step`` = its last step, ``frame``, ``time``."""
+    keys = ["experiment", "recipe", "suite", "task", "seed"]
+    if scores.empty:
+        return pd.DataFrame(columns=[*keys, "step", "frame", "time", "score", "normalized", "evaluations"])
+    rows = scores.sort_values([*keys, "step"], kind="stable")
+    last = rows.groupby(keys, sort=False)["step"].transform("max")
+    window_rows = rows[rows["step"] >= last * (1 - window)] if window > 0 else rows[rows["step"] == last]
+    group = window_rows.groupby(keys, sort=True)
+    out = group[["score", "normalized"]].mean()
+    out["evaluations"] = group.size()
+    tail = rows.groupby(keys, sort=True)[["step", "frame", "time"]].max()
+    return tail.join(out).reset_index()[[*keys, "step", "frame", "time", "score", "normalized", "evaluations"]]
+
+
+def describe_final(window: float) -> str:
+    if window <= 0:
+        return "the last evaluation of each run"
+    return (f"the mean of each run's evaluations over the last {window:.0%} of its steps "
+            f"(step >= {1 - window:g} x its last step)")
 
 
 def _groups(scores: pd.DataFrame):
@@ -119,31 +238,99 @@ def _groups(scores: pd.DataFrame):
             yield experiment, recipe, "all", by_recipe
 
 
-def _task_arrays(rows: pd.DataFrame) -> list[np.ndarray]:
-    return [g["normalized"].to_numpy(float) for _, g in rows.groupby(["suite", "task"], sort=True)]
+def _task_arrays(rows: pd.DataFrame, column: str = "normalized") -> list[np.ndarray]:
+    return [g[column].to_numpy(float) for _, g in rows.groupby(["suite", "task"], sort=True)]
 
 
-def compute(scores: pd.DataFrame, reps: int = 2000, seed: int = 0, ci: float = 0.95, log=print) -> pd.DataFrame:
-    """stats.csv rows from a scores.csv frame: final metrics and curves over the common evaluation steps."""
+def compute(scores: pd.DataFrame, reps: int = 2000, seed: int = 0, ci: float = 0.95, log=print,
+            window: float = 0.1) -> pd.DataFrame:
+    """stats.csv rows from a scores.csv frame: final metrics (each run's final score, see ``final_scores``)
+    and curves over the evaluation steps common to every run of the group."""
     records = []
     usable = scores.dropna(subset=["normalized"])
     left_out = scores[scores["normalized"].isna()][["experiment", "recipe", "suite", "task"]].drop_duplicates()
     for row in left_out.itertuples(index=False):
         log(f"stats: {row.experiment}/{row.recipe}/{row.suite}/{row.task} has no normalized scores "
             "(no reference); left out of the aggregates")
+    finals = final_scores(usable, window)
+    cell_keys = ["suite", "task", "seed"]
     for experiment, recipe, suite, rows in _groups(usable):
-        cell_keys = ["suite", "task", "seed"]
-        rows = rows.sort_values(cell_keys + ["step"], kind="stable")
         rows = rows.drop_duplicates(cell_keys + ["step"], keep="last")  # one value per run and step
-        steps_by_step = [(FINAL, rows.groupby(cell_keys, sort=True).tail(1))]
-        common = set.intersection(*(set(g["step"]) for _, g in rows.groupby(cell_keys)))
-        steps_by_step += [(int(step), rows[rows["step"] == step]) for step in sorted(common)]
-        for step, at_step in steps_by_step:
-            for metric, (value, low, high) in bootstrap(_task_arrays(at_step), METRICS, reps, seed, ci).items():
-                records.append((experiment, recipe, suite, step, metric, value, low, high))
-        n_cells = rows.groupby(cell_keys).ngroups
-        log(f"stats: {experiment}/{recipe}/{suite}: {n_cells} run(s), {len(common)} common evaluation steps")
+        final = finals[(finals["experiment"] == experiment) & (finals["recipe"] == recipe)]
+        if suite != "all":
+            final = final[final["suite"] == suite]
+        for metric, (value, low, high) in bootstrap(_task_arrays(final), METRICS, reps, seed, ci).items():
+            records.append((experiment, recipe, suite, FINAL, metric, value, low, high))
+        wide = rows.pivot_table(index=cell_keys, columns="step", values="normalized", aggfunc="last")
+        wide = wide.dropna(axis=1)  # the steps every run evaluated
+        steps = [int(s) for s in wide.columns]
+        if steps:
+            by_task = [g.to_numpy(float) for _, g in wide.groupby(level=["suite", "task"], sort=True)]
+            curve = bootstrap_steps(by_task, METRICS, reps, seed, ci)
+            for metric in METRICS:
+                value, low, high = curve[metric]
+                records += [(experiment, recipe, suite, step, metric, v, lo, hi)
+                            for step, v, lo, hi in zip(steps, value, low, high, strict=True)]
+        log(f"stats: {experiment}/{recipe}/{suite}: {len(wide)} run(s), {len(steps)} common evaluation steps")
     return pd.DataFrame.from_records(records, columns=COLUMNS)
+
+
+def labelled(frame: pd.DataFrame) -> pd.Series:
+    """Each row's recipe, or ``recipe (experiment)`` when several experiments are mixed."""
+    if frame["experiment"].nunique() > 1:
+        return frame["recipe"].astype(str) + " (" + frame["experiment"].astype(str) + ")"
+    return frame["recipe"].astype(str)
+
+
+PROFILE_COLUMNS = ["experiment", "recipe", "suite", "tau", "value", "ci_low", "ci_high"]
+
+
+def profiles(finals: pd.DataFrame, reps: int = 2000, seed: int = 0, ci: float = 0.95,
+             taus: np.ndarray | None = None) -> pd.DataFrame:
+    """Performance profiles of the final normalized scores per experiment, recipe and suite."""
+    usable = finals.dropna(subset=["normalized"])
+    if taus is None:
+        top = max(1.0, float(usable["normalized"].max())) if len(usable) else 1.0
+        bottom = min(0.0, float(usable["normalized"].min())) if len(usable) else 0.0
+        taus = np.linspace(bottom, top, 81)
+    records = []
+    for experiment, recipe, suite, rows in _groups(usable):
+        value, low, high = performance_profile(_task_arrays(rows), taus, reps, seed, ci)
+        records += [(experiment, recipe, suite, t, v, lo, hi) for t, v, lo, hi in zip(taus, value, low, high,
+                                                                                         strict=True)]
+    return pd.DataFrame.from_records(records, columns=PROFILE_COLUMNS)
+
+
+COMPARISON_COLUMNS = ["suite", "x", "y", "poi", "ci_low", "ci_high", "verdict", "tasks", "seeds",
+                      "seeds_needed", "sentence"]
+
+
+def comparisons(finals: pd.DataFrame, reps: int = 2000, seed: int = 0, ci: float = 0.95) -> pd.DataFrame:
+    """P(X > Y) and a verdict for every pair of recipes (``labelled``) on each suite, over the tasks both ran."""
+    usable = finals.dropna(subset=["normalized"]).assign(label=lambda f: labelled(f))
+    records = []
+    for suite, rows in usable.groupby("suite", sort=True):
+        labels = sorted(rows["label"].unique())
+        per = {lab: {task: g["normalized"].to_numpy(float) for task, g in rows[rows["label"] == lab].groupby("task")}
+               for lab in labels}
+        for i, x in enumerate(labels):
+            for y in labels[i + 1:]:
+                tasks = sorted(set(per[x]) & set(per[y]))
+                if not tasks:
+                    continue
+                poi, low, high = probability_of_improvement([per[x][t] for t in tasks], [per[y][t] for t in tasks],
+                                                            reps, seed, ci)
+                seeds = int(min(min(per[x][t].size, per[y][t].size) for t in tasks))
+                word, needed = verdict(poi, low, high, seeds)
+                sentence = (f"On {suite}, {x} is {word} than {y}" if word != "inconclusive"
+                            else f"On {suite}, {x} vs {y} is inconclusive")
+                sentence += (f": P({x} > {y}) = {poi:.2f}, {ci:.0%} CI [{low:.2f}, {high:.2f}] "
+                             f"over {len(tasks)} task(s) with {seeds} seed(s) each")
+                if word == "inconclusive":
+                    sentence += ("; P is exactly 0.5, more seeds would not decide it" if np.isnan(needed)
+                                 else f"; about {int(needed)} seeds per task would likely decide it")
+                records.append((suite, x, y, poi, low, high, word, len(tasks), seeds, needed, sentence + "."))
+    return pd.DataFrame.from_records(records, columns=COMPARISON_COLUMNS)
 
 
 def read_stats(path: str | Path) -> pd.DataFrame:
@@ -162,15 +349,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ML.benchmarking.stats", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scores", required=True)
-    parser.add_argument("--out", required=True)
+    parser.add_argument("--out", required=True, help="stats.csv; the other tables are written beside it")
     parser.add_argument("--reps", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ci", type=float, default=0.95)
+    parser.add_argument("--window", type=float, default=0.1, help="final score: last fraction of each run")
     args = parser.parse_args(argv)
+    from ML.benchmarking import analysis
+
     scores = pd.read_csv(args.scores)
-    table = compute(scores, args.reps, args.seed, args.ci)
-    write_csv(table, args.out)
-    print(f"stats: {len(table)} rows ({args.reps} bootstrap resamples, {args.ci:.0%} CIs) -> {args.out}", flush=True)
+    out = Path(args.out)
+    frames = analysis.tables(scores, out.parent, args.reps, args.seed, args.ci, args.window)
+    if out.name != "stats.csv":
+        write_csv(frames["stats"], out)
     return 0
 
 

@@ -1,0 +1,144 @@
+"""Grid cells and their status: the pipeline's train wrapper and ``cells.csv``.
+
+The train rule's declared output is a small status file per cell, ``<root>/<exp>/cells/<recipe>/<suite>/
+<task>/<seed>.json``, written whether ``ML`` succeeds or not, so one failed cell never blocks the scores,
+statistics and figures of the others. A failure raises the file's ``failures`` count, which is also the
+train rule's ``failures`` param: on the next ``snakemake`` call the param differs from the one recorded
+for the last attempt, so snakemake reruns exactly the failed cells (``ML`` resumes an unfinished run by
+itself); a complete cell keeps its count and is not rerun.
+
+    python -m ML.benchmarking.cells train --status S.json --run-dir RUN --log LOG --failures 0 -- ML task=...
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import subprocess
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ML.benchmarking import scores
+from ML.fileio import write_json
+
+COLUMNS = ["experiment", "recipe", "suite", "task", "seed", "status", "reason", "protocol", "frames"]
+
+
+def read_status(path: str | Path) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def failures(path: str | Path) -> int:
+    """How many attempts of this cell have failed so far (0 when it never ran)."""
+    try:
+        return int(read_status(path).get("failures", 0))
+    except (TypeError, ValueError):
+        return 0
+
+
+def _tail(path: Path, lines: int = 3) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return " | ".join(line.strip() for line in text[-lines:])
+
+
+def train(command: list[str], status: Path, run_dir: Path, log: Path, previous_failures: int) -> dict[str, Any]:
+    """Run ``command`` (an ``ML`` call) with its output in ``log``, then record the cell's status."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    with open(log, "w") as out:
+        code = subprocess.call(command, stdout=out, stderr=subprocess.STDOUT)
+    problem = scores.check(run_dir / "run.json") if code == 0 else f"ML exited with code {code}: {_tail(log)}"
+    ok = problem is None
+    record = {"status": "complete" if ok else "failed", "failures": previous_failures + (0 if ok else 1),
+              "returncode": code, "problem": problem, "run_dir": str(run_dir), "log": str(log),
+              "started": started, "ended": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+              "command": " ".join(command)}
+    write_json(status, record)
+    return record
+
+
+def protocol(suite: str, env: dict[str, Any]) -> str:
+    """A short name of the evaluation protocol a run used, compared with the published references'."""
+    if suite == "Atari":
+        return str(env.get("protocol") or "default")
+    if suite == "DMC":
+        kind = "pixels" if env.get("pixels", True) else "states"
+        return f"{kind}, action repeat {env.get('action_repeat', '?')}"
+    return ""
+
+
+def table(run_jsons: Iterable[str | Path], statuses: dict[Path, Path] | None = None) -> pd.DataFrame:
+    """cells.csv: one row per cell (every run.json given): complete / incomplete / failed / missing.
+
+    ``statuses`` maps a run.json to the pipeline's status file of its cell (a failed attempt names its
+    problem there); without it the run.json alone decides."""
+    records = []
+    for run_json in map(Path, run_jsons):
+        info = scores.read_info(run_json)
+        status_file = (statuses or {}).get(run_json)
+        recorded = read_status(status_file) if status_file is not None else {}
+        ident = scores.identity(run_json, info or {})
+        env = (info or {}).get("env") or {}
+        if info is not None and info.get("status") == "complete":
+            state, reason = "complete", ""
+        elif recorded.get("status") == "failed":
+            state, reason = "failed", str(recorded.get("problem") or "")
+        elif info is None:
+            state, reason = "missing", f"no run.json in {run_json.parent}"
+        else:
+            state, reason = "incomplete", f"run.json status {info.get('status')!r}"
+        frames = float("nan")
+        evals = run_json.parent / "eval.csv"
+        if state == "complete" and evals.is_file():
+            try:
+                frames = float(pd.read_csv(evals, usecols=["frame"])["frame"].max())
+            except (ValueError, OSError, pd.errors.EmptyDataError):
+                pass
+        records.append({**ident, "status": state, "reason": reason, "protocol": protocol(ident["suite"], env),
+                        "frames": frames})
+    return pd.DataFrame.from_records(records, columns=COLUMNS)
+
+
+def run_json_of(status: str | Path) -> Path:
+    """``<root>/<exp>/cells/<recipe>/<suite>/<task>/<seed>.json`` → ``<root>/<exp>/runs/.../<seed>/run.json``."""
+    status = Path(status)
+    parts = status.parts
+    i = len(parts) - 1 - parts[::-1].index("cells")
+    return Path(*parts[:i], "runs", *parts[i + 1:-1], status.stem, "run.json")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ML.benchmarking.cells", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="run one cell's ML command and record its status (exit 0 either way)")
+    t.add_argument("--status", required=True)
+    t.add_argument("--run-dir", required=True)
+    t.add_argument("--log", required=True)
+    t.add_argument("--failures", type=int, default=0)
+    t.add_argument("ml", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    command = args.ml[1:] if args.ml[:1] == ["--"] else args.ml
+    if not command:
+        parser.error("give the ML command after --")
+    record = train(command, Path(args.status), Path(args.run_dir), Path(args.log), args.failures)
+    if record["status"] != "complete":
+        print(f"cell failed (attempt {record['failures']}, rerun on the next snakemake call): {record['problem']}",
+              file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
