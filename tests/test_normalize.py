@@ -29,6 +29,10 @@ def test_dmc_is_score_over_1000():
     np.testing.assert_allclose(normalize([0, 500, 1000], "DMC", "walker_walk"), [0.0, 0.5, 1.0])
 
 
+def test_generate_score_is_already_normalized():
+    np.testing.assert_allclose(normalize([0.0, 0.25, 1.0], "Generate", "Digits"), [0.0, 0.25, 1.0])
+
+
 def test_classic_uses_measured_random_score_and_reward_threshold(tmp_path):
     env = {"reward_threshold": 475.0, "action_repeat": 1}
     assert normalize(247.5, "Classic", "CartPole-v1", env, random_score=20.0) == pytest.approx(0.5)

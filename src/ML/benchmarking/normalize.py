@@ -4,6 +4,7 @@
 - DMC: ``score / 1000``.
 - Classic: low = the random agent's measured score, high = the task's ``reward_threshold`` (run.json env).
 - Classify: chance-normalized accuracy, low = 1/K, high = 1 (K = run.json env.num_classes).
+- Generate: the GAN score is already 0 (noise) to 1 (the test set's feature statistics): low 0, high 1.
 
 A suite or task without a reference gives NaN and a ReferenceWarning naming it, never 0 and never dropped.
 """
@@ -51,6 +52,8 @@ def bounds(suite: str, task: str, env: Mapping[str, Any] | None = None,
         return ref
     if suite == "DMC":
         return 0.0, 1000.0
+    if suite == "Generate":
+        return 0.0, 1.0
     if suite == "Classify":
         k = _number(env.get("num_classes"))
         if k is None or k < 2:
@@ -67,7 +70,7 @@ def bounds(suite: str, task: str, env: Mapping[str, Any] | None = None,
                                    "the pipeline's baseline rule measures it)")
         return float(low), target
     raise MissingReference(f"no normalization reference for suite {suite!r} (task {task!r}); "
-                           "known suites: Atari, DMC, Classic, Classify")
+                           "known suites: Atari, DMC, Classic, Classify, Generate")
 
 
 def normalize(score: Any, suite: str, task: str, env: Mapping[str, Any] | None = None,
