@@ -49,6 +49,14 @@ def activation_module(activation: Any, part: str) -> nn.Module:
     raise UserError(f"{part}: activation must be a torch.nn name such as 'ReLU', not {activation!r}")
 
 
+def apply_head(head: nn.Module | None, out_shape: Shape | None, features: torch.Tensor) -> torch.Tensor:
+    """A body's features through its head (if it has one), shaped ``(batch, *out_shape)``."""
+    if head is None:
+        return features
+    out = head(features)
+    return out.view(out.shape[0], *out_shape) if len(out_shape) > 1 else out
+
+
 class Identity(nn.Module):
     """Returns its input unchanged (the default ``Eyes``)."""
 
@@ -174,8 +182,4 @@ class CNN(nn.Module):
         if x.dim() == 3 and self.in_shape[0] == 1 and tuple(x.shape[1:]) == self.in_shape[1:]:
             x = x.unsqueeze(1)  # (B, H, W) → (B, 1, H, W)
         out = self.body(x)
-        if self.head is not None:
-            out = self.head(out)
-            if len(self.out_shape) > 1:
-                out = out.view(out.shape[0], *self.out_shape)
-        return out
+        return apply_head(self.head, self.out_shape, out)

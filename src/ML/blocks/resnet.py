@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ML.blocks.architectures import _shape
+from ML.blocks.architectures import _shape, apply_head
 from ML.errors import UserError
 
 
@@ -92,11 +92,7 @@ class ResNet(nn.Module):
         if x.dim() == 3:
             x = x.unsqueeze(1)
         out = self.body(x)
-        if self.head is not None:
-            out = self.head(out)
-            if len(self.out_shape) > 1:
-                out = out.view(out.shape[0], *self.out_shape)
-        return out
+        return apply_head(self.head, self.out_shape, out)
 
 
 class ResNet18(ResNet):

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ML.blocks.architectures import _shape
+from ML.blocks.architectures import _shape, apply_head
 from ML.errors import UserError
 
 
@@ -82,11 +82,7 @@ class Transformer(nn.Module):
         if self.encoder is not None:
             tokens = self.encoder(tokens)
         out = self.norm(tokens[:, 0])
-        if self.head is not None:
-            out = self.head(out)
-            if len(self.out_shape) > 1:
-                out = out.view(out.shape[0], *self.out_shape)
-        return out
+        return apply_head(self.head, self.out_shape, out)
 
 
 class ViT(Transformer):
