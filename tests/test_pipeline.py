@@ -172,3 +172,34 @@ def test_end_to_end_tiny_grid(tmp_path: Path):
     assert job_counts(proc.stdout + proc.stderr) == {
         "train_small": 1, "scores": 1, "stats": 1, "figures": 1, "report": 1, "all": 1}
     assert "wildcards: recipe=dqn, suite=Classic, task=CartPole-v1, seed=0" in proc.stdout + proc.stderr
+
+
+def test_a_job_killed_outright_still_gets_the_complete_cells_reported(tmp_path: Path):
+    """A cell whose job dies (SIGKILL: a scheduler's time or memory kill) fails the workflow; the onerror
+    handler still aggregates the complete cells and names the dead one."""
+    experiment = f"killed{os.getpid()}"
+    config = {"experiment": experiment, "seeds": [0], "threads": 1, "stats": {"reps": 50, "seed": 0},
+              "grid": [{"recipe": "classify", "suite": "classify", "tasks": ["Digits"],
+                        "args": {"train_steps": 20, "evaluate_per_steps": 10}},
+                       {"recipe": "dqn", "suite": "Classic", "tasks": ["CartPole-v1"],
+                        "args": ["train_steps=1000000", "evaluate_per_steps=1000000", "evaluate_episodes=1"]}]}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    command = [str(BIN / "snakemake"), "--snakefile", str(SNAKEFILE), "--directory", str(tmp_path),
+               "--configfile", str(tmp_path / "config.yaml"), "--cores", "2", "--keep-going"]
+    proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"})
+    pattern = f"env.task=CartPole-v1 seed=0 experiment={experiment} "
+    eval_csv = tmp_path / "results" / experiment / "runs/dqn/Classic/CartPole-v1/0/eval.csv"
+    deadline = time.time() + 120
+    while not eval_csv.exists() and time.time() < deadline:  # the DQN cell is training
+        time.sleep(0.2)
+    killed = subprocess.run(["pkill", "-9", "-f", pattern], check=False)  # its wrapper and ML both die
+    if killed.returncode != 0:
+        proc.kill()
+        pytest.fail(f"no process matched {pattern!r}")
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode != 0, out
+    root = tmp_path / "results" / experiment
+    summary = (root / "summary.md").read_text()
+    assert "dqn/Classic/CartPole-v1/0" in summary and "classify" in summary
+    assert set(pd.read_csv(root / "scores.csv")["recipe"]) == {"classify"}
