@@ -243,24 +243,22 @@ class Atari(gymnasium.Wrapper):
         reward, terminated, truncated = 0.0, False, False
         for t in range(skip):
             reward += ale.act(ale_action, 1.0)
-            terminated = ale.game_over(with_truncation=False)
-            truncated = ale.game_truncated()
-            if terminated or truncated:
+            if ale.game_over():  # with truncation; which of the two it was is asked only when it happens
+                terminated = ale.game_over(with_truncation=False)
+                truncated = not terminated and ale.game_truncated()
                 break
             if t == skip - 2:
                 grab(pre.obs_buffer[1])
             elif t == skip - 1:
                 grab(pre.obs_buffer[0])
         pre.game_over = terminated
-        info = {"lives": ale.lives(), "episode_frame_number": ale.getEpisodeFrameNumber(),
-                "frame_number": ale.getFrameNumber()}
-        return pre._get_obs(), reward, terminated, truncated, info
+        return pre._get_obs(), reward, terminated, truncated, {"lives": ale.lives()}
 
     def step(self, action: Any):
-        obs, reward, terminated, truncated, info = self._step(int(np.asarray(action).item()))
+        obs, reward, terminated, truncated, info = self._step(int(action))
         frame = self._frame(obs)
         self._frames = np.concatenate([self._frames[frame.shape[0]:], frame])
-        lives = self._ale.lives()
+        lives = info["lives"]
         if self.life_loss and lives < self._lives and not (terminated or truncated):
             terminated = self._continue = True
             info = {**info, "life_loss": True}
