@@ -67,6 +67,12 @@ def _open_for_append(path: Path) -> h5py.File:
     return h5py.File(path, "a", libver="latest")
 
 
+def _shared_zeros(shape: Any, dtype: Any) -> np.ndarray:
+    from ML.envs.memmap import shared_zeros
+
+    return shared_zeros(shape, dtype)
+
+
 class Replay:
     """Transitions for sampling (RAM) and, with a ``path``, a durable HDF5 copy.
 
@@ -85,8 +91,10 @@ class Replay:
 
     def __init__(self, path: Path | str | None, capacity: int, obs_shape: Any, obs_dtype: Any,
                  action_shape: Any, action_dtype: Any, load: bool = False, seed: int = 0,
-                 frame_stack: int = 1, state: dict[str, Any] | None = None):
+                 frame_stack: int = 1, state: dict[str, Any] | None = None, shared: bool = False):
         self.path = Path(path) if path is not None else None
+        self.shared = bool(shared)  # RAM arrays in shared memory (ML.envs.memmap.shared_zeros): one copy
+        self._zeros = _shared_zeros if self.shared else np.zeros  # for forked sampler/batch workers
         self.capacity = int(capacity)
         if self.capacity < 2:
             raise UserError(f"replay.capacity must be at least 2 frames, not {capacity}")
@@ -105,16 +113,16 @@ class Replay:
         self._distance = np.arange(self.frame_stack - 1, -1, -1)    # each stack position's distance back
         self.rng = np.random.default_rng(seed)
         self._alloc = min(self.capacity, 1024)
-        self._obs = np.zeros((self._alloc, *self.frame_shape), self.obs_dtype)
-        self._action = np.zeros((self._alloc, *self.action_shape), self.action_dtype)
-        self._reward = np.zeros(self._alloc, np.float32)
-        self._terminal = np.zeros(self._alloc, bool)
-        self._valid = np.zeros(self._alloc, bool)
+        self._obs = self._zeros((self._alloc, *self.frame_shape), self.obs_dtype)
+        self._action = self._zeros((self._alloc, *self.action_shape), self.action_dtype)
+        self._reward = self._zeros(self._alloc, np.float32)
+        self._terminal = self._zeros(self._alloc, bool)
+        self._valid = self._zeros(self._alloc, bool)
         self._head = 0           # the slot the next frame goes to
         self._size = 0           # frames held
         self._count = 0          # valid slots: transitions available
-        self._slots = np.zeros(self._alloc, np.int64)  # the valid slots, densely (first _count entries)...
-        self._where = np.zeros(self._alloc, np.int64)  # ...and each valid slot's position in _slots
+        self._slots = self._zeros(self._alloc, np.int64)  # the valid slots, densely (first _count entries)...
+        self._where = self._zeros(self._alloc, np.int64)  # ...and each valid slot's position in _slots
         self._total = 0          # frames ever put (slot = frame number % capacity)
         self._episode_frames = 0
         self._open = False       # an episode is in progress (start() called, not ended)
@@ -141,11 +149,11 @@ class Replay:
         new = min(self._alloc * 2, self.capacity)
         for name in COLUMNS:
             old = getattr(self, f"_{name}")
-            grown = np.zeros((new, *old.shape[1:]), old.dtype)
+            grown = self._zeros((new, *old.shape[1:]), old.dtype)
             grown[: self._alloc] = old
             setattr(self, f"_{name}", grown)
         for name in ("_slots", "_where"):
-            grown = np.zeros(new, np.int64)
+            grown = self._zeros(new, np.int64)
             grown[: self._alloc] = getattr(self, name)
             setattr(self, name, grown)
         self._alloc = new

@@ -105,6 +105,10 @@ def _unfinished(ckpt_path: Path, config: Config) -> dict[str, Any] | None:
 
 
 def train(config: Config, command: list[str]) -> Any:
+    from ML import distributed
+
+    if distributed.world_size(config) > 1 and distributed.rank_world()[1] == 1:  # DDP: N processes
+        return distributed.launch(config, command)
     if config.get("threads"):
         torch.set_num_threads(int(config.threads))
     seed_everything(int(config.seed))

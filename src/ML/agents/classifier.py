@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ML import distributed
+from ML.accelerate import Accelerator
 from ML.agents.base import Agent
 from ML.blocks.network import build_network, build_optimizer, pick_device
 from ML.errors import UserError
@@ -83,10 +85,25 @@ class ClassifierAgent(Agent):
 
             self.net = nn.Sequential(Normalize(norm["mean"], norm["std"], self.obs_shape), *self.net)
         self.aug = build_aug(config, self.obs_shape)
-        self.device = pick_device(config.get("device"))
+        self.device = pick_device(config.get("device") or ("auto" if config.get("accelerate") else "cpu"))
         self.to(self.device)
+        self.accel = Accelerator(config, self.device, self.net)  # accelerate=true (ML.accelerate)
+        if self.accel.enabled:
+            spec.info["accelerate"] = self.accel.decision  # recorded in run.json (env.accelerate)
         self.optim = build_optimizer(config, self.net.parameters())
         self.scheduler = build_scheduler(config, self.optim)
+        self._wrap()
+
+    def _wrap(self) -> None:
+        """The module the update runs: DistributedDataParallel in a multi-process run, compiled with
+        ``compile=true``; kept outside the pickled state (agent.pt holds the plain ``net``)."""
+        train_net = distributed.wrap(self.net, self.device) or self.net
+        self.__dict__["_train_net"] = self.accel.compile(train_net)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(super().__getstate__())
+        state.pop("_train_net", None)
+        return state
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``(batch, num_classes)``."""
@@ -96,23 +113,28 @@ class ClassifierAgent(Agent):
     def update(self, batch: Any, step: int = 0) -> dict[str, float]:
         """One optimiser step on ``(x, y)``; returns the batch's loss and accuracy."""
         x, y = batch
-        x = torch.as_tensor(x, dtype=torch.float32).to(self.device, non_blocking=True)
-        y = torch.as_tensor(y, dtype=torch.long).to(self.device, non_blocking=True)
-        self.net.train()
+        accel = getattr(self, "accel", None)  # None: an agent pickled before accelerate existed
+        if accel is None:
+            self.accel = accel = Accelerator({}, self.device)
+        x, y = accel.to_device(x, torch.float32), accel.to_device(y, torch.long)
+        if not self.net.training:  # (a no-op walk over every module otherwise: measurable on small nets)
+            self.net.train()
         if self.aug is not None:  # Aug: training batches only
             self.aug.train()
             with torch.no_grad():
                 x = self.aug(x)
-        logits = self(x)
-        loss = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
-        self.optim.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optim.step()
+        if self.__dict__.get("_train_net") is None:  # unpickled (agent.pt): wrap again for this run
+            self._wrap()
+        net = self.__dict__["_train_net"]
+        with accel.autocast():
+            logits = net(x).reshape(len(x), self.num_classes)
+            loss = F.cross_entropy(logits.float(), y, label_smoothing=self.label_smoothing)
+        accel.step(loss, self.optim)
         if getattr(self, "scheduler", None) is not None:
             self.scheduler.step()
         with torch.no_grad():
-            accuracy = (logits.argmax(-1) == y).float().mean()
-        return {"loss": float(loss.item()), "accuracy": float(accuracy.item())}
+            stats = torch.stack([loss.detach(), (logits.argmax(-1) == y).float().mean()]).tolist()
+        return {"loss": stats[0], "accuracy": stats[1]}
 
     def evaluate(self, dataset: Any) -> dict[str, float]:
         """Accuracy over the whole ``dataset`` (eval mode, no gradients)."""
@@ -123,9 +145,11 @@ class ClassifierAgent(Agent):
         correct = total = 0
         try:
             with torch.no_grad():
+                accel = getattr(self, "accel", None) or Accelerator({}, self.device)
                 for x, y in iterate(dataset, self.eval_batch_size):
-                    x, y = x.to(self.device), y.to(self.device)
-                    correct += int((self(x).argmax(-1) == y).sum())
+                    x, y = accel.to_device(x), accel.to_device(y)
+                    with accel.autocast():
+                        correct += int((self(x).argmax(-1) == y).sum())
                     total += len(y)
         finally:
             self.train(was_training)

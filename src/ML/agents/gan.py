@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ML import distributed
+from ML.accelerate import Accelerator
 from ML.agents.base import Agent
 from ML.blocks.network import build_optimizer, pick_device
 from ML.errors import UserError
@@ -91,8 +93,12 @@ class GANAgent(Agent):
                                          dict(config.get("discriminator") or {}), self.obs_shape, (1,),
                                          "Discriminator")
         self.bounded = bool(getattr(self.generator, "bounded", False))
-        self.device = pick_device(config.get("device"))
+        self.device = pick_device(config.get("device") or ("auto" if config.get("accelerate") else "cpu"))
         self.to(self.device)
+        self.accel = Accelerator(config, self.device, self.generator, self.discriminator)  # ML.accelerate
+        if self.accel.enabled:
+            spec.info["accelerate"] = self.accel.decision  # recorded in run.json (env.accelerate)
+        distributed.broadcast_parameters(self)  # data-parallel: every rank starts from rank 0's weights
         self.optim_g = build_optimizer(config, self.generator.parameters())
         self.optim_d = build_optimizer(config, self.discriminator.parameters())
         self.fixed_z = torch.randn(self.grid, self.z_dim, generator=torch.Generator().manual_seed(0))
@@ -131,24 +137,26 @@ class GANAgent(Agent):
 
     def update(self, batch: Any, step: int = 0) -> dict[str, float]:
         x = batch[0] if isinstance(batch, (tuple, list)) else batch
-        real = torch.as_tensor(x, dtype=torch.float32).to(self.device).reshape(-1, *self.obs_shape) * 2 - 1
+        accel = getattr(self, "accel", None)  # None: an agent pickled before accelerate existed
+        if accel is None:
+            self.accel = accel = Accelerator({}, self.device)
+        real = accel.to_device(x, torch.float32).reshape(-1, *self.obs_shape) * 2 - 1
         n = len(real)
         self.train()
-        fake = self._generate(torch.randn(n, self.z_dim, device=self.device))
         ones, zeros = torch.ones(n, device=self.device), torch.zeros(n, device=self.device)
+        with accel.autocast():
+            fake = self._generate(torch.randn(n, self.z_dim, device=self.device))
+            logits_real = self.discriminator(real).flatten(1)[:, 0].float()
+            logits_fake = self.discriminator(fake.detach()).flatten(1)[:, 0].float()
+            loss_d = (F.binary_cross_entropy_with_logits(logits_real, ones)
+                      + F.binary_cross_entropy_with_logits(logits_fake, zeros))
+        # data-parallel runs average each network's gradients over the ranks before stepping
+        accel.step(loss_d, self.optim_d, lambda: distributed.average_gradients(self.discriminator), update=False)
 
-        logits_real = self.discriminator(real).flatten(1)[:, 0]
-        logits_fake = self.discriminator(fake.detach()).flatten(1)[:, 0]
-        loss_d = (F.binary_cross_entropy_with_logits(logits_real, ones)
-                  + F.binary_cross_entropy_with_logits(logits_fake, zeros))
-        self.optim_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        self.optim_d.step()
-
-        loss_g = F.binary_cross_entropy_with_logits(self.discriminator(fake).flatten(1)[:, 0], ones)
-        self.optim_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        self.optim_g.step()
+        with accel.autocast():
+            logits_g = self.discriminator(fake).flatten(1)[:, 0].float()
+            loss_g = F.binary_cross_entropy_with_logits(logits_g, ones)
+        accel.step(loss_g, self.optim_g, lambda: distributed.average_gradients(self.generator))
         return {"loss_d": float(loss_d.detach()), "loss_g": float(loss_g.detach()),
                 "d_real": float(torch.sigmoid(logits_real.detach()).mean()),
                 "d_fake": float(torch.sigmoid(logits_fake.detach()).mean())}

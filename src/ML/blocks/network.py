@@ -13,14 +13,17 @@ from ML.hyperparams import instantiate, output_shape
 
 
 def pick_device(name: Any) -> torch.device:
-    """``cpu``, ``cuda``, ``cuda:1``... or ``auto`` (a GPU when there is one)."""
+    """``cpu``, ``cuda``, ``cuda:1``, ``mps``... or ``auto`` (CUDA when there is a GPU, else MPS, else CPU)."""
     name = str(name or "cpu")
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise UserError(f"unknown device {name!r}; use cpu, cuda or auto") from None
+        raise UserError(f"unknown device {name!r}; use cpu, cuda, mps or auto") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"device={name} but no CUDA GPU is available here; use device=cpu or device=auto")
     return device

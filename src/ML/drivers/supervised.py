@@ -1,4 +1,9 @@
-"""Classification: batches from a training set, accuracy on a held-out test set."""
+"""Classification: batches from a training set, accuracy on a held-out test set.
+
+``accelerate=true``: a built-in dataset comes from its memory-mapped store and batches are gathered by
+``workers`` processes (``ML.envs.memmap``). Under data-parallel training (``ML.distributed``) each rank
+takes its ``batch_size`` slice of every global batch of ``batch_size × world_size``.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,10 @@ class Supervised:
     def __init__(self, config: Any):
         self.config = config
         self.train_set, self.test_set, self.spec = datasets.load(config)
-        self.frames_per_step = int(config.batch_size)
+        from ML.distributed import rank_world
+
+        self.rank, self.world = rank_world()
+        self.frames_per_step = int(config.batch_size) * self.world  # samples seen by all ranks
         self.generator = torch.Generator().manual_seed(int(config.seed))
         self.batches: Any = None
         self.run_dir: Path | None = None
@@ -28,7 +36,21 @@ class Supervised:
         self.run_dir = run_dir
         if state:
             self.generator.set_state(state["generator"])
-        self.batches = datasets.batches(self.train_set, int(self.config.batch_size), self.generator)
+        size = int(self.config.batch_size)
+        from ML.envs.memmap import MemmapData, SharedBatches, default_workers
+
+        if self.config.get("accelerate") and isinstance(self.train_set, MemmapData):
+            workers = self.config.get("workers")
+            device = str(self.config.get("device") or "auto")
+            pin = torch.cuda.is_available() and device != "cpu"
+            self.batches = SharedBatches(self.train_set, size, self.generator,
+                                         default_workers() if workers is None else int(workers),
+                                         (self.rank, self.world), pin)
+        elif self.world > 1:
+            self.batches = _Shard(datasets.batches(self.train_set, size * self.world, self.generator),
+                                  self.rank, size)
+        else:
+            self.batches = datasets.batches(self.train_set, size, self.generator)
         if state:
             self.batches.epoch = state["epoch"]
 
@@ -49,4 +71,25 @@ class Supervised:
         return {"generator": self.generator.get_state(), "epoch": self.episode}
 
     def close(self, keep: bool) -> None:
-        pass
+        if hasattr(self.batches, "close"):
+            self.batches.close()
+
+
+class _Shard:
+    """This rank's ``size`` slice of every global batch (data-parallel training without the store)."""
+
+    def __init__(self, batches: Any, rank: int, size: int):
+        self.inner, self.rank, self.size = batches, rank, size
+
+    @property
+    def epoch(self) -> int:
+        return self.inner.epoch
+
+    @epoch.setter
+    def epoch(self, value: int) -> None:
+        self.inner.epoch = value
+
+    def __next__(self) -> Any:
+        x, y = next(self.inner)
+        part = slice(self.rank * self.size, (self.rank + 1) * self.size)
+        return x[part], y[part]

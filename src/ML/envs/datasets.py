@@ -600,7 +600,13 @@ def load(config: Any) -> tuple[Any, Any, TaskSpec]:
     args = dict(config.get("dataset") or {})
     num_classes = args.pop("num_classes", None)
     target = _resolve(spec)
-    train, test = _build(spec, target, args)
+    if config.get("accelerate") and isinstance(spec, str) and spec in BUILTIN_DATASETS:
+        from ML.envs import memmap  # accelerate=true: the memory-mapped uint8 store, built once
+
+        cache = Path(str(config.get("results") or "results")) / ".cache"
+        train, test = memmap.cached(spec, args, cache, lambda: _build(spec, target, dict(args)))
+    else:
+        train, test = _build(spec, target, args)
     override = _test_override(config)
     if override is not None:
         test = override
