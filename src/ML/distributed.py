@@ -93,12 +93,12 @@ def _free_port() -> int:
 
 def _worker(rank: int, config: Any, command: list[str], world: int, port: int, out: str) -> None:
     from ML import run
-    from ML.blocks.network import pick_device
+    from ML.blocks.network import config_device
     from ML.hyperparams import Config
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     config = Config(config)
-    device = pick_device(config.get("device") or ("auto" if config.get("accelerate") else "cpu"))
+    device = config_device(config)
     backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":
         torch.cuda.set_device(rank)

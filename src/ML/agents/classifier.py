@@ -12,7 +12,7 @@ from torch import nn
 from ML import distributed
 from ML.accelerate import Accelerator
 from ML.agents.base import Agent
-from ML.blocks.network import build_network, build_optimizer, pick_device
+from ML.blocks.network import build_network, build_optimizer, config_device
 from ML.errors import UserError
 from ML.hyperparams import instantiate
 
@@ -85,7 +85,7 @@ class ClassifierAgent(Agent):
 
             self.net = nn.Sequential(Normalize(norm["mean"], norm["std"], self.obs_shape), *self.net)
         self.aug = build_aug(config, self.obs_shape)
-        self.device = pick_device(config.get("device") or ("auto" if config.get("accelerate") else "cpu"))
+        self.device = config_device(config)
         self.to(self.device)
         self.accel = Accelerator(config, self.device, self.net)  # accelerate=true (ML.accelerate)
         if self.accel.enabled:

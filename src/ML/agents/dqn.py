@@ -12,7 +12,6 @@ augmented in updates only, each independently; acting and evaluation see the raw
 from __future__ import annotations
 
 import copy
-import inspect
 from typing import Any
 
 import numpy as np
@@ -20,36 +19,9 @@ import torch
 import torch.nn.functional as F
 
 from ML.agents.base import Agent
-from ML.blocks.network import build_network, build_optimizer
+from ML.blocks.network import build_network, build_optimizer, config_device
 from ML.errors import UserError
-from ML.hyperparams import instantiate, resolve
-
-
-def torch_device(name: Any) -> torch.device:
-    """``cpu``, ``cuda``, ``cuda:1`` or ``auto`` (CUDA when there is one)."""
-    name = str(name or "cpu")
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"device={name} but torch sees no CUDA GPU here; pass device=cpu or device=auto")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise UserError(f"unknown device {name!r}; pass device=cpu, cuda or auto") from None
-
-
-def fused_by_default(config: Any) -> Any:
-    """The config with ``optim.fused=true`` when ``Optim`` takes it and it is not set: one kernel per step
-    instead of a dozen small ones, ~3x faster on CPU for small networks (``optim.fused=false`` opts out)."""
-    optim = dict(config.get("optim") or {})
-    if "fused" in optim:
-        return config
-    try:
-        target = resolve(config["Optim"], "Optim")
-        takes = "fused" in inspect.signature(target).parameters
-    except (UserError, TypeError, ValueError):
-        return config
-    return {**config, "optim": {**optim, "fused": True}} if takes else config
+from ML.hyperparams import instantiate
 
 
 class DQNAgent(Agent):
@@ -99,14 +71,14 @@ class DQNAgent(Agent):
             raise UserError(f"DQNAgent: n_step ≥ 1, 0 ≤ gamma ≤ 1 and 0 ≤ tau ≤ 1 "
                             f"(got n_step={n_step}, gamma={gamma}, tau={tau})")
         self.batch_size = int(config["batch_size"])
-        self.device = torch_device(config.get("device", "cpu"))
+        self.device = config_device(config)
         self.q = build_network(config, tuple(spec.obs_shape), (self.num_actions,)).to(self.device)
         self.target = copy.deepcopy(self.q)
         self.target.requires_grad_(False)
         self.target_params = list(self.target.parameters())
         self.target.eval()
         self.params = list(self.q.parameters())  # listed once: walking the modules every update costs time
-        self.optim = build_optimizer(fused_by_default(config), self.params)
+        self.optim = build_optimizer(config, self.params)
         self.aug = self._build_aug(config, tuple(spec.obs_shape)) if augment else None
         self.rng = np.random.default_rng(int(config.get("seed", 0)))
         self.updates = 0

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ML.agents.base import Agent
-from ML.blocks.network import build_optimizer, pick_device
+from ML.blocks.network import build_optimizer, config_device
 from ML.blocks.vision import Encoder, orthogonal_init
 from ML.errors import UserError
 from ML.hyperparams import instantiate, output_shape, resolve
@@ -175,7 +175,7 @@ class DrQV2Agent(Agent):
             raise UserError(f"DrQV2Agent: feature_dim and hidden_dim must be ≥ 1 "
                             f"(got {feature_dim}, {hidden_dim})")
         self.batch_size = int(config["batch_size"])
-        self.device = pick_device(config.get("device", "cpu"))
+        self.device = config_device(config)
 
         obs_shape = tuple(int(s) for s in spec.obs_shape)
         self.pixels = len(obs_shape) == 3

@@ -31,7 +31,7 @@ from torch import nn
 from ML import distributed
 from ML.accelerate import Accelerator
 from ML.agents.base import Agent
-from ML.blocks.network import build_optimizer, pick_device
+from ML.blocks.network import build_optimizer, config_device
 from ML.errors import UserError
 from ML.hyperparams import instantiate
 
@@ -93,7 +93,7 @@ class GANAgent(Agent):
                                          dict(config.get("discriminator") or {}), self.obs_shape, (1,),
                                          "Discriminator")
         self.bounded = bool(getattr(self.generator, "bounded", False))
-        self.device = pick_device(config.get("device") or ("auto" if config.get("accelerate") else "cpu"))
+        self.device = config_device(config)
         self.to(self.device)
         self.accel = Accelerator(config, self.device, self.generator, self.discriminator)  # ML.accelerate
         if self.accel.enabled:

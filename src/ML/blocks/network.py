@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Any
 
@@ -9,7 +10,7 @@ import torch
 from torch import nn
 
 from ML.errors import UserError
-from ML.hyperparams import instantiate, output_shape
+from ML.hyperparams import instantiate, output_shape, resolve
 
 
 def pick_device(name: Any) -> torch.device:
@@ -27,6 +28,11 @@ def pick_device(name: Any) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"device={name} but no CUDA GPU is available here; use device=cpu or device=auto")
     return device
+
+
+def config_device(config: Any) -> torch.device:
+    """The run's device: ``device=`` when set, else a GPU when ``accelerate=true`` finds one, else the CPU."""
+    return pick_device(config.get("device") or ("auto" if config.get("accelerate") else "cpu"))
 
 
 def _first_line(error: Exception) -> str:
@@ -65,9 +71,14 @@ def build_network(config: Any, in_shape: tuple[int, ...], out_shape: tuple[int, 
 
 
 def build_optimizer(config: Any, params: Any) -> Any:
-    """``Optim`` (a name, path or class) with ``lr`` and ``optim.*`` arguments."""
+    """``Optim`` (a name, path or class) with ``lr`` and ``optim.*`` arguments, fused where it can be."""
     params = [p for p in params if p.requires_grad]
     if not params:
         raise UserError("the network has no trainable parameters; pick a Model with weights (e.g. Model=MLP)")
     args = {"params": params, "lr": config["lr"], **(config.get("optim") or {})}
-    return instantiate(config["Optim"], args, label="Optim")
+    optim = resolve(config["Optim"], "Optim")
+    if "fused" not in args and isinstance(optim, type) and "fused" in inspect.signature(optim).parameters:
+        # one kernel per step instead of a dozen small ones: ~3x faster on a CPU for small networks, the same
+        # math (optim.fused=false opts out)
+        args["fused"] = True
+    return instantiate(optim, args, label="Optim")
