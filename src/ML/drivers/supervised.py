@@ -43,9 +43,10 @@ class Supervised:
             workers = self.config.get("workers")
             device = str(self.config.get("device") or "auto")
             pin = torch.cuda.is_available() and device != "cpu"
-            self.batches = SharedBatches(self.train_set, size, self.generator,
-                                         default_workers() if workers is None else int(workers),
-                                         (self.rank, self.world), pin)
+            if workers is None:
+                workers = default_workers(size * self.train_set.xm[0].nbytes)
+            self.batches = SharedBatches(self.train_set, size, self.generator, int(workers), (self.rank, self.world),
+                                         pin)
         elif self.world > 1:
             self.batches = _Shard(datasets.batches(self.train_set, size * self.world, self.generator),
                                   self.rank, size)
