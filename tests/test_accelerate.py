@@ -159,3 +159,13 @@ def test_two_process_gloo_run_trains_and_ranks_agree(workdir: Path) -> None:
     rows = (run / "train.csv").read_text().splitlines()
     assert rows[-1].split(",")[1] == str(150 * 64 * 2)  # frame: samples of both ranks
     assert agent.evaluate(datasets.load(resolve_config(argv=["task=classify"]))[1])["accuracy"] == score
+
+
+def test_compile_true_trains_through_torch_compile(workdir: Path) -> None:
+    """compile=true runs the network through torch.compile (inductor on a CPU: ~15 s to compile)."""
+    agent = ML.launch(task="classify", train_steps=40, evaluate_per_steps=40, accelerate=True, compile=True,
+                      threads=1, progress=False)
+    assert type(agent.__dict__["_train_net"]).__name__ == "OptimizedModule"  # what the updates ran
+    run = workdir / "results/Exp/runs/classify/Classify/Digits/0"
+    info = json.loads((run / "run.json").read_text())
+    assert info["env"]["accelerate"]["compile"] is True and info["final_score"] > 0.8
