@@ -15,23 +15,19 @@ from __future__ import annotations
 
 import re
 import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from ML.benchmarking import references, scores
-from ML.benchmarking.normalize import ReferenceWarning
+from ML.errors import UserError
+from ML.fileio import read_json
 
 DEFAULTS: dict[str, Any] = {
     "experiment": None, "experiments": None, "task": None, "suite": None, "results": "results",
     "reps": 2000, "seed": 0, "ci": 0.95, "window": 0.1, "rescore": True, "baselines": True,
 }
-
-
-class PlotError(Exception):
-    pass
 
 
 def default_experiment() -> str:
@@ -49,18 +45,18 @@ def parse(argv: list[str]) -> dict[str, Any]:
         key, sep, value = token.partition("=")
         key = key.lstrip("+")
         if not sep or key not in DEFAULTS:
-            raise PlotError(f"unknown argument {token!r}; use key=value with keys {', '.join(DEFAULTS)}")
+            raise UserError(f"unknown argument {token!r}; use key=value with keys {', '.join(DEFAULTS)}")
         try:
             options[key] = yaml.safe_load(value) if value else None
         except yaml.YAMLError:
-            raise PlotError(f"cannot parse {token!r} as a value") from None
+            raise UserError(f"cannot parse {token!r} as a value") from None
     if options["experiments"] is not None and not isinstance(options["experiments"], list):
         options["experiments"] = [options["experiments"]]
     if not isinstance(options["window"], (int, float)) or not 0 <= options["window"] <= 1:
-        raise PlotError(f"window must be a number in [0, 1], not {options['window']!r}")
+        raise UserError(f"window must be a number in [0, 1], not {options['window']!r}")
     for key in ("reps", "seed"):
         if not isinstance(options[key], int) or options[key] < (1 if key == "reps" else 0):
-            raise PlotError(f"{key} must be an integer ≥ {1 if key == 'reps' else 0}, not {options[key]!r}")
+            raise UserError(f"{key} must be an integer ≥ {1 if key == 'reps' else 0}, not {options[key]!r}")
     return options
 
 
@@ -68,7 +64,7 @@ def _measure_missing(runs: list[Path], baselines: Path) -> None:
     """Measure the random baseline of classic-control tasks that have complete runs but no cached score."""
     tasks = set()
     for run_json in runs:
-        info = scores.read_info(run_json) or {}
+        info = read_json(run_json) or {}
         if info.get("status") == "complete":
             ident = scores.identity(run_json, info)
             if ident["suite"] == "Classic":
@@ -112,7 +108,7 @@ def run(options: dict[str, Any]) -> list[Path]:
         for name in names:
             runs = scores.find_runs(results / name)
             if not runs:
-                raise PlotError(f"no runs under {results / name / 'runs'}/ (train with ML ... experiment={name}, "
+                raise UserError(f"no runs under {results / name / 'runs'}/ (train with ML ... experiment={name}, "
                                 "or point results= at the folder that holds them)")
             if options["baselines"]:
                 _measure_missing(runs, results / "baselines")
@@ -128,7 +124,7 @@ def run(options: dict[str, Any]) -> list[Path]:
             frame = frame[keep(frame)]
             cell_table = cell_table[keep(cell_table)] if cell_table is not None else None
     if frame.empty:
-        raise PlotError(f"no complete runs match {filters or names} under {results}")
+        raise UserError(f"no complete runs match {filters or names} under {results}")
 
     tables_ready = all((existing / f).is_file() for f in ("stats.csv", "stats.json", "profiles.csv",
                                                          "comparisons.csv", "final_scores.csv"))
@@ -154,11 +150,10 @@ def main(argv: list[str] | None = None) -> int:
     if any(a in ("-h", "--help") for a in argv):
         print(__doc__)
         return 0
-    warnings.simplefilter("always", ReferenceWarning)
-    warnings.showwarning = lambda message, *a, **k: print(f"warning: {message}", file=sys.stderr)
+    scores.show_warnings()
     try:
         run(parse(argv))
-    except PlotError as e:
+    except UserError as e:
         print(f"Plot: error: {e}", file=sys.stderr)
         return 2
     return 0

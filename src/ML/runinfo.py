@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ML.fileio import write_json
+from ML.fileio import read_json, write_json
 
 # keys that change where or how a run is shown, not what it computes
 _NOT_HASHED = {"progress", "load", "resume", "save", "save_per_steps", "results", "run_dir", "threads", "device"}
@@ -87,12 +87,7 @@ class RunInfo:
         self.data.update(fields)
         write_json(self.path, self.data)
 
-    @staticmethod
-    def read(path: Path) -> dict[str, Any] | None:
-        try:
-            return json.loads(path.read_text())
-        except (OSError, ValueError):
-            return None
+    read = staticmethod(read_json)
 
 
 def command_line() -> list[str]:

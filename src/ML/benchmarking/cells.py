@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import subprocess
 import sys
 from collections.abc import Iterable
@@ -24,17 +23,13 @@ from typing import Any
 import pandas as pd
 
 from ML.benchmarking import scores
-from ML.fileio import write_json
+from ML.fileio import read_json, write_json
 
 COLUMNS = ["experiment", "recipe", "suite", "task", "seed", "status", "reason", "protocol", "frames"]
 
 
 def read_status(path: str | Path) -> dict[str, Any]:
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    return read_json(path) or {}
 
 
 def failures(path: str | Path) -> int:
@@ -86,7 +81,7 @@ def table(run_jsons: Iterable[str | Path], statuses: dict[Path, Path] | None = N
     problem there); without it the run.json alone decides."""
     records = []
     for run_json in map(Path, run_jsons):
-        info = scores.read_info(run_json)
+        info = read_json(run_json)
         status_file = (statuses or {}).get(run_json)
         recorded = read_status(status_file) if status_file is not None else {}
         ident = scores.identity(run_json, info or {})

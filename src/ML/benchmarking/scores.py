@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import sys
 import warnings
 from collections.abc import Iterable
@@ -21,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from ML.benchmarking.normalize import ReferenceWarning, normalize
-from ML.fileio import atomic_write
+from ML.fileio import atomic_write, read_json
 
 COLUMNS = ["experiment", "recipe", "suite", "task", "seed", "step", "frame", "time", "score", "normalized"]
 IDENTITY = ["experiment", "recipe", "suite", "task", "seed"]
@@ -30,14 +29,6 @@ IDENTITY = ["experiment", "recipe", "suite", "task", "seed"]
 def find_runs(experiment_dir: str | Path) -> list[Path]:
     """Every run.json of an experiment's layout ``runs/<recipe>/<suite>/<task>/<seed>/run.json``."""
     return sorted(Path(experiment_dir).glob("runs/*/*/*/*/run.json"))
-
-
-def read_info(run_json: str | Path) -> dict[str, Any] | None:
-    try:
-        info = json.loads(Path(run_json).read_text())
-    except (OSError, ValueError):
-        return None
-    return info if isinstance(info, dict) else None
 
 
 def identity(run_json: Path, info: dict[str, Any]) -> dict[str, Any]:
@@ -67,7 +58,7 @@ def gather(run_jsons: Iterable[str | Path], baselines: str | Path | None = None,
     Missing references give NaN ``normalized`` and one ReferenceWarning per suite/task."""
     frames, skipped = [], []
     for run_json in map(Path, run_jsons):
-        info = read_info(run_json)
+        info = read_json(run_json)
         status = (info or {}).get("status", "unreadable")
         if info is None or status != "complete":
             skipped.append(f"{run_json.parent} ({status})")
@@ -108,7 +99,7 @@ def gather(run_jsons: Iterable[str | Path], baselines: str | Path | None = None,
 
 def check(run_json: str | Path) -> str | None:
     """None when the run is complete with evaluation rows, else what is wrong."""
-    info = read_info(run_json)
+    info = read_json(run_json)
     if info is None:
         return f"{run_json} is missing or not JSON"
     if info.get("status") != "complete":
