@@ -346,6 +346,30 @@ def collate(items: list[Any]) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack([x for x, _ in pairs]), torch.tensor([y for _, y in pairs], dtype=torch.long)
 
 
+class EpochOrder:
+    """Indices of shuffled batches, one ``randperm`` per epoch from ``generator``; the last incomplete batch
+    of an epoch is dropped unless the whole set is smaller than one batch."""
+
+    def __init__(self, size: int, batch_size: int, generator: torch.Generator):
+        self.size, self.batch_size, self.generator = size, batch_size, generator
+        self.drop_last = size > batch_size
+        self._order: torch.Tensor | None = None
+        self._position = 0
+
+    def next(self) -> tuple[torch.Tensor, bool]:
+        """The next batch's indices and whether they end an epoch."""
+        if self._order is None:
+            self._order, self._position = torch.randperm(self.size, generator=self.generator), 0
+        end = min(self._position + self.batch_size, self.size)
+        index = self._order[self._position:end]
+        self._position = end
+        remaining = self.size - end
+        ends = remaining == 0 or (self.drop_last and remaining < self.batch_size)
+        if ends:
+            self._order = None
+        return index, ends
+
+
 class Batches(Iterator):
     """Shuffled training batches forever; ``epoch`` counts completed passes; ``samples`` counts inputs.
 
@@ -365,8 +389,7 @@ class Batches(Iterator):
         self.drop_last = self.size > self.batch_size
         self.epoch = 0
         self.samples = 0
-        self._order: torch.Tensor | None = None
-        self._position = 0
+        self._order = EpochOrder(self.size, self.batch_size, self.generator)
         self._loader: Any = None
         self._iterator: Any = None
 
@@ -379,15 +402,8 @@ class Batches(Iterator):
         return batch
 
     def _next_tensor(self) -> tuple[torch.Tensor, torch.Tensor]:
-        if self._order is None:
-            self._order, self._position = torch.randperm(self.size, generator=self.generator), 0
-        end = min(self._position + self.batch_size, self.size)
-        index = self._order[self._position:end]
-        self._position = end
-        remaining = self.size - end
-        if remaining == 0 or (self.drop_last and remaining < self.batch_size):
-            self.epoch += 1
-            self._order = None
+        index, ends = self._order.next()
+        self.epoch += ends
         return self.dataset.take(index)
 
     def _next_loader(self) -> tuple[torch.Tensor, torch.Tensor]:

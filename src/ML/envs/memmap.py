@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ML.envs.datasets import TensorData
+from ML.envs.datasets import EpochOrder, TensorData
 
 VERSION = 1
 _SCALES = (1 / 255, 1 / 16, 1.0)
@@ -203,11 +203,9 @@ class SharedBatches:
         self.global_batch = self.batch_size * self.world
         self.size = len(dataset)
         self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
-        self.drop_last = self.size > self.global_batch
         self.workers, self.pin = int(workers), bool(pin)
         self.epoch = self.samples = 0
-        self._order: torch.Tensor | None = None
-        self._position = 0
+        self._order = EpochOrder(self.size, self.global_batch, self.generator)
         self._seq = self._next = 0
         self._ready: dict[int, int] = {}
         self._pending: dict[int, tuple[int, bool]] = {}  # seq -> (rows, ends an epoch)
@@ -216,15 +214,7 @@ class SharedBatches:
 
     def _plan(self) -> tuple[np.ndarray, bool]:
         """The next batch's indices (this rank's slice) and whether it ends an epoch."""
-        if self._order is None:
-            self._order, self._position = torch.randperm(self.size, generator=self.generator), 0
-        end = min(self._position + self.global_batch, self.size)
-        index = self._order[self._position:end]
-        self._position = end
-        remaining = self.size - end
-        ends = remaining == 0 or (self.drop_last and remaining < self.global_batch)
-        if ends:
-            self._order = None
+        index, ends = self._order.next()
         if self.world > 1:
             index = index[self.rank * self.batch_size:(self.rank + 1) * self.batch_size]
         return index.numpy(), ends
