@@ -19,7 +19,7 @@ from ML.errors import UserError
 Shape = tuple[int, ...]
 
 
-def _shape(shape: Any, name: str, part: str) -> Shape | None:
+def as_shape(shape: Any, name: str, part: str) -> Shape | None:
     if shape is None:
         return None
     if isinstance(shape, int):
@@ -62,7 +62,7 @@ class Identity(nn.Module):
 
     def __init__(self, in_shape: Any = None):
         super().__init__()
-        self.in_shape = _shape(in_shape, "in_shape", "Identity")
+        self.in_shape = as_shape(in_shape, "in_shape", "Identity")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x
@@ -85,11 +85,11 @@ class MLP(nn.Module):
     def __init__(self, in_shape: Any, out_shape: Any = None, hidden_dim: int = 256, depth: int = 2,
                  activation: Any = "ReLU", dropout: float = 0.0, layer_norm: bool = False):
         super().__init__()
-        in_shape = _shape(in_shape, "in_shape", "MLP")
+        in_shape = as_shape(in_shape, "in_shape", "MLP")
         if in_shape is None:
             raise UserError("MLP needs in_shape (the shape of one input); pass model.in_shape=[...]")
         self.in_shape = in_shape
-        self.out_shape = _shape(out_shape, "out_shape", "MLP")
+        self.out_shape = as_shape(out_shape, "out_shape", "MLP")
         depth, hidden_dim = int(depth), int(hidden_dim)
         if depth < 0 or hidden_dim <= 0:
             raise UserError(f"MLP: depth must be ≥ 0 and hidden_dim > 0 "
@@ -138,7 +138,7 @@ class CNN(nn.Module):
                  kernel_size: int = 3, stride: int = 1, pool: int = 0, activation: Any = "ReLU",
                  batch_norm: bool = False):
         super().__init__()
-        in_shape = _shape(in_shape, "in_shape", "CNN")
+        in_shape = as_shape(in_shape, "in_shape", "CNN")
         if in_shape is None:
             raise UserError("CNN needs in_shape (C, H, W); pass eyes.in_shape=[C,H,W]")
         if len(in_shape) == 2:
@@ -147,7 +147,7 @@ class CNN(nn.Module):
             raise UserError(f"CNN needs image inputs shaped (C, H, W), got {list(in_shape)}; "
                             "use Eyes=Identity with Model=MLP for flat inputs")
         self.in_shape = in_shape
-        self.out_shape = _shape(out_shape, "out_shape", "CNN")
+        self.out_shape = as_shape(out_shape, "out_shape", "CNN")
         depth, channels, kernel_size = int(depth), int(channels), int(kernel_size)
         stride, pool = int(stride), int(pool)
         if depth < 0 or channels <= 0 or kernel_size <= 0 or stride <= 0 or pool < 0:

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ML.blocks.architectures import _shape
+from ML.blocks.architectures import as_shape
 from ML.errors import UserError
 
 
@@ -36,7 +36,7 @@ def dcgan_init(module: nn.Module) -> None:
 
 
 def _image(shape: Any, name: str, part: str) -> tuple[int, int, int]:
-    out = _shape(shape, name, part)
+    out = as_shape(shape, name, part)
     if out is None:
         raise UserError(f"{part} needs {name} (C, H, W) of the images")
     if len(out) == 2:
@@ -59,7 +59,7 @@ class Generator(nn.Module):
 
     def __init__(self, in_shape: Any, out_shape: Any, channels: int = 64):
         super().__init__()
-        z = _shape(in_shape, "in_shape", "Generator")
+        z = as_shape(in_shape, "in_shape", "Generator")
         if z is None:
             raise UserError("Generator needs in_shape (z_dim,)")
         self.z_dim = math.prod(z)
@@ -107,7 +107,7 @@ class Discriminator(nn.Module):
         super().__init__()
         c, h, w = _image(in_shape, "in_shape", "Discriminator")
         self.in_shape = (c, h, w)
-        self.out_shape = _shape(out_shape, "out_shape", "Discriminator") or (1,)
+        self.out_shape = as_shape(out_shape, "out_shape", "Discriminator") or (1,)
         width = int(channels)
         if width <= 0:
             raise UserError(f"Discriminator: channels must be > 0, not {channels}")

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ML.blocks.architectures import _shape, apply_head
+from ML.blocks.architectures import apply_head, as_shape
 from ML.errors import UserError
 
 
@@ -44,7 +44,7 @@ class BasicBlock(nn.Module):
 
 
 def _image(in_shape: Any, part: str) -> tuple[int, int, int]:
-    shape = _shape(in_shape, "in_shape", part)
+    shape = as_shape(in_shape, "in_shape", part)
     if shape is None:
         raise UserError(f"{part} needs in_shape (C, H, W); pass eyes.in_shape=[C,H,W]")
     if len(shape) == 2:
@@ -68,7 +68,7 @@ class ResNet(nn.Module):
         super().__init__()
         c, h, w = _image(in_shape, type(self).__name__)
         self.in_shape = (c, h, w)
-        self.out_shape = _shape(out_shape, "out_shape", type(self).__name__)
+        self.out_shape = as_shape(out_shape, "out_shape", type(self).__name__)
         width = int(width)
         blocks = [int(b) for b in blocks]
         if width <= 0 or not blocks or any(b < 1 for b in blocks):
@@ -147,7 +147,7 @@ class Normalize(nn.Module):
         super().__init__()
         mean_t = torch.as_tensor(mean, dtype=torch.float32).flatten()
         std_t = torch.as_tensor(std, dtype=torch.float32).flatten().clamp_min(1e-6)
-        shape = _shape(in_shape, "in_shape", "Normalize") if in_shape is not None else None
+        shape = as_shape(in_shape, "in_shape", "Normalize") if in_shape is not None else None
         extra = (1,) * (len(shape) - 1) if shape else ()
         self.register_buffer("mean", mean_t.view(-1, *extra))
         self.register_buffer("std", std_t.view(-1, *extra))

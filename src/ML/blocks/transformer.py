@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ML.blocks.architectures import _shape, apply_head
+from ML.blocks.architectures import apply_head, as_shape
 from ML.errors import UserError
 
 
@@ -39,10 +39,10 @@ class Transformer(nn.Module):
                  mlp_ratio: float = 2.0, dropout: float = 0.0, patch_size: Any = None):
         super().__init__()
         name = type(self).__name__
-        shape = _shape(in_shape, "in_shape", name)
+        shape = as_shape(in_shape, "in_shape", name)
         if shape is None:
             raise UserError(f"{name} needs in_shape; pass eyes.in_shape=[...]")
-        self.in_shape, self.out_shape = shape, _shape(out_shape, "out_shape", name)
+        self.in_shape, self.out_shape = shape, as_shape(out_shape, "out_shape", name)
         dim, depth, heads = int(dim), int(depth), int(heads)
         if dim <= 0 or depth < 0 or heads <= 0 or dim % heads:
             raise UserError(f"{name}: dim > 0 divisible by heads, depth ≥ 0 (got dim={dim}, heads={heads}, "

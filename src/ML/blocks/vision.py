@@ -22,12 +22,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ML.blocks.architectures import _shape, apply_head
+from ML.blocks.architectures import apply_head, as_shape
 from ML.errors import UserError
 
 
 def _image_shape(in_shape: Any, part: str, fix: str) -> tuple[int, int, int]:
-    shape = _shape(in_shape, "in_shape", part)
+    shape = as_shape(in_shape, "in_shape", part)
     if shape is None:
         raise UserError(f"{part} needs in_shape (C, H, W); pass {fix}.in_shape=[C,H,W]")
     if len(shape) != 3:
@@ -134,7 +134,7 @@ class NatureCNN(nn.Module):
         super().__init__()
         c, h, w = _image_shape(in_shape, "NatureCNN", "eyes")
         self.in_shape = (c, h, w)
-        self.out_shape = _shape(out_shape, "out_shape", "NatureCNN")
+        self.out_shape = as_shape(out_shape, "out_shape", "NatureCNN")
         layers: list[nn.Module] = []
         for out_c, k, s in ((32, 8, 4), (64, 4, 2), (64, 3, 1)):
             h, w = (h - k) // s + 1, (w - k) // s + 1
