@@ -17,7 +17,6 @@ import torch
 
 from ML import checkpoints, tracking
 from ML.drivers import make_driver
-from ML.errors import UserError
 from ML.hyperparams import Config, instantiate, resolve_config
 from ML.logs import CSVLog, Progress
 from ML.runinfo import RunInfo, command_line, config_hash, now
@@ -50,12 +49,11 @@ def run_directory(config: Config, ident: dict[str, Any]) -> Path:
 
 
 def default_agent(spec: Any) -> str:
-    """The agent when none is named (``ML Dataset=CIFAR10 Model=Run.model``): by the kind of task."""
+    """The agent when none is named (``ML Dataset=CIFAR10 Model=Run.model``): by the kind of task —
+    a classifier for labelled data, DQN for discrete actions, DrQ-v2 for continuous ones."""
     if spec.num_classes:
         return "ClassifierAgent"
-    if spec.discrete:
-        return "DQNAgent"
-    raise UserError(f"no Agent for {spec.suite} task {spec.task} (continuous actions): set Agent=... or a recipe")
+    return "DQNAgent" if spec.discrete else "DrQV2Agent"
 
 
 def seed_everything(seed: int) -> None:
