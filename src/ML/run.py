@@ -19,7 +19,7 @@ from ML import checkpoints, tracking
 from ML.drivers import make_driver
 from ML.hyperparams import Config, instantiate, resolve_config
 from ML.logs import CSVLog, Progress
-from ML.runinfo import RunInfo, command_line, config_hash, now
+from ML.runinfo import RunInfo, command_line, config_hash, now, protocol_card
 
 
 def _script_argv() -> list[str]:
@@ -142,6 +142,7 @@ def train(config: Config, command: list[str]) -> Any:
     previous = RunInfo.read(run_dir / "run.json") if resume else None
     info = RunInfo(run_dir / "run.json", ident, config, {**spec.info, "action_repeat": spec.action_repeat},
                    command, previous)
+    info.data["protocol"] = protocol_card(config, spec, agent, driver.frames_per_step)  # comparability (ML.runinfo)
     eval_log = CSVLog(run_dir / "eval.csv", state.get("eval_rows"))
     train_log = CSVLog(run_dir / "train.csv", state.get("train_rows"))
     eval_log, train_log = tracking.track(config, info, eval_log, train_log)  # wandb=true (ML.tracking)

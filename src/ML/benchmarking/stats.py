@@ -354,12 +354,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ci", type=float, default=0.95)
     parser.add_argument("--window", type=float, default=0.1, help="final score: last fraction of each run")
+    parser.add_argument("--cells", default=None, help="cells.csv: the runs' protocol cards (stats.json protocols)")
     args = parser.parse_args(argv)
-    from ML.benchmarking import analysis
+    from ML.benchmarking import analysis, plots
 
     scores = pd.read_csv(args.scores)
     out = Path(args.out)
-    frames = analysis.tables(scores, out.parent, args.reps, args.seed, args.ci, args.window)
+    frames = analysis.tables(scores, out.parent, args.reps, args.seed, args.ci, args.window,
+                             cells=plots.read_cells(args.cells))
     if out.name != "stats.csv":
         write_csv(frames["stats"], out)
     return 0
