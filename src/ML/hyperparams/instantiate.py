@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ML.errors import UserError
+from ML.hyperparams import schema
 from ML.hyperparams.paths import resolve
 
 Shape = tuple[int, ...]
@@ -50,6 +51,7 @@ def _call(target: Any, args: dict[str, Any], in_shape: Shape | None, out_shape: 
     if params and unknown:
         accepted = ", ".join(p for p in params if p != "self") or "nothing"
         raise UserError(f"{label} does not take argument {unknown[0]!r} (it takes: {accepted}); fix the key")
+    args = schema.check_arguments(params, args, label)
     try:
         return target(**kwargs, **args)
     except TypeError as e:

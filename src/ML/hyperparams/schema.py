@@ -171,3 +171,40 @@ def check(config: dict[str, Any]) -> dict[str, Any]:
         expected = kind.description if kind is not None else error["msg"]
         raise UserError(f"{key}={_show(node)}: expected {expected}") from None
     return _in_order(config, checked, TYPES)
+
+
+_ANNOTATED = {"int": Int(), "float": Float(), "bool": Bool,
+              "str": Kind("a string", lambda: _core().str_schema(strict=True))}
+
+
+@functools.lru_cache(maxsize=None)
+def _argument_validator(annotation: str) -> tuple[Kind, Any] | None:
+    """A validator for a constructor argument annotated ``int``, ``float``, ``bool``, ``str`` (or ``| None``)."""
+    from pydantic_core import SchemaValidator
+
+    name, _, rest = annotation.replace("Optional[", "").rstrip("]").partition(" | ")
+    kind = _ANNOTATED.get(name.strip())
+    if kind is None or rest.strip() not in ("", "None"):
+        return None
+    kind = Null(kind) if rest.strip() == "None" or annotation.startswith("Optional[") else kind
+    return kind, SchemaValidator(kind.build())
+
+
+def check_arguments(parameters: dict[str, Any], args: dict[str, Any], label: str) -> dict[str, Any]:
+    """A part's arguments checked against its signature's simple annotations (``n_step: int``)."""
+    from pydantic_core import ValidationError
+
+    out = dict(args)
+    for key, value in args.items():
+        param = parameters.get(key)
+        annotation = getattr(param, "annotation", None)
+        if isinstance(annotation, type):
+            annotation = annotation.__name__
+        if not isinstance(annotation, str) or (found := _argument_validator(annotation)) is None:
+            continue
+        kind, validator = found
+        try:
+            out[key] = validator.validate_python(value)
+        except ValidationError:
+            raise UserError(f"{label.lower()}.{key}={_show(value)}: expected {kind.description}") from None
+    return out
