@@ -177,7 +177,7 @@ _ANNOTATED = {"int": Int(), "float": Float(), "bool": Bool,
               "str": Kind("a string", lambda: _core().str_schema(strict=True))}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _argument_validator(annotation: str) -> tuple[Kind, Any] | None:
     """A validator for a constructor argument annotated ``int``, ``float``, ``bool``, ``str`` (or ``| None``)."""
     from pydantic_core import SchemaValidator
