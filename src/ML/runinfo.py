@@ -16,7 +16,8 @@ from typing import Any
 from ML.fileio import read_json, write_json
 
 # keys that change where or how a run is shown, not what it computes
-_NOT_HASHED = {"progress", "load", "resume", "save", "save_per_steps", "results", "run_dir", "threads", "device"}
+_NOT_HASHED = {"progress", "load", "resume", "save", "save_per_steps", "results", "run_dir", "threads", "device",
+               "debug"}
 _PACKAGES = ("unifiedml", "torch", "numpy", "gymnasium", "ale-py", "dm_control", "mujoco", "h5py", "torchvision")
 
 

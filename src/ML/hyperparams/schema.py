@@ -107,13 +107,13 @@ TYPES: dict[str, Kind] = {
     "log_per_steps": Int(ge=0), "save": Bool, "save_per_steps": Null(Int(ge=0)), "load": LOAD, "resume": Bool,
     "batch_size": Int(gt=0), "lr": Float(gt=0), "threads": Null(Int(gt=0)), "device": Null(Str),
     "accelerate": Bool, "compile": Bool, "workers": Null(Int(ge=0)), "world_size": Null(Int(gt=0)),
-    "lr_scaling": Null(Choice("linear")), "progress": Choice("auto", True, False), "vlog": Bool,
+    "lr_scaling": Null(Choice("linear")), "progress": Choice("auto", True, False), "vlog": Bool, "debug": Bool,
     "Agent": Part, "agent": Args, "Env": Part, "env": Args, "Dataset": Part, "dataset": Args,
     "TestDataset": Part, "testdataset": Args, "norm": Bool, "generate": Bool,
     "Eyes": Part, "eyes": Args, "Model": Part, "model": Args, "Optim": Part, "optim": Args,
     "Scheduler": Part, "scheduler": Args, "Aug": Part, "aug": Args, "Pool": Part, "pool": Args,
     "Trunk": Part, "trunk": Args, "Discriminator": Part, "discriminator": Args, "wandb": Bool,
-    "offline": Bool, "stream": Bool,
+    "offline": Bool, "stream": Bool, "overwrite": Bool, "evaluate_episodes_final": Null(Int(gt=0)),
     "replay": Section({"save": Bool, "load": Bool, "capacity": Int(gt=0)}),
 }
 
