@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from ML import runinfo
 from ML.benchmarking import scores
 from ML.fileio import read_json, write_json
 
@@ -73,7 +74,7 @@ def protocol(suite: str, env: dict[str, Any]) -> str:
 
 
 def table(run_jsons: Iterable[str | Path], statuses: dict[Path, Path] | None = None) -> pd.DataFrame:
-    """cells.csv: one row per cell (every run.json given): complete / incomplete / failed / missing.
+    """cells.csv: one row per cell (every run.json given): complete / incomplete / killed / failed / missing.
 
     ``statuses`` maps a run.json to the pipeline's status file of its cell (a failed attempt names its
     problem there); without it the run.json alone decides."""
@@ -90,6 +91,9 @@ def table(run_jsons: Iterable[str | Path], statuses: dict[Path, Path] | None = N
             state, reason = "failed", str(recorded.get("problem") or "")
         elif info is None:
             state, reason = "missing", f"no run.json in {run_json.parent}"
+        elif runinfo.status(info) == "killed":
+            state, reason = "killed", (f"run.json says running but its heartbeat stopped at {info.get('heartbeat')}; "
+                                       "the same command resumes it")
         else:
             state, reason = "incomplete", f"run.json status {info.get('status')!r}"
         frames = float("nan")

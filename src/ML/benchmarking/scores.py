@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from ML import runinfo
 from ML.benchmarking.normalize import ReferenceWarning, normalize
 from ML.fileio import atomic_write, read_json
 
@@ -58,8 +59,8 @@ def gather(run_jsons: Iterable[str | Path], baselines: str | Path | None = None,
     frames, skipped = [], []
     for run_json in map(Path, run_jsons):
         info = read_json(run_json)
-        status = (info or {}).get("status", "unreadable")
-        if info is None or status != "complete":
+        status = runinfo.status(info)  # a running run whose heartbeat stopped is "killed"
+        if status != "complete":
             skipped.append(f"{run_json.parent} ({status})")
             continue
         evals_path = run_json.parent / "eval.csv"
@@ -101,8 +102,8 @@ def check(run_json: str | Path) -> str | None:
     info = read_json(run_json)
     if info is None:
         return f"{run_json} is missing or not JSON"
-    if info.get("status") != "complete":
-        return f"{run_json}: status {info.get('status')!r}, not 'complete'"
+    if runinfo.status(info) != "complete":
+        return f"{run_json}: status {runinfo.status(info)!r}, not 'complete'"
     if not (Path(run_json).parent / "eval.csv").is_file():
         return f"{Path(run_json).parent / 'eval.csv'} is missing"
     return None
