@@ -13,6 +13,7 @@ itself); a complete cell keeps its count and is not rerun.
 from __future__ import annotations
 
 import datetime
+import json
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path
@@ -63,16 +64,6 @@ def train(command: list[str], status: Path, run_dir: Path, log: Path, previous_f
     return record
 
 
-def protocol(suite: str, env: dict[str, Any]) -> str:
-    """A short name of the evaluation protocol a run used, compared with the published references'."""
-    if suite == "Atari":
-        return str(env.get("protocol") or "default")
-    if suite == "DMC":
-        kind = "pixels" if env.get("pixels", True) else "states"
-        return f"{kind}, action repeat {env.get('action_repeat', '?')}"
-    return ""
-
-
 def table(run_jsons: Iterable[str | Path], statuses: dict[Path, Path] | None = None) -> pd.DataFrame:
     """cells.csv: one row per cell (every run.json given): complete / incomplete / killed / failed / missing.
 
@@ -84,7 +75,6 @@ def table(run_jsons: Iterable[str | Path], statuses: dict[Path, Path] | None = N
         status_file = (statuses or {}).get(run_json)
         recorded = read_status(status_file) if status_file is not None else {}
         ident = scores.identity(run_json, info or {})
-        env = (info or {}).get("env") or {}
         if info is not None and info.get("status") == "complete":
             state, reason = "complete", ""
         elif recorded.get("status") == "failed":
@@ -103,8 +93,9 @@ def table(run_jsons: Iterable[str | Path], statuses: dict[Path, Path] | None = N
                 frames = float(pd.read_csv(evals, usecols=["frame"])["frame"].max())
             except (ValueError, OSError, pd.errors.EmptyDataError):
                 pass
-        records.append({**ident, "status": state, "reason": reason, "protocol": protocol(ident["suite"], env),
-                        "frames": frames})
+        card = (info or {}).get("protocol") or {}  # run.json's protocol card (ML.runinfo.protocol_card)
+        records.append({**ident, "status": state, "reason": reason,
+                        "protocol": json.dumps(card, sort_keys=True) if card else "", "frames": frames})
     return pd.DataFrame.from_records(records, columns=COLUMNS)
 
 
