@@ -10,13 +10,21 @@ import json
 import platform
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from ML.fileio import read_json, write_json
 
 # keys that change where or how a run is shown, not what it computes
-_NOT_HASHED = {"progress", "load", "resume", "save", "save_per_steps", "results", "run_dir", "threads", "device"}
+_NOT_HASHED = {"progress", "load", "resume", "save", "save_per_steps", "results", "run_dir", "threads", "device",
+               "debug", "overwrite"}
+#: a running run rewrites its ``heartbeat`` this often; readers call it ``killed`` once it is ``STALE_SECONDS`` old
+HEARTBEAT_SECONDS = 30.0
+STALE_SECONDS = 300.0
 _PACKAGES = ("unifiedml", "torch", "numpy", "gymnasium", "ale-py", "dm_control", "mujoco", "h5py", "torchvision")
 
 
@@ -99,7 +107,7 @@ def protocol_card(config: Any, spec: Any, agent: Any, frames_per_step: int) -> d
 
 
 class RunInfo:
-    """The run's record, rewritten atomically whenever its status changes."""
+    """The run's record, rewritten atomically whenever its status changes and every ``HEARTBEAT_SECONDS``."""
 
     def __init__(self, path: Path, identity: dict[str, Any], config: dict[str, Any], env: dict[str, Any],
                  command: list[str], previous: dict[str, Any] | None = None):
@@ -118,13 +126,49 @@ class RunInfo:
             "ended": None,
             "final_score": None,
             "env": jsonable(env),
+            "heartbeat": now(),
         }
+        self._lock = threading.Lock()
 
     def write(self, **fields: Any) -> None:
-        self.data.update(fields)
-        write_json(self.path, self.data)
+        with self._lock:
+            self.data.update(fields, heartbeat=now())
+            write_json(self.path, self.data)
+
+    @contextmanager
+    def heartbeat(self, every: float = HEARTBEAT_SECONDS) -> Iterator[None]:
+        """While inside, a daemon thread rewrites run.json's ``heartbeat`` every ``every`` seconds (also
+        through long evaluations); a killed process stops beating, so readers can tell it from a live one."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(every):
+                self.write()
+
+        thread = threading.Thread(target=beat, name="run.json heartbeat", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
 
     read = staticmethod(read_json)
+
+
+def status(info: dict[str, Any] | None, now_s: float | None = None) -> str:
+    """A run's status as readers report it: ``running`` with a heartbeat older than ``STALE_SECONDS`` (or
+    none) is ``killed``; ``unreadable`` when there is no record."""
+    if info is None:
+        return "unreadable"
+    recorded = str(info.get("status", "unknown"))
+    if recorded != "running":
+        return recorded
+    try:
+        beat = _dt.datetime.fromisoformat(str(info.get("heartbeat"))).timestamp()
+    except ValueError:
+        return "killed"
+    return "killed" if (time.time() if now_s is None else now_s) - beat > STALE_SECONDS else "running"
 
 
 def command_line() -> list[str]:

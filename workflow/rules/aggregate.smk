@@ -18,7 +18,7 @@ rule scores:
     log:
         f"{ROOT}/logs/scores.log",
     shell:
-        "{PYTHON} -m ML.benchmarking.scores gather --experiment {EXP:q} --results {RESULTS:q} "
+        "{PYTHON} -m ML.benchmarking.cli gather --experiment {EXP:q} --results {RESULTS:q} "
         "--baselines {BASELINES:q} --out {output.scores:q} --cells-out {output.cells:q} {input.cells:q} "
         "2>&1 | tee {log:q}"
 
@@ -40,5 +40,5 @@ rule stats:
         ci=STATS["ci"],
         window=STATS["final_window"],
     shell:
-        "{PYTHON} -m ML.benchmarking.stats --scores {input.scores:q} --cells {input.cells:q} "
+        "{PYTHON} -m ML.benchmarking.cli stats --scores {input.scores:q} --cells {input.cells:q} "
         "--out {output.stats:q} --reps {params.reps} --seed {params.seed} --ci {params.ci} --window {params.window} 2>&1 | tee {log:q}"

@@ -10,15 +10,13 @@ recipe across every figure, each as PNG and SVG:
 - ``performance_profile``: fraction of runs above each normalized score τ, with bootstrap bands.
 - ``poi``: probability of improvement P(row > column) for every pair of recipes, per suite.
 
-    python -m ML.benchmarking.plots --scores results/default/scores.csv --tables results/default \
+    python -m ML.benchmarking.cli plots --scores results/default/scores.csv --tables results/default \
         --out results/default/plots [--cells results/default/cells.csv] [--summary results/default/summary.md]
 """
 
 from __future__ import annotations
 
-import argparse
 import re
-import sys
 from pathlib import Path
 
 import matplotlib
@@ -304,29 +302,3 @@ def read_cells(path: str | Path | None) -> pd.DataFrame | None:
     if path is None or not Path(path).is_file():
         return None
     return pd.read_csv(path)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ML.benchmarking.plots", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scores", required=True)
-    parser.add_argument("--tables", required=True, help="folder of stats.csv, profiles.csv, comparisons.csv ...")
-    parser.add_argument("--out", required=True, help="folder of the figures")
-    parser.add_argument("--suites", nargs="*", default=None, help="draw these suites' curves (default: all)")
-    parser.add_argument("--cells", default=None, help="cells.csv (status and protocol of every cell)")
-    parser.add_argument("--summary", default=None, help="also write the one-page summary.md here")
-    parser.add_argument("--experiment", default=None)
-    args = parser.parse_args(argv)
-    scores = pd.read_csv(args.scores)
-    frames = analysis.read_tables(args.tables)
-    cells = read_cells(args.cells)
-    written = draw(scores, frames, args.out, args.suites, cells)
-    if args.summary:
-        name = args.experiment or ",".join(sorted(map(str, scores["experiment"].unique()))) or "?"
-        analysis.summary(args.summary, name, scores, frames, cells, written)
-        print(f"summary -> {args.summary}", flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -3,12 +3,11 @@
 The tables ship with the package (``ML/benchmarking/reference/*.csv``). The classic-control random score
 is measured by the random agent and cached per task, shared by every experiment::
 
-    python -m ML.benchmarking.references baseline --task CartPole-v1 --out results/baselines/Classic/CartPole-v1.json
+    python -m ML.benchmarking.cli baseline --task CartPole-v1 --out results/baselines/Classic/CartPole-v1.json
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import math
@@ -165,26 +164,3 @@ def measure_random_baseline(task: str, out: str | Path, episodes: int = BASELINE
     write_json(out, {"suite": "Classic", "task": task, "random": score, "episodes": episodes, "seed": seed,
                      "command": "ML " + " ".join(a for a in argv if not a.startswith("results="))})
     return score
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ML.benchmarking.references", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    base = sub.add_parser("baseline", help="measure a classic-control task's random-agent score")
-    base.add_argument("--task", required=True)
-    base.add_argument("--out", required=True)
-    base.add_argument("--episodes", type=int, default=BASELINE_EPISODES)
-    base.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    try:
-        score = measure_random_baseline(args.task, args.out, args.episodes, args.seed)
-    except RuntimeError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(f"random baseline {args.task}: {score:.3f} over {args.episodes} episodes -> {args.out}", flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -9,6 +9,7 @@ import numpy as np
 
 from ML.errors import UserError
 from ML.hyperparams import instantiate
+from ML.hyperparams.instantiate import offer
 from ML.replay import Replay
 from ML.video import as_frame, write_mp4
 
@@ -22,8 +23,8 @@ class Interactive:
     def __init__(self, config: Any):
         self.config = config
         self.seed = int(config.seed)
-        self.env = instantiate(config.Env, {**config.env, "seed": self.seed, "evaluation": False}, label="Env")
-        self.eval_env = instantiate(config.Env, {**config.env, "seed": self.seed, "evaluation": True},
+        self.env = instantiate(config.Env, offer(config.Env, config.env, seed=self.seed, evaluation=False), label="Env")
+        self.eval_env = instantiate(config.Env, offer(config.Env, config.env, seed=self.seed, evaluation=True),
                                     label="Env")
         self.spec = self.env.task_spec
         self.frames_per_step = self.spec.action_repeat
@@ -31,8 +32,9 @@ class Interactive:
         self._channels = self.spec.obs_shape[0] // int(self.spec.info.get("frame_stack") or 1)
         if self.vlog and len(self.spec.obs_shape) != 3:  # vector observations: let the env draw itself
             try:
-                self.eval_env = instantiate(config.Env, {**config.env, "seed": self.seed, "evaluation": True,
-                                                         "render_mode": "rgb_array"}, label="Env")
+                self.eval_env = instantiate(config.Env, {**offer(config.Env, config.env, seed=self.seed,
+                                                                 evaluation=True), "render_mode": "rgb_array"},
+                                            label="Env")
             except UserError:
                 raise UserError(f"vlog=true: {self.spec.suite} task {self.spec.task} has no image observations "
                                 "and its Env takes no render_mode; use pixels (env.pixels=true) or vlog=false")\

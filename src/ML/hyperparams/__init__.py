@@ -6,7 +6,7 @@ import difflib
 from typing import Any
 
 from ML.errors import UserError
-from ML.hyperparams import recipes
+from ML.hyperparams import recipes, schema
 from ML.hyperparams.instantiate import instantiate, output_shape
 from ML.hyperparams.parse import Override, from_kwargs, parse_tokens, parse_value
 from ML.hyperparams.paths import resolve
@@ -68,7 +68,8 @@ def _expand_strings(args: tuple[Any, ...]) -> list[Override]:
 
 def resolve_config(code_args: tuple[Any, ...] = (), code_kwargs: dict[str, Any] | None = None,
                    argv: list[str] | None = None) -> Config:
-    """Merge defaults < recipe (``task=``) < code < command line into one config, refusing unknown keys."""
+    """Merge defaults < recipe (``task=``) < code < command line into one config, refusing unknown keys and
+    values of the wrong type or range (``ML.hyperparams.schema``)."""
     code = _expand_strings(code_args) + from_kwargs(code_kwargs or {})
     cli = parse_tokens(list(argv or []))
     task = None
@@ -87,7 +88,7 @@ def resolve_config(code_args: tuple[Any, ...] = (), code_kwargs: dict[str, Any] 
     for override in code + cli:
         _check_declared(override, declared)
         _assign(config, override)
-    return Config(config)
+    return Config(schema.check(config))
 
 
 def coerce(value: str) -> Any:
