@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import pickle
 import random
+import shutil
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -31,7 +34,16 @@ def restore_rng(states: dict[str, Any]) -> None:
 def save(path: str | Path, agent: Any, state: dict[str, Any]) -> None:
     """Write atomically: a checkpoint is whole or absent, never half-written."""
     payload = {"format": FORMAT, "version": VERSION, "agent": agent, "state": state, "rng": rng_states()}
-    atomic_write(path, lambda tmp: torch.save(payload, tmp))
+
+    def write(tmp: Path) -> None:
+        try:
+            torch.save(payload, tmp)
+        except RuntimeError as e:  # torch's writer reports a full disk as a RuntimeError, errno lost
+            if shutil.disk_usage(tmp.parent).free >= 1 << 20:
+                raise
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from e
+
+    atomic_write(path, write)
 
 
 def read(path: str | Path) -> dict[str, Any]:
