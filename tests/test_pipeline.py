@@ -40,13 +40,16 @@ def test_default_grid_dry_run(tmp_path: Path):
     proc = snakemake(tmp_path, "-n", configfile=REPO / "config.yaml")
     assert proc.returncode == 0, proc.stderr
     counts = job_counts(proc.stdout + proc.stderr)
-    # classify x Digits x 3 seeds + dqn x {CartPole-v1, Acrobot-v1} x 3 seeds
-    assert counts["train_small"] == 9 and "train" not in counts  # no pixel suite in the default grid
+    # classify x Digits x 3 seeds + {dqn, dqn_nstep1} x {CartPole-v1, Acrobot-v1} x 3 seeds
+    assert counts["train_small"] == 15 and "train" not in counts  # no pixel suite in the default grid
     assert counts["baseline_classic"] == 2
     for rule in ("scores", "stats", "figures", "report"):
         assert counts[rule] == 1
     config = grid.validate(yaml.safe_load((REPO / "config.yaml").read_text()))
-    assert len(grid.expand(config)) == 9 and config["experiment"] == "default"
+    cells = grid.expand(config)
+    assert len(cells) == 15 and config["experiment"] == "default"
+    # two recipes share the Classic suite, so summary.md has a verdict
+    assert {c.recipe for c in cells if c.env == "Classic"} == {"dqn", "dqn_nstep1"}
 
 
 BAD = [

@@ -63,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     if any(a in ("-h", "--help") for a in argv):
         print(USAGE)
         return 0
+    from ML.entry import start
     from ML.hyperparams import resolve_config
-    from ML.run import train
 
     try:
         runs = expand(argv)
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         for run, config in zip(runs, configs, strict=True):
             if len(runs) > 1:
                 print(f"[sweep] {' '.join(run)}", flush=True)
-            train(config, ["ML", *run])
+            start(config, ["ML", *run])
     except UserError as e:
         if debug_requested(argv):
             print_traceback(e)

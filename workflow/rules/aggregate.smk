@@ -25,7 +25,8 @@ rule scores:
 
 rule stats:
     input:
-        SCORES,
+        scores=SCORES,
+        cells=CELLS_CSV,
     output:
         stats=report(STATS_CSV, caption="../report/stats.rst", category="Tables"),
         comparisons=report(f"{ROOT}/comparisons.csv", caption="../report/comparisons.rst", category="Tables"),
@@ -39,5 +40,5 @@ rule stats:
         ci=STATS["ci"],
         window=STATS["final_window"],
     shell:
-        "{PYTHON} -m ML.benchmarking.cli stats --scores {input:q} --out {output.stats:q} --reps {params.reps} "
-        "--seed {params.seed} --ci {params.ci} --window {params.window} 2>&1 | tee {log:q}"
+        "{PYTHON} -m ML.benchmarking.cli stats --scores {input.scores:q} --cells {input.cells:q} "
+        "--out {output.stats:q} --reps {params.reps} --seed {params.seed} --ci {params.ci} --window {params.window} 2>&1 | tee {log:q}"

@@ -12,7 +12,8 @@ try:
     config = _grid.validate(config, workflow.source_path("../schemas/config.schema.yaml"))
     CELLS = _grid.expand(config)
 except _grid.ConfigError as _e:
-    sys.exit(f"config error: {_e}")
+    print(f"config error: {_e}", file=sys.stderr)
+    sys.exit(2)  # a user mistake: one line, exit 2
 
 EXP = config["experiment"]
 RESULTS = config["results"].rstrip("/")

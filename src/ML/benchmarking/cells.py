@@ -13,6 +13,7 @@ itself); a complete cell keeps its count and is not rerun.
 from __future__ import annotations
 
 import datetime
+import json
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from ML import runinfo
 from ML.benchmarking import scores
 from ML.fileio import read_json, write_json
 
@@ -62,18 +64,8 @@ def train(command: list[str], status: Path, run_dir: Path, log: Path, previous_f
     return record
 
 
-def protocol(suite: str, env: dict[str, Any]) -> str:
-    """A short name of the evaluation protocol a run used, compared with the published references'."""
-    if suite == "Atari":
-        return str(env.get("protocol") or "default")
-    if suite == "DMC":
-        kind = "pixels" if env.get("pixels", True) else "states"
-        return f"{kind}, action repeat {env.get('action_repeat', '?')}"
-    return ""
-
-
 def table(run_jsons: Iterable[str | Path], statuses: dict[Path, Path] | None = None) -> pd.DataFrame:
-    """cells.csv: one row per cell (every run.json given): complete / incomplete / failed / missing.
+    """cells.csv: one row per cell (every run.json given): complete / incomplete / killed / failed / missing.
 
     ``statuses`` maps a run.json to the pipeline's status file of its cell (a failed attempt names its
     problem there); without it the run.json alone decides."""
@@ -83,13 +75,15 @@ def table(run_jsons: Iterable[str | Path], statuses: dict[Path, Path] | None = N
         status_file = (statuses or {}).get(run_json)
         recorded = read_status(status_file) if status_file is not None else {}
         ident = scores.identity(run_json, info or {})
-        env = (info or {}).get("env") or {}
         if info is not None and info.get("status") == "complete":
             state, reason = "complete", ""
         elif recorded.get("status") == "failed":
             state, reason = "failed", str(recorded.get("problem") or "")
         elif info is None:
             state, reason = "missing", f"no run.json in {run_json.parent}"
+        elif runinfo.status(info) == "killed":
+            state, reason = "killed", (f"run.json says running but its heartbeat stopped at {info.get('heartbeat')}; "
+                                       "the same command resumes it")
         else:
             state, reason = "incomplete", f"run.json status {info.get('status')!r}"
         frames = float("nan")
@@ -99,8 +93,9 @@ def table(run_jsons: Iterable[str | Path], statuses: dict[Path, Path] | None = N
                 frames = float(pd.read_csv(evals, usecols=["frame"])["frame"].max())
             except (ValueError, OSError, pd.errors.EmptyDataError):
                 pass
-        records.append({**ident, "status": state, "reason": reason, "protocol": protocol(ident["suite"], env),
-                        "frames": frames})
+        card = (info or {}).get("protocol") or {}  # run.json's protocol card (ML.runinfo.protocol_card)
+        records.append({**ident, "status": state, "reason": reason,
+                        "protocol": json.dumps(card, sort_keys=True) if card else "", "frames": frames})
     return pd.DataFrame.from_records(records, columns=COLUMNS)
 
 

@@ -68,10 +68,11 @@ def _gather(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 def _stats(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     import pandas as pd
 
-    from ML.benchmarking import analysis, scores
+    from ML.benchmarking import analysis, plots, scores
 
     out = Path(args.out)
-    frames = analysis.tables(pd.read_csv(args.scores), out.parent, args.reps, args.seed, args.ci, args.window)
+    frames = analysis.tables(pd.read_csv(args.scores), out.parent, args.reps, args.seed, args.ci, args.window,
+                             cells=plots.read_cells(args.cells))
     if out.name != "stats.csv":
         scores.write_csv(frames["stats"], out)
     return 0
@@ -140,6 +141,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--ci", type=float, default=0.95)
     s.add_argument("--window", type=float, default=0.1, help="final score: last fraction of each run")
+    s.add_argument("--cells", default=None, help="cells.csv: the runs' protocol cards (stats.json protocols)")
     s.set_defaults(run=_stats)
 
     p = sub.add_parser("plots", help="scores.csv and the tables -> figures (and summary.md)")

@@ -106,10 +106,14 @@ class Interactive:
         return metrics
 
     def evaluate(self, agent: Any, step: int) -> dict[str, float]:
-        """Mean return over ``evaluate_episodes`` greedy episodes on the separately seeded eval env."""
+        """Mean return over ``evaluate_episodes`` (the last evaluation: ``evaluate_episodes_final`` when set)
+        greedy episodes on the separately seeded eval env."""
         returns, lengths = [], []
         agent.eval()
-        for i in range(int(self.config.evaluate_episodes)):
+        episodes = self.config.evaluate_episodes
+        if step >= int(self.config.train_steps) and self.config.get("evaluate_episodes_final") is not None:
+            episodes = self.config.evaluate_episodes_final  # a protocol's final score (Atari-100k: 100 episodes)
+        for i in range(int(episodes)):
             obs, _ = self.eval_env.reset(seed=episode_seed(self.seed, 1, self.evaluations, i))
             frames = [self._frame(obs)] if self.vlog and i == 0 else None
             done, total, length = False, 0.0, 0

@@ -78,7 +78,12 @@ def resolve_config(code_args: tuple[Any, ...] = (), code_kwargs: dict[str, Any] 
             task = override.value
     declared = recipes.read(recipes.BUILTIN / "_defaults.yaml")
     if task is not None:
-        declared = recipes.merge(declared, recipes.load(str(task)))
+        recipe = recipes.load(str(task))
+        if "by_action_space" in recipe:  # task=RL: DQN or DrQ-v2 by the environment's action space
+            from ML.hyperparams import select
+
+            recipe = select.pick(recipe, code + cli)
+        declared = recipes.merge(declared, recipe)
     config = recipes.merge(declared, {})
     for override in code + cli:
         _check_declared(override, declared)
