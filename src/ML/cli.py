@@ -14,6 +14,7 @@ USAGE = """usage: ML [-m] key=value [+new.key=value ...]
   ML task=dqn Env=Classic env.task=Acrobot-v1  reinforcement learning on a gymnasium task
   ML -m task=dqn seed=0,1,2                    sweep: one run per comma-separated value
 Values parse as YAML; Uppercase=... names a class (built-in, MyFile.attr, ./file.py.attr, module path).
+A mistake is one line and exit 2; debug=true also prints the traceback behind it.
 """
 
 
