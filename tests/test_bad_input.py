@@ -92,7 +92,7 @@ CLI: list[tuple[str, list[str], str, Callable[[Path], None] | None]] = [
     ("mnist-without-files", ["task=classify", "Dataset=MNIST"], "MNIST files not found under", None),
     ("malformed-recipe", ["task=broken"], "malformed YAML in recipe", _file("broken.yaml", "a: [1, 2\nb: 3\n")),
     ("recipe-not-a-mapping", ["task=listy"], "must be a mapping of key: value", _file("listy.yaml", "- a\n- b\n")),
-    ("recipe-wrong-type", ["task=mine"], "batch_size=lots: expected an integer > 0",
+    ("recipe-wrong-type", ["task=mine"], "batch_size=lots: expected an integer > 0 (set by recipe mine: fix it",
      _file("mine.yaml", "imports: [classify]\nbatch_size: lots\n")),
     ("recipe-import-cycle", ["task=loop1"], "recipe imports form a cycle",
      lambda root: (_file("loop1.yaml", "imports: [loop2]\n")(root), _file("loop2.yaml", "imports: [loop1]\n")(root))),

@@ -17,6 +17,14 @@ from typing import Any
 from ML.errors import UserError
 
 
+class SettingError(UserError):
+    """A setting of the wrong type or range; ``key`` is its dotted name."""
+
+    def __init__(self, message: str, key: str):
+        super().__init__(message)
+        self.key = key
+
+
 @dataclass(frozen=True)
 class Kind:
     """One setting's type: its description for messages and a builder of its pydantic-core schema."""
@@ -180,7 +188,7 @@ def check(config: dict[str, Any]) -> dict[str, Any]:
         for part in key.split("."):
             node = node.get(part) if isinstance(node, dict) else None
         expected = kind.description if kind is not None else error["msg"]
-        raise UserError(f"{key}={_show(node)}: expected {expected}") from None
+        raise SettingError(f"{key}={_show(node)}: expected {expected}", key) from None
     return _in_order(config, checked, TYPES)
 
 
