@@ -20,6 +20,8 @@ rule train:
         args=lambda wc: cell_of(wc).shell_args(EXP, RESULTS, THREADS),
         run_dir=RUN_DIR,
         failures=failed_attempts,
+        python=PYTHON,
+        ml=ML,
     threads: THREADS
     resources:
         runtime=train_resource("runtime"),
@@ -28,8 +30,8 @@ rule train:
         gpu=train_resource("gpu"),
         slurm_partition=train_resource("slurm_partition"),
     shell:
-        "{PYTHON} -m ML.benchmarking.cells train --status {output.status:q} --run-dir {params.run_dir:q} "
-        "--log {log:q} --failures {params.failures} -- {ML} {params.args}"
+        "{params.python} -m ML.benchmarking.cells train --status {output.status:q} --run-dir {params.run_dir:q} "
+        "--log {log:q} --failures {params.failures} -- {params.ml} {params.args}"
 
 
 use rule train as train_small with:
