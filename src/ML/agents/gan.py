@@ -103,7 +103,7 @@ class GANAgent(Agent):
         self.optim_d = build_optimizer(config, self.discriminator.parameters())
         self.fixed_z = torch.randn(self.grid, self.z_dim, generator=torch.Generator().manual_seed(0))
         self.features = feature_net(self.obs_shape).to(self.device)
-        self._reference: Any = None
+        self._reference: Any = None  # the test set's feature statistics: (key, stats, fd_noise, n); never data
 
     # -- generating ---------------------------------------------------------------------------------
 
@@ -175,7 +175,8 @@ class GANAgent(Agent):
         self.eval()
         try:
             with torch.no_grad():
-                if self._reference is None or self._reference[0] is not dataset:
+                key = (type(dataset).__name__, len(dataset))
+                if self._reference is None or self._reference[0] != key:
                     real = []
                     for x, _ in iterate(dataset, 1024):
                         real.append(x.reshape(-1, *self.obs_shape))
@@ -184,7 +185,7 @@ class GANAgent(Agent):
                     real_t = torch.cat(real)[: self.eval_samples]
                     noise = torch.rand(len(real_t), *self.obs_shape, generator=torch.Generator().manual_seed(1))
                     ref = self._stats(real_t)
-                    self._reference = (dataset, ref, frechet(self._stats(noise), ref), len(real_t))
+                    self._reference = (key, ref, frechet(self._stats(noise), ref), len(real_t))
                 _, ref, fd_noise, n = self._reference
                 z = torch.randn(n, self.z_dim, generator=torch.Generator().manual_seed(2))
                 generated = torch.cat([self(chunk).cpu() for chunk in z.split(512)])
