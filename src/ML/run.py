@@ -21,7 +21,7 @@ from ML.drivers import make_driver
 from ML.errors import UserError
 from ML.hyperparams import Config
 from ML.logs import CSVLog, Progress
-from ML.runinfo import RunInfo, config_hash, now
+from ML.runinfo import RunInfo, config_hash, now, protocol_card
 
 
 def identity(config: Config, spec: Any) -> dict[str, Any]:
@@ -39,12 +39,11 @@ def run_directory(config: Config, ident: dict[str, Any]) -> Path:
 
 
 def default_agent(spec: Any) -> str:
-    """The agent when none is named (``ML Dataset=CIFAR10 Model=Run.model``): by the kind of task."""
+    """The agent when none is named (``ML Dataset=CIFAR10 Model=Run.model``): by the kind of task —
+    a classifier for labelled data, DQN for discrete actions, DrQ-v2 for continuous ones."""
     if spec.num_classes:
         return "ClassifierAgent"
-    if spec.discrete:
-        return "DQNAgent"
-    raise UserError(f"no Agent for {spec.suite} task {spec.task} (continuous actions): set Agent=... or a recipe")
+    return "DQNAgent" if spec.discrete else "DrQV2Agent"
 
 
 def seed_everything(seed: int) -> None:
@@ -156,6 +155,7 @@ def train(config: Config, command: list[str]) -> Any:
     info = RunInfo(run_dir / "run.json", ident, config, {**spec.info, "action_repeat": spec.action_repeat},
                    command, previous)
     info.data.update(resume_exactness(config, spec))
+    info.data["protocol"] = protocol_card(config, spec, agent, driver.frames_per_step)  # comparability (ML.runinfo)
     logs = {name: CSVLog(run_dir / name, state.logs.get(name) if resume else None) for name in LOGS}
     eval_log, train_log = tracking.track(config, info, logs["eval.csv"], logs["train.csv"])  # wandb=true
     driver.open(run_dir, resume, state.driver or None)

@@ -21,7 +21,7 @@ from ML.fileio import read_json, write_json
 
 # keys that change where or how a run is shown, not what it computes
 _NOT_HASHED = {"progress", "load", "resume", "save", "save_per_steps", "results", "run_dir", "threads", "device",
-               "overwrite"}
+               "debug", "overwrite"}
 #: a running run rewrites its ``heartbeat`` this often; readers call it ``killed`` once it is ``STALE_SECONDS`` old
 HEARTBEAT_SECONDS = 30.0
 STALE_SECONDS = 300.0
@@ -67,6 +67,43 @@ def git_commit() -> str | None:
 
 def now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+def protocol_card(config: Any, spec: Any, agent: Any, frames_per_step: int) -> dict[str, Any]:
+    """The settings that decide whether two results are comparable (run.json ``protocol``; ``None``: not
+    applicable to this kind of task). Frames are environment frames (agent steps x action repeat); for
+    datasets, samples."""
+    info = spec.info or {}
+    rl = spec.suite not in ("Classify", "Generate")
+    budget = int(config.get("train_steps") or 0) * int(frames_per_step)
+    if not rl:
+        return {"observation": "x".join(map(str, spec.obs_shape)), "frame_budget": budget,
+                "final_score": f"the last evaluation on the test set, after {budget} training samples"}
+    if spec.discrete:
+        kind = ("full" if info.get("full_action_space") else "minimal") if spec.suite == "Atari" else "discrete"
+        actions = f"{kind} ({spec.num_actions} actions)"
+    else:
+        actions = f"continuous {list(spec.action_shape or [])}"
+    max_frames = {"Atari": info.get("max_episode_frames"),
+                  "DMC": info.get("episode_steps")}.get(spec.suite, info.get("max_episode_steps"))
+    episodes = int(config.get("evaluate_episodes") or 0)
+    final = int(config.get("evaluate_episodes_final") or episodes)
+    pixels = len(spec.obs_shape) == 3
+    return {
+        "observation": ("pixels " + "x".join(map(str, spec.obs_shape[1:]))) if pixels else "states",
+        "sticky_actions": info.get("sticky_actions", None),
+        "action_set": actions,
+        "noop_max": info.get("noop_max"),
+        "terminal_on_life_loss": info.get("terminal_on_life_loss"),
+        "max_episode_frames": max_frames,
+        "action_repeat": int(spec.action_repeat or 1),
+        "frame_stack": int(info.get("frame_stack") or 1),
+        "eval_epsilon": float(agent.eval_eps) if hasattr(agent, "eval_eps") else None,
+        "eval_episodes": episodes,
+        "final_eval_episodes": final,
+        "frame_budget": budget,
+        "final_score": f"mean return of {final} evaluation episodes at {budget} env frames (the last evaluation)",
+    }
 
 
 class RunInfo:

@@ -244,8 +244,10 @@ def _torchvision_split(cls: type, args: dict[str, Any], train: bool) -> Any:
         kwargs["train"] = train
     if "download" in params:
         kwargs["download"] = download
+    if "root" in params:  # FakeData and the like have no files: their first argument is not a root
+        kwargs["root"] = str(root)
     try:
-        return cls(str(root), **kwargs)
+        return cls(**kwargs)
     except RuntimeError as e:
         if "not found" in str(e).lower() or "corrupted" in str(e).lower():
             raise UserError(f"{cls.__name__} files not found under {root}: place the original files there, "
@@ -409,14 +411,29 @@ def _call(cls: Any, args: dict[str, Any], label: str) -> Any:
         raise UserError(f"could not build Dataset={label}: {e}; fix the dataset.* arguments") from None
 
 
+def _parameters(target: Any) -> dict[str, inspect.Parameter]:
+    if not callable(target):
+        return {}
+    try:
+        return dict(inspect.signature(target).parameters)
+    except (TypeError, ValueError):
+        return {}
+
+
 def _build(spec: Any, target: Any, args: dict[str, Any]) -> tuple[Any, Any]:
     """The (train, test) pair for any form ``Dataset=`` takes."""
     label = _name(spec, target)
     split_seed = int(args.pop("split_seed", 0))
     test_fraction = float(args.pop("test_fraction", 0.2))
+    params = _parameters(target)
+    for key, value in (("split_seed", split_seed), ("test_fraction", test_fraction)):
+        if key in params:  # the engine's option is also the class's own argument: it gets it verbatim
+            args[key] = value
     if _is_torchvision(target):
-        return (_fast(_torchvision_split(target, dict(args), True)),
-                _fast(_torchvision_split(target, dict(args), False)))
+        if "train" in params:
+            return (_fast(_torchvision_split(target, dict(args), True)),
+                    _fast(_torchvision_split(target, dict(args), False)))
+        return _split(_fast(_torchvision_split(target, dict(args), True)), test_fraction, split_seed)
     if isinstance(target, TorchDataset) or (not callable(target) and hasattr(target, "__getitem__")):
         if args:
             raise UserError(f"Dataset={label} is an object given as is; it takes no dataset.* arguments "
@@ -424,14 +441,7 @@ def _build(spec: Any, target: Any, args: dict[str, Any]) -> tuple[Any, Any]:
         return _split(target, test_fraction, split_seed)
     if not callable(target):
         raise UserError(f"Dataset={label} is neither a dataset class nor a dataset")
-    try:
-        params = inspect.signature(target).parameters
-    except (TypeError, ValueError):
-        params = {}
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    for key, value in (("split_seed", split_seed), ("test_fraction", test_fraction)):
-        if key in params:
-            args[key] = value
     for key in ("root", "download"):  # file locations mean nothing to a dataset that has no files
         if key in args and key not in params and not takes_any:
             del args[key]
@@ -546,8 +556,10 @@ def load(config: Any, store: Callable[..., tuple[Any, Any]] | None = None) -> tu
     if spec is None:
         raise UserError(f"no Dataset: set Dataset=... ({', '.join(BUILTIN_DATASETS)} or MyFile.MyDataset)")
     args = dict(config.get("dataset") or {})
-    num_classes = args.pop("num_classes", None)
     target = _resolve(spec)
+    num_classes = args.get("num_classes")
+    if "num_classes" not in _parameters(target):  # the engine's option, unless the class takes it (FakeData)
+        args.pop("num_classes", None)
     if store is not None and isinstance(spec, str) and spec in BUILTIN_DATASETS:
         train, test = store(spec, args, lambda: _build(spec, target, dict(args)))
     else:
