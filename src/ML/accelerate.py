@@ -127,10 +127,4 @@ class Accelerator:
         return torch.compile(net) if self.decision["compile"] else net
 
 
-def plain_step(loss: torch.Tensor, optim: Any) -> None:
-    optim.zero_grad(set_to_none=True)
-    loss.backward()
-    optim.step()
-
-
-__all__ = ["Accelerator", "choose", "cpu_has_native_bf16", "is_convolutional", "plain_step"]
+__all__ = ["Accelerator", "choose", "cpu_has_native_bf16", "is_convolutional"]

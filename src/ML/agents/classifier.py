@@ -12,7 +12,7 @@ from torch import nn
 from ML import distributed
 from ML.accelerate import Accelerator
 from ML.agents.base import Agent
-from ML.blocks.network import build_network, build_optimizer, config_device
+from ML.blocks.network import build_aug, build_network, build_optimizer, config_device
 from ML.errors import UserError
 from ML.hyperparams import instantiate
 
@@ -24,17 +24,6 @@ def body_config(config: Any) -> Any:
     if len(parts) == 1:
         return config
     return {**config, "Eyes": [p[1] for p in parts], "eyes": {i: p[2] for i, p in enumerate(parts)}}
-
-
-def build_aug(config: Any, obs_shape: tuple[int, ...]) -> Any:
-    """``Aug`` with ``aug.*`` (None when unset or Identity)."""
-    aug = config.get("Aug")
-    if aug is None or (isinstance(aug, str) and aug.strip() == "Identity"):
-        return None
-    module = instantiate(aug, dict(config.get("aug") or {}), obs_shape, None, "Aug")
-    if not callable(module):
-        raise UserError(f"Aug={aug} is not callable; name an nn.Module such as RandomCropFlip")
-    return module
 
 
 def build_scheduler(config: Any, optim: Any) -> Any:
@@ -113,9 +102,7 @@ class ClassifierAgent(Agent):
     def update(self, batch: Any, step: int = 0) -> dict[str, float]:
         """One optimiser step on ``(x, y)``; returns the batch's loss and accuracy."""
         x, y = batch
-        accel = getattr(self, "accel", None)  # None: an agent pickled before accelerate existed
-        if accel is None:
-            self.accel = accel = Accelerator({}, self.device)
+        accel = self.accel
         x, y = accel.to_device(x, torch.float32), accel.to_device(y, torch.long)
         if not self.net.training:  # (a no-op walk over every module otherwise: measurable on small nets)
             self.net.train()
@@ -130,7 +117,7 @@ class ClassifierAgent(Agent):
             logits = net(x).reshape(len(x), self.num_classes)
             loss = F.cross_entropy(logits.float(), y, label_smoothing=self.label_smoothing)
         accel.step(loss, self.optim)
-        if getattr(self, "scheduler", None) is not None:
+        if self.scheduler is not None:
             self.scheduler.step()
         with torch.no_grad():
             stats = torch.stack([loss.detach(), (logits.argmax(-1) == y).float().mean()]).tolist()
@@ -145,7 +132,7 @@ class ClassifierAgent(Agent):
         correct = total = 0
         try:
             with torch.no_grad():
-                accel = getattr(self, "accel", None) or Accelerator({}, self.device)
+                accel = self.accel
                 for x, y in iterate(dataset, self.eval_batch_size):
                     x, y = accel.to_device(x), accel.to_device(y)
                     with accel.autocast():

@@ -137,9 +137,7 @@ class GANAgent(Agent):
 
     def update(self, batch: Any, step: int = 0) -> dict[str, float]:
         x = batch[0] if isinstance(batch, (tuple, list)) else batch
-        accel = getattr(self, "accel", None)  # None: an agent pickled before accelerate existed
-        if accel is None:
-            self.accel = accel = Accelerator({}, self.device)
+        accel = self.accel
         real = accel.to_device(x, torch.float32).reshape(-1, *self.obs_shape) * 2 - 1
         n = len(real)
         self.train()

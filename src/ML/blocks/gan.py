@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ML.blocks.architectures import as_shape
+from ML.blocks.architectures import as_shape, image_shape
 from ML.errors import UserError
 
 
@@ -33,17 +33,6 @@ def dcgan_init(module: nn.Module) -> None:
     elif isinstance(module, nn.BatchNorm2d):
         nn.init.normal_(module.weight, 1.0, 0.02)
         nn.init.zeros_(module.bias)
-
-
-def _image(shape: Any, name: str, part: str) -> tuple[int, int, int]:
-    out = as_shape(shape, name, part)
-    if out is None:
-        raise UserError(f"{part} needs {name} (C, H, W) of the images")
-    if len(out) == 2:
-        out = (1, *out)
-    if len(out) != 3:
-        raise UserError(f"{part} works on images shaped (C, H, W), not {list(out)}")
-    return out  # type: ignore[return-value]
 
 
 class Generator(nn.Module):
@@ -63,7 +52,7 @@ class Generator(nn.Module):
         if z is None:
             raise UserError("Generator needs in_shape (z_dim,)")
         self.z_dim = math.prod(z)
-        self.out_shape = _image(out_shape, "out_shape", "Generator")
+        self.out_shape = image_shape(out_shape, "Generator", "out_shape")
         c, h, w = self.out_shape
         channels = int(channels)
         if channels <= 0:
@@ -105,7 +94,7 @@ class Discriminator(nn.Module):
 
     def __init__(self, in_shape: Any, out_shape: Any = (1,), channels: int = 64):
         super().__init__()
-        c, h, w = _image(in_shape, "in_shape", "Discriminator")
+        c, h, w = image_shape(in_shape, "Discriminator")
         self.in_shape = (c, h, w)
         self.out_shape = as_shape(out_shape, "out_shape", "Discriminator") or (1,)
         width = int(channels)

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ML.blocks.architectures import apply_head, as_shape
+from ML.blocks.architectures import apply_head, as_shape, image_shape
 from ML.errors import UserError
 
 
@@ -43,17 +43,6 @@ class BasicBlock(nn.Module):
         return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
 
 
-def _image(in_shape: Any, part: str) -> tuple[int, int, int]:
-    shape = as_shape(in_shape, "in_shape", part)
-    if shape is None:
-        raise UserError(f"{part} needs in_shape (C, H, W); pass eyes.in_shape=[C,H,W]")
-    if len(shape) == 2:
-        shape = (1, *shape)
-    if len(shape) != 3:
-        raise UserError(f"{part} needs image inputs shaped (C, H, W), not {list(shape)}")
-    return shape  # type: ignore[return-value]
-
-
 class ResNet(nn.Module):
     """A CIFAR-style residual network (see the module docstring).
 
@@ -66,7 +55,7 @@ class ResNet(nn.Module):
 
     def __init__(self, in_shape: Any, out_shape: Any = None, blocks: Any = (2, 2, 2, 2), width: int = 64):
         super().__init__()
-        c, h, w = _image(in_shape, type(self).__name__)
+        c, h, w = image_shape(in_shape, type(self).__name__)
         self.in_shape = (c, h, w)
         self.out_shape = as_shape(out_shape, "out_shape", type(self).__name__)
         width = int(width)

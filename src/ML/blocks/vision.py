@@ -22,18 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ML.blocks.architectures import apply_head, as_shape
+from ML.blocks.architectures import apply_head, as_shape, image_shape
 from ML.errors import UserError
 
-
-def _image_shape(in_shape: Any, part: str, fix: str) -> tuple[int, int, int]:
-    shape = as_shape(in_shape, "in_shape", part)
-    if shape is None:
-        raise UserError(f"{part} needs in_shape (C, H, W); pass {fix}.in_shape=[C,H,W]")
-    if len(shape) != 3:
-        raise UserError(f"{part} needs image observations shaped (C, H, W), not {list(shape)}; "
-                        "for state vectors use Eyes=Identity (e.g. task=drqv2_states or env.pixels=true)")
-    return shape  # type: ignore[return-value]
+_STATES = "; for state vectors use Eyes=Identity (e.g. task=drqv2_states, or env.pixels=true)"
 
 
 def orthogonal_init(module: nn.Module) -> None:
@@ -59,7 +51,7 @@ class Encoder(nn.Module):
 
     def __init__(self, in_shape: Any, channels: int = 32, depth: int = 4):
         super().__init__()
-        c, h, w = _image_shape(in_shape, "Encoder", "eyes")
+        c, h, w = image_shape(in_shape, "Encoder", gray=False, fix=_STATES)
         channels, depth = int(channels), int(depth)
         if channels <= 0 or depth < 1:
             raise UserError(f"Encoder: channels > 0 and depth ≥ 1 (got channels={channels}, depth={depth})")
@@ -101,7 +93,8 @@ class RandomShiftsAug(nn.Module):
         if self.pad < 0:
             raise UserError(f"RandomShiftsAug: pad must be ≥ 0, not {pad}")
         if in_shape is not None:
-            _image_shape(in_shape, "RandomShiftsAug", "aug")
+            image_shape(in_shape, "RandomShiftsAug", gray=False,
+                        fix="; drop Aug (Aug=null) or train from pixels")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not x.is_floating_point():
@@ -132,7 +125,7 @@ class NatureCNN(nn.Module):
 
     def __init__(self, in_shape: Any, out_shape: Any = None, hidden_dim: int = 512):
         super().__init__()
-        c, h, w = _image_shape(in_shape, "NatureCNN", "eyes")
+        c, h, w = image_shape(in_shape, "NatureCNN", gray=False, fix=_STATES)
         self.in_shape = (c, h, w)
         self.out_shape = as_shape(out_shape, "out_shape", "NatureCNN")
         layers: list[nn.Module] = []

@@ -8,7 +8,7 @@ from typing import Any
 from ML.errors import UserError
 from ML.hyperparams import recipes
 from ML.hyperparams.instantiate import instantiate, output_shape
-from ML.hyperparams.parse import Override, from_kwargs, parse_tokens, parse_value
+from ML.hyperparams.parse import Override, from_kwargs, parse_tokens
 from ML.hyperparams.paths import resolve
 
 __all__ = ["Config", "instantiate", "output_shape", "resolve", "resolve_config", "parse_tokens"]
@@ -83,8 +83,3 @@ def resolve_config(code_args: tuple[Any, ...] = (), code_kwargs: dict[str, Any] 
         _check_declared(override, declared)
         _assign(config, override)
     return Config(config)
-
-
-def coerce(value: str) -> Any:
-    """Parse one value as the command line would (for callers that hold raw text)."""
-    return parse_value(value)
