@@ -8,7 +8,7 @@ from ML.benchmarking.cells import failures as _failures
 from ML.benchmarking.plots import figure_files, figure_names
 
 try:
-    config = _grid.validate(config, workflow.source_path("../schemas/config.schema.yaml"))
+    config = _grid.validate(config)  # the schema ships inside the package (ML/benchmarking/config.schema.yaml)
     CELLS = _grid.expand(config)
 except _grid.ConfigError as _e:
     sys.exit(f"config error: {_e}")
