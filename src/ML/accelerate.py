@@ -122,6 +122,10 @@ class Accelerator:
                 after_backward()
             optim.step()
 
+    def describe(self) -> dict[str, Any]:
+        """What run.json records (``env.accelerate``): the decision, when accelerated."""
+        return {"accelerate": self.decision} if self.enabled else {}
+
     def compile(self, net: nn.Module) -> nn.Module:
         """``torch.compile(net)`` when ``compile=true`` (accelerated), else ``net``."""
         return torch.compile(net) if self.decision["compile"] else net

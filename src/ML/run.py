@@ -142,8 +142,8 @@ def train(config: Config, command: list[str]) -> Any:
             (run_dir / name).unlink(missing_ok=True)
 
     previous = RunInfo.read(run_dir / "run.json") if resume else None
-    info = RunInfo(run_dir / "run.json", ident, config, {**spec.info, "action_repeat": spec.action_repeat},
-                   command, previous)
+    env_info = {**spec.info, "action_repeat": spec.action_repeat, **agent.describe()}  # agent: run-time choices
+    info = RunInfo(run_dir / "run.json", ident, config, env_info, command, previous)
     eval_log = CSVLog(run_dir / "eval.csv", state.get("eval_rows"))
     train_log = CSVLog(run_dir / "train.csv", state.get("train_rows"))
     eval_log, train_log = tracking.track(config, info, eval_log, train_log)  # wandb=true (ML.tracking)

@@ -18,12 +18,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ML.agents.base import Agent
+from ML.agents.base import BaseAgent
 from ML.blocks.network import build_aug, build_network, build_optimizer, config_device
 from ML.errors import UserError
 
 
-class DQNAgent(Agent):
+class DQNAgent(BaseAgent):
     """Deep Q-learning (Mnih et al. 2015) with double Q (van Hasselt et al. 2016) and n-step returns.
 
     Args:

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ML.agents.base import Agent
+from ML.agents.base import BaseAgent
 from ML.blocks.network import build_aug, build_optimizer, config_device
 from ML.blocks.vision import Encoder, orthogonal_init
 from ML.errors import UserError
@@ -133,7 +133,7 @@ def _is_default(spec: Any, names: tuple[str, ...]) -> bool:
     return spec is None or (isinstance(spec, str) and spec.strip() in names)
 
 
-class DrQV2Agent(Agent):
+class DrQV2Agent(BaseAgent):
     """DrQ-v2 for continuous actions, from pixels or states (see the module docstring).
 
     Args:

@@ -30,7 +30,7 @@ from torch import nn
 
 from ML import distributed
 from ML.accelerate import Accelerator
-from ML.agents.base import Agent
+from ML.agents.base import BaseAgent
 from ML.blocks.network import build_optimizer, config_device
 from ML.errors import UserError
 from ML.hyperparams import instantiate
@@ -64,7 +64,7 @@ def frechet(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) 
     return float(((mu_a - mu_b) ** 2).sum() + max(trace, 0.0))
 
 
-class GANAgent(Agent):
+class GANAgent(BaseAgent):
     """GAN over a dataset of images (see the module docstring).
 
     Args:
@@ -75,8 +75,6 @@ class GANAgent(Agent):
         grid: samples in the saved image grid.
         eval_samples: generated (and test) images compared by the Fréchet distance.
     """
-
-    generative = True
 
     def __init__(self, spec: Any, config: Any, z_dim: int = 100, grid: int = 64, eval_samples: int = 1000):
         super().__init__()
@@ -96,8 +94,6 @@ class GANAgent(Agent):
         self.device = config_device(config)
         self.to(self.device)
         self.accel = Accelerator(config, self.device, self.generator, self.discriminator)  # ML.accelerate
-        if self.accel.enabled:
-            spec.info["accelerate"] = self.accel.decision  # recorded in run.json (env.accelerate)
         distributed.broadcast_parameters(self)  # data-parallel: every rank starts from rank 0's weights
         self.optim_g = build_optimizer(config, self.generator.parameters())
         self.optim_d = build_optimizer(config, self.discriminator.parameters())
@@ -116,7 +112,7 @@ class GANAgent(Agent):
         """Images in [0, 1] for latents ``(n, z_dim)``."""
         return (self._generate(torch.as_tensor(z, dtype=torch.float32)) + 1) / 2
 
-    def act(self, obs: Any = 1, step: int = 0, eval_mode: bool = True) -> torch.Tensor:
+    def act(self, obs: Any = 1, step: int = 0, eval_mode: bool = False) -> torch.Tensor:
         """``n`` sampled images (eval mode) for ``obs = n``, or the images of given latents."""
         z = torch.randn(int(obs), self.z_dim) if isinstance(obs, (int, np.integer)) else torch.as_tensor(obs)
         was_training = self.training
@@ -165,7 +161,10 @@ class GANAgent(Agent):
         feats = [self.features(chunk.to(self.device) * 2 - 1) for chunk in images.split(512)]
         return gaussian(torch.cat(feats))
 
-    def evaluate(self, dataset: Any, out_dir: str | Path | None = None, step: int = 0) -> dict[str, float]:
+    def describe(self) -> dict[str, Any]:
+        return self.accel.describe()
+
+    def evaluate(self, dataset: Any, step: int = 0, out_dir: Path | None = None) -> dict[str, float]:
         """Sample grid (saved under ``out_dir/samples/``) and the FD score (see the module docstring)."""
         from ML.envs.datasets import iterate
 
