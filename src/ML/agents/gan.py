@@ -1,22 +1,5 @@
-"""Generative adversarial training (DCGAN by default): ``Model`` is the generator, ``Discriminator`` the critic.
-
-Images from the dataset (in [0, 1]) are scaled to [-1, 1]; each update takes one discriminator step
-(real vs. generated, binary cross-entropy on logits) and one generator step (the non-saturating loss
-``-log D(G(z))``), each with its own optimiser built from ``Optim``/``lr``/``optim.*`` (DCGAN: Adam,
-lr 2e-4, betas (0.5, 0.999)). ``train.csv`` gets ``loss_d, loss_g, d_real, d_fake`` (mean probabilities).
-
-Evaluation (``eval.csv``) saves a grid of ``grid`` samples from a fixed latent batch to
-``<run_dir>/samples/step_<step>.png`` and scores the generator with a Fréchet distance (FD) between
-Gaussian fits of features of generated and test images. The features are those of a small conv net with
-fixed, seeded random weights (no download, identical in every run and on every machine), so the scores of
-different runs of a task are comparable. ``score = max(0, 1 − FD(generated, test) / FD(noise, test))``,
-where ``noise`` is uniform random images: 0 is no better than noise, 1 matches the test set's feature
-statistics; bounded and higher-is-better like an accuracy, so the pipeline can average and bootstrap it.
-``fd`` and ``fd_noise`` are logged beside it.
-
-Inference: ``agent(z)`` maps latents ``(n, z_dim)`` to images in [0, 1]; ``agent.act(n)`` samples ``n``
-images (eval mode); ``agent.discriminate(x)`` gives the probability that images ``x`` are real.
-"""
+"""Generative adversarial training (DCGAN by default): ``Model`` is the generator, ``Discriminator`` the critic,
+scored by a Fréchet distance on fixed random features so that runs compare like accuracies (``GANAgent``)."""
 
 from __future__ import annotations
 
@@ -65,7 +48,13 @@ def frechet(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) 
 
 
 class GANAgent(BaseAgent):
-    """GAN over a dataset of images (see the module docstring).
+    """GAN over a dataset of images. Images (in [0, 1]) are scaled to [-1, 1]; each update takes one
+    discriminator step (real vs. generated, binary cross-entropy on logits) and one generator step (the
+    non-saturating ``-log D(G(z))``), each with its own optimiser from ``Optim``/``lr``/``optim.*`` (DCGAN:
+    Adam, lr 2e-4, betas (0.5, 0.999)); train.csv gets ``loss_d, loss_g, d_real, d_fake``.
+
+    Inference: ``agent(z)`` maps latents ``(n, z_dim)`` to images in [0, 1]; ``agent.act(n)`` samples ``n``
+    images; ``agent.discriminate(x)`` gives the probability that images ``x`` are real.
 
     Args:
         spec: the task (``obs_shape`` = one image's shape).
@@ -165,7 +154,15 @@ class GANAgent(BaseAgent):
         return self.accel.describe()
 
     def evaluate(self, dataset: Any, step: int = 0, out_dir: Path | None = None) -> dict[str, float]:
-        """Sample grid (saved under ``out_dir/samples/``) and the FD score (see the module docstring)."""
+        """The sample grid of a fixed latent batch (``out_dir/samples/step_<step>.png``) and the score.
+
+        The Fréchet distance (FD) between Gaussian fits of features of generated and test images, the
+        features of a small conv net with fixed, seeded random weights (no download, identical on every
+        machine, so runs of a task compare): ``score = max(0, 1 − FD(generated, test) / FD(noise, test))``
+        with ``noise`` uniform random images. 0 is no better than noise, 1 matches the test set's feature
+        statistics: bounded and higher-is-better like an accuracy, so the pipeline can average and bootstrap
+        it. ``fd`` and ``fd_noise`` are logged beside it.
+        """
         from ML.envs.datasets import iterate
 
         was_training = self.training

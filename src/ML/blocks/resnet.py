@@ -1,17 +1,5 @@
-"""Residual networks with a CIFAR-style stem, CIFAR augmentation and input normalization.
-
-``ResNet18`` (He et al. 2016, the CIFAR variant used by e.g. kuangliu/pytorch-cifar): a 3×3 stride-1
-conv stem of ``width`` channels (no 7×7 conv, no max-pool, so 32×32 inputs keep their resolution), then
-four stages of two basic blocks with ``width·(1, 2, 4, 8)`` channels, strides (1, 2, 2, 2), BatchNorm and
-ReLU, then global average pooling. As ``Eyes`` it is a body (``8·width`` features); given ``out_shape``
-(as ``Model``, or ``Eyes`` with a head) it adds a linear head. ``ResNet34`` uses (3, 4, 6, 3) blocks.
-The source document's path ``ML.Blocks.Architectures.Vision.ResNet18.ResNet18`` names this class too.
-
-``RandomCropFlip``: per-image random crop after zero-padding by ``padding`` pixels and a horizontal flip
-with probability 1/2 (the standard CIFAR augmentation), on batches, in training only (``Aug=``).
-
-``Normalize``: ``(x - mean) / std`` per channel, the first step of the network with ``norm=true``.
-"""
+"""Residual networks with a CIFAR-style stem (``ResNet18``, ``ResNet34``), the CIFAR augmentation
+``RandomCropFlip`` and the input normalization ``Normalize`` (``norm=true``)."""
 
 from __future__ import annotations
 
@@ -44,7 +32,12 @@ class BasicBlock(nn.Module):
 
 
 class ResNet(nn.Module):
-    """A CIFAR-style residual network (see the module docstring).
+    """A CIFAR-style residual network (He et al. 2016, the CIFAR variant of e.g. kuangliu/pytorch-cifar):
+    a 3×3 stride-1 conv stem of ``width`` channels (no 7×7 conv, no max-pool, so 32×32 inputs keep their
+    resolution), four stages of basic blocks with ``width·(1, 2, 4, 8)`` channels, strides (1, 2, 2, 2),
+    BatchNorm and ReLU, then global average pooling. As ``Eyes`` it is a body (``8·width`` features); given
+    ``out_shape`` it adds a linear head. The source document's ``ML.Blocks.Architectures.Vision.ResNet18.
+    ResNet18`` names ``ResNet18``.
 
     Args:
         in_shape: one input's shape (C, H, W) (inferred).
@@ -99,7 +92,8 @@ class ResNet34(ResNet):
 
 
 class RandomCropFlip(nn.Module):
-    """Random crop after zero-padding by ``padding`` (per image) and a random horizontal flip.
+    """Random crop after zero-padding by ``padding`` (per image) and a horizontal flip with probability
+    1/2: the standard CIFAR augmentation (``Aug=RandomCropFlip``).
 
     Applied only in training mode; in eval mode it returns its input unchanged.
     """

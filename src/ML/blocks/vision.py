@@ -1,17 +1,5 @@
-"""Pixel blocks: DrQ-v2's conv ``Encoder`` and ``RandomShiftsAug``, and the Nature-DQN ``NatureCNN``.
-
-``Encoder`` (Yarats et al. 2021, DrQ-v2): pixels scaled to [-0.5, 0.5], four 3×3 convs of 32 channels
-(the first with stride 2), ReLU after each, flattened: a (9, 84, 84) frame stack → 32·35·35 = 39200
-features. Convolutions are initialised orthogonally (ReLU gain), biases at 0, as in DrQ-v2.
-
-``RandomShiftsAug`` (DrQ / DrQ-v2): replicate-pad each image by ``pad`` pixels, then sample it back at
-its own size shifted by a random whole number of pixels in [-pad, pad] per axis (bilinear
-``grid_sample`` at pixel centres, so the result is an exact shifted crop). Use it as ``Aug=RandomShiftsAug``.
-
-``NatureCNN`` (Mnih et al. 2015): pixels /255, convs 32×8×8 stride 4, 64×4×4 stride 2, 64×3×3 stride 1,
-ReLU after each: an 84×84 input gives a (64, 7, 7) feature map. As ``Eyes`` it is a body; as ``Model``
-(given ``out_shape``) it adds the paper's head, Linear(3136, 512) → ReLU → Linear(512, out).
-"""
+"""Pixel blocks: DrQ-v2's conv ``Encoder`` and ``RandomShiftsAug`` (Yarats et al. 2021), and the
+Nature-DQN ``NatureCNN`` (Mnih et al. 2015); each checks its ``in_shape`` is an image."""
 
 from __future__ import annotations
 
@@ -41,7 +29,9 @@ def orthogonal_init(module: nn.Module) -> None:
 
 
 class Encoder(nn.Module):
-    """DrQ-v2's image encoder: (C, H, W) pixels in [0, 255] → flat features (see the module docstring).
+    """DrQ-v2's image encoder: (C, H, W) pixels in [0, 255] scaled to [-0.5, 0.5], four 3×3 convs of 32
+    channels (the first with stride 2), ReLU after each, flattened: a (9, 84, 84) frame stack → 32·35·35 =
+    39200 features. Convolutions are initialised orthogonally (ReLU gain), biases at 0, as in DrQ-v2.
 
     Args:
         in_shape: one observation's shape (C, H, W) (inferred).
@@ -78,7 +68,9 @@ DrQEncoder = Encoder
 
 
 class RandomShiftsAug(nn.Module):
-    """Random shifts of up to ``pad`` pixels per axis with replicated borders (DrQ-v2's augmentation).
+    """Random shifts of up to ``pad`` pixels per axis with replicated borders (DrQ / DrQ-v2): replicate-pad
+    each image by ``pad``, then sample it back at its own size shifted by a random whole number of pixels in
+    [-pad, pad] per axis (bilinear ``grid_sample`` at pixel centres: an exact shifted crop).
 
     Takes float batches (N, C, H, W) and returns the same shape; integer inputs are cast to float.
 
@@ -115,7 +107,9 @@ class RandomShiftsAug(nn.Module):
 
 
 class NatureCNN(nn.Module):
-    """The Nature-DQN convolutional network (see the module docstring).
+    """The Nature-DQN network: pixels /255, convs 32×8×8 stride 4, 64×4×4 stride 2, 64×3×3 stride 1, ReLU
+    after each: an 84×84 input gives a (64, 7, 7) feature map. As ``Eyes`` it is a body; as ``Model`` (given
+    ``out_shape``) it adds the paper's head, Linear(3136, 512) → ReLU → Linear(512, out).
 
     Args:
         in_shape: one observation's shape (C, H, W), pixels in [0, 255] (inferred).
