@@ -27,14 +27,15 @@ rule scores:
     conda:
         CONDA_ENV
     shell:
-        "{params.python} -m ML.benchmarking.scores gather --experiment {params.experiment:q} "
+        "{params.python} -m ML.benchmarking.cli gather --experiment {params.experiment:q} "
         "--results {params.results:q} --baselines {params.baselines:q} --out {output.scores:q} "
         "--cells-out {output.cells:q} {input.cells:q} 2>&1 | tee {log:q}"
 
 
 rule stats:
     input:
-        SCORES,
+        scores=SCORES,
+        cells=CELLS_CSV,
     output:
         stats=report(STATS_CSV, caption="../report/stats.rst", category="Tables"),
         comparisons=report(f"{ROOT}/comparisons.csv", caption="../report/comparisons.rst", category="Tables"),
@@ -51,5 +52,6 @@ rule stats:
     conda:
         CONDA_ENV
     shell:
-        "{params.python} -m ML.benchmarking.stats --scores {input:q} --out {output.stats:q} --reps {params.reps} "
-        "--seed {params.seed} --ci {params.ci} --window {params.window} 2>&1 | tee {log:q}"
+        "{params.python} -m ML.benchmarking.cli stats --scores {input.scores:q} --cells {input.cells:q} "
+        "--out {output.stats:q} --reps {params.reps} --seed {params.seed} --ci {params.ci} "
+        "--window {params.window} 2>&1 | tee {log:q}"

@@ -15,5 +15,4 @@ rule baseline_classic:
     conda:
         CONDA_ENV
     shell:
-        "{params.python} -m ML.benchmarking.references baseline --task {wildcards.task:q} --out {output:q} "
-        "> {log:q} 2>&1"
+        "{params.python} -m ML.benchmarking.cli baseline --task {wildcards.task:q} --out {output:q} > {log:q} 2>&1"

@@ -4,7 +4,9 @@ import shlex
 import sys
 
 from ML.benchmarking import grid as _grid
+from ML.benchmarking import slurm as _slurm
 from ML.benchmarking.cells import failures as _failures
+from ML.benchmarking.cells import read_status as _read_status
 from ML.benchmarking.plots import figure_files, figure_names
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
@@ -12,7 +14,8 @@ try:
     config = _grid.validate(config)  # the schema ships inside the package (ML/benchmarking/config.schema.yaml)
     CELLS = _grid.expand(config)
 except _grid.ConfigError as _e:
-    sys.exit(f"config error: {_e}")
+    print(f"config error: {_e}", file=sys.stderr)
+    sys.exit(2)  # a user mistake: one line, exit 2
 
 EXP = config["experiment"]
 RESULTS = config["results"].rstrip("/")
@@ -56,6 +59,18 @@ TRAIN_RESOURCES = {
     env: {**(_PIXEL if env in PIXEL_SUITES else _SMALL), **config["resources"].get(env, {})}
     for env in ("Classic", "Classify", "Atari", "DMC")
 }
+SMALL_SUITES = ("Classic", "Classify")  # rule train_small, grouped by the SLURM profile into group "small"
+
+# SLURM (workflow/profiles/slurm): the small jobs of one submission (group-components) share it layer by
+# layer: snakemake sums the CPUs and memory of the jobs that run side by side, up to --cores, and adds up the
+# runtimes of the layers. Unless --cores is given, it is the CPUs of the smallest node of the small jobs'
+# partition (sinfo), so a group job always fits one node. slurm_preflight refuses, before any submission,
+# a job no node of its partition can hold: SLURM would queue it forever (Reason=PartitionConfig).
+SLURM_NODES = _slurm.partitions()
+_SMALL_NODE = SLURM_NODES.get(TRAIN_RESOURCES["Classic"]["slurm_partition"])
+if workflow.global_resources["_nodes"].value is not None and workflow.global_resources["_cores"].value is None:
+    if _SMALL_NODE is not None:  # cluster execution (--jobs) without --cores: a group job is one node wide
+        workflow.global_resources["_cores"] = _SMALL_NODE.cpus
 
 
 wildcard_constraints:
@@ -93,3 +108,50 @@ def train_resource(name, scale_with_attempt=False):
         return value * attempt if scale_with_attempt else value
 
     return get
+
+
+def failed_cells():
+    """The status files of the grid's cells whose last attempt failed (named at the end of every run)."""
+    return [path for path in STATUSES if _read_status(path).get("status") == "failed"]
+
+
+def finish(failed, strict):
+    """Name the failed cells; with `strict: true` in config.yaml, exit non-zero if there are any."""
+    if not failed:
+        return
+    print(f"{len(failed)} cell(s) failed (logs under {ROOT}/logs/train/; the next snakemake call retries "
+          f"them): {', '.join(failed)}", file=sys.stderr)
+    if strict:
+        print("strict: true in config.yaml: exiting with status 1 because cells failed", file=sys.stderr)
+        sys.exit(1)
+
+def mem_per_cpu(wildcards, attempt, threads):
+    """sbatch --mem-per-cpu for a pixel cell, so jobs share a node by CPUs and memory alike; 0 (the plugin then
+    asks --mem) for the grouped small cells, whose per-CPU figure snakemake would sum across the group."""
+    if wildcards.suite in SMALL_SUITES:
+        return 0
+    return -(-TRAIN_RESOURCES[wildcards.suite]["mem_mb"] * attempt // threads)
+
+
+def slurm_preflight():
+    """On the SLURM executor, stop before any submission when a train job (or a group of small ones) asks
+    for more than every node of its partition has: SLURM would queue it forever (Reason=PartitionConfig)."""
+    plugin = workflow.executor_plugin
+    if plugin is None or plugin.cli_prefix != "slurm" or not SLURM_NODES:
+        return
+    width = workflow.global_resources["_cores"].value
+    for suite in SUITES:
+        need = TRAIN_RESOURCES[suite]
+        problem = _slurm.misfit(f"a {suite} train job", need["slurm_partition"], THREADS, need["mem_mb"],
+                                need["gpu"], SLURM_NODES)
+        if problem is None and suite in SMALL_SUITES and width:  # a group job: up to `width` CPUs of small jobs
+            side_by_side = max(width // THREADS, 1)
+            problem = _slurm.misfit(f"a group of small jobs (--cores {width}: {side_by_side} side by side)",
+                                    need["slurm_partition"], side_by_side * THREADS, side_by_side * need["mem_mb"],
+                                    0, SLURM_NODES)
+        if problem:
+            sys.exit(f"slurm: {problem}")
+
+
+onstart:
+    slurm_preflight()

@@ -29,7 +29,7 @@ rule figures:
     conda:
         CONDA_ENV
     shell:
-        "{params.python} -m ML.benchmarking.plots --scores {input.scores:q} --tables {params.tables:q} "
+        "{params.python} -m ML.benchmarking.cli plots --scores {input.scores:q} --tables {params.tables:q} "
         "--cells {input.cells:q} --out {params.out:q} --suites {params.suites} --summary {output.summary:q} "
         "--experiment {params.experiment:q} 2>&1 | tee {log:q}"
 

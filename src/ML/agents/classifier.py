@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ML import distributed
+from ML import ranks
 from ML.accelerate import Accelerator
 from ML.agents.base import BaseAgent, Transient
 from ML.blocks.network import build_aug, build_network, build_optimizer, config_device
@@ -85,7 +85,7 @@ class ClassifierAgent(BaseAgent):
     def _wrap(self) -> None:
         """The module the update runs: DistributedDataParallel in a multi-process run, compiled with
         ``compile=true``; this process's only (agent.pt holds the plain ``net``)."""
-        train_net = distributed.wrap(self.net, self.device) or self.net
+        train_net = ranks.wrap(self.net, self.device) or self.net
         self.train_net = Transient(self.accel.compile(train_net))
 
     def describe(self) -> dict[str, Any]:

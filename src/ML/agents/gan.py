@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ML import distributed
+from ML import ranks
 from ML.accelerate import Accelerator
 from ML.agents.base import BaseAgent
 from ML.blocks.network import build_optimizer, config_device
@@ -83,12 +83,12 @@ class GANAgent(BaseAgent):
         self.device = config_device(config)
         self.to(self.device)
         self.accel = Accelerator(config, self.device, self.generator, self.discriminator)  # ML.accelerate
-        distributed.broadcast_parameters(self)  # data-parallel: every rank starts from rank 0's weights
+        ranks.broadcast_parameters(self)  # data-parallel: every rank starts from rank 0's weights
         self.optim_g = build_optimizer(config, self.generator.parameters())
         self.optim_d = build_optimizer(config, self.discriminator.parameters())
         self.fixed_z = torch.randn(self.grid, self.z_dim, generator=torch.Generator().manual_seed(0))
         self.features = feature_net(self.obs_shape).to(self.device)
-        self._reference: Any = None
+        self._reference: Any = None  # the test set's feature statistics: (key, stats, fd_noise, n); never data
 
     # -- generating ---------------------------------------------------------------------------------
 
@@ -134,12 +134,12 @@ class GANAgent(BaseAgent):
             loss_d = (F.binary_cross_entropy_with_logits(logits_real, ones)
                       + F.binary_cross_entropy_with_logits(logits_fake, zeros))
         # data-parallel runs average each network's gradients over the ranks before stepping
-        accel.step(loss_d, self.optim_d, lambda: distributed.average_gradients(self.discriminator), update=False)
+        accel.step(loss_d, self.optim_d, lambda: ranks.average_gradients(self.discriminator), update=False)
 
         with accel.autocast():
             logits_g = self.discriminator(fake).flatten(1)[:, 0].float()
             loss_g = F.binary_cross_entropy_with_logits(logits_g, ones)
-        accel.step(loss_g, self.optim_g, lambda: distributed.average_gradients(self.generator))
+        accel.step(loss_g, self.optim_g, lambda: ranks.average_gradients(self.generator))
         return {"loss_d": float(loss_d.detach()), "loss_g": float(loss_g.detach()),
                 "d_real": float(torch.sigmoid(logits_real.detach()).mean()),
                 "d_fake": float(torch.sigmoid(logits_fake.detach()).mean())}
@@ -169,7 +169,8 @@ class GANAgent(BaseAgent):
         self.eval()
         try:
             with torch.no_grad():
-                if self._reference is None or self._reference[0] is not dataset:
+                key = (type(dataset).__name__, len(dataset))
+                if self._reference is None or self._reference[0] != key:
                     real = []
                     for x, _ in iterate(dataset, 1024):
                         real.append(x.reshape(-1, *self.obs_shape))
@@ -178,7 +179,7 @@ class GANAgent(BaseAgent):
                     real_t = torch.cat(real)[: self.eval_samples]
                     noise = torch.rand(len(real_t), *self.obs_shape, generator=torch.Generator().manual_seed(1))
                     ref = self._stats(real_t)
-                    self._reference = (dataset, ref, frechet(self._stats(noise), ref), len(real_t))
+                    self._reference = (key, ref, frechet(self._stats(noise), ref), len(real_t))
                 _, ref, fd_noise, n = self._reference
                 z = torch.randn(n, self.z_dim, generator=torch.Generator().manual_seed(2))
                 generated = torch.cat([self(chunk).cpu() for chunk in z.split(512)])

@@ -9,6 +9,7 @@ import numpy as np
 
 from ML.errors import UserError
 from ML.hyperparams import instantiate
+from ML.hyperparams.instantiate import offer
 from ML.replay import Replay
 from ML.video import as_frame, write_mp4
 
@@ -22,8 +23,8 @@ class Interactive:
     def __init__(self, config: Any):
         self.config = config
         self.seed = int(config.seed)
-        self.env = instantiate(config.Env, {**config.env, "seed": self.seed, "evaluation": False}, label="Env")
-        self.eval_env = instantiate(config.Env, {**config.env, "seed": self.seed, "evaluation": True},
+        self.env = instantiate(config.Env, offer(config.Env, config.env, seed=self.seed, evaluation=False), label="Env")
+        self.eval_env = instantiate(config.Env, offer(config.Env, config.env, seed=self.seed, evaluation=True),
                                     label="Env")
         self.spec = self.env.task_spec
         self.frames_per_step = self.spec.action_repeat
@@ -31,8 +32,9 @@ class Interactive:
         self._channels = self.spec.obs_shape[0] // int(self.spec.info.get("frame_stack") or 1)
         if self.vlog and len(self.spec.obs_shape) != 3:  # vector observations: let the env draw itself
             try:
-                self.eval_env = instantiate(config.Env, {**config.env, "seed": self.seed, "evaluation": True,
-                                                         "render_mode": "rgb_array"}, label="Env")
+                self.eval_env = instantiate(config.Env, {**offer(config.Env, config.env, seed=self.seed,
+                                                                 evaluation=True), "render_mode": "rgb_array"},
+                                            label="Env")
             except UserError:
                 raise UserError(f"vlog=true: {self.spec.suite} task {self.spec.task} has no image observations "
                                 "and its Env takes no render_mode; use pixels (env.pixels=true) or vlog=false")\
@@ -104,10 +106,14 @@ class Interactive:
         return metrics
 
     def evaluate(self, agent: Any, step: int) -> dict[str, float]:
-        """Mean return over ``evaluate_episodes`` greedy episodes on the separately seeded eval env."""
+        """Mean return over ``evaluate_episodes`` (the last evaluation: ``evaluate_episodes_final`` when set)
+        greedy episodes on the separately seeded eval env."""
         returns, lengths = [], []
         agent.eval()
-        for i in range(int(self.config.evaluate_episodes)):
+        episodes = self.config.evaluate_episodes
+        if step >= int(self.config.train_steps) and self.config.get("evaluate_episodes_final") is not None:
+            episodes = self.config.evaluate_episodes_final  # a protocol's final score (Atari-100k: 100 episodes)
+        for i in range(int(episodes)):
             obs, _ = self.eval_env.reset(seed=episode_seed(self.seed, 1, self.evaluations, i))
             frames = [self._frame(obs)] if self.vlog and i == 0 else None
             done, total, length = False, 0.0, 0
