@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ML.agents.base import Agent
-from ML.blocks.network import build_optimizer, config_device
+from ML.agents.base import BaseAgent
+from ML.blocks.network import build_aug, build_optimizer, config_device
 from ML.blocks.vision import Encoder, orthogonal_init
 from ML.errors import UserError
 from ML.hyperparams import instantiate, output_shape, resolve
@@ -133,7 +133,7 @@ def _is_default(spec: Any, names: tuple[str, ...]) -> bool:
     return spec is None or (isinstance(spec, str) and spec.strip() in names)
 
 
-class DrQV2Agent(Agent):
+class DrQV2Agent(BaseAgent):
     """DrQ-v2 for continuous actions, from pixels or states (see the module docstring).
 
     Args:
@@ -189,7 +189,7 @@ class DrQV2Agent(Agent):
         self._scale, self._offset = (high - low) / 2.0, (high + low) / 2.0  # [-1, 1] → [low, high]
 
         self.encoder, self.repr_dim = self._build_eyes(config, obs_shape)
-        self.aug = self._build_aug(config, obs_shape, bool(augment))
+        self.aug = build_aug(config, obs_shape, "RandomShiftsAug") if augment and self.pixels else None  # states: none
 
         self.actor = Actor(self.repr_dim, self.action_dim, self.feature_dim, self.hidden_dim)
         self.critic = Critic(self.repr_dim, self.action_dim, self.feature_dim, self.hidden_dim)
@@ -231,17 +231,6 @@ class DrQV2Agent(Agent):
         if len(shape) != 1:
             module = nn.Sequential(module, nn.Flatten(1))
         return module, math.prod(shape)
-
-    def _build_aug(self, config: Any, obs_shape: tuple[int, ...], augment: bool) -> nn.Module | None:
-        """``Aug`` (default: RandomShiftsAug(pad=4)) on pixels when ``augment``; nothing on states."""
-        aug = config.get("Aug")
-        if not augment or not self.pixels or (isinstance(aug, str) and aug.strip() == "Identity"):
-            return None
-        args = dict(config.get("aug") or {})
-        module = instantiate("RandomShiftsAug" if aug is None else aug, args, obs_shape, None, "Aug")
-        if not callable(module):
-            raise UserError(f"Aug={aug} is not callable; name an nn.Module class such as RandomShiftsAug")
-        return module
 
     # -- acting -------------------------------------------------------------------------------------
 

@@ -70,6 +70,20 @@ def build_network(config: Any, in_shape: tuple[int, ...], out_shape: tuple[int, 
                     f"{list(out_shape)}: {error}; fix Eyes/Model or their arguments")
 
 
+def build_aug(config: Any, obs_shape: tuple[int, ...], default: str | None = None) -> nn.Module | None:
+    """The config's ``Aug`` with ``aug.*``, applied to training batches only: ``default`` when ``Aug`` is
+    unset, nothing when it is (or defaults to) ``Identity`` or empty. Every agent builds its augmentation
+    here; whether the observations suit it (images) is the augmentation's own check of its ``in_shape``."""
+    aug = config.get("Aug")
+    aug = default if aug is None else aug
+    if aug is None or (isinstance(aug, str) and aug.strip() in ("", "Identity")):
+        return None
+    module = instantiate(aug, dict(config.get("aug") or {}), obs_shape, None, "Aug")
+    if not callable(module):
+        raise UserError(f"Aug={aug} is not callable; name an nn.Module class such as RandomShiftsAug")
+    return module
+
+
 def build_optimizer(config: Any, params: Any) -> Any:
     """``Optim`` (a name, path or class) with ``lr`` and ``optim.*`` arguments, fused where it can be."""
     params = [p for p in params if p.requires_grad]
