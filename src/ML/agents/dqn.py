@@ -122,6 +122,16 @@ class DQNAgent(Agent):
         with torch.no_grad():
             return int(self.q(self._input(obs).unsqueeze(0)).argmax(1).item())
 
+    def act_batch(self, obs: np.ndarray, step: int, eval_mode: bool = False) -> np.ndarray:
+        """Actions for a batch of observations (a vector env's), one forward pass for all of them."""
+        with torch.no_grad():
+            actions = self.q(self._input(obs)).argmax(1).cpu().numpy()
+        eps = self.eval_eps if eval_mode else self.epsilon(step)
+        if eps > 0:
+            explore = self.rng.random(len(actions)) < eps
+            actions = np.where(explore, self.rng.integers(self.num_actions, size=len(actions)), actions)
+        return actions
+
     def update(self, replay: Any, step: int) -> dict[str, float]:
         if step < self.learn_start or step % self.update_every or len(replay) < self.batch_size:
             return {}

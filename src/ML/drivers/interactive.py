@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import gymnasium
 import numpy as np
 
 from ML.errors import UserError
@@ -50,6 +51,7 @@ class Interactive:
         self._return = 0.0
         self._length = 0
         self._actions: list[Any] = []  # the unfinished episode's actions, to rebuild it after a resume
+        self._eval_vector: gymnasium.vector.SyncVectorEnv | None = None  # built at the first evaluation
 
     def open(self, run_dir: Path, resume: bool, state: dict[str, Any] | None = None) -> None:
         self.run_dir = run_dir
@@ -104,11 +106,28 @@ class Interactive:
         return metrics
 
     def evaluate(self, agent: Any, step: int) -> dict[str, float]:
-        """Mean return over ``evaluate_episodes`` greedy episodes on the separately seeded eval env."""
-        returns, lengths = [], []
+        """Mean return over ``evaluate_episodes`` greedy episodes on the separately seeded eval env.
+
+        An agent with ``act_batch`` plays them all at once in a gymnasium vector env (one batched forward
+        per step instead of one per episode and step); episode ``i`` gets the same seed either way.
+        """
+        episodes = int(self.config.evaluate_episodes)
+        seeds = [episode_seed(self.seed, 1, self.evaluations, i) for i in range(episodes)]
         agent.eval()
-        for i in range(int(self.config.evaluate_episodes)):
-            obs, _ = self.eval_env.reset(seed=episode_seed(self.seed, 1, self.evaluations, i))
+        if episodes > 1 and not self.vlog and hasattr(agent, "act_batch"):
+            returns, lengths = self._evaluate_batched(agent, step, seeds)
+        else:
+            returns, lengths = self._evaluate_sequential(agent, step, seeds)
+        agent.train()
+        self.evaluations += 1
+        score = float(np.mean(returns)) if returns else float("nan")
+        return {"score": score, "score_std": float(np.std(returns)) if returns else float("nan"),
+                "episodes": len(returns), "length": float(np.mean(lengths)) if lengths else float("nan")}
+
+    def _evaluate_sequential(self, agent: Any, step: int, seeds: list[int]) -> tuple[list[float], list[int]]:
+        returns, lengths = [], []
+        for i, seed in enumerate(seeds):
+            obs, _ = self.eval_env.reset(seed=seed)
             frames = [self._frame(obs)] if self.vlog and i == 0 else None
             done, total, length = False, 0.0, 0
             while not done:
@@ -122,11 +141,28 @@ class Interactive:
                 write_mp4(self.run_dir / "videos" / f"step_{step}.mp4", frames)
             returns.append(total)
             lengths.append(length)
-        agent.train()
-        self.evaluations += 1
-        score = float(np.mean(returns)) if returns else float("nan")
-        return {"score": score, "score_std": float(np.std(returns)) if returns else float("nan"),
-                "episodes": len(returns), "length": float(np.mean(lengths)) if lengths else float("nan")}
+        return returns, lengths
+
+    def _evaluate_batched(self, agent: Any, step: int, seeds: list[int]) -> tuple[list[float], list[int]]:
+        """Every episode's first run in one vector env; an env that finished keeps stepping (autoreset),
+        its later rewards uncounted, until the last episode ends."""
+        n = len(seeds)
+        if self._eval_vector is None or self._eval_vector.num_envs != n:
+            if self._eval_vector is not None:
+                self._eval_vector.close()
+            make = lambda: instantiate(self.config.Env, {**self.config.env, "seed": self.seed, "evaluation": True},
+                                       label="Env")
+            self._eval_vector = gymnasium.vector.SyncVectorEnv([make] * n, copy=False)
+        vector = self._eval_vector
+        obs, _ = vector.reset(seed=seeds)
+        totals, lengths = np.zeros(n), np.zeros(n, np.int64)
+        running = np.ones(n, bool)
+        while running.any():
+            obs, reward, terminated, truncated, _ = vector.step(agent.act_batch(obs, step, eval_mode=True))
+            totals += reward * running
+            lengths += running
+            running &= ~(terminated | truncated)
+        return totals.tolist(), lengths.tolist()
 
     def _frame(self, obs: np.ndarray) -> np.ndarray:
         frame = as_frame(obs, self._channels)
@@ -142,3 +178,5 @@ class Interactive:
             self.replay.close(keep=keep)
         self.env.close()
         self.eval_env.close()
+        if self._eval_vector is not None:
+            self._eval_vector.close()
