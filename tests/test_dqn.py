@@ -201,3 +201,20 @@ def test_batched_evaluation_plays_the_same_seeded_episodes_as_sequential(tmp_pat
     assert len(set(lengths)) > 1  # different seeds, different episodes
     assert batched["score"] == pytest.approx(np.mean(returns))
     assert batched["length"] == pytest.approx(np.mean(lengths))
+
+
+def test_clip_grad_norm_matches_torch() -> None:
+    from ML.blocks.optim import clip_grad_norm
+
+    torch.manual_seed(0)
+    for scale in (0.01, 100.0):  # under the limit (unchanged) and over it (scaled down)
+        params = [torch.nn.Parameter(torch.randn(5, 3)) for _ in range(3)]
+        for p in params:
+            p.grad = torch.randn_like(p) * scale
+        copies = [torch.nn.Parameter(p.detach().clone()) for p in params]
+        for p, c in zip(params, copies, strict=True):
+            c.grad = p.grad.clone()
+        clip_grad_norm(params, 1.0)
+        torch.nn.utils.clip_grad_norm_(copies, 1.0, foreach=True)
+        for p, c in zip(params, copies, strict=True):
+            assert torch.equal(p.grad, c.grad)

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from ML.agents.base import Agent
 from ML.blocks.network import build_network, build_optimizer, config_device
+from ML.blocks.optim import clip_grad_norm
 from ML.errors import UserError
 from ML.hyperparams import instantiate
 
@@ -170,7 +171,7 @@ class DQNAgent(Agent):
         self.optim.zero_grad(set_to_none=True)
         loss.backward()
         if self.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip, foreach=True)
+            clip_grad_norm(self.params, self.grad_clip)
         self.optim.step()
         self.updates += 1
         self._sync_target()
