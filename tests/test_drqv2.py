@@ -253,3 +253,19 @@ def test_one_update_matches_a_plain_reimplementation_of_drqv2s_update() -> None:
     for a, b in zip(agent.critic_target.parameters(), reference.critic_target.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)  # soft update of the same weights
     assert not torch.equal(next(agent.critic_target.parameters()), next(reference.critic.parameters()))
+
+
+def test_accelerate_runs_the_encoder_in_bf16_only_where_the_cpu_has_it() -> None:
+    from benchmarks.drqv2 import build
+    from ML.accelerate import cpu_has_native_bf16
+
+    plain, batch, _ = build(batch_size=4)
+    fast = build(batch_size=4, accelerate=True)[0]
+    assert plain.accel.dtype is None and not plain.accel.enabled
+    assert fast.accel.decision["amp"] == ("bfloat16" if cpu_has_native_bf16() else None)
+    torch.manual_seed(0)
+    exact = plain.learn(batch, step=10_000)
+    torch.manual_seed(0)
+    approx = fast.learn(batch, step=10_000)  # the same weights (seeded build) and draws: bf16 rounding only
+    assert approx["critic_loss"] == pytest.approx(exact["critic_loss"], rel=0.05)
+    assert np.isfinite(approx["actor_loss"])
