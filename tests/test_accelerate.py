@@ -21,7 +21,8 @@ from ML.replay import Replay
 
 
 def _load(*argv: str):
-    return datasets.load(resolve_config(argv=["task=classify", *argv]))
+    config = resolve_config(argv=["task=classify", *argv])
+    return datasets.load(config, memmap.store_for(config))
 
 
 def test_store_round_trips_exactly_and_is_built_once(workdir: Path) -> None:

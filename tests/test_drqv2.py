@@ -103,7 +103,7 @@ def test_recipes_resolve_with_drqv2_defaults() -> None:
     assert (states.env.pixels, states.Eyes, states.Aug, states.agent.augment) == (False, "Identity", None, False)
     humanoid = resolve_config((), {"task": "humanoid_from_images"})
     assert (humanoid.env.task, humanoid.lr, humanoid.agent.feature_dim, humanoid.train_steps) == \
-        ("humanoid_run", 8e-5, 100, 15_000_000)
+        ("humanoid_run", 8e-5, 100, 15_050_000)  # num_train_frames 30.1M
     assert humanoid.agent.stddev_schedule == "linear(1.0,0.1,2000000)" and humanoid.env.pixels is True
 
 

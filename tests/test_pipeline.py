@@ -40,13 +40,16 @@ def test_default_grid_dry_run(tmp_path: Path):
     proc = snakemake(tmp_path, "-n", configfile=REPO / "config.yaml")
     assert proc.returncode == 0, proc.stderr
     counts = job_counts(proc.stdout + proc.stderr)
-    # classify x Digits x 3 seeds + dqn x {CartPole-v1, Acrobot-v1} x 3 seeds
-    assert counts["train_small"] == 9 and "train" not in counts  # no pixel suite in the default grid
+    # classify x Digits x 3 seeds + {dqn, dqn_nstep1} x {CartPole-v1, Acrobot-v1} x 3 seeds
+    assert counts["train_small"] == 15 and "train" not in counts  # no pixel suite in the default grid
     assert counts["baseline_classic"] == 2
     for rule in ("scores", "stats", "figures", "report"):
         assert counts[rule] == 1
     config = grid.validate(yaml.safe_load((REPO / "config.yaml").read_text()))
-    assert len(grid.expand(config)) == 9 and config["experiment"] == "default"
+    cells = grid.expand(config)
+    assert len(cells) == 15 and config["experiment"] == "default"
+    # two recipes share the Classic suite, so summary.md has a verdict
+    assert {c.recipe for c in cells if c.env == "Classic"} == {"dqn", "dqn_nstep1"}
 
 
 BAD = [
@@ -203,3 +206,25 @@ def test_a_job_killed_outright_still_gets_the_complete_cells_reported(tmp_path: 
     summary = (root / "summary.md").read_text()
     assert "dqn/Classic/CartPole-v1/0" in summary and "classify" in summary
     assert set(pd.read_csv(root / "scores.csv")["recipe"]) == {"classify"}
+
+
+def test_strict_exits_nonzero_when_a_cell_failed(tmp_path: Path):
+    """Default: the run keeps going and names the failed cell, exit 0; `strict: true`: the same grid, the
+    failed cell retried and failed again, aggregates the rest and exits 1 naming it."""
+    config = {"experiment": "strict", "seeds": [0], "stats": {"reps": 20, "seed": 0},
+              "grid": [{"recipe": "classify", "suite": "classify", "tasks": ["Digits"],
+                        "args": {"train_steps": 4, "evaluate_per_steps": 2}},
+                       {"recipe": "nosuchrecipe", "suite": "classify", "tasks": ["Digits"]}]}
+    target = "results/strict/cells.csv"
+    named = "cell(s) failed"
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    proc = snakemake(tmp_path, "--cores", "2", target)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"1 {named}" in proc.stderr and "cells/nosuchrecipe/Classify/Digits/0.json" in proc.stderr
+
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({**config, "strict": True}))
+    proc = snakemake(tmp_path, "--cores", "2", target)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert f"1 {named}" in proc.stderr and "strict: true" in proc.stderr
+    cells = pd.read_csv(tmp_path / target).set_index("recipe")
+    assert cells.loc["nosuchrecipe", "status"] == "failed" and cells.loc["classify", "status"] == "complete"

@@ -148,7 +148,7 @@ def test_slurm_profile_submits_resources_groups_and_commands(tmp_path: Path):
     assert "Env=DMC" in argv and "env.task=cartpole_balance" in argv and "threads=2" in argv
 
     # scores from what is complete, naming the failed cell (locally: snakemake's local rules)
-    scores = subprocess.run([sys.executable, "-m", "ML.benchmarking.scores", "gather", "--experiment", "cluster",
+    scores = subprocess.run([sys.executable, "-m", "ML.benchmarking.cli", "gather", "--experiment", "cluster",
                              "--results", str(work / "results"), "--cells-out", str(root / "cells.csv"), *targets],
                             capture_output=True, text=True, env=env, cwd=work)
     assert scores.returncode == 0, scores.stderr

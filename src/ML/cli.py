@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import sys
 
-from ML.errors import UserError
+from ML.errors import UserError, print_traceback
 
 USAGE = """usage: ML [-m] key=value [+new.key=value ...]
 
@@ -48,13 +48,18 @@ def expand(argv: list[str]) -> list[list[str]]:
     return [list(combo) for combo in itertools.product(*(split_sweep(t) for t in tokens))]
 
 
+def debug_requested(argv: list[str]) -> bool:
+    """``debug=true`` on the command line (read before the config, which may be what failed)."""
+    return any(t.lstrip("+").lower() == "debug=true" for t in argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if any(a in ("-h", "--help") for a in argv):
         print(USAGE)
         return 0
+    from ML.entry import start
     from ML.hyperparams import resolve_config
-    from ML.run import train
 
     try:
         runs = expand(argv)
@@ -62,8 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         for run, config in zip(runs, configs, strict=True):
             if len(runs) > 1:
                 print(f"[sweep] {' '.join(run)}", flush=True)
-            train(config, ["ML", *run])
+            start(config, ["ML", *run])
     except UserError as e:
+        if debug_requested(argv):
+            print_traceback(e)
         print(f"ML: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

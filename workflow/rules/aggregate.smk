@@ -18,14 +18,15 @@ rule scores:
     log:
         f"{ROOT}/logs/scores.log",
     shell:
-        "{PYTHON} -m ML.benchmarking.scores gather --experiment {EXP:q} --results {RESULTS:q} "
+        "{PYTHON} -m ML.benchmarking.cli gather --experiment {EXP:q} --results {RESULTS:q} "
         "--baselines {BASELINES:q} --out {output.scores:q} --cells-out {output.cells:q} {input.cells:q} "
         "2>&1 | tee {log:q}"
 
 
 rule stats:
     input:
-        SCORES,
+        scores=SCORES,
+        cells=CELLS_CSV,
     output:
         stats=report(STATS_CSV, caption="../report/stats.rst", category="Tables"),
         comparisons=report(f"{ROOT}/comparisons.csv", caption="../report/comparisons.rst", category="Tables"),
@@ -39,5 +40,5 @@ rule stats:
         ci=STATS["ci"],
         window=STATS["final_window"],
     shell:
-        "{PYTHON} -m ML.benchmarking.stats --scores {input:q} --out {output.stats:q} --reps {params.reps} "
-        "--seed {params.seed} --ci {params.ci} --window {params.window} 2>&1 | tee {log:q}"
+        "{PYTHON} -m ML.benchmarking.cli stats --scores {input.scores:q} --cells {input.cells:q} "
+        "--out {output.stats:q} --reps {params.reps} --seed {params.seed} --ci {params.ci} --window {params.window} 2>&1 | tee {log:q}"

@@ -11,4 +11,4 @@ rule baseline_classic:
     resources:
         runtime=15,
     shell:
-        "{PYTHON} -m ML.benchmarking.references baseline --task {wildcards.task:q} --out {output:q} > {log:q} 2>&1"
+        "{PYTHON} -m ML.benchmarking.cli baseline --task {wildcards.task:q} --out {output:q} > {log:q} 2>&1"

@@ -5,13 +5,15 @@ import sys
 
 from ML.benchmarking import grid as _grid
 from ML.benchmarking.cells import failures as _failures
+from ML.benchmarking.cells import read_status as _read_status
 from ML.benchmarking.plots import figure_files, figure_names
 
 try:
     config = _grid.validate(config, workflow.source_path("../schemas/config.schema.yaml"))
     CELLS = _grid.expand(config)
 except _grid.ConfigError as _e:
-    sys.exit(f"config error: {_e}")
+    print(f"config error: {_e}", file=sys.stderr)
+    sys.exit(2)  # a user mistake: one line, exit 2
 
 EXP = config["experiment"]
 RESULTS = config["results"].rstrip("/")
@@ -77,3 +79,19 @@ def train_resource(name, scale_with_attempt=False):
         return value * attempt if scale_with_attempt else value
 
     return get
+
+
+def failed_cells():
+    """The status files of the grid's cells whose last attempt failed (named at the end of every run)."""
+    return [path for path in STATUSES if _read_status(path).get("status") == "failed"]
+
+
+def finish(failed, strict):
+    """Name the failed cells; with `strict: true` in config.yaml, exit non-zero if there are any."""
+    if not failed:
+        return
+    print(f"{len(failed)} cell(s) failed (logs under {ROOT}/logs/train/; the next snakemake call retries "
+          f"them): {', '.join(failed)}", file=sys.stderr)
+    if strict:
+        print("strict: true in config.yaml: exiting with status 1 because cells failed", file=sys.stderr)
+        sys.exit(1)

@@ -35,7 +35,7 @@ rule figures:
         out=f"{ROOT}/plots",
         suites=" ".join(shlex.quote(s) for s in SUITES),
     shell:
-        "{PYTHON} -m ML.benchmarking.plots --scores {input.scores:q} --tables {ROOT:q} --cells {input.cells:q} "
+        "{PYTHON} -m ML.benchmarking.cli plots --scores {input.scores:q} --tables {ROOT:q} --cells {input.cells:q} "
         "--out {params.out:q} --suites {params.suites} --summary {output.summary:q} --experiment {EXP:q} "
         "2>&1 | tee {log:q}"
 

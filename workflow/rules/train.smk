@@ -8,7 +8,7 @@
 # cheap ones (Classic, Classify), which the SLURM profile groups into fewer, larger submissions.
 
 TRAIN_SHELL = (
-    "{PYTHON} -m ML.benchmarking.cells train --status {output.status:q} --run-dir {params.run_dir:q} "
+    "{PYTHON} -m ML.benchmarking.cli train --status {output.status:q} --run-dir {params.run_dir:q} "
     "--log {log:q} --failures {params.failures} -- {ML} {params.args}"
 )
 

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ML import distributed
+from ML import ranks
 from ML.accelerate import Accelerator
 from ML.agents.base import Agent
 from ML.blocks.network import build_network, build_optimizer, config_device
@@ -97,7 +97,7 @@ class ClassifierAgent(Agent):
     def _wrap(self) -> None:
         """The module the update runs: DistributedDataParallel in a multi-process run, compiled with
         ``compile=true``; kept outside the pickled state (agent.pt holds the plain ``net``)."""
-        train_net = distributed.wrap(self.net, self.device) or self.net
+        train_net = ranks.wrap(self.net, self.device) or self.net
         self.__dict__["_train_net"] = self.accel.compile(train_net)
 
     def __getstate__(self) -> dict[str, Any]:

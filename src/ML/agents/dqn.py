@@ -22,7 +22,7 @@ from ML.agents.base import Agent
 from ML.blocks.network import build_network, build_optimizer, config_device
 from ML.blocks.optim import clip_grad_norm
 from ML.errors import UserError
-from ML.hyperparams import instantiate
+from ML.hyperparams import instantiate, output_shape
 
 
 class DQNAgent(Agent):
@@ -40,21 +40,27 @@ class DQNAgent(Agent):
         update_every: learn every this many environment steps...
         updates_per_step: ...with this many gradient updates each time.
         eps_start, eps_end, eps_decay_steps: epsilon-greedy exploration, linear in environment steps.
+        eps_hold_steps: epsilon stays eps_start for this many steps before its decay starts (dopamine's
+            ``linearly_decaying_epsilon`` warm-up: DrQ(ε) holds 1.0 through its 1,600 steps before learning).
         eval_eps: epsilon when evaluating (0: greedy).
         huber: Huber (smooth L1) loss; false: squared error.
         grad_clip: clip the gradient's norm to this (0: no clipping).
+        dueling: a dueling head (Wang et al. 2016), as dopamine's DrQ(ε): the Model is the advantage stream
+            and a second Model of the same kind, to one output, the value stream; Q = V + A − mean(A).
         reward_clip: clip every reward to [-reward_clip, reward_clip] before n-step sums (0: raw rewards;
             1 for Atari, as DQN).
         augment: apply the config's ``Aug`` (when set) to image observations in updates.
     """
 
-    reward_clip = 0.0  # a class default: agents pickled before this setting existed still load
+    reward_clip = 0.0  # class defaults: agents pickled before these settings existed still load
+    eps_hold_steps = 0
 
     def __init__(self, spec: Any, config: Any, gamma: float = 0.99, n_step: int = 3, double: bool = True,
                  target_update: int = 500, tau: float = 0.0, learn_start: int = 1000, update_every: int = 1,
                  updates_per_step: int = 1, eps_start: float = 1.0, eps_end: float = 0.05,
                  eps_decay_steps: int = 10000, eval_eps: float = 0.0, huber: bool = True,
-                 grad_clip: float = 10.0, reward_clip: float = 0.0, augment: bool = True):
+                 grad_clip: float = 10.0, reward_clip: float = 0.0, augment: bool = True,
+                 eps_hold_steps: int = 0, dueling: bool = False):
         super().__init__()
         if not spec.discrete or not spec.num_actions:
             raise UserError(f"DQNAgent needs discrete actions but {spec.task} has continuous ones "
@@ -66,6 +72,7 @@ class DQNAgent(Agent):
         self.updates_per_step = max(int(updates_per_step), 1)
         self.eps_start, self.eps_end = float(eps_start), float(eps_end)
         self.eps_decay_steps = max(int(eps_decay_steps), 0)
+        self.eps_hold_steps = max(int(eps_hold_steps), 0)
         self.eval_eps, self.huber, self.grad_clip = float(eval_eps), bool(huber), float(grad_clip)
         self.reward_clip = float(reward_clip)
         if self.n_step < 1 or not 0.0 <= self.gamma <= 1.0 or not 0.0 <= self.tau <= 1.0:
@@ -73,7 +80,10 @@ class DQNAgent(Agent):
                             f"(got n_step={n_step}, gamma={gamma}, tau={tau})")
         self.batch_size = int(config["batch_size"])
         self.device = config_device(config)
-        self.q = build_network(config, tuple(spec.obs_shape), (self.num_actions,)).to(self.device)
+        self.q = build_network(config, tuple(spec.obs_shape), (self.num_actions,))
+        if dueling:
+            self.q = Dueling(self.q, config, tuple(spec.obs_shape))
+        self.q = self.q.to(self.device)
         self.target = copy.deepcopy(self.q)
         self.target.requires_grad_(False)
         self.target_params = list(self.target.parameters())
@@ -85,7 +95,10 @@ class DQNAgent(Agent):
         self.updates = 0
 
     def epsilon(self, step: int) -> float:
-        """Exploration rate at environment step ``step``: linear from eps_start to eps_end."""
+        """Exploration rate at environment step ``step``: eps_start for eps_hold_steps, then linear to eps_end."""
+        step -= self.eps_hold_steps
+        if step < 0:
+            return self.eps_start
         if self.eps_decay_steps == 0 or step >= self.eps_decay_steps:
             return self.eps_end
         return self.eps_start + (self.eps_end - self.eps_start) * step / self.eps_decay_steps
@@ -189,3 +202,19 @@ class DQNAgent(Agent):
         super().train(mode)
         self.target.eval()
         return self
+
+
+class Dueling(torch.nn.Module):
+    """Q = V + A − mean(A): the network's last part is the advantage head; a copy of the Model's kind,
+    built to one output on the same features, is the value head."""
+
+    def __init__(self, network: torch.nn.Sequential, config: Any, obs_shape: tuple[int, ...]):
+        super().__init__()
+        self.body, self.advantage = network[:-1], network[-1]
+        features = output_shape(self.body, obs_shape)
+        self.value = instantiate(config["Model"], dict(config.get("model") or {}), features, (1,), "Model")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.body(x)
+        a = self.advantage(h)
+        return self.value(h) + a - a.mean(1, keepdim=True)

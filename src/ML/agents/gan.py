@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ML import distributed
+from ML import ranks
 from ML.accelerate import Accelerator
 from ML.agents.base import Agent
 from ML.blocks.network import build_optimizer, config_device
@@ -98,7 +98,7 @@ class GANAgent(Agent):
         self.accel = Accelerator(config, self.device, self.generator, self.discriminator)  # ML.accelerate
         if self.accel.enabled:
             spec.info["accelerate"] = self.accel.decision  # recorded in run.json (env.accelerate)
-        distributed.broadcast_parameters(self)  # data-parallel: every rank starts from rank 0's weights
+        ranks.broadcast_parameters(self)  # data-parallel: every rank starts from rank 0's weights
         self.optim_g = build_optimizer(config, self.generator.parameters())
         self.optim_d = build_optimizer(config, self.discriminator.parameters())
         self.fixed_z = torch.randn(self.grid, self.z_dim, generator=torch.Generator().manual_seed(0))
@@ -151,12 +151,12 @@ class GANAgent(Agent):
             loss_d = (F.binary_cross_entropy_with_logits(logits_real, ones)
                       + F.binary_cross_entropy_with_logits(logits_fake, zeros))
         # data-parallel runs average each network's gradients over the ranks before stepping
-        accel.step(loss_d, self.optim_d, lambda: distributed.average_gradients(self.discriminator), update=False)
+        accel.step(loss_d, self.optim_d, lambda: ranks.average_gradients(self.discriminator), update=False)
 
         with accel.autocast():
             logits_g = self.discriminator(fake).flatten(1)[:, 0].float()
             loss_g = F.binary_cross_entropy_with_logits(logits_g, ones)
-        accel.step(loss_g, self.optim_g, lambda: distributed.average_gradients(self.generator))
+        accel.step(loss_g, self.optim_g, lambda: ranks.average_gradients(self.generator))
         return {"loss_d": float(loss_d.detach()), "loss_g": float(loss_g.detach()),
                 "d_real": float(torch.sigmoid(logits_real.detach()).mean()),
                 "d_fake": float(torch.sigmoid(logits_fake.detach()).mean())}

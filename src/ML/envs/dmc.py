@@ -78,7 +78,7 @@ def _suite(pixels: bool) -> Any:
             raise UserError(f"Env=DMC needs dm_control ({e}); pip install dm_control==1.0.50 "
                             "mujoco==3.17.0") from None
         error = e
-    except Exception as e:  # the OpenGL backend named by MUJOCO_GL failed to load at import
+    except (RuntimeError, OSError) as e:  # the OpenGL backend named by MUJOCO_GL failed to load at import
         error = e
     if pixels:
         raise _render_error(error) from None
@@ -151,9 +151,11 @@ class DMC(gymnasium.Env):
         if pixels:
             shape = (3 * frame_stack, size, size)
             self.observation_space = spaces.Box(0, 255, shape, np.uint8)
+            from mujoco import FatalError  # loaded with dm_control already
+
             try:
                 self._render()  # fail now, with the fix, rather than at the first step
-            except Exception as e:
+            except (RuntimeError, OSError, ImportError, FatalError) as e:  # no working OpenGL context
                 self._env.close()
                 raise _render_error(e) from None
         else:
