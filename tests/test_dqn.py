@@ -188,16 +188,17 @@ def test_fused_adam_steps_exactly_as_torch_adam_and_skips_dynamo() -> None:
 def test_batched_evaluation_plays_the_same_seeded_episodes_as_sequential(tmp_path: Path) -> None:
     from ML.drivers.interactive import Interactive
 
-    config = _config(evaluate_episodes=4)
+    episodes = 18  # a vector env of 16, twice: the second round 2 counted episodes and 14 padding ones
+    config = _config(evaluate_episodes=episodes)
     driver = Interactive(config)
     driver.open(tmp_path, resume=False)
     agent = _agent(driver.env, config)
     batched = driver.evaluate(agent, 0)
-    driver.evaluations = 0  # the same evaluation's seeds again, one episode after another
-    seeds = [ML.drivers.interactive.episode_seed(0, 1, 0, i) for i in range(4)]
-    returns, lengths = driver._evaluate_sequential(agent, 0, seeds)
+    assert driver._eval_vector.num_envs == 16
+    seeds = [ML.drivers.interactive.episode_seed(0, 1, 0, i) for i in range(episodes)]
+    returns, lengths = driver._evaluate_sequential(agent, 0, seeds)  # the same seeds, one after another
     driver.close(keep=False)
-    assert batched["episodes"] == 4
+    assert batched["episodes"] == episodes
     assert len(set(lengths)) > 1  # different seeds, different episodes
     assert batched["score"] == pytest.approx(np.mean(returns))
     assert batched["length"] == pytest.approx(np.mean(lengths))
