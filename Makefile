@@ -4,7 +4,7 @@ PY      := .venv/bin/python
 CORES   ?= 2
 STAMP   := .venv/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test test-slurm lint bench clean
 
 $(STAMP): requirements.txt pyproject.toml
 	python3 -m venv .venv
@@ -16,7 +16,15 @@ run: $(STAMP)
 	MUJOCO_GL=$${MUJOCO_GL:-egl} .venv/bin/snakemake --cores $(CORES) --workflow-profile workflow/profiles/default
 
 test: $(STAMP)
-	MUJOCO_GL=$${MUJOCO_GL:-egl} $(PY) -m pytest -q
+	MUJOCO_GL=$${MUJOCO_GL:-egl} $(PY) -m pytest -q -m "not slurm"
+
+# The pipeline on a real single-node SLURM cluster (tests/cluster/slurm.sh: root installs and starts it; without
+# root the tests skip with the reason, in CI they fail). The cluster is stopped afterwards if this started it.
+test-slurm: $(STAMP)
+	@if [ "$$(id -u)" = 0 ] && ! tests/cluster/slurm.sh status >/dev/null 2>&1; then \
+	  tests/cluster/slurm.sh start && started=1; fi; \
+	MUJOCO_GL=$${MUJOCO_GL:-egl} $(PY) -m pytest -q -m slurm tests/test_slurm.py; rc=$$?; \
+	if [ -n "$$started" ]; then tests/cluster/slurm.sh stop; fi; exit $$rc
 
 lint: $(STAMP)
 	.venv/bin/ruff check src tests benchmarks

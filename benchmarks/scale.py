@@ -3,7 +3,9 @@
     .venv/bin/python benchmarks/scale.py [--seeds 10] [--recipes 4] [--evals 100] [--reps 2000]
 
 1. ``snakemake -n`` on 26 games x 10 seeds x 4 recipes (1,040 train jobs; target <= 10 s).
-2. scores + stats + figures (the ``Plot`` implementation the rules share) for 1,040 synthetic complete
+2. The SLURM plan (``snakemake -n --workflow-profile workflow/profiles/slurm``) of that grid and of a grid of
+   as many small cells (classic control, grouped 8 per submission): sbatch submissions and planning time.
+3. scores + stats + figures (the ``Plot`` implementation the rules share) for 1,040 synthetic complete
    cells with 100 evaluations each (target <= 30 s), timed per stage.
 """
 
@@ -11,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import re
 import subprocess
 import sys
 import tempfile
@@ -41,6 +45,27 @@ def dry_run(workdir: Path, seeds: int, recipes: int) -> tuple[float, int]:
     jobs = next((int(line.split()[-1]) for line in (proc.stdout + proc.stderr).splitlines()
                  if line.startswith("train ") and line.split()[-1].isdigit()), 0)  # the first 'Job stats' table
     return elapsed, jobs
+
+
+def slurm_plan(workdir: Path, grid: list[dict], seeds: int) -> tuple[float, int, int]:
+    """Planning time, sbatch submissions and train jobs of the SLURM profile's dry run: one submission per
+    group job and per ungrouped cluster job (the aggregation rules are localrules)."""
+    (workdir / "config.yaml").write_text(yaml.safe_dump({"experiment": "scale", "seeds": list(range(seeds)),
+                                                         "grid": grid}))
+    start = time.perf_counter()
+    proc = subprocess.run([str(BIN / "snakemake"), "--snakefile", str(REPO / "workflow" / "Snakefile"),
+                           "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"),
+                           "--workflow-profile", str(REPO / "workflow" / "profiles" / "slurm"), "-n"],
+                          capture_output=True, text=True, cwd=workdir)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"snakemake -n (slurm profile) failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    lines = proc.stdout.splitlines()
+    groups = sum(line.endswith("Group job small (jobs in lexicogr. order):") for line in lines)
+    local = {"scores", "stats", "figures", "report", "all"}
+    alone = sum(1 for line in lines if re.fullmatch(r"rule (\w+):", line) and line[5:-1] not in local)
+    trains = sum(1 for line in lines if re.fullmatch(r"\s*rule train(_small)?:", line))
+    return elapsed, groups + alone, trains
 
 
 def synthetic_tree(results: Path, seeds: int, recipes: int, evals: int) -> int:
@@ -101,6 +126,17 @@ def main() -> int:
         elapsed, jobs = dry_run(tmp / "dry", args.seeds, args.recipes)
         print(f"snakemake -n: {jobs} train jobs (26 games x {args.seeds} seeds x {args.recipes} recipes) "
               f"in {elapsed:.1f} s (target <= 10 s)", flush=True)
+        pixel = [{"recipe": f"recipe{i}", "suite": "atari26"} for i in range(args.recipes)]
+        small = [{"recipe": f"recipe{i}", "suite": "classic", "tasks": ["CartPole-v1", "Acrobot-v1"]}
+                 for i in range(args.recipes)]
+        for name, grid, seeds in (("Atari", pixel, args.seeds), ("classic", small, args.seeds * 13)):
+            (tmp / name).mkdir()
+            elapsed, submissions, trains = slurm_plan(tmp / name, grid, seeds)
+            print(f"SLURM plan, {trains} {name} train jobs: {submissions} sbatch submissions "
+                  f"({trains / max(submissions, 1):.1f} jobs per submission), planned in {elapsed:.1f} s", flush=True)
+            if name == "Atari":  # one resource set: the plugin's job arrays apply (at most 1,000 tasks per array)
+                print(f"  with --slurm-array-jobs=train: {math.ceil(trains / 1000)} sbatch submissions "
+                      f"(computed from the plugin's array limit, not measured)", flush=True)
         start = time.perf_counter()
         n = synthetic_tree(tmp / "results", args.seeds, args.recipes, args.evals)
         print(f"synthetic tree: {n} complete cells x {args.evals} evaluations written in "

@@ -4,13 +4,9 @@
 # the others (they count complete run directories only and name the failed cells). A failed cell is rerun on
 # the next snakemake call (its `failures` param changed); a complete one is not. ML resumes an unfinished run
 # of the same config from its checkpoint by itself: the run directory is never deleted here.
-# Two rules with the same shell: `train` for pixel suites (Atari, DMC: a GPU each) and `train_small` for the
-# cheap ones (Classic, Classify), which the SLURM profile groups into fewer, larger submissions.
-
-TRAIN_SHELL = (
-    "{PYTHON} -m ML.benchmarking.cli train --status {output.status:q} --run-dir {params.run_dir:q} "
-    "--log {log:q} --failures {params.failures} -- {ML} {params.args}"
-)
+# `train` runs the pixel suites (Atari, DMC: a GPU each, one submission per cell); `train_small`, the same rule
+# for the cheap suites (Classic, Classify), only so the SLURM profile can group those into fewer submissions.
+# Resources (common.smk): runtime, memory (growing with each retry), GPUs, partition per suite from config.yaml.
 
 
 rule train:
@@ -24,32 +20,22 @@ rule train:
         args=lambda wc: cell_of(wc).shell_args(EXP, RESULTS, THREADS),
         run_dir=RUN_DIR,
         failures=failed_attempts,
+        python=PYTHON,
+        ml=ML,
     threads: THREADS
     resources:
         runtime=train_resource("runtime"),
         mem_mb=train_resource("mem_mb", scale_with_attempt=True),
+        mem_mb_per_cpu=mem_per_cpu,
         gpu=train_resource("gpu"),
         slurm_partition=train_resource("slurm_partition"),
+    conda:
+        CONDA_ENV
     shell:
-        TRAIN_SHELL
+        "{params.python} -m ML.benchmarking.cli train --status {output.status:q} --run-dir {params.run_dir:q} "
+        "--log {log:q} --failures {params.failures} -- {params.ml} {params.args}"
 
 
-rule train_small:
-    output:
-        status=STATUS,
-    log:
-        f"{ROOT}/logs/train/{{recipe}}/{{suite}}/{{task}}/{{seed}}.log",
+use rule train as train_small with:
     wildcard_constraints:
         suite="Classic|Classify",
-    params:
-        args=lambda wc: cell_of(wc).shell_args(EXP, RESULTS, THREADS),
-        run_dir=RUN_DIR,
-        failures=failed_attempts,
-    threads: THREADS
-    resources:
-        runtime=train_resource("runtime"),
-        mem_mb=train_resource("mem_mb", scale_with_attempt=True),
-        gpu=train_resource("gpu"),
-        slurm_partition=train_resource("slurm_partition"),
-    shell:
-        TRAIN_SHELL

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
+import signal
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path
@@ -48,18 +50,40 @@ def _tail(path: Path, lines: int = 3) -> str:
     return " | ".join(line.strip() for line in text[-lines:])
 
 
-def train(command: list[str], status: Path, run_dir: Path, log: Path, previous_failures: int) -> dict[str, Any]:
-    """Run ``command`` (an ``ML`` call) with its output in ``log``, then record the cell's status."""
+def _run(command: list[str], out: Any) -> tuple[int, bool]:
+    """Run ``command``; a SIGTERM to this wrapper (a scheduler preempting or requeueing the job) is passed on,
+    so ML checkpoints and exits. Returns the exit code and whether it was so interrupted."""
+    child = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    interrupted = []
+
+    def forward(signum: int, frame: Any) -> None:
+        interrupted.append(signum)
+        child.send_signal(signum)
+
+    previous = signal.signal(signal.SIGTERM, forward)
+    try:
+        return child.wait(), bool(interrupted)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def train(command: list[str], status: Path, run_dir: Path, log: Path, previous_failures: int) -> dict[str, Any] | None:
+    """Run ``command`` (an ``ML`` call) with its output in ``log``, then record the cell's status. Interrupted
+    by SIGTERM, it records nothing and returns None: the cell did not fail, its next attempt resumes it."""
     log.parent.mkdir(parents=True, exist_ok=True)
     started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     with open(log, "w") as out:
-        code = subprocess.call(command, stdout=out, stderr=subprocess.STDOUT)
+        code, interrupted = _run(command, out)
+    if interrupted:
+        return None
     problem = scores.check(run_dir / "run.json") if code == 0 else f"ML exited with code {code}: {_tail(log)}"
     ok = problem is None
     record = {"status": "complete" if ok else "failed", "failures": previous_failures + (0 if ok else 1),
               "returncode": code, "problem": problem, "run_dir": str(run_dir), "log": str(log),
               "started": started, "ended": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
               "command": " ".join(command)}
+    if os.environ.get("SLURM_JOB_ID"):  # the SLURM job that ran it: sacct -j <id>
+        record["slurm_job"] = os.environ["SLURM_JOB_ID"]
     write_json(status, record)
     return record
 

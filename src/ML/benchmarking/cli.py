@@ -26,6 +26,9 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if not command:
         parser.error("give the ML command after --")
     record = cells.train(command, Path(args.status), Path(args.run_dir), Path(args.log), args.failures)
+    if record is None:
+        print("cell interrupted (SIGTERM): ML saved its checkpoint; the next attempt resumes it", file=sys.stderr)
+        return 143
     if record["status"] != "complete":
         print(f"cell failed (attempt {record['failures']}, rerun on the next snakemake call): {record['problem']}",
               file=sys.stderr)
@@ -112,7 +115,8 @@ def parser() -> argparse.ArgumentParser:
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = top.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="run one cell's ML command and record its status (exit 0 either way)")
+    t = sub.add_parser("train", help="run one cell's ML command and record its status (exit 0 either way, "
+                                      "143 when interrupted by SIGTERM)")
     t.add_argument("--status", required=True)
     t.add_argument("--run-dir", required=True)
     t.add_argument("--log", required=True)
