@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from ML import plot_cli
+from ML.runinfo import now
 from ML.benchmarking import plots
 
 BIN = Path(sys.executable).parent
@@ -32,7 +33,7 @@ def write_run(root: Path, experiment: str, recipe: str, suite: str, task: str, s
     pd.DataFrame({"step": step, "frame": step * 2, "episode": np.arange(steps), "time": step / 500.0,
                   "score": score}).to_csv(run_dir / "eval.csv", index=False)
     info = {"status": status, "experiment": experiment, "recipe": recipe, "suite": suite, "task": task,
-            "seed": seed, "env": env, "protocol": env.get("card", {})}
+            "seed": seed, "env": env, "protocol": env.get("card", {}), "heartbeat": now()}  # alive if running
     (run_dir / "run.json").write_text(json.dumps(info))
 
 
