@@ -93,6 +93,7 @@ BAD = [
     ("env: DMC\ndifficulty: easy\ntasks: [cheetah_run]\n", "needs a protocol"),
     ("env: DMC\nprotocol: drqv2\ndifficulty: easy\ntasks: [cheetah_run]\ntask_args: {walker_run: {lr: 1}}\n",
      "task_args names walker_run, not in the suite's tasks"),
+    ("env: DMC\nframes: 1000000\ntasks: [cheetah_run]\n", "unknown key 'frames'"),
 ]
 
 

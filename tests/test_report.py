@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from ML import plot_cli
-from ML.runinfo import now
 from ML.benchmarking import plots
+from ML.runinfo import now
 
 BIN = Path(sys.executable).parent
 PNG = b"\x89PNG\r\n\x1a\n"

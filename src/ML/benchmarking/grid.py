@@ -43,6 +43,9 @@ SUITE_ARGS = {
 }
 
 
+SUITE_KEYS = {"env", "tasks", "args", "task_args", "protocol", "difficulty"}
+
+
 class ConfigError(ValueError):
     """A bad benchmark config; its message is one line naming the problem and the fix."""
 
@@ -117,6 +120,10 @@ def load_suite(name: str) -> Suite:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"suite file {path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    unknown = sorted(set(data) - SUITE_KEYS) if isinstance(data, dict) else []
+    if unknown:
+        raise ConfigError(f"suite file {path}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(SUITE_KEYS))}); "
+                          "a budget comes from the suite's protocol or a grid entry's args")
     env, tasks = data.get("env"), data.get("tasks")
     if env not in SUITE_ARGS:
         raise ConfigError(f"suite file {path}: env must be one of {', '.join(SUITE_ARGS)}, not {env!r}")
