@@ -113,3 +113,25 @@ def test_bad_suite_stops_snakemake_with_exit_2(tmp_path: Path) -> None:
     assert len(errors) == 1 and "unknown difficulty 'extreme'" in errors[0], proc.stdout + proc.stderr
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_ml_accepts_every_protocol_cell_and_easy_std_is_drqv2s() -> None:
+    """Each cell's arguments resolve in ML (no unknown key, typed values) to DrQ-v2's values; at 100k frames
+    (50k agent steps) the easy schedule's std is 0.55, the medium one's 0.91."""
+    from ML.agents.drqv2 import Schedule
+    from ML.hyperparams import resolve_config
+
+    config = grid.validate({"seeds": [0], "grid": [{"recipe": "drqv2", "suite": s} for s in
+                                                   ("dmc_easy", "dmc_medium", "dmc_hard")]})
+    for cell in grid.expand(config):
+        resolved = resolve_config(argv=cell.argv("e", "results", 1))
+        frames, std = DIFFICULTY[grid.load_suite(cell.suite).difficulty]
+        assert resolved["train_steps"] * resolved["env"]["action_repeat"] == frames
+        assert resolved["agent"]["stddev_schedule"] == std
+        expected = {"walker": (1, 512)}.get(cell.task.split("_")[0], (3, 256))
+        assert (resolved["agent"]["n_step"], resolved["batch_size"]) == expected, cell.task
+        assert resolved["replay"]["capacity"] == (100_000 if cell.task == "quadruped_run" else 1_000_000)
+        assert (resolved["lr"], resolved["agent"]["feature_dim"]) == \
+            ((8e-5, 100) if cell.task.startswith("humanoid") else (1e-4, 50))
+    assert Schedule("linear(1.0,0.1,100000)")(50_000) == pytest.approx(0.55)
+    assert Schedule("linear(1.0,0.1,500000)")(50_000) == pytest.approx(0.91)
