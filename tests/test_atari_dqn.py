@@ -127,6 +127,9 @@ def test_atari100k_is_drq_eps_as_dopamine_sets_it() -> None:
     assert (agent.eps_end, agent.eval_eps, agent.eps_decay_steps, agent.grad_clip) == (0.01, 0.001, 5000, 0.0)
     assert agent.double and agent.huber and config.batch_size == 32 and config.lr == 1e-4
     assert config.optim["eps"] == 1.5e-4 and config.evaluate_episodes_final == 100
+    env = Atari(**config.env).task_spec.info  # sticky_actions False, terminal_on_life_loss True, no no-ops
+    assert (env["sticky_actions"], env["terminal_on_life_loss"], env["noop_max"]) == (0.0, True, 0)
+    assert env["max_episode_frames"] == 27_000 * 4 and not env["full_action_space"]
     # linearly_decaying_epsilon(5000, step, 1600, 0.01): 1.0 through the warm-up, then linear, 0.01 at 6600
     assert [agent.epsilon(s) for s in (0, 1599, 1600)] == [1.0, 1.0, 1.0]
     assert agent.epsilon(1600 + 2500) == pytest.approx(1.0 - 0.99 * 0.5)

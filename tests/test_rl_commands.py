@@ -86,7 +86,7 @@ def test_atari_command_trains_as_written(tmp_path: Path) -> None:
         assert info["status"] == "complete" and info["config"]["Agent"] == "DQNAgent"
         assert info["env"]["terminal_on_life_loss"] is True and info["env"]["sticky_actions"] == 0.0
         card = info["protocol"]
-        assert (card["sticky_actions"], card["noop_max"], card["terminal_on_life_loss"]) == (0.0, 30, True)
+        assert (card["sticky_actions"], card["noop_max"], card["terminal_on_life_loss"]) == (0.0, 0, True)
         assert card["action_set"].startswith("minimal") and card["eval_epsilon"] == 0.001
         assert (card["action_repeat"], card["frame_stack"], card["max_episode_frames"]) == (4, 4, 2000)
         assert card["frame_budget"] == 4 and card["final_eval_episodes"] == 1

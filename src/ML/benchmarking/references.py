@@ -87,8 +87,9 @@ DMC_REFERENCE = ReferenceProtocol(
     (100_000, 500_000, 1_000_000))
 ATARI100K_REFERENCE = ReferenceProtocol(
     "Atari-100k published aggregates (rliable, Apache-2.0; 26 games, 100k agent steps = 400k frames, no sticky "
-    "actions, minimal action set, 30 no-ops, life loss terminal, 100 final evaluation episodes)", "Atari",
-    {"sticky_actions": 0.0, "action_set": "minimal", "noop_max": 30, "terminal_on_life_loss": True,
+    "actions, minimal action set, life loss terminal, 100 final evaluation episodes; no-op starts vary by "
+    "codebase: dopamine's DrQ(ε) none, others up to 30)", "Atari",
+    {"sticky_actions": 0.0, "action_set": "minimal", "terminal_on_life_loss": True,
      "max_episode_frames": 108_000, "action_repeat": 4, "frame_stack": 4, "final_eval_episodes": 100,
      "frame_budget": 400_000},
     (400_000,))
