@@ -12,7 +12,7 @@ class Agent(nn.Module):
     """An agent is an ``nn.Module`` built as ``Agent(spec=TaskSpec, config=Config, **agent_args)``.
 
     RL agents implement ``act`` and ``update``; classifiers implement ``update`` and ``evaluate``
-    (see ``ML.agents.classifier``). The whole module (optimisers included) is pickled into agent.pt.
+    (see ``ML.agents.classifier``). agent.pt keeps its state (``ML.checkpoints.agent_state``).
     """
 
     def act(self, obs: np.ndarray, step: int, eval_mode: bool = False) -> Any:
