@@ -10,10 +10,19 @@ here: the class they reach checks its own arguments.
 from __future__ import annotations
 
 import functools
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
 from ML.errors import UserError
+
+
+class SettingError(UserError):
+    """A setting of the wrong type or range; ``key`` is its dotted name."""
+
+    def __init__(self, message: str, key: str):
+        super().__init__(message)
+        self.key = key
 
 
 @dataclass(frozen=True)
@@ -51,8 +60,17 @@ def _or(items: list[str]) -> str:
 
 
 def _integral(value: Any) -> Any:
-    """``1e5`` (YAML reads a float) counts as the integer 100000; 2.5 and ``true`` do not."""
-    return int(value) if isinstance(value, float) and value.is_integer() else value
+    """``1e5`` (YAML reads a float) and ``numpy.int64(3)`` count as integers; 2.5 and ``true`` do not."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    return int(value) if isinstance(value, numbers.Real) and float(value).is_integer() else value
+
+
+def _real(value: Any) -> Any:
+    """``numpy.float32(0.1)`` counts as a number; ``true`` does not."""
+    return float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else value
 
 
 def Int(ge: int | None = None, gt: int | None = None) -> Kind:
@@ -63,7 +81,8 @@ def Int(ge: int | None = None, gt: int | None = None) -> Kind:
 
 def Float(gt: float | None = None, ge: float | None = None) -> Kind:
     bound = f" > {gt:g}" if gt is not None else f" ≥ {ge:g}" if ge is not None else ""
-    return Kind(f"a number{bound}", lambda: _core().float_schema(strict=True, gt=gt, ge=ge, allow_inf_nan=False))
+    return Kind(f"a number{bound}", lambda: _core().no_info_before_validator_function(
+        _real, _core().float_schema(strict=True, gt=gt, ge=ge, allow_inf_nan=False)))
 
 
 Bool = Kind("true or false", lambda: _core().bool_schema(strict=True))
@@ -169,7 +188,7 @@ def check(config: dict[str, Any]) -> dict[str, Any]:
         for part in key.split("."):
             node = node.get(part) if isinstance(node, dict) else None
         expected = kind.description if kind is not None else error["msg"]
-        raise UserError(f"{key}={_show(node)}: expected {expected}") from None
+        raise SettingError(f"{key}={_show(node)}: expected {expected}", key) from None
     return _in_order(config, checked, TYPES)
 
 
