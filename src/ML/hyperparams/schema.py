@@ -2,9 +2,11 @@
 
 ``TYPES`` gives each key of ``recipes/_defaults.yaml`` a kind (``Int(ge=0)``, ``Bool``, ``Part``...). The
 checks run in pydantic-core (the validator under pydantic 2, 13 ms to import beside torch), so a wrong type
-or range is one line before any file is written: ``train_steps=banana: expected an integer ≥ 0``. Keys a
-user adds with ``+key=value`` and the constructor arguments under ``eyes.*``, ``env.*``... are not typed
-here: the class they reach checks its own arguments.
+or range is one line before any file is written: ``train_steps=banana: expected an integer ≥ 0``.
+
+The constructor arguments under ``agent.*``, ``env.*``, ``eyes.*``... are checked when their part is built
+(``check_arguments``), against the signature's simple annotations (``n_step: int``) and, for the engine's
+own classes, the ranges in ``RANGES``. Keys a user adds with ``+key=value`` are not typed.
 """
 
 from __future__ import annotations
