@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -177,6 +178,30 @@ def test_end_to_end_tiny_grid(tmp_path: Path):
     assert "wildcards: recipe=dqn, suite=Classic, task=CartPole-v1, seed=0" in proc.stdout + proc.stderr
 
 
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _descendants(root: int) -> list[int]:
+    """Every live process below ``root`` (from /proc's parent ids)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [root]
+    while todo:
+        children = parents.get(todo.pop(), [])
+        out += children
+        todo += children
+    return out
+
+
 def test_a_job_killed_outright_still_gets_the_complete_cells_reported(tmp_path: Path):
     """A cell whose job dies (SIGKILL: a scheduler's time or memory kill) fails the workflow; the onerror
     handler still aggregates the complete cells and names the dead one."""
@@ -189,18 +214,25 @@ def test_a_job_killed_outright_still_gets_the_complete_cells_reported(tmp_path: 
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     command = [str(BIN / "snakemake"), "--snakefile", str(SNAKEFILE), "--directory", str(tmp_path),
                "--configfile", str(tmp_path / "config.yaml"), "--cores", "2", "--keep-going"]
+    # its own session: whatever happens, the test ends every process it started and no other
     proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"})
-    pattern = f"env.task=CartPole-v1 seed=0 experiment={experiment} "
-    eval_csv = tmp_path / "results" / experiment / "runs/dqn/Classic/CartPole-v1/0/eval.csv"
-    deadline = time.time() + 120
-    while not eval_csv.exists() and time.time() < deadline:  # the DQN cell is training
-        time.sleep(0.2)
-    killed = subprocess.run(["pkill", "-9", "-f", pattern], check=False)  # its wrapper and ML both die
-    if killed.returncode != 0:
-        proc.kill()
-        pytest.fail(f"no process matched {pattern!r}")
-    out, _ = proc.communicate(timeout=300)
+                            env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}, start_new_session=True)
+    try:
+        pattern = f"env.task=CartPole-v1 seed=0 experiment={experiment} "
+        eval_csv = tmp_path / "results" / experiment / "runs/dqn/Classic/CartPole-v1/0/eval.csv"
+        deadline = time.time() + 120
+        while not eval_csv.exists() and time.time() < deadline:  # the DQN cell is training
+            time.sleep(0.2)
+        job = [pid for pid in _descendants(proc.pid) if pattern in _cmdline(pid)]  # its wrapper and ML
+        if not job:
+            pytest.fail(f"no process of this snakemake matched {pattern!r}")
+        for pid in job:
+            os.kill(pid, signal.SIGKILL)
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
     assert proc.returncode != 0, out
     root = tmp_path / "results" / experiment
     summary = (root / "summary.md").read_text()

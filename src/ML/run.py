@@ -152,8 +152,8 @@ def train(config: Config, command: list[str]) -> Any:
             (run_dir / name).unlink(missing_ok=True)
 
     previous = RunInfo.read(run_dir / "run.json") if resume else None
-    info = RunInfo(run_dir / "run.json", ident, config, {**spec.info, "action_repeat": spec.action_repeat},
-                   command, previous)
+    env_info = {**spec.info, "action_repeat": spec.action_repeat, **agent.describe()}  # agent: run-time choices
+    info = RunInfo(run_dir / "run.json", ident, config, env_info, command, previous)
     info.data.update(resume_exactness(config, spec))
     info.data["protocol"] = protocol_card(config, spec, agent, driver.frames_per_step)  # comparability (ML.runinfo)
     logs = {name: CSVLog(run_dir / name, state.logs.get(name) if resume else None) for name in LOGS}

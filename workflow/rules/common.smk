@@ -8,9 +8,10 @@ from ML.benchmarking import slurm as _slurm
 from ML.benchmarking.cells import failures as _failures
 from ML.benchmarking.cells import read_status as _read_status
 from ML.benchmarking.plots import figure_files, figure_names
+from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 try:
-    config = _grid.validate(config, workflow.source_path("../schemas/config.schema.yaml"))
+    config = _grid.validate(config)  # the schema ships inside the package (ML/benchmarking/config.schema.yaml)
     CELLS = _grid.expand(config)
 except _grid.ConfigError as _e:
     print(f"config error: {_e}", file=sys.stderr)
@@ -25,9 +26,9 @@ STATS = config["stats"]
 CELL = {cell.key: cell for cell in CELLS}
 SUITES = sorted({cell.env for cell in CELLS})
 
-RUN_DIR = ROOT + "/runs/{recipe}/{suite}/{task}/{seed}"
+RUN_DIR = f"{ROOT}/runs/{{recipe}}/{{suite}}/{{task}}/{{seed}}"
 # the train rule's output: one status file per cell, written whether ML succeeded or not (ML.benchmarking.cells)
-STATUS = ROOT + "/cells/{recipe}/{suite}/{task}/{seed}.json"
+STATUS = f"{ROOT}/cells/{{recipe}}/{{suite}}/{{task}}/{{seed}}.json"
 STATUSES = [STATUS.format(recipe=c.recipe, suite=c.env, task=c.task, seed=c.seed) for c in CELLS]
 BASELINE_JSONS = sorted({f"{BASELINES}/Classic/{c.task}.json" for c in CELLS if c.env == "Classic"})
 SCORES = f"{ROOT}/scores.csv"
@@ -39,10 +40,16 @@ PLOTS = [f"{ROOT}/plots/{name}" for name in figure_names(SUITES)]
 PLOT_FILES = [f"{ROOT}/plots/{name}" for name in figure_files(SUITES)]
 SUMMARY = f"{ROOT}/summary.md"
 REPORT = f"{ROOT}/report.html"
-PYTHON = shlex.quote(sys.executable)
-# the ML console script beside this Python (a venv's bin/ need not be on PATH), else ML from PATH
+# Every rule runs in workflow/envs/unifiedml.yaml under --software-deployment-method conda, with that env's
+# python and ML; otherwise with this snakemake's Python and the ML console script beside it (a venv's bin/
+# need not be on PATH), else ML from PATH. Rules take them through `params:` (python=PYTHON, ml=ML).
+CONDA_ENV = "../envs/unifiedml.yaml"  # relative to rules/
+HOST_PYTHON = shlex.quote(sys.executable)  # onerror runs here, outside any rule's environment
 _ML = os.path.join(os.path.dirname(sys.executable), "ML")
-ML = shlex.quote(_ML) if os.access(_ML, os.X_OK) else "ML"
+if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
+    PYTHON, ML = "python", "ML"
+else:
+    PYTHON, ML = HOST_PYTHON, shlex.quote(_ML) if os.access(_ML, os.X_OK) else "ML"
 
 # train-job resources per environment kind; pixel suites get a GPU (config.yaml `resources:` overrides)
 PIXEL_SUITES = ("Atari", "DMC")
@@ -84,6 +91,15 @@ def failed_attempts(wildcards):
     """Failed attempts so far, read from the cell's status file: a failure raises it, so the param differs
     from the recorded one and the next snakemake call reruns that cell (and only that cell)."""
     return _failures(STATUS.format(**wildcards))
+
+
+def caption(path):
+    """The report caption (workflow/report/*.rst) of a figure."""
+    name = os.path.basename(path)
+    for prefix in ("curves_time_", "curves_"):
+        if name.startswith(prefix):
+            return f"../report/{prefix.rstrip('_')}.rst"
+    return f"../report/{os.path.splitext(name)[0]}.rst"
 
 
 def train_resource(name, scale_with_attempt=False):

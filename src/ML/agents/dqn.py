@@ -18,13 +18,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ML.agents.base import Agent
-from ML.blocks.network import build_network, build_optimizer, config_device
+from ML.agents.base import BaseAgent
+from ML.blocks.network import build_aug, build_network, build_optimizer, config_device
+from ML.blocks.optim import clip_grad_norm
 from ML.errors import UserError
 from ML.hyperparams import instantiate, output_shape
 
 
-class DQNAgent(Agent):
+class DQNAgent(BaseAgent):
     """Deep Q-learning (Mnih et al. 2015) with double Q (van Hasselt et al. 2016) and n-step returns.
 
     Args:
@@ -50,9 +51,6 @@ class DQNAgent(Agent):
             1 for Atari, as DQN).
         augment: apply the config's ``Aug`` (when set) to image observations in updates.
     """
-
-    reward_clip = 0.0  # class defaults: agents pickled before these settings existed still load
-    eps_hold_steps = 0
 
     def __init__(self, spec: Any, config: Any, gamma: float = 0.99, n_step: int = 3, double: bool = True,
                  target_update: int = 500, tau: float = 0.0, learn_start: int = 1000, update_every: int = 1,
@@ -89,7 +87,7 @@ class DQNAgent(Agent):
         self.target.eval()
         self.params = list(self.q.parameters())  # listed once: walking the modules every update costs time
         self.optim = build_optimizer(config, self.params)
-        self.aug = self._build_aug(config, tuple(spec.obs_shape)) if augment else None
+        self.aug = build_aug(config, tuple(spec.obs_shape)) if augment else None
         self.rng = np.random.default_rng(int(config.get("seed", 0)))
         self.updates = 0
 
@@ -107,20 +105,6 @@ class DQNAgent(Agent):
         x = torch.from_numpy(x) if isinstance(x, np.ndarray) else torch.as_tensor(x)
         return x if x.dtype == dtype and x.device == self.device else x.to(self.device, dtype)
 
-    @staticmethod
-    def _build_aug(config: Any, obs_shape: tuple[int, ...]) -> Any:
-        """The config's ``Aug`` for image observations (``None`` when unset, ``Identity`` or not images)."""
-        aug = config.get("Aug")
-        if aug is None or (isinstance(aug, str) and aug.strip() in ("", "Identity")):
-            return None
-        if len(obs_shape) != 3:
-            raise UserError(f"Aug={aug} augments images but observations here are shaped {list(obs_shape)}; "
-                            "drop Aug (Aug=null) or train from pixels")
-        module = instantiate(aug, dict(config.get("aug") or {}), obs_shape, None, "Aug")
-        if not callable(module):
-            raise UserError(f"Aug={aug} is not callable; name an nn.Module class such as RandomShiftsAug")
-        return module
-
     def _input(self, x: Any) -> torch.Tensor:
         """Observations as float32 on the device; uint8 pixels travel as uint8 and are converted there."""
         x = torch.from_numpy(x) if isinstance(x, np.ndarray) else torch.as_tensor(x)
@@ -134,6 +118,16 @@ class DQNAgent(Agent):
             return int(self.rng.integers(self.num_actions))
         with torch.no_grad():
             return int(self.q(self._input(obs).unsqueeze(0)).argmax(1).item())
+
+    def act_batch(self, obs: np.ndarray, step: int, eval_mode: bool = False) -> np.ndarray:
+        """Actions for a batch of observations (a vector env's), one forward pass for all of them."""
+        with torch.no_grad():
+            actions = self.q(self._input(obs)).argmax(1).cpu().numpy()
+        eps = self.eval_eps if eval_mode else self.epsilon(step)
+        if eps > 0:
+            explore = self.rng.random(len(actions)) < eps
+            actions = np.where(explore, self.rng.integers(self.num_actions, size=len(actions)), actions)
+        return actions
 
     def update(self, replay: Any, step: int) -> dict[str, float]:
         if step < self.learn_start or step % self.update_every or len(replay) < self.batch_size:
@@ -158,9 +152,8 @@ class DQNAgent(Agent):
             obs, next_obs = self._input(batch["obs"]), self._input(batch["next_obs"])
             action = self._tensor(batch["action"], torch.int64).view(-1, 1)
             reward, discount = self._tensor(batch["reward"]), self._tensor(batch["discount"])
-        aug = getattr(self, "aug", None)  # (agents pickled before augmentation existed have none)
-        if aug is not None:
-            obs, next_obs = aug(obs), aug(next_obs)
+        if self.aug is not None:
+            obs, next_obs = self.aug(obs), self.aug(next_obs)
         with torch.no_grad():
             next_target = self.target(next_obs)
             if self.double:
@@ -173,7 +166,7 @@ class DQNAgent(Agent):
         self.optim.zero_grad(set_to_none=True)
         loss.backward()
         if self.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip, foreach=True)
+            clip_grad_norm(self.params, self.grad_clip)
         self.optim.step()
         self.updates += 1
         self._sync_target()

@@ -14,12 +14,11 @@ import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ML.benchmarking import references, stats
 from ML.benchmarking.scores import write_csv
-from ML.fileio import atomic_write, write_json
+from ML.fileio import write_json, write_text
 
 FINAL_COLUMNS = ["experiment", "recipe", "suite", "task", "seeds", "score_mean", "score_std", "normalized_mean",
                  "normalized_std", "frames", "at", "published", "published_seeds", "note"]
@@ -79,10 +78,6 @@ def final_markdown(table: pd.DataFrame, window: float) -> str:
     return text + markdown_table(["suite", "task", *labels], rows)
 
 
-def _write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda tmp: tmp.write_text(text))
-
-
 def tables(scores: pd.DataFrame, out_dir: str | Path, reps: int = 2000, seed: int = 0, ci: float = 0.95,
            window: float = 0.1, log=print, cells: pd.DataFrame | None = None) -> dict[str, Any]:
     """Compute and write every table of an experiment folder; returns the frames by name. ``cells``
@@ -114,7 +109,7 @@ def tables(scores: pd.DataFrame, out_dir: str | Path, reps: int = 2000, seed: in
     write_csv(profile, out_dir / "profiles.csv")
     write_csv(pairs, out_dir / "comparisons.csv")
     write_csv(final, out_dir / "final_scores.csv")
-    _write_text(out_dir / "final_scores.md", final_markdown(final[final["at"] == "final"], window)
+    write_text(out_dir / "final_scores.md", final_markdown(final[final["at"] == "final"], window)
                 + ("\n" + checkpoint_markdown(checkpoints, scores) if len(checkpoints) else ""))
     log(f"stats: {len(table)} rows, {len(pairs)} comparison(s), {len(final)} final scores "
         f"({reps} resamples, {ci:.0%} CIs; final score = {stats.describe_final(window)}) -> {out_dir}/")
@@ -351,23 +346,9 @@ def summary(out_path: str | Path, experiment: str, scores: pd.DataFrame, frames:
         lines += ["## Figures", ""] + [f"- `{p.name}`" for p in figures if p.suffix == ".png"] + [""]
     lines += ["Tables: `stats.csv` (+ `stats.json`), `profiles.csv`, `comparisons.csv`, `final_scores.csv`, "
               "`final_scores.md`.", ""]
-    _write_text(out_path, "\n".join(lines))
+    write_text(out_path, "\n".join(lines))
     return out_path
 
 
 def _card_value(value: Any) -> str:
     return "–" if value is None else str(value)
-
-
-def missing_cells(cells: pd.DataFrame | None) -> list[str]:
-    if cells is None or cells.empty:
-        return []
-    bad = cells[cells["status"] != "complete"]
-    return [f"{r.recipe}/{r.suite}/{r.task}/{r.seed} ({r.status})" for r in bad.itertuples(index=False)]
-
-
-def safe_float(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return float(np.nan)

@@ -32,7 +32,7 @@ import yaml
 from ML.benchmarking import protocols
 
 SUITES_DIR = Path(__file__).resolve().parent.parent / "recipes" / "suites"
-SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = Path(__file__).with_name("config.schema.yaml")  # package data: the workflow validates with it too
 
 # how each environment kind names its task on the ML command line
 SUITE_ARGS = {
@@ -211,7 +211,7 @@ def validate(config: dict[str, Any], schema_path: str | Path = SCHEMA) -> dict[s
             message += f" (allowed: {allowed})"
         elif error.validator == "not" and error.schema is schema["properties"]["experiment"]:
             message = f"{error.instance!r} is reserved (results/{error.instance}/ holds other outputs)"
-        raise ConfigError(f"{where}: {message}; fix config.yaml (schema: workflow/schemas/config.schema.yaml)")
+        raise ConfigError(f"{where}: {message}; fix config.yaml (schema: src/ML/benchmarking/config.schema.yaml)")
     config = copy.deepcopy(config)
     _fill_defaults(schema, config)
     return config

@@ -30,7 +30,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from ML.benchmarking import analysis, references  # noqa: E402
-from ML.benchmarking.stats import FINAL, METRICS, curves  # noqa: E402
+from ML.benchmarking.stats import FINAL, METRICS, curves, labelled  # noqa: E402
 from ML.fileio import atomic_write  # noqa: E402
 
 PALETTE = "colorblind"
@@ -59,13 +59,6 @@ def figure_files(suites) -> list[str]:
 
 def safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.+-]", "_", str(name))
-
-
-def _labels(frame: pd.DataFrame, several: bool) -> pd.Series:
-    """The legend entry of each row: the recipe, or ``recipe (experiment)`` when several experiments mix."""
-    if several:
-        return frame["recipe"].astype(str) + " (" + frame["experiment"].astype(str) + ")"
-    return frame["recipe"].astype(str)
 
 
 def palette(labels) -> dict[str, tuple]:
@@ -275,9 +268,9 @@ def draw(scores: pd.DataFrame, frames: dict, out_dir: str | Path, suites=None, c
     stats, profiles = frames["stats"], frames["profiles"]
     suites = sorted(set(suites if suites is not None else scores["suite"].unique()))
     several = len(set(scores["experiment"]) | set(stats["experiment"])) > 1
-    scores = scores.assign(label=_labels(scores, several))
-    stats = stats.assign(label=_labels(stats, several))
-    profiles = profiles.assign(label=_labels(profiles, several)) if len(profiles) else profiles.assign(label=[])
+    scores = scores.assign(label=labelled(scores, several))
+    stats = stats.assign(label=labelled(stats, several))
+    profiles = profiles.assign(label=labelled(profiles, several)) if len(profiles) else profiles.assign(label=[])
     colors = palette([*scores["label"], *stats["label"]])
     status = analysis.reference_status(scores, cells)  # a reference is drawn only beside runs that match it
     own_seeds = (scores["recipe"] == references.DRQV2_LABEL).any()

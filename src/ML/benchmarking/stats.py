@@ -271,9 +271,10 @@ def compute(scores: pd.DataFrame, reps: int = 2000, seed: int = 0, ci: float = 0
     return pd.DataFrame.from_records(records, columns=COLUMNS)
 
 
-def labelled(frame: pd.DataFrame) -> pd.Series:
-    """Each row's recipe, or ``recipe (experiment)`` when several experiments are mixed."""
-    if frame["experiment"].nunique() > 1:
+def labelled(frame: pd.DataFrame, several: bool | None = None) -> pd.Series:
+    """Each row's legend label: its recipe, or ``recipe (experiment)`` when several experiments are mixed
+    (``several``: decided by the caller across frames; by default, from this frame's experiments)."""
+    if frame["experiment"].nunique() > 1 if several is None else several:
         return frame["recipe"].astype(str) + " (" + frame["experiment"].astype(str) + ")"
     return frame["recipe"].astype(str)
 

@@ -13,7 +13,9 @@ from typing import Any
 import torch
 
 from ML import ranks
+from ML.agents.base import DatasetAgent
 from ML.envs import datasets, memmap
+from ML.errors import UserError
 
 
 class Supervised:
@@ -54,14 +56,14 @@ class Supervised:
         return agent.update(next(self.batches), step)
 
     def evaluate(self, agent: Any, step: int) -> dict[str, float]:
+        if not isinstance(agent, DatasetAgent):
+            raise UserError(f"{type(agent).__name__} learns from an environment and cannot be evaluated on a "
+                            "dataset; use Agent=ClassifierAgent (or GANAgent) with Dataset=..., or set Env=...")
         agent.eval()
-        # a generative agent also saves its samples in the run directory and reports its own score
-        extra = {"out_dir": self.run_dir, "step": step} if getattr(agent, "generative", False) else {}
         with torch.no_grad():
-            result = agent.evaluate(self.test_set, **extra)
+            result = agent.evaluate(self.test_set, step, self.run_dir)
         agent.train()
-        score = result["score"] if "score" in result else result["accuracy"]
-        return {"score": float(score), **{k: float(v) for k, v in result.items() if k != "score"}}
+        return {"score": float(result["score"]), **{k: float(v) for k, v in result.items() if k != "score"}}
 
     def state(self) -> dict[str, Any]:
         """The batch order (generator, this epoch's permutation and position): a resume continues mid-epoch."""

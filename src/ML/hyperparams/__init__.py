@@ -8,7 +8,7 @@ from typing import Any
 from ML.errors import UserError
 from ML.hyperparams import recipes, schema
 from ML.hyperparams.instantiate import instantiate, output_shape
-from ML.hyperparams.parse import Override, from_kwargs, parse_tokens, parse_value
+from ML.hyperparams.parse import Override, from_kwargs, parse_tokens
 from ML.hyperparams.paths import resolve
 
 __all__ = ["Config", "instantiate", "output_shape", "resolve", "resolve_config", "parse_tokens"]
@@ -94,8 +94,3 @@ def resolve_config(code_args: tuple[Any, ...] = (), code_kwargs: dict[str, Any] 
         if task is None or any(e.key == o.key or e.key.startswith(o.key + ".") for o in code + cli):
             raise
         raise UserError(f"{e} (set by recipe {task}: fix it there, or pass {e.key}=...)") from None
-
-
-def coerce(value: str) -> Any:
-    """Parse one value as the command line would (for callers that hold raw text)."""
-    return parse_value(value)
