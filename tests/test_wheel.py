@@ -62,3 +62,12 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path: Path):
     out = _run(python, "-c", check, cwd=outside, env=env).stdout.splitlines()
     assert int(out[0]) > 0
     assert "seeds" in out[1] and "config.yaml" in out[1]
+
+    # the suites' protocols and the published reference tables ship in the wheel too
+    shipped = ("from ML.benchmarking import grid, references\n"
+               "config = {'seeds': [0], 'grid': [{'recipe': 'drqv2', 'suite': 'dmc_easy'}]}\n"
+               "cells = grid.expand(grid.validate(config))\n"
+               "print(sum('train_steps=550000' in c.argv('e', 'r', 1) for c in cells), len(cells))\n"
+               "print(references.drqv2_curves()['seed'].nunique(), len(references.dmc_published()))\n")
+    out = _run(python, "-c", shipped, cwd=outside, env=env).stdout.split()
+    assert out[0] == out[1] == "9" and out[2:] == ["10", "24"]
