@@ -36,7 +36,8 @@ def run(name: str, seed: int, steps: int, every: int, out: Path, threads: int) -
     argv, sys.argv = sys.argv, sys.argv[:1]  # ML.launch reads command-line overrides from sys.argv
     try:
         ML.launch(task=check["task"], seed=seed, train_steps=steps, evaluate_per_steps=every, threads=threads,
-                  run_dir=str(run_dir), progress=False, resume=False, **{"replay.save": False}, **check["args"])
+                  run_dir=str(run_dir), progress=False, resume=False, overwrite=True, **{"replay.save": False},
+                  **check["args"])
     finally:
         sys.argv = argv
     rows = list(csv.DictReader((run_dir / "eval.csv").open()))

@@ -19,7 +19,9 @@ def test_offline_learns_from_the_saved_replay_only(tmp_path: Path) -> None:
     replay = tmp_path / RUN / "replay.h5"
     with h5py.File(replay) as f:
         frames = f["obs"].shape[0]
-    run_ml(*BASE, "offline=true", cwd=tmp_path)
+    refused = run_ml(*BASE, "offline=true", cwd=tmp_path, check=False)  # the complete online run is kept
+    assert refused.returncode == 2 and "overwrite=true" in refused.stderr
+    run_ml(*BASE, "offline=true", "overwrite=true", cwd=tmp_path)
     with h5py.File(replay) as f:
         assert f["obs"].shape[0] == frames  # nothing was added: no environment steps
     rows = list(csv.DictReader((tmp_path / RUN / "train.csv").open()))

@@ -204,3 +204,28 @@ def test_run_json_says_where_resume_is_not_exact() -> None:
     finally:
         lives.close()
         plain.close()
+
+
+def test_a_checkpoint_holding_pickled_objects_is_refused(tmp_path: Path) -> None:
+    """agent.pt loads with weights_only=True: a file that needs unpickling (code) is one line, never run."""
+    from ML import checkpoints
+    from ML.errors import UserError
+
+    torch.save({"format": checkpoints.FORMAT, "version": checkpoints.VERSION, "agent": Path("x")},
+               tmp_path / "agent.pt")
+    with pytest.raises(UserError, match="holds pickled objects"):
+        checkpoints.read(tmp_path / "agent.pt")
+
+
+def test_run_state_round_trips_through_a_weights_only_payload(tmp_path: Path) -> None:
+    from ML import checkpoints
+
+    state = checkpoints.RunState(step=7, driver={"actions": [np.int64(1), np.array([0.5, -1.0], np.float32)]},
+                                 rng=checkpoints.rng_states(), logs={"eval.csv": (2, ["step", "score"])})
+    torch.save(state.to_payload(), tmp_path / "state.pt")
+    back = checkpoints.RunState.from_payload(torch.load(tmp_path / "state.pt", weights_only=True))
+    assert back.step == 7 and back.driver["actions"][0] == 1
+    np.testing.assert_array_equal(back.driver["actions"][1], np.array([0.5, -1.0], np.float32))
+    before = np.random.random()
+    checkpoints.restore_rng(back.rng)
+    assert np.random.random() == before
