@@ -160,8 +160,8 @@ class Interactive:
         if self._eval_vector is None or self._eval_vector.num_envs != width:
             if self._eval_vector is not None:
                 self._eval_vector.close()
-            make = lambda: instantiate(self.config.Env, {**self.config.env, "seed": self.seed, "evaluation": True},
-                                       label="Env")
+            args = offer(self.config.Env, self.config.env, seed=self.seed, evaluation=True)
+            make = lambda: instantiate(self.config.Env, args, label="Env")
             self._eval_vector = gymnasium.vector.SyncVectorEnv([make] * width, copy=False)
         vector = self._eval_vector
         returns: list[float] = []
