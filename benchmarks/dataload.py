@@ -82,7 +82,7 @@ def main() -> None:
         train, _, _ = datasets.load(config)
         results["engine, in RAM"] = rate(datasets.batches(train, args.batch_size), args.batches, args.batch_size)
         built = time.perf_counter()
-        store, _, _ = datasets.load({**config, "accelerate": True})
+        store, _, _ = datasets.load(config, memmap.store_for({**config, "accelerate": True}))
         build = time.perf_counter() - built
         size = sum(p.stat().st_size for p in store.folder.iterdir())
         for workers in sorted({0, args.workers}):

@@ -13,7 +13,7 @@ import torch
 
 import ML
 from ML import distributed
-from ML.accelerate import Accelerator, choose
+from ML.accelerate import Accelerator, choose, cpu_has_native_bf16
 from ML.blocks.network import pick_device
 from ML.envs import datasets, memmap
 from ML.hyperparams import resolve_config
@@ -21,7 +21,8 @@ from ML.replay import Replay
 
 
 def _load(*argv: str):
-    return datasets.load(resolve_config(argv=["task=classify", *argv]))
+    config = resolve_config(argv=["task=classify", *argv])
+    return datasets.load(config, memmap.store_for(config))
 
 
 def test_store_round_trips_exactly_and_is_built_once(workdir: Path) -> None:
@@ -106,7 +107,14 @@ def test_shared_memory_is_seen_by_forked_workers() -> None:
 def test_decisions() -> None:
     cpu = torch.device("cpu")
     assert choose(cpu, conv=False)["amp"] is None
-    assert choose(cpu, conv=True, enabled=False) == {**choose(cpu, conv=True, enabled=False), "enabled": False}
+    off = choose(cpu, conv=True, enabled=False)  # accelerate=false: nothing changes the plain update
+    assert off["enabled"] is False and off["why"] == "accelerate=false"
+    assert off["amp"] is None and not (off["grad_scaler"] or off["channels_last"] or off["pinned"] or off["compile"])
+    conv = choose(cpu, conv=True)  # bf16 for a conv network only where the CPU computes it natively
+    assert conv["amp"] == ("bfloat16" if cpu_has_native_bf16() else None)
+    assert conv["channels_last"] is cpu_has_native_bf16() and not conv["pinned"]
+    assert Accelerator({}, cpu, net := torch.nn.Linear(2, 2)).describe() == {}  # run.json records nothing
+    assert Accelerator({"accelerate": True}, cpu, net).describe()["accelerate"]["enabled"] is True
     cuda = choose(torch.device("cuda"), conv=True) if torch.cuda.is_available() else None
     if cuda:
         assert cuda["pinned"] and cuda["channels_last"] and cuda["amp"] in ("bfloat16", "float16")
@@ -165,7 +173,7 @@ def test_compile_true_trains_through_torch_compile(workdir: Path) -> None:
     """compile=true runs the network through torch.compile (inductor on a CPU: ~15 s to compile)."""
     agent = ML.launch(task="classify", train_steps=40, evaluate_per_steps=40, accelerate=True, compile=True,
                       threads=1, progress=False)
-    assert type(agent.__dict__["_train_net"]).__name__ == "OptimizedModule"  # what the updates ran
+    assert type(agent.train_net.value).__name__ == "OptimizedModule"  # what the updates ran
     run = workdir / "results/Exp/runs/classify/Classify/Digits/0"
     info = json.loads((run / "run.json").read_text())
     assert info["env"]["accelerate"]["compile"] is True and info["final_score"] > 0.8

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import ML
-from ML.agents.dqn import DQNAgent
+from ML.agents.dqn import DQNAgent, Dueling
 from ML.blocks.vision import NatureCNN, RandomShiftsAug
 from ML.envs.atari import Atari
 from ML.envs.classic import Classic
@@ -27,11 +27,13 @@ def _agent(spec, task: str, **overrides) -> DQNAgent:
 
 def test_recipes_build_the_nature_network() -> None:
     spec = Atari("pong").task_spec
-    for task in ("atari100k", "dqn_atari"):
-        agent = _agent(spec, task)
-        assert isinstance(agent.q[0], NatureCNN)
-        assert sum(p.numel() for p in agent.q.parameters()) == 1_687_206  # Mnih et al. 2015, 6 actions
-        assert agent.reward_clip == 1.0
+    nature = _agent(spec, "dqn_atari")
+    assert isinstance(nature.q[0], NatureCNN)
+    assert sum(p.numel() for p in nature.q.parameters()) == 1_687_206  # Mnih et al. 2015, 6 actions
+    drq = _agent(spec, "atari100k")  # DrQ(ε): dueling, a value stream Linear(3136, 512) → Linear(512, 1) more
+    assert isinstance(drq.q, Dueling) and isinstance(drq.q.body[0], NatureCNN)
+    assert sum(p.numel() for p in drq.q.parameters()) == 1_687_206 + 3136 * 512 + 512 + 512 + 1
+    assert nature.reward_clip == drq.reward_clip == 1.0 and drq.grad_clip == 0.0
     assert isinstance(_agent(spec, "atari100k").aug, RandomShiftsAug)
     assert _agent(spec, "dqn_atari").aug is None
     assert _agent(spec, "atari100k", **{"agent.augment": False}).aug is None
@@ -71,7 +73,7 @@ def test_pixels_stay_uint8_and_augmentation_is_for_updates_only() -> None:
 
 
 def test_augmentation_needs_images() -> None:
-    with pytest.raises(UserError, match="Aug=RandomShiftsAug augments images"):
+    with pytest.raises(UserError, match="RandomShiftsAug works on images.*drop Aug"):
         _agent(Classic("CartPole-v1").task_spec, "dqn", Aug="RandomShiftsAug")
 
 
@@ -98,15 +100,45 @@ def test_reward_clip_reaches_the_replay() -> None:
 def test_atari100k_pixel_dqn_end_to_end(workdir: Path) -> None:
     agent = ML.launch(task="atari100k", train_steps=200, evaluate_per_steps=200, evaluate_episodes=1,
                       log_per_steps=50, batch_size=8, threads=1, device="cpu", progress=False,
-                      **{"agent.learn_start": 50, "env.max_episode_frames": 2000})
+                      evaluate_episodes_final=1, **{"agent.learn_start": 50, "env.max_episode_frames": 2000})
     run = workdir / "results/Exp/runs/atari100k/Atari/pong/0"
     assert {p.name for p in run.iterdir()} >= {"eval.csv", "train.csv", "replay.h5", "agent.pt", "run.json"}
     train = list(csv.DictReader((run / "train.csv").open()))
     assert [int(r["step"]) for r in train] == [50, 100, 150, 200]
     assert all(np.isfinite(float(r["loss"])) for r in train[1:]) and int(train[-1]["frame"]) == 800
     evals = list(csv.DictReader((run / "eval.csv").open()))
-    assert [int(r["step"]) for r in evals] == [0, 200] and -21 <= float(evals[-1]["score"]) <= 21
+    assert [int(r["step"]) for r in evals] == [0, 200]
+    for row in evals:  # one greedy episode, cut at 2000 frames (4 per step, up to 30 no-op frames first)
+        assert int(row["episodes"]) == 1 and (2000 - 30) / 4 <= float(row["length"]) <= 2000 / 4
+        # the raw game score: whole points, and an untrained agent loses some to Pong's opponent in 2000 frames
+        assert float(row["score"]).is_integer() and -21 <= float(row["score"]) < 0
     with h5py.File(run / "replay.h5", "r") as f:  # one 84x84 gray frame per step, not a 4-frame stack
         assert f["obs"].shape[1:] == (1, 84, 84) and f["obs"].dtype == np.uint8
         assert f["obs"].shape[0] >= 201
     assert isinstance(agent, DQNAgent) and agent.updates == 150
+
+
+def test_atari100k_is_drq_eps_as_dopamine_sets_it() -> None:
+    """dopamine/labs/atari_100k/configs/DrQ_eps.gin, value by value."""
+    spec = Atari("pong").task_spec
+    agent = _agent(spec, "atari100k")
+    config = resolve_config((), {"task": "atari100k"})
+    assert (agent.n_step, agent.learn_start, agent.update_every, agent.target_update) == (10, 1600, 1, 1)
+    assert (agent.eps_end, agent.eval_eps, agent.eps_decay_steps, agent.grad_clip) == (0.01, 0.001, 5000, 0.0)
+    assert agent.double and agent.huber and config.batch_size == 32 and config.lr == 1e-4
+    assert config.optim["eps"] == 1.5e-4 and config.evaluate_episodes_final == 100
+    # linearly_decaying_epsilon(5000, step, 1600, 0.01): 1.0 through the warm-up, then linear, 0.01 at 6600
+    assert [agent.epsilon(s) for s in (0, 1599, 1600)] == [1.0, 1.0, 1.0]
+    assert agent.epsilon(1600 + 2500) == pytest.approx(1.0 - 0.99 * 0.5)
+    assert agent.epsilon(6600) == agent.epsilon(90_000) == 0.01
+
+
+def test_dueling_head_is_value_plus_centred_advantage() -> None:
+    spec = Atari("pong").task_spec
+    q = _agent(spec, "atari100k", device="cpu").q
+    x = torch.randint(0, 255, (3, *spec.obs_shape), dtype=torch.uint8).float()
+    h = q.body(x)
+    a, v = q.advantage(h), q.value(h)
+    assert v.shape == (3, 1) and a.shape == (3, spec.num_actions)
+    assert torch.allclose(q(x), v + a - a.mean(1, keepdim=True))
+    assert torch.allclose(q(x).mean(1), v.squeeze(1), atol=1e-5)  # advantages centred: mean Q is V

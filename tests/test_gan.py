@@ -52,3 +52,25 @@ def test_frechet_distance_matches_the_closed_form() -> None:
     # N(0, I) vs N(1, 4I): |mu|^2 = 3, trace term 3 * (1 + 4 - 2 * 2) = 3
     assert abs(frechet(gaussian(a), gaussian(b)) - 6.0) < 0.4
     assert frechet(gaussian(a), gaussian(a)) < 1e-6
+
+
+def test_an_image_folder_gan_checkpoint_holds_no_images(workdir: Path) -> None:
+    """agent.pt carries weights, optimiser moments and the run state (weights-only loadable), not the data."""
+    from PIL import Image
+
+    folder = workdir / "faces"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(400):
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(folder / f"{i:03d}.png")
+    run_ml("task=dcgan", "Dataset=ImageFolder", f"dataset.root={folder}", "train_steps=2", "evaluate_per_steps=0",
+           "batch_size=8", "agent.eval_samples=64", "agent.grid=4", "model.channels=8", "discriminator.channels=8",
+           "threads=1", "progress=false", cwd=workdir)
+    run = workdir / "results/Exp/runs/dcgan/Generate/ImageFolder/0"
+    payload = torch.load(run / "agent.pt", weights_only=True)  # no pickled objects
+    agent = ML.load_agent(str(run))
+    weights = sum(t.numel() * t.element_size() for t in agent.state_dict().values())
+    dataset = 400 * 3 * 32 * 32
+    size = (run / "agent.pt").stat().st_size
+    assert size < 3 * weights + 200_000 < dataset  # weights + two Adam moments + a little; the images: 1.2 MB
+    assert payload["run"]["finished"] is True and agent.act(2).shape == (2, 3, 32, 32)

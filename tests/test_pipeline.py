@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -40,13 +41,16 @@ def test_default_grid_dry_run(tmp_path: Path):
     proc = snakemake(tmp_path, "-n", configfile=REPO / "config.yaml")
     assert proc.returncode == 0, proc.stderr
     counts = job_counts(proc.stdout + proc.stderr)
-    # classify x Digits x 3 seeds + dqn x {CartPole-v1, Acrobot-v1} x 3 seeds
-    assert counts["train_small"] == 9 and "train" not in counts  # no pixel suite in the default grid
+    # classify x Digits x 3 seeds + {dqn, dqn_nstep1} x {CartPole-v1, Acrobot-v1} x 3 seeds
+    assert counts["train_small"] == 15 and "train" not in counts  # no pixel suite in the default grid
     assert counts["baseline_classic"] == 2
     for rule in ("scores", "stats", "figures", "report"):
         assert counts[rule] == 1
     config = grid.validate(yaml.safe_load((REPO / "config.yaml").read_text()))
-    assert len(grid.expand(config)) == 9 and config["experiment"] == "default"
+    cells = grid.expand(config)
+    assert len(cells) == 15 and config["experiment"] == "default"
+    # two recipes share the Classic suite, so summary.md has a verdict
+    assert {c.recipe for c in cells if c.env == "Classic"} == {"dqn", "dqn_nstep1"}
 
 
 BAD = [
@@ -90,6 +94,9 @@ TINY = {
          "args": {"train_steps": 40, "evaluate_per_steps": 20}},
         {"recipe": "dqn", "suite": "Classic", "tasks": ["CartPole-v1"], "seeds": [0],
          "args": ["train_steps=200", "evaluate_per_steps=100", "evaluate_episodes=2", "agent.learn_start=50"]},
+        # the default grid's second recipe on Classic: summary.md gets a verdict
+        {"recipe": "dqn_nstep1", "suite": "Classic", "tasks": ["CartPole-v1"], "seeds": [0],
+         "args": ["train_steps=200", "evaluate_per_steps=100", "evaluate_episodes=2", "agent.learn_start=50"]},
         # fails at once (no such recipe): recorded, named in the summary, never blocks the rest
         {"recipe": "nosuchrecipe", "suite": "classify", "tasks": ["Digits"], "seeds": [0]},
     ],
@@ -103,12 +110,13 @@ def test_end_to_end_tiny_grid(tmp_path: Path):
     proc = snakemake(tmp_path, "--cores", "2")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     counts = job_counts(proc.stdout + proc.stderr)
-    assert counts["train_small"] == 4 and counts["baseline_classic"] == 1
+    assert counts["train_small"] == 5 and counts["baseline_classic"] == 1
     print(f"end-to-end: {time.monotonic() - start:.1f} s")
 
     runs = sorted(root.glob("runs/*/*/*/*/run.json"))
     assert [str(p.relative_to(root).parent) for p in runs] == [
-        "runs/classify/Classify/Digits/0", "runs/classify/Classify/Digits/1", "runs/dqn/Classic/CartPole-v1/0"]
+        "runs/classify/Classify/Digits/0", "runs/classify/Classify/Digits/1", "runs/dqn/Classic/CartPole-v1/0",
+        "runs/dqn_nstep1/Classic/CartPole-v1/0"]
     assert (tmp_path / "results" / "baselines" / "Classic" / "CartPole-v1.json").is_file()
     failed = json.loads((root / "cells" / "nosuchrecipe" / "Classify" / "Digits" / "0.json").read_text())
     assert failed["status"] == "failed" and failed["failures"] == 1 and "nosuchrecipe" in failed["problem"]
@@ -122,7 +130,7 @@ def test_end_to_end_tiny_grid(tmp_path: Path):
     digits = scores[scores.task == "Digits"]
     assert ((digits.score - 0.1) / 0.9 - digits.normalized).abs().max() < 1e-9
     cells = pd.read_csv(root / "cells.csv").set_index("recipe")
-    assert cells.loc["nosuchrecipe", "status"] == "failed" and (cells.status == "complete").sum() == 3
+    assert cells.loc["nosuchrecipe", "status"] == "failed" and (cells.status == "complete").sum() == 4
 
     table = stats.read_stats(root / "stats.csv")
     assert set(table.metric) == set(stats.METRICS)
@@ -134,6 +142,9 @@ def test_end_to_end_tiny_grid(tmp_path: Path):
         assert (root / name).is_file(), name
     summary = (root / "summary.md").read_text()
     assert "nosuchrecipe/Classify/Digits/0: **failed**" in summary
+    assert "On Classic, dqn" in summary and "P(dqn > dqn_nstep1) = " in summary  # a verdict
+    assert "## Protocols" in summary and json.loads(cells.loc["dqn", "protocol"])["frame_budget"] == 200
+    assert provenance["protocols"]["Classic"]["dqn_nstep1"]["eval_episodes"] == 2
     names = set(plots.figure_files(["Classic", "Classify"]))
     assert {p.name for p in (root / "plots").iterdir()} == names
     report = (root / "report.html").read_text(errors="replace")
@@ -148,7 +159,7 @@ def test_end_to_end_tiny_grid(tmp_path: Path):
 
     # once the grid no longer holds the broken cell, nothing is left to do... but its removal changes the
     # scores' inputs, so aggregate once more; then nothing at all
-    config = {**TINY, "grid": TINY["grid"][:2]}
+    config = {**TINY, "grid": [entry for entry in TINY["grid"] if entry["recipe"] != "nosuchrecipe"]}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     proc = snakemake(tmp_path, "--cores", "2")
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -174,6 +185,30 @@ def test_end_to_end_tiny_grid(tmp_path: Path):
     assert "wildcards: recipe=dqn, suite=Classic, task=CartPole-v1, seed=0" in proc.stdout + proc.stderr
 
 
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _descendants(root: int) -> list[int]:
+    """Every live process below ``root`` (from /proc's parent ids)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [root]
+    while todo:
+        children = parents.get(todo.pop(), [])
+        out += children
+        todo += children
+    return out
+
+
 def test_a_job_killed_outright_still_gets_the_complete_cells_reported(tmp_path: Path):
     """A cell whose job dies (SIGKILL: a scheduler's time or memory kill) fails the workflow; the onerror
     handler still aggregates the complete cells and names the dead one."""
@@ -186,20 +221,49 @@ def test_a_job_killed_outright_still_gets_the_complete_cells_reported(tmp_path: 
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     command = [str(BIN / "snakemake"), "--snakefile", str(SNAKEFILE), "--directory", str(tmp_path),
                "--configfile", str(tmp_path / "config.yaml"), "--cores", "2", "--keep-going"]
+    # its own session: whatever happens, the test ends every process it started and no other
     proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"})
-    pattern = f"env.task=CartPole-v1 seed=0 experiment={experiment} "
-    eval_csv = tmp_path / "results" / experiment / "runs/dqn/Classic/CartPole-v1/0/eval.csv"
-    deadline = time.time() + 120
-    while not eval_csv.exists() and time.time() < deadline:  # the DQN cell is training
-        time.sleep(0.2)
-    killed = subprocess.run(["pkill", "-9", "-f", pattern], check=False)  # its wrapper and ML both die
-    if killed.returncode != 0:
-        proc.kill()
-        pytest.fail(f"no process matched {pattern!r}")
-    out, _ = proc.communicate(timeout=300)
+                            env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}, start_new_session=True)
+    try:
+        pattern = f"env.task=CartPole-v1 seed=0 experiment={experiment} "
+        eval_csv = tmp_path / "results" / experiment / "runs/dqn/Classic/CartPole-v1/0/eval.csv"
+        deadline = time.time() + 120
+        while not eval_csv.exists() and time.time() < deadline:  # the DQN cell is training
+            time.sleep(0.2)
+        job = [pid for pid in _descendants(proc.pid) if pattern in _cmdline(pid)]  # its wrapper and ML
+        if not job:
+            pytest.fail(f"no process of this snakemake matched {pattern!r}")
+        for pid in job:
+            os.kill(pid, signal.SIGKILL)
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
     assert proc.returncode != 0, out
     root = tmp_path / "results" / experiment
     summary = (root / "summary.md").read_text()
     assert "dqn/Classic/CartPole-v1/0" in summary and "classify" in summary
     assert set(pd.read_csv(root / "scores.csv")["recipe"]) == {"classify"}
+
+
+def test_strict_exits_nonzero_when_a_cell_failed(tmp_path: Path):
+    """Default: the run keeps going and names the failed cell, exit 0; `strict: true`: the same grid, the
+    failed cell retried and failed again, aggregates the rest and exits 1 naming it."""
+    config = {"experiment": "strict", "seeds": [0], "stats": {"reps": 20, "seed": 0},
+              "grid": [{"recipe": "classify", "suite": "classify", "tasks": ["Digits"],
+                        "args": {"train_steps": 4, "evaluate_per_steps": 2}},
+                       {"recipe": "nosuchrecipe", "suite": "classify", "tasks": ["Digits"]}]}
+    target = "results/strict/cells.csv"
+    named = "cell(s) failed"
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    proc = snakemake(tmp_path, "--cores", "2", target)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"1 {named}" in proc.stderr and "cells/nosuchrecipe/Classify/Digits/0.json" in proc.stderr
+
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({**config, "strict": True}))
+    proc = snakemake(tmp_path, "--cores", "2", target)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert f"1 {named}" in proc.stderr and "strict: true" in proc.stderr
+    cells = pd.read_csv(tmp_path / target).set_index("recipe")
+    assert cells.loc["nosuchrecipe", "status"] == "failed" and cells.loc["classify", "status"] == "complete"

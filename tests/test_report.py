@@ -19,6 +19,10 @@ BIN = Path(sys.executable).parent
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
+def provenance_protocols(root: Path) -> dict:
+    return json.loads((root / "stats.json").read_text())["protocols"]
+
+
 def write_run(root: Path, experiment: str, recipe: str, suite: str, task: str, seed: int, finals: float,
               env: dict, status: str = "complete", steps: int = 6) -> None:
     run_dir = root / experiment / "runs" / recipe / suite / task / str(seed)
@@ -28,15 +32,19 @@ def write_run(root: Path, experiment: str, recipe: str, suite: str, task: str, s
     pd.DataFrame({"step": step, "frame": step * 2, "episode": np.arange(steps), "time": step / 500.0,
                   "score": score}).to_csv(run_dir / "eval.csv", index=False)
     info = {"status": status, "experiment": experiment, "recipe": recipe, "suite": suite, "task": task,
-            "seed": seed, "env": env}
+            "seed": seed, "env": env, "protocol": env.get("card", {})}
     (run_dir / "run.json").write_text(json.dumps(info))
 
 
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     results = tmp_path / "results"
-    dmc = {"pixels": False, "action_repeat": 2}  # states: the DrQ-v2 reference is pixels -> labelled
-    atari = {"protocol": "atari100k"}
+    dmc = {"pixels": False, "action_repeat": 2,  # states: the DrQ-v2 reference is pixels -> left out
+           "card": {"observation": "states", "action_repeat": 2, "frame_stack": 1, "eval_episodes": 10}}
+    atari = {"protocol": "atari100k", "card": {"sticky_actions": 0.0, "action_set": "minimal (6 actions)",
+                                               "noop_max": 30, "terminal_on_life_loss": True,
+                                               "max_episode_frames": 108000, "action_repeat": 4, "frame_stack": 4,
+                                               "final_eval_episodes": 100, "frame_budget": 400000}}
     for seed in range(3):
         for task, level in (("cartpole_balance", 900.0), ("walker_walk", 500.0)):
             write_run(results, "X", "strong", "DMC", task, seed, level + 10 * seed, dmc)
@@ -71,7 +79,8 @@ def test_plot_writes_the_full_figure_set_tables_and_summary(tree: Path):
     assert atari.verdict == "inconclusive" and atari.seeds_needed > 3
     assert "seeds per task would likely decide it" in atari.sentence
 
-    final = pd.read_csv(root / "final_scores.csv").set_index(["recipe", "task"])
+    final = pd.read_csv(root / "final_scores.csv")
+    final = final[final["at"] == "final"].set_index(["recipe", "task"])
     # the last 10% of 5000 steps holds the last evaluation only: strong cartpole finals 900, 910, 920
     assert final.loc[("strong", "cartpole_balance"), "score_mean"] == pytest.approx(910.0)
     assert final.loc[("strong", "cartpole_balance"), "seeds"] == 3
@@ -83,8 +92,14 @@ def test_plot_writes_the_full_figure_set_tables_and_summary(tree: Path):
     summary = (root / "summary.md").read_text()
     assert "strong/DMC/walker_walk/3: **failed** (ML exited with code 1: boom)" in summary
     assert "weak/DMC/walker_walk/3: **incomplete**" in summary
-    assert "PROTOCOL DIFFERS (these runs: states, action repeat 2)" in summary  # DrQ-v2 is pixels
+    # DrQ-v2 is pixels 84x84 with frame stack 3: these states runs are left out, and say why
+    assert "not drawn: no recipe's runs match its protocol" in summary
+    assert "strong: frame_stack 1 (published: 3); observation states (published: pixels 84x84)" in summary
     assert "Atari-100k" in summary and "2 of the 26 Atari-100k games" in summary
+    assert "DrQ-v2 (published)" not in set(pd.read_csv(root / "scores.csv").recipe)  # protocol differs
+    assert "## Protocols" in summary and "| frame_stack | 1 | 1 |" in summary
+    assert "## At the published budgets" in summary and "not reached" in (root / "final_scores.csv").read_text()
+    assert provenance_protocols(root)["DMC"]["strong"]["observation"] == "states"
     provenance = json.loads((root / "stats.json").read_text())
     assert provenance["reps"] == 200 and "last 10%" in provenance["final_score"]
 

@@ -1,9 +1,11 @@
 """Verified resume: a run killed at any moment and started again with the same command ends exactly as an
-uninterrupted run (CPU, same seed): same eval.csv, same train.csv rows, same replay."""
+uninterrupted run (CPU, same seed): same eval.csv, same train.csv rows, same replay — for every task kind."""
 
 from __future__ import annotations
 
 import csv
+import json
+import random
 import signal
 import subprocess
 import time
@@ -12,12 +14,36 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import torch
 
+from ML.logs import read_rows
 from tests.conftest import BIN, run_ml
 
-ARGS = ["task=dqn", "train_steps=2400", "evaluate_per_steps=600", "evaluate_episodes=2", "log_per_steps=100",
-        "agent.learn_start=200", "batch_size=32", "save_per_steps=400", "threads=1", "progress=false"]
-RUN = "results/Exp/runs/dqn/Classic/CartPole-v1/0"
+COMMON = ["threads=1", "progress=false"]
+CASES = {  # task kind: (command, run directory, the checkpoint step after which a kill may land)
+    "classify": (["task=classify", "train_steps=600", "evaluate_per_steps=300", "log_per_steps=10",
+                  "save_per_steps=50", "batch_size=32", "Scheduler=CosineAnnealingLR", "Aug=RandomCropFlip",
+                  "+aug.padding=1"], "results/Exp/runs/classify/Classify/Digits/0", 100),
+    "classify-workers": (["task=classify", "train_steps=600", "evaluate_per_steps=300", "log_per_steps=10",
+                          "save_per_steps=50", "batch_size=32", "accelerate=true", "device=cpu", "workers=1"],
+                         "results/Exp/runs/classify/Classify/Digits/0", 100),
+    "gan": (["task=dcgan", "train_steps=60", "evaluate_per_steps=30", "log_per_steps=5", "save_per_steps=10",
+             "batch_size=16", "agent.eval_samples=64", "agent.grid=4", "model.channels=8",
+             "discriminator.channels=8"], "results/Exp/runs/dcgan/Generate/Digits/0", 10),
+    "dqn": (["task=dqn", "train_steps=1200", "evaluate_per_steps=400", "evaluate_episodes=2",
+             "log_per_steps=100", "agent.learn_start=200", "batch_size=32", "save_per_steps=200"],
+            "results/Exp/runs/dqn/Classic/CartPole-v1/0", 400),
+    "drqv2-states": (["task=drqv2_states", "Env=Classic", "env={task: Pendulum-v1}", "train_steps=600",
+                      "evaluate_per_steps=0", "evaluate_episodes=1", "log_per_steps=50", "save_per_steps=100",
+                      "agent.learn_start=100", "agent.num_expl_steps=100", "agent.hidden_dim=32",
+                      "agent.feature_dim=16", "batch_size=32", "device=cpu"],
+                     "results/Exp/runs/drqv2_states/Classic/Pendulum-v1/0", 200),
+    "drqv2-pixels": (["task=drqv2", "env.task=cartpole_balance", "env.size=24", "env.fast_render=true",
+                      "env.action_repeat=8", "train_steps=160", "evaluate_per_steps=0", "evaluate_episodes=1",
+                      "log_per_steps=20", "save_per_steps=40", "agent.learn_start=40", "agent.num_expl_steps=40",
+                      "agent.hidden_dim=32", "agent.feature_dim=16", "batch_size=8", "device=cpu"],
+                     "results/Exp/runs/drqv2/DMC/cartpole_balance/0", 80),
+}
 
 
 def table(path: Path, drop: tuple[str, ...] = ("time", "fps")) -> list[dict[str, str]]:
@@ -25,43 +51,156 @@ def table(path: Path, drop: tuple[str, ...] = ("time", "fps")) -> list[dict[str,
         return [{k: v for k, v in row.items() if k not in drop} for row in csv.DictReader(f)]
 
 
-def kill_after_checkpoint(cwd: Path, sig: int, at_least: int) -> None:
-    """Start the real ML and kill it with ``sig`` once a periodic checkpoint at step ≥ ``at_least`` exists."""
-    import torch
+def checkpoint_step(path: Path) -> int:
+    try:
+        return int(torch.load(path, weights_only=True)["run"]["step"])
+    except Exception:  # the file is being replaced right now
+        return -1
 
-    proc = subprocess.Popen([str(BIN / "ML"), *ARGS], cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    ckpt = cwd / RUN / "agent.pt"
+
+def kill_after_checkpoint(cwd: Path, args: list[str], run: Path, sig: int, at_least: int, rng: random.Random) -> None:
+    """Start the real ML and kill it with ``sig`` a random moment after a checkpoint at step ≥ ``at_least``."""
+    proc = subprocess.Popen([str(BIN / "ML"), *args], cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
-        if ckpt.exists():
-            try:
-                if torch.load(ckpt, weights_only=False)["state"]["step"] >= at_least:
-                    break
-            except Exception:  # the file is being replaced right now
-                pass
-        time.sleep(0.05)
+        if (run / "agent.pt").exists() and checkpoint_step(run / "agent.pt") >= at_least:
+            break
+        time.sleep(0.02)
+    time.sleep(rng.uniform(0, 0.2))  # anywhere between two checkpoints: rows written after it must go
     assert proc.poll() is None, "the run ended before it could be interrupted"
     proc.send_signal(sig)
     proc.wait(timeout=60)
 
 
+def assert_same_run(run: Path, whole: Path) -> None:
+    assert table(run / "eval.csv") == table(whole / "eval.csv")
+    assert table(run / "train.csv") == table(whole / "train.csv")
+    if (whole / "replay.h5").exists():
+        with h5py.File(run / "replay.h5") as a, h5py.File(whole / "replay.h5") as b:
+            for name in ("obs", "action", "reward", "episodes"):
+                np.testing.assert_array_equal(a[name][()], b[name][()])
+    assert json.loads((run / "run.json").read_text())["status"] == "complete"
+
+
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    cwd = tmp_path_factory.mktemp("whole")
-    run_ml(*ARGS, cwd=cwd)
-    return cwd / RUN
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory):
+    """Each case's uninterrupted run, made once, in this process (``ML``'s own entry point, fewer startups)."""
+    from ML.cli import main
+
+    made: dict[str, Path] = {}
+
+    def get(kind: str) -> Path:
+        if kind not in made:
+            args, run, _ = CASES[kind]
+            cwd = tmp_path_factory.mktemp(f"whole-{kind}")
+            assert main([*args, *COMMON, f"results={cwd / 'results'}"]) == 0
+            made[kind] = cwd / run
+        return made[kind]
+
+    return get
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
-def test_killed_and_resumed_run_ends_like_an_uninterrupted_one(tmp_path: Path, uninterrupted: Path,
-                                                               sig: int) -> None:
-    kill_after_checkpoint(tmp_path, sig, at_least=400)
-    run = tmp_path / RUN
-    assert len(table(run / "eval.csv")) < len(table(uninterrupted / "eval.csv"))
-    out = run_ml(*ARGS, cwd=tmp_path).stdout  # the same command
-    assert "resuming" in out
-    assert table(run / "eval.csv") == table(uninterrupted / "eval.csv")
-    assert table(run / "train.csv") == table(uninterrupted / "train.csv")
-    with h5py.File(run / "replay.h5") as a, h5py.File(uninterrupted / "replay.h5") as b:
-        for name in ("obs", "action", "reward", "episodes"):
-            np.testing.assert_array_equal(a[name][()], b[name][()])
+@pytest.mark.parametrize("kind", list(CASES))
+def test_sigkilled_run_resumes_exactly(tmp_path: Path, uninterrupted, kind: str) -> None:
+    """Killed a random moment after a checkpoint, even in the middle of writing a row (the torn tail the
+    resume drops), the same command ends with the files of an uninterrupted run."""
+    args, run_path, at_least = CASES[kind]
+    args = [*args, *COMMON]
+    seed = random.randrange(10**6)
+    run = tmp_path / run_path
+    kill_after_checkpoint(tmp_path, args, run, signal.SIGKILL, at_least, random.Random(seed))
+    whole = uninterrupted(kind)
+    # the killed run kept every row it wrote (appended and flushed), and no more than a whole run has
+    cut, full = table(run / "train.csv"), table(whole / "train.csv")
+    assert 0 < len(cut) < len(full), seed
+    assert cut == [{k: row[k] for k in cut[0]} for row in full[:len(cut)]], seed  # (columns it had then)
+    assert json.loads((run / "run.json").read_text())["status"] == "running"
+    with (run / "train.csv").open("a") as f:
+        f.write("99999,12")  # a kill mid-write: half a line, no line end
+    assert [{k: v for k, v in r.items() if k not in ("time", "fps")} for r in read_rows(run / "train.csv")[1]] \
+        == cut  # readers drop it
+    out = run_ml(*args, cwd=tmp_path).stdout  # the same command
+    assert "resuming" in out, seed
+    assert_same_run(run, whole)
+
+
+def test_sigterm_checkpoints_and_resumes_exactly(tmp_path: Path, uninterrupted) -> None:
+    args, run_path, at_least = CASES["dqn"]
+    args = [*args, *COMMON]
+    run = tmp_path / run_path
+    kill_after_checkpoint(tmp_path, args, run, signal.SIGTERM, at_least, random.Random(0))
+    assert json.loads((run / "run.json").read_text())["status"] == "interrupted"
+    assert "resuming" in run_ml(*args, cwd=tmp_path).stdout
+    assert_same_run(run, uninterrupted("dqn"))
+
+
+def test_a_running_run_whose_heartbeat_stopped_reads_as_killed(tmp_path: Path, uninterrupted) -> None:
+    """run.json's heartbeat: a live run keeps it fresh; a stale one is `killed` to every reader, never a result."""
+    from ML import runinfo
+    from ML.benchmarking import cells, scores
+
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("eval.csv", "train.csv"):
+        (run / name).write_bytes((uninterrupted("classify") / name).read_bytes())
+    info = json.loads((uninterrupted("classify") / "run.json").read_text())
+    assert info["resume_exact"] is True and info["heartbeat"]
+    fresh = {**info, "status": "running", "heartbeat": runinfo.now()}
+    assert runinfo.status(fresh) == "running"
+    stale = {**info, "status": "running", "heartbeat": "2020-01-01T00:00:00+00:00"}
+    assert runinfo.status(stale) == "killed"
+    assert runinfo.status({**info, "status": "running", "heartbeat": None}) == "running"  # from before heartbeats
+    (run / "run.json").write_text(json.dumps(stale))
+    lines: list[str] = []
+    assert scores.gather([run / "run.json"], log=lines.append).empty
+    assert "(killed)" in lines[0]
+    assert "killed" in scores.check(run / "run.json")
+    row = cells.table([run / "run.json"]).iloc[0]
+    assert row["status"] == "killed" and "heartbeat stopped" in row["reason"]
+
+
+def test_the_heartbeat_beats_while_the_run_lives(tmp_path: Path) -> None:
+    from ML import runinfo
+
+    info = runinfo.RunInfo(tmp_path / "run.json", {}, {}, {}, ["ML"])
+    info.write()
+    first = (tmp_path / "run.json").stat().st_mtime_ns
+    with info.heartbeat(every=0.05):
+        time.sleep(0.5)
+    assert (tmp_path / "run.json").stat().st_mtime_ns > first
+    assert runinfo.status(json.loads((tmp_path / "run.json").read_text())) == "running"
+
+
+def test_a_complete_run_of_another_config_is_not_replaced(tmp_path: Path) -> None:
+    from ML.cli import main
+
+    args = ["task=classify", "train_steps=20", "evaluate_per_steps=0", f"results={tmp_path / 'results'}", *COMMON]
+    assert main(args) == 0
+    run = tmp_path / "results/Exp/runs/classify/Classify/Digits/0"
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    proc = run_ml(*args, "lr=0.01", cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "experiment=" in proc.stderr and "overwrite=true" in proc.stderr
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    assert main([*args, "lr=0.01", "overwrite=true"]) == 0
+    assert json.loads((run / "run.json").read_text())["config"]["lr"] == 0.01
+
+
+def test_run_json_says_where_resume_is_not_exact() -> None:
+    """Atari with a lost life ending training episodes cannot be rebuilt by replaying an episode's actions."""
+    from ML.envs.atari import Atari
+    from ML.hyperparams import resolve_config
+    from ML.run import resume_exactness
+
+    config = resolve_config(argv=["task=dqn"])
+    lives = Atari("breakout", terminal_on_life_loss=True)
+    plain = Atari("breakout", terminal_on_life_loss=False)
+    try:
+        assert resume_exactness(config, lives.task_spec)["resume_exact"] is False
+        assert "life" in resume_exactness(config, lives.task_spec)["resume_note"]
+        assert resume_exactness(config, plain.task_spec) == {"resume_exact": True}
+        assert resume_exactness({**config, "world_size": 2}, plain.task_spec)["resume_exact"] is False
+    finally:
+        lives.close()
+        plain.close()

@@ -129,12 +129,12 @@ def test_sigterm_saves_and_the_same_command_resumes(tmp_path: Path) -> None:
     run = tmp_path / "results/Exp/runs/classify/Classify/Digits/0"
     _start_then_sigterm(args, tmp_path, run)
     assert json.loads((run / "run.json").read_text())["status"] == "interrupted"
-    first = torch.load(run / "agent.pt", weights_only=False)["state"]["step"]
+    first = torch.load(run / "agent.pt", weights_only=True)["run"]["step"]
     assert 0 < first < 100000
 
     out = _start_then_sigterm(args, tmp_path, run)  # the same command continues the unfinished run
     assert f"resuming {run.relative_to(tmp_path)} from step {first}" in out
-    second = torch.load(run / "agent.pt", weights_only=False)["state"]["step"]
+    second = torch.load(run / "agent.pt", weights_only=True)["run"]["step"]
     assert second > first
     assert [int(r["step"]) for r in rows(run / "eval.csv")] == [0]  # step 0 evaluated once, not again
 

@@ -76,12 +76,12 @@ def test_gather_counts_complete_runs_only_and_normalizes(tree: Path):
 def test_pipeline_modules_write_scores_stats_and_figures(tree: Path):
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
     run = lambda *a: subprocess.run([sys.executable, "-m", *a], capture_output=True, text=True, env=env, check=True)
-    out = run("ML.benchmarking.scores", "gather", "--experiment", "synth", "--results", str(tree))
+    out = run("ML.benchmarking.cli", "gather", "--experiment", "synth", "--results", str(tree))
     assert "warning: no random baseline for Classic task 'Acrobot-v1'" in out.stderr
     assert "not counted, 1 run(s) not complete" in out.stdout
     scores_csv, stats_csv = tree / "synth" / "scores.csv", tree / "synth" / "stats.csv"
     assert len(pd.read_csv(scores_csv)) == 18
-    run("ML.benchmarking.stats", "--scores", str(scores_csv), "--out", str(stats_csv), "--reps", "300")
+    run("ML.benchmarking.cli", "stats", "--scores", str(scores_csv), "--out", str(stats_csv), "--reps", "300")
     table = stats.read_stats(stats_csv)
     assert list(table.columns) == stats.COLUMNS
     assert set(table.metric) == set(stats.METRICS)
@@ -92,7 +92,7 @@ def test_pipeline_modules_write_scores_stats_and_figures(tree: Path):
     final = table[(table.suite == "Classic") & (table.step == "final")].set_index("metric")
     assert final.loc["mean", "value"] == pytest.approx(0.75)
     # same seed, same numbers
-    run("ML.benchmarking.stats", "--scores", str(scores_csv), "--out", str(tree / "again.csv"), "--reps", "300")
+    run("ML.benchmarking.cli", "stats", "--scores", str(scores_csv), "--out", str(tree / "again.csv"), "--reps", "300")
     pd.testing.assert_frame_equal(table, stats.read_stats(tree / "again.csv"))
 
     for name in ("stats.json", "profiles.csv", "comparisons.csv", "final_scores.csv", "final_scores.md"):

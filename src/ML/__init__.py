@@ -13,7 +13,7 @@ __all__ = ["launch", "load_agent", "__version__"]
 
 def launch(*args: Any, **kwargs: Any) -> Any:
     """Train a task. Priority: command line (sys.argv) > these arguments > recipe (``task=``)."""
-    from ML.run import launch as _launch
+    from ML.entry import launch as _launch
 
     return _launch(*args, **kwargs)
 

@@ -1,3 +1,5 @@
+"""``python -m ML ...``: the ``ML`` command."""
+
 import sys
 
 from ML.cli import main

@@ -1,25 +1,6 @@
-"""``accelerate=true``: mixed precision, ``channels_last``, pinned non-blocking copies, optional ``torch.compile``.
-
-An agent builds one ``Accelerator(config, device, net)`` and routes its update through it::
-
-    x = accel.to_device(x)                    # pinned host memory, non-blocking copy (CUDA)
-    with accel.autocast():                    # bf16 / fp16 autocast where chosen, else a no-op
-        loss = ...
-    accel.step(loss, optim)                   # backward + step, through a GradScaler for fp16
-
-What is chosen (``Accelerator.decision``, recorded in ``run.json`` under ``env.accelerate``):
-
-* CUDA: bf16 autocast where the GPU supports it, else fp16 with a ``GradScaler``; ``channels_last`` for
-  convolutional networks; pinned memory and non-blocking host-to-device copies.
-* MPS: fp16 autocast, no scaler (PyTorch has none for MPS), ``channels_last`` for conv networks.
-* CPU: bf16 autocast only for convolutional networks on CPUs with native bf16 (AMX or AVX512-BF16), where
-  oneDNN's bf16 kernels are faster; for MLPs (and CPUs without bf16) autocast costs conversions and is left
-  off. No pinned memory (there is no copy).
-* ``compile=true``: the network's forward goes through ``torch.compile`` (a one-off compile time of seconds
-  to minutes; the pickled agent keeps the plain module).
-
-With ``accelerate=false`` (the default) every helper is a no-op and the update is the plain PyTorch one.
-"""
+"""``accelerate=true``: mixed precision, ``channels_last``, pinned non-blocking copies, optional ``torch.compile``,
+chosen per device (``choose``) and recorded in run.json. With ``accelerate=false`` (the default) every helper
+is a no-op and the update is the plain PyTorch one."""
 
 from __future__ import annotations
 
@@ -47,7 +28,15 @@ def is_convolutional(net: nn.Module) -> bool:
 
 
 def choose(device: torch.device, conv: bool, enabled: bool = True) -> dict[str, Any]:
-    """The acceleration decision for a network on a device (see the module docstring)."""
+    """The acceleration decision for a network on a device:
+
+    * CUDA: bf16 autocast where the GPU supports it, else fp16 with a ``GradScaler``; ``channels_last`` for
+      convolutional networks; pinned memory and non-blocking host-to-device copies.
+    * MPS: fp16 autocast, no scaler (PyTorch has none for MPS), ``channels_last`` for conv networks.
+    * CPU: bf16 autocast only for convolutional networks on CPUs with native bf16 (AMX or AVX512-BF16),
+      where oneDNN's bf16 kernels are faster; for MLPs (and CPUs without bf16) autocast costs conversions
+      and is left off. No pinned memory (there is no copy).
+    """
     decision: dict[str, Any] = {"enabled": bool(enabled), "device": str(device), "amp": None,
                                 "grad_scaler": False, "channels_last": False, "pinned": False,
                                 "compile": False, "why": ""}
@@ -69,7 +58,17 @@ def choose(device: torch.device, conv: bool, enabled: bool = True) -> dict[str, 
 
 
 class Accelerator:
-    """The per-agent acceleration state (picklable; the scaler's state travels with the agent)."""
+    """The per-agent acceleration state (picklable; the scaler's state travels with the agent). An agent
+    routes its update through it::
+
+        x = accel.to_device(x)        # pinned host memory, non-blocking copy (CUDA)
+        with accel.autocast():        # bf16 / fp16 autocast where chosen, else a no-op
+            loss = ...
+        accel.step(loss, optim)       # backward + step, through a GradScaler for fp16
+
+    ``compile=true``: ``compile(net)`` wraps the forward in ``torch.compile`` (seconds to minutes of
+    compiling once; the pickled agent keeps the plain module).
+    """
 
     def __init__(self, config: Any, device: torch.device, *nets: nn.Module):
         enabled = bool(config.get("accelerate"))
@@ -122,15 +121,13 @@ class Accelerator:
                 after_backward()
             optim.step()
 
+    def describe(self) -> dict[str, Any]:
+        """What run.json records (``env.accelerate``): the decision, when accelerated."""
+        return {"accelerate": self.decision} if self.enabled else {}
+
     def compile(self, net: nn.Module) -> nn.Module:
         """``torch.compile(net)`` when ``compile=true`` (accelerated), else ``net``."""
         return torch.compile(net) if self.decision["compile"] else net
 
 
-def plain_step(loss: torch.Tensor, optim: Any) -> None:
-    optim.zero_grad(set_to_none=True)
-    loss.backward()
-    optim.step()
-
-
-__all__ = ["Accelerator", "choose", "cpu_has_native_bf16", "is_convolutional", "plain_step"]
+__all__ = ["Accelerator", "choose", "cpu_has_native_bf16", "is_convolutional"]

@@ -1,37 +1,173 @@
-"""agent.pt: the whole agent (optimisers included) plus the counters and RNG states to resume from."""
+"""agent.pt: the agent's weights and optimiser states, and the ``RunState`` to resume from.
+
+The payload holds only tensors, dicts, lists, numbers and strings, so it loads with
+``torch.load(weights_only=True)``: reading a checkpoint runs no code from it. The agent is rebuilt from the
+agent class, config and task spec the checkpoint names (importing the classes they name, as the recipe
+that trained it did), then its state is loaded into it. No dataset is ever stored.
+"""
 
 from __future__ import annotations
 
+import errno
+import os
 import pickle
 import random
+import shutil
 import zipfile
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
+from ML.envs.base import TaskSpec
 from ML.errors import UserError
 from ML.fileio import atomic_write
+from ML.hyperparams import Config, instantiate
+from ML.runinfo import jsonable
 
 FORMAT = "unifiedml-agent"
-VERSION = 1
+VERSION = 2
+#: agent attributes that count progress (a schedule's position) and so travel with the weights
+COUNTERS = ("updates",)
+
+
+@dataclass
+class RunState:
+    """What a checkpoint carries besides the agent: where the loop stands, and what continues it exactly.
+
+    A new field needs a default, so that checkpoints written before it still load.
+    """
+
+    step: int = 0
+    frame: int = 0
+    time: float = 0.0                  # seconds of training so far
+    finished: bool = False             # the run ended (a finished run is not resumed)
+    config_hash: str = ""              # the config that wrote it (a resume needs the same one)
+    evaluated: int = -1                # the last step whose eval.csv row is written
+    window: dict[str, list[float]] = field(default_factory=dict)  # metrics since the last train.csv row
+    window_step: int = 0               # the step the window started at
+    logs: dict[str, Any] = field(default_factory=dict)  # per log file: (rows written, header) at the checkpoint
+    driver: dict[str, Any] = field(default_factory=dict)  # the driver's state (batch order, episode, replay)
+    rng: dict[str, Any] = field(default_factory=dict)  # python / numpy / torch global generators
+
+    def to_payload(self) -> dict[str, Any]:
+        return encode(asdict(self))
+
+    @classmethod
+    def from_payload(cls, data: dict[str, Any]) -> RunState:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in decode(data).items() if k in known})
+
+
+# ---------------------------------------------------------------- payload values
+
+
+def encode(value: Any) -> Any:
+    """A value as weights-only data: numpy arrays become tagged tensors, numpy scalars Python numbers."""
+    if isinstance(value, dict):
+        return {k: encode(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(encode(v) for v in value)
+    if isinstance(value, np.ndarray):
+        return {"__ndarray__": torch.from_numpy(np.array(value, copy=True)), "dtype": str(value.dtype)}
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def decode(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "__ndarray__" in value:
+            return value["__ndarray__"].numpy().astype(value["dtype"], copy=False)
+        return {k: decode(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(decode(v) for v in value)
+    return value
 
 
 def rng_states() -> dict[str, Any]:
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {"python": random.getstate(), "numpy": [name, keys, pos, has_gauss, gauss],
+            "torch": torch.get_rng_state()}
 
 
 def restore_rng(states: dict[str, Any]) -> None:
-    random.setstate(states["python"])
-    np.random.set_state(states["numpy"])
+    random.setstate(tuple(states["python"][:1]) + (tuple(states["python"][1]),) + tuple(states["python"][2:]))
+    np.random.set_state(tuple(states["numpy"]))
     torch.set_rng_state(states["torch"])
 
 
-def save(path: str | Path, agent: Any, state: dict[str, Any]) -> None:
+# ---------------------------------------------------------------- the agent
+
+
+def build_agent(target: Any, config: Any, spec: TaskSpec) -> Any:
+    """``Agent(spec=..., config=..., **agent)``: how a run builds its agent, and how a checkpoint rebuilds it."""
+    return instantiate(target, {**(config.get("agent") or {}), "spec": spec, "config": config}, label="Agent")
+
+
+def agent_state(agent: nn.Module) -> dict[str, Any]:
+    """The agent's learned state: its modules, the optimisers/schedulers/grad scalers and generators it
+    holds, and its progress counters (``COUNTERS``)."""
+    objects, rngs, counters = {}, {}, {}
+    for name, value in vars(agent).items():
+        if name.startswith("_") or isinstance(value, nn.Module):
+            continue  # modules are in state_dict(); private attributes are rebuilt (caches, wrappers)
+        if name in COUNTERS and isinstance(value, int):
+            counters[name] = value
+        elif isinstance(value, np.random.Generator):
+            rngs[name] = value.bit_generator.state
+        elif isinstance(value, torch.Generator):
+            rngs[name] = value.get_state()
+        elif hasattr(value, "state_dict") and hasattr(value, "load_state_dict"):
+            objects[name] = value.state_dict()
+        elif getattr(value, "scaler", None) is not None:  # the Accelerator's grad scaler
+            objects[f"{name}.scaler"] = value.scaler.state_dict()
+    return {"module": agent.state_dict(), "objects": objects, "rngs": rngs, "counters": counters}
+
+
+def load_agent_state(agent: nn.Module, state: dict[str, Any], source: Path | str = "agent.pt") -> None:
+    try:
+        agent.load_state_dict(state["module"])
+        for name, value in state["objects"].items():
+            owner, _, part = name.partition(".")
+            target = getattr(agent, owner)
+            (getattr(target, part) if part else target).load_state_dict(value)
+    except (RuntimeError, ValueError, KeyError, AttributeError) as e:
+        first = str(e).strip().splitlines()[0]
+        raise UserError(f"checkpoint {source} does not fit this agent ({first}); load it with the settings "
+                        "that trained it, or start without load=") from None
+    for name, value in state["rngs"].items():
+        generator = getattr(agent, name)
+        if isinstance(generator, torch.Generator):
+            generator.set_state(value)
+        else:
+            generator.bit_generator.state = value
+    for name, value in state["counters"].items():
+        setattr(agent, name, int(value))
+
+
+# ---------------------------------------------------------------- files
+
+
+def save(path: str | Path, agent: nn.Module, target: Any, config: Any, spec: TaskSpec, state: RunState) -> None:
     """Write atomically: a checkpoint is whole or absent, never half-written."""
-    payload = {"format": FORMAT, "version": VERSION, "agent": agent, "state": state, "rng": rng_states()}
-    atomic_write(path, lambda tmp: torch.save(payload, tmp))
+    payload = {"format": FORMAT, "version": VERSION,
+               "agent": {"target": jsonable(target), "config": jsonable(config), "spec": jsonable(asdict(spec)),
+                         "state": agent_state(agent)},
+               "run": state.to_payload()}
+
+    def write(tmp: Path) -> None:
+        try:
+            torch.save(payload, tmp)
+        except RuntimeError as e:  # torch's writer reports a full disk as a RuntimeError, errno lost
+            if shutil.disk_usage(tmp.parent).free >= 1 << 20:
+                raise
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from e
+
+    atomic_write(path, write)
 
 
 def read(path: str | Path) -> dict[str, Any]:
@@ -42,16 +178,41 @@ def read(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise UserError(f"no checkpoint at {path}; train with save=true first or pass load=<path to agent.pt>")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError, OSError) as e:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise UserError(f"checkpoint {path} holds pickled objects (an older UnifiedML, or not a UnifiedML "
+                        "checkpoint): it is not loaded, since unpickling runs code; retrain it here") from None
+    except (zipfile.BadZipFile, RuntimeError, EOFError, ValueError, OSError) as e:
         raise UserError(f"checkpoint {path} is corrupt or unreadable ({type(e).__name__}); delete it and retrain")\
             from None
-    except (ModuleNotFoundError, AttributeError) as e:
-        raise UserError(f"checkpoint {path} needs code that is not importable here ({e}); run from the "
-                        "directory holding the files its architectures came from") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise UserError(f"{path} is not a UnifiedML checkpoint; pass the agent.pt of a run directory")
+    if payload.get("version") != VERSION:
+        raise UserError(f"checkpoint {path} is of format version {payload.get('version')}, this UnifiedML reads "
+                        f"{VERSION}; retrain it here")
+    payload["path"] = path
     return payload
+
+
+def run_state(payload: dict[str, Any]) -> RunState:
+    return RunState.from_payload(payload["run"])
+
+
+def restore(payload: dict[str, Any], config: Any = None, spec: TaskSpec | None = None) -> Any:
+    """The checkpoint's agent, rebuilt from the agent class, config and spec it names; with ``config`` and
+    ``spec`` (a run resuming itself, or code that passes its own objects) from those instead."""
+    saved = payload["agent"]
+    if config is None:
+        config = Config(saved["config"])
+    if spec is None:
+        spec_data = dict(saved["spec"])
+        for key in ("obs_shape", "action_shape"):
+            if spec_data.get(key) is not None:
+                spec_data[key] = tuple(spec_data[key])
+        spec = TaskSpec(**spec_data)
+    agent = build_agent(saved["target"], config, spec)
+    load_agent_state(agent, saved["state"], payload.get("path", "agent.pt"))
+    return agent
 
 
 def find(spec: Any, own: Path, results: str | Path = "results") -> Path:
@@ -77,6 +238,6 @@ def find(spec: Any, own: Path, results: str | Path = "results") -> Path:
 
 def load_agent(spec: str | Path, results: str | Path = "results") -> Any:
     """The agent at a path or named by keywords, in eval mode, ready for inference."""
-    agent = read(find(spec, Path("agent.pt") if spec is True else Path(str(spec)), results))["agent"]
+    agent = restore(read(find(spec, Path("agent.pt") if spec is True else Path(str(spec)), results)))
     agent.eval()
     return agent

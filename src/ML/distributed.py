@@ -1,6 +1,6 @@
 """Data-parallel training across processes: ``world_size=N`` (or, with ``accelerate=true``, every GPU).
 
-``ML.run.train`` hands a run with ``world_size > 1`` to ``launch``: N processes (``torch.multiprocessing``,
+``ML.entry.start`` hands a run with ``world_size > 1`` to ``launch``: N processes (``torch.multiprocessing``,
 forked where possible), one per GPU with NCCL, or N CPU processes with gloo. Every process runs the same
 ``train`` with the same seed; agents wrap their networks in ``DistributedDataParallel`` (the classifier)
 or all-reduce their gradients after each backward (the GAN, whose discriminator runs several forwards
@@ -13,7 +13,8 @@ per backward), so the ranks hold the same parameters at every step.
   ``run.json``'s config.
 * **Files**: rank 0 alone writes the run directory (logs, ``agent.pt``, ``run.json``); the other ranks
   write into temporary folders that are deleted when they finish.
-* **Resume**: a distributed run starts fresh (``resume`` is ignored); ``load=`` a checkpoint still works.
+* **Resume**: a distributed run starts fresh (``resume`` is ignored; run.json says ``resume_exact: false``);
+  ``load=`` a checkpoint still works.
 """
 
 from __future__ import annotations
@@ -28,61 +29,10 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from ML import ranks
+
 #: the last distributed run of this process: world size, backend and the ranks' largest parameter gap
 last_run: dict[str, Any] = {}
-
-
-def rank_world() -> tuple[int, int]:
-    """``(rank, world_size)`` of this process; ``(0, 1)`` outside a distributed run."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def world_size(config: Any) -> int:
-    """``world_size`` from the config; ``null``/``auto``: every GPU when accelerated on CUDA, else 1."""
-    value = config.get("world_size")
-    if value in (None, "auto"):
-        device = str(config.get("device") or "auto")
-        if config.get("accelerate") and device in ("auto", "cuda") and torch.cuda.device_count() > 1:
-            return torch.cuda.device_count()
-        return 1
-    return max(int(value), 1)
-
-
-def wrap(module: torch.nn.Module, device: torch.device) -> torch.nn.Module | None:
-    """``DistributedDataParallel(module)`` inside a distributed run, else ``None``."""
-    if rank_world()[1] == 1:
-        return None
-    from torch.nn.parallel import DistributedDataParallel
-
-    return DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)
-
-
-def broadcast_parameters(module: torch.nn.Module) -> None:
-    """Rank 0's parameters and buffers to every rank (no-op outside a distributed run)."""
-    if rank_world()[1] == 1:
-        return
-    with torch.no_grad():
-        for tensor in [*module.parameters(), *module.buffers()]:
-            dist.broadcast(tensor.data, 0)
-
-
-def average_gradients(module: torch.nn.Module) -> None:
-    """The mean of every rank's gradients, in place (no-op outside a distributed run)."""
-    world = rank_world()[1]
-    if world == 1:
-        return
-    grads = [p.grad for p in module.parameters() if p.grad is not None]
-    if not grads:
-        return
-    flat = torch.cat([g.reshape(-1) for g in grads])
-    dist.all_reduce(flat)
-    flat /= world
-    offset = 0
-    for g in grads:
-        g.copy_(flat[offset:offset + g.numel()].view_as(g))
-        offset += g.numel()
 
 
 def _free_port() -> int:
@@ -136,7 +86,7 @@ def launch(config: Any, command: list[str]) -> Any:
     """Run ``config`` on ``world_size(config)`` processes; return rank 0's trained agent."""
     import torch.multiprocessing as mp
 
-    world = world_size(config)
+    world = ranks.world_size(config)
     fork = "fork" in mp.get_all_start_methods() and not torch.cuda.is_initialized()
     method = "fork" if fork else "spawn"
     with tempfile.TemporaryDirectory(prefix="ml-ddp-") as out:
@@ -149,5 +99,4 @@ def launch(config: Any, command: list[str]) -> Any:
     return torch.load(io.BytesIO(results[0]["agent"]), weights_only=False)
 
 
-__all__ = ["average_gradients", "broadcast_parameters", "last_run", "launch", "rank_world", "world_size",
-           "wrap"]
+__all__ = ["last_run", "launch"]

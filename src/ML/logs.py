@@ -1,4 +1,4 @@
-"""CSV logs that are always whole files, and a progress bar with ETA when a person is watching."""
+"""CSV logs that survive a kill (rows appended whole and flushed), and a progress bar with ETA."""
 
 from __future__ import annotations
 
@@ -15,30 +15,60 @@ from ML.fileio import write_text
 LEAD = ("step", "frame", "episode", "time")
 
 
-class CSVLog:
-    """Rows kept in memory and rewritten atomically on ``flush`` (a reader never sees half a file).
+def read_rows(path: str | Path) -> tuple[list[str], list[dict[str, str]]]:
+    """``(columns, rows)`` of a log; a torn last line (a kill mid-write: no line end) is dropped."""
+    text = Path(path).read_text()
+    if text and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+    reader = csv.DictReader(io.StringIO(text))
+    rows = list(reader)
+    return list(reader.fieldnames or []), rows
 
-    Logs hold one row per evaluation or per ``log_per_steps`` steps, so rewriting them is cheap.
+
+class CSVLog:
+    """eval.csv / train.csv: every row is appended whole and flushed at once, so a killed run keeps every
+    row up to its last. A row that brings a new column rewrites the file (atomically) with the wider header,
+    which happens a few times early in a run. ``keep=(rows, columns)`` (a resume) cuts the file back to what
+    the checkpoint saw, dropping rows written after it and any torn tail.
     """
 
-    def __init__(self, path: str | Path, rows: list[dict[str, Any]] | None = None):
+    def __init__(self, path: str | Path, keep: tuple[int, list[str]] | None = None):
         self.path = Path(path)
-        self.rows: list[dict[str, Any]] = list(rows or [])
+        self.columns: list[str] = []
+        self.count = 0
+        self.last: dict[str, Any] | None = None
+        if keep is not None and self.path.is_file():
+            rows, columns = keep
+            kept = read_rows(self.path)[1][: int(rows)]
+            self.columns, self.count = list(columns), len(kept)
+            self.last = kept[-1] if kept else None
+            self._rewrite(kept)
 
     def append(self, row: dict[str, Any]) -> None:
-        self.rows.append(row)
+        raw, row = row, {k: _format(v) for k, v in row.items()}
+        new = [k for k in row if k not in self.columns]
+        if new or not self.path.is_file():
+            rows = read_rows(self.path)[1] if self.count and self.path.is_file() else []
+            self.columns = [c for c in LEAD if c in self.columns or c in row] + \
+                [c for c in [*self.columns, *new] if c not in LEAD]
+            self._rewrite([*rows, row])
+        else:
+            line = io.StringIO()
+            csv.DictWriter(line, fieldnames=self.columns, lineterminator="\n").writerow(row)
+            with self.path.open("a") as f:
+                f.write(line.getvalue())
+        self.count += 1
+        self.last = raw  # as given (full precision)
 
-    def columns(self) -> list[str]:
-        seen = dict.fromkeys(c for c in LEAD if any(c in r for r in self.rows))
-        for row in self.rows:
-            seen.update(dict.fromkeys(row))
-        return list(seen)
+    def keep(self) -> tuple[int, list[str]]:
+        """What a checkpoint records: the rows written so far and the header."""
+        return self.count, list(self.columns)
 
-    def flush(self) -> None:
+    def _rewrite(self, rows: list[dict[str, Any]]) -> None:
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=self.columns(), lineterminator="\n")
+        writer = csv.DictWriter(buffer, fieldnames=self.columns, lineterminator="\n")
         writer.writeheader()
-        writer.writerows({k: _format(v) for k, v in row.items()} for row in self.rows)
+        writer.writerows(rows)
         write_text(self.path, buffer.getvalue())
 
 

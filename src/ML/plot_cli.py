@@ -133,7 +133,7 @@ def run(options: dict[str, Any]) -> list[Path]:
         print(f"Plot: using the tables in {existing}/", flush=True)
     else:
         tables = analysis.tables(frame, table_dir, options["reps"], options["seed"], options["ci"],
-                                 float(options["window"]))
+                                 float(options["window"]), cells=cell_table)
     if rescored or filters:
         scores.write_csv(frame, table_dir / "scores.csv")
         if cell_table is not None:

@@ -1,13 +1,13 @@
-"""The run: resolve the config, build driver and agent, then train/evaluate/checkpoint on schedule.
+"""The run: build driver and agent from a resolved config, then train/evaluate/checkpoint on schedule.
 
 Data flows one way: config → driver + agent → rows → eval.csv / train.csv / agent.pt / run.json.
+``ML.entry`` is the way in (and hands data-parallel runs to ``ML.distributed``, whose workers call ``train``).
 """
 
 from __future__ import annotations
 
 import random
 import signal
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -15,24 +15,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from ML import checkpoints, tracking
+from ML import checkpoints, ranks, tracking
+from ML.checkpoints import RunState
 from ML.drivers import make_driver
 from ML.errors import UserError
-from ML.hyperparams import Config, instantiate, resolve_config
+from ML.hyperparams import Config
 from ML.logs import CSVLog, Progress
-from ML.runinfo import RunInfo, command_line, config_hash, now
-
-
-def _script_argv() -> list[str]:
-    """``python Run.py key=value``: the script's arguments, unless running inside a notebook or REPL."""
-    if "ipykernel" in sys.modules or hasattr(sys, "ps1"):
-        return []
-    return sys.argv[1:]
-
-
-def launch(*args: Any, **kwargs: Any) -> Any:
-    """Train and return the agent. Priority: command line > code (these arguments) > recipe."""
-    return train(resolve_config(args, kwargs, _script_argv()), command_line())
+from ML.runinfo import RunInfo, config_hash, now, protocol_card
 
 
 def identity(config: Config, spec: Any) -> dict[str, Any]:
@@ -50,12 +39,11 @@ def run_directory(config: Config, ident: dict[str, Any]) -> Path:
 
 
 def default_agent(spec: Any) -> str:
-    """The agent when none is named (``ML Dataset=CIFAR10 Model=Run.model``): by the kind of task."""
+    """The agent when none is named (``ML Dataset=CIFAR10 Model=Run.model``): by the kind of task —
+    a classifier for labelled data, DQN for discrete actions, DrQ-v2 for continuous ones."""
     if spec.num_classes:
         return "ClassifierAgent"
-    if spec.discrete:
-        return "DQNAgent"
-    raise UserError(f"no Agent for {spec.suite} task {spec.task} (continuous actions): set Agent=... or a recipe")
+    return "DQNAgent" if spec.discrete else "DrQV2Agent"
 
 
 def seed_everything(seed: int) -> None:
@@ -91,6 +79,7 @@ class _StopFlag:
 
 
 RUN_FILES = ("eval.csv", "train.csv", "replay.h5", "agent.pt", "run.json")
+LOGS = ("eval.csv", "train.csv")
 
 
 def _unfinished(ckpt_path: Path, config: Config) -> dict[str, Any] | None:
@@ -98,17 +87,34 @@ def _unfinished(ckpt_path: Path, config: Config) -> dict[str, Any] | None:
     if not ckpt_path.is_file():
         return None
     payload = checkpoints.read(ckpt_path)
-    state = payload["state"]
-    if state.get("finished") or state.get("config_hash") != config_hash(config):
+    state = checkpoints.run_state(payload)
+    if state.finished or state.config_hash != config_hash(config):
         return None
     return payload
 
 
-def train(config: Config, command: list[str]) -> Any:
-    from ML import distributed
+def resume_exactness(config: Config, spec: Any) -> dict[str, Any]:
+    """run.json's ``resume_exact``: whether a killed run, started again, ends as an uninterrupted one would."""
+    if ranks.world_size(config) > 1:
+        return {"resume_exact": False, "resume_note": "data-parallel run: resume is off, it starts fresh"}
+    if spec.info.get("terminal_on_life_loss"):
+        return {"resume_exact": False, "resume_note": "a lost life ends a training episode mid-game, which a "
+                "resume cannot rebuild by replaying the episode's actions"}
+    return {"resume_exact": True}
 
-    if distributed.world_size(config) > 1 and distributed.rank_world()[1] == 1:  # DDP: N processes
-        return distributed.launch(config, command)
+
+def _refuse_replacing(run_dir: Path, config: Config) -> None:
+    """A complete run of another config in this run's directory is kept unless ``overwrite=true``."""
+    previous = RunInfo.read(run_dir / "run.json")
+    if previous is None or previous.get("status") != "complete" or config.get("overwrite"):
+        return
+    if previous.get("config_hash") != config_hash(config):
+        raise UserError(f"{run_dir} holds a complete run of another config (experiment, recipe, suite, task and "
+                        "seed are the same); use another experiment=NAME, or overwrite=true to replace it")
+
+
+def train(config: Config, command: list[str]) -> Any:
+    """One process's run (``ML.entry.start`` is the way in, also for data-parallel runs)."""
     if config.get("threads"):
         torch.set_num_threads(int(config.threads))
     seed_everything(int(config.seed))
@@ -126,65 +132,78 @@ def train(config: Config, command: list[str]) -> Any:
     elif config.get("resume"):
         payload = _unfinished(ckpt_path, config)
         resume = payload is not None
+    target = config.Agent or default_agent(spec)
+    if not resume:
+        _refuse_replacing(run_dir, config)
     if payload is None:
-        agent = instantiate(config.Agent or default_agent(spec), {**config.agent, "spec": spec, "config": config},
-                            label="Agent")
+        agent = checkpoints.build_agent(target, config, spec)
+    elif resume and checkpoints.run_state(payload).config_hash == config_hash(config):
+        agent = checkpoints.restore(payload, config, spec)  # this run's own objects (code-passed ones too)
     else:
-        agent = payload["agent"]
-    state: dict[str, Any] = {"step": 0, "frame": 0, "time": 0.0}
+        agent = _loaded(payload, config, spec)
+    state = RunState()
     if resume:  # the same run continues: counters, RNGs, logs, replay
-        state = payload["state"]
-        checkpoints.restore_rng(payload["rng"])
-        print(f"ML: resuming {run_dir} from step {state['step']}", flush=True)
+        state = checkpoints.run_state(payload)
+        checkpoints.restore_rng(state.rng)
+        print(f"ML: resuming {run_dir} from step {state.step}", flush=True)
     else:  # a fresh run never mixes with files of an earlier one
         kept = {"replay.h5"} if config.get("offline") or config.replay.load else set()  # learning from it
         for name in set(RUN_FILES) - kept:
             (run_dir / name).unlink(missing_ok=True)
 
     previous = RunInfo.read(run_dir / "run.json") if resume else None
-    info = RunInfo(run_dir / "run.json", ident, config, {**spec.info, "action_repeat": spec.action_repeat},
-                   command, previous)
-    eval_log = CSVLog(run_dir / "eval.csv", state.get("eval_rows"))
-    train_log = CSVLog(run_dir / "train.csv", state.get("train_rows"))
-    eval_log, train_log = tracking.track(config, info, eval_log, train_log)  # wandb=true (ML.tracking)
-    driver.open(run_dir, resume, state.get("driver"))
+    env_info = {**spec.info, "action_repeat": spec.action_repeat, **agent.describe()}  # agent: run-time choices
+    info = RunInfo(run_dir / "run.json", ident, config, env_info, command, previous)
+    info.data.update(resume_exactness(config, spec))
+    info.data["protocol"] = protocol_card(config, spec, agent, driver.frames_per_step)  # comparability (ML.runinfo)
+    logs = {name: CSVLog(run_dir / name, state.logs.get(name) if resume else None) for name in LOGS}
+    eval_log, train_log = tracking.track(config, info, logs["eval.csv"], logs["train.csv"])  # wandb=true
+    driver.open(run_dir, resume, state.driver or None)
     info.write()
-    return _loop(config, driver, agent, info, eval_log, train_log, state, ckpt_path)
+    with info.heartbeat():
+        return _loop(config, driver, agent, (target, spec), info, eval_log, train_log, state, ckpt_path)
 
 
-def _loop(config: Config, driver: Any, agent: Any, info: RunInfo, eval_log: CSVLog, train_log: CSVLog,
-          state: dict[str, Any], ckpt_path: Path) -> Any:
+def _loaded(payload: dict[str, Any], config: Config, spec: Any) -> Any:
+    """``load=`` another checkpoint: its agent as it was built; from this run's config when the checkpoint's
+    own config cannot rebuild it (objects passed in code)."""
+    try:
+        return checkpoints.restore(payload)
+    except UserError:
+        return checkpoints.restore(payload, config, spec)
+
+
+def _loop(config: Config, driver: Any, agent: Any, build: tuple[Any, Any], info: RunInfo, eval_log: CSVLog,
+          train_log: CSVLog, state: RunState, ckpt_path: Path) -> Any:
     total = int(config.train_steps)
     every_eval = int(config.evaluate_per_steps) or total or 1
     every_log = max(int(config.log_per_steps), 1)
     every_save = int(config.save_per_steps or 0)
-    step, frame = int(state["step"]), int(state["frame"])
-    evaluated = {row["step"] for row in eval_log.rows}
+    step, frame, evaluated = state.step, state.frame, state.evaluated
     progress = Progress(total, step, config.progress, desc=f"{info.data['task']} seed {info.data['seed']}")
-    clock = time.perf_counter() - float(state["time"])
-    window: dict[str, list[float]] = state.get("window") or {}  # metrics since the last train.csv row
-    window_start = (state.get("window_step", step), time.perf_counter())
+    clock = time.perf_counter() - state.time
+    window = state.window  # metrics since the last train.csv row
+    window_start = (state.window_step, time.perf_counter())
 
     def elapsed() -> float:
         return time.perf_counter() - clock
 
     def checkpoint(finished: bool = False) -> None:
-        train_log.flush()
-        eval_log.flush()
-        checkpoints.save(ckpt_path, agent, {
-            "step": step, "frame": frame, "time": elapsed(), "driver": driver.state(), "finished": finished,
-            "config_hash": info.data["config_hash"], "eval_rows": eval_log.rows, "train_rows": train_log.rows,
-            "window": window, "window_step": window_start[0]})
+        target, spec = build
+        checkpoints.save(ckpt_path, agent, target, config, spec, RunState(
+            step=step, frame=frame, time=elapsed(), finished=finished, config_hash=info.data["config_hash"],
+            evaluated=evaluated, window=window, window_step=window_start[0],
+            logs={"eval.csv": eval_log.keep(), "train.csv": train_log.keep()}, driver=driver.state(),
+            rng=checkpoints.rng_states()))
 
     with _StopFlag() as stop:
         try:
             while True:
-                if (step % every_eval == 0 or step == total) and step not in evaluated:
+                if (step % every_eval == 0 or step == total) and step > evaluated:
                     row = {"step": step, "frame": frame, "episode": driver.episode,
                            "time": round(elapsed(), 3), **driver.evaluate(agent, step)}
                     eval_log.append(row)
-                    eval_log.flush()
-                    evaluated.add(step)
+                    evaluated = step
                     progress.write(f"eval  step {step:>8}  frame {frame:>9}  score {row['score']:.4g}  "
                                    f"({row['time']:.1f} s)")
                 if step >= total:
@@ -217,10 +236,9 @@ def _loop(config: Config, driver: Any, agent: Any, info: RunInfo, eval_log: CSVL
             progress.close()
             raise
     progress.close()
-    train_log.flush()
     if config.save:
         checkpoint(finished=True)
     driver.close(keep=bool(config.replay.save))
-    final = eval_log.rows[-1]["score"] if eval_log.rows else None
+    final = float(eval_log.last["score"]) if eval_log.last else None
     info.write(status="complete", ended=now(), final_score=final, steps=step, frames=frame)
     return agent

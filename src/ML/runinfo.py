@@ -10,13 +10,21 @@ import json
 import platform
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from ML.fileio import read_json, write_json
 
 # keys that change where or how a run is shown, not what it computes
-_NOT_HASHED = {"progress", "load", "resume", "save", "save_per_steps", "results", "run_dir", "threads", "device"}
+_NOT_HASHED = {"progress", "load", "resume", "save", "save_per_steps", "results", "run_dir", "threads", "device",
+               "debug", "overwrite"}
+#: a running run rewrites its ``heartbeat`` this often; readers call it ``killed`` once it is ``STALE_SECONDS`` old
+HEARTBEAT_SECONDS = 30.0
+STALE_SECONDS = 300.0
 _PACKAGES = ("unifiedml", "torch", "numpy", "gymnasium", "ale-py", "dm_control", "mujoco", "h5py", "torchvision")
 
 
@@ -61,8 +69,45 @@ def now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
+def protocol_card(config: Any, spec: Any, agent: Any, frames_per_step: int) -> dict[str, Any]:
+    """The settings that decide whether two results are comparable (run.json ``protocol``; ``None``: not
+    applicable to this kind of task). Frames are environment frames (agent steps x action repeat); for
+    datasets, samples."""
+    info = spec.info or {}
+    rl = spec.suite not in ("Classify", "Generate")
+    budget = int(config.get("train_steps") or 0) * int(frames_per_step)
+    if not rl:
+        return {"observation": "x".join(map(str, spec.obs_shape)), "frame_budget": budget,
+                "final_score": f"the last evaluation on the test set, after {budget} training samples"}
+    if spec.discrete:
+        kind = ("full" if info.get("full_action_space") else "minimal") if spec.suite == "Atari" else "discrete"
+        actions = f"{kind} ({spec.num_actions} actions)"
+    else:
+        actions = f"continuous {list(spec.action_shape or [])}"
+    max_frames = {"Atari": info.get("max_episode_frames"),
+                  "DMC": info.get("episode_steps")}.get(spec.suite, info.get("max_episode_steps"))
+    episodes = int(config.get("evaluate_episodes") or 0)
+    final = int(config.get("evaluate_episodes_final") or episodes)
+    pixels = len(spec.obs_shape) == 3
+    return {
+        "observation": ("pixels " + "x".join(map(str, spec.obs_shape[1:]))) if pixels else "states",
+        "sticky_actions": info.get("sticky_actions", None),
+        "action_set": actions,
+        "noop_max": info.get("noop_max"),
+        "terminal_on_life_loss": info.get("terminal_on_life_loss"),
+        "max_episode_frames": max_frames,
+        "action_repeat": int(spec.action_repeat or 1),
+        "frame_stack": int(info.get("frame_stack") or 1),
+        "eval_epsilon": float(agent.eval_eps) if hasattr(agent, "eval_eps") else None,
+        "eval_episodes": episodes,
+        "final_eval_episodes": final,
+        "frame_budget": budget,
+        "final_score": f"mean return of {final} evaluation episodes at {budget} env frames (the last evaluation)",
+    }
+
+
 class RunInfo:
-    """The run's record, rewritten atomically whenever its status changes."""
+    """The run's record, rewritten atomically whenever its status changes and every ``HEARTBEAT_SECONDS``."""
 
     def __init__(self, path: Path, identity: dict[str, Any], config: dict[str, Any], env: dict[str, Any],
                  command: list[str], previous: dict[str, Any] | None = None):
@@ -81,13 +126,50 @@ class RunInfo:
             "ended": None,
             "final_score": None,
             "env": jsonable(env),
+            "heartbeat": now(),
         }
+        self._lock = threading.Lock()
 
     def write(self, **fields: Any) -> None:
-        self.data.update(fields)
-        write_json(self.path, self.data)
+        with self._lock:
+            self.data.update(fields, heartbeat=now())
+            write_json(self.path, self.data)
+
+    @contextmanager
+    def heartbeat(self, every: float = HEARTBEAT_SECONDS) -> Iterator[None]:
+        """While inside, a daemon thread rewrites run.json's ``heartbeat`` every ``every`` seconds (also
+        through long evaluations); a killed process stops beating, so readers can tell it from a live one."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(every):
+                self.write()
+
+        thread = threading.Thread(target=beat, name="run.json heartbeat", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
 
     read = staticmethod(read_json)
+
+
+def status(info: dict[str, Any] | None, now_s: float | None = None) -> str:
+    """A run's status as readers report it: ``running`` with a heartbeat older than ``STALE_SECONDS`` is
+    ``killed`` (a record without one, from before heartbeats, keeps its status); ``unreadable`` when there is
+    no record."""
+    if info is None:
+        return "unreadable"
+    recorded = str(info.get("status", "unknown"))
+    if recorded != "running" or not info.get("heartbeat"):
+        return recorded
+    try:
+        beat = _dt.datetime.fromisoformat(str(info["heartbeat"])).timestamp()
+    except ValueError:
+        return "killed"
+    return "killed" if (time.time() if now_s is None else now_s) - beat > STALE_SECONDS else "running"
 
 
 def command_line() -> list[str]:

@@ -17,15 +17,25 @@ rule scores:
         cells=CELLS_CSV,
     log:
         f"{ROOT}/logs/scores.log",
+    params:
+        python=PYTHON,
+        experiment=EXP,
+        # <results>/<experiment>/scores.csv: the results root and its baselines/, from the output's path
+        results=lambda wildcards, output: os.path.dirname(os.path.dirname(output.scores)),
+        baselines=lambda wildcards, output: os.path.join(os.path.dirname(os.path.dirname(output.scores)),
+                                                         "baselines"),
+    conda:
+        CONDA_ENV
     shell:
-        "{PYTHON} -m ML.benchmarking.scores gather --experiment {EXP:q} --results {RESULTS:q} "
-        "--baselines {BASELINES:q} --out {output.scores:q} --cells-out {output.cells:q} {input.cells:q} "
-        "2>&1 | tee {log:q}"
+        "{params.python} -m ML.benchmarking.cli gather --experiment {params.experiment:q} "
+        "--results {params.results:q} --baselines {params.baselines:q} --out {output.scores:q} "
+        "--cells-out {output.cells:q} {input.cells:q} 2>&1 | tee {log:q}"
 
 
 rule stats:
     input:
-        SCORES,
+        scores=SCORES,
+        cells=CELLS_CSV,
     output:
         stats=report(STATS_CSV, caption="../report/stats.rst", category="Tables"),
         comparisons=report(f"{ROOT}/comparisons.csv", caption="../report/comparisons.rst", category="Tables"),
@@ -34,10 +44,14 @@ rule stats:
     log:
         f"{ROOT}/logs/stats.log",
     params:
+        python=PYTHON,
         reps=STATS["reps"],
         seed=STATS["seed"],
         ci=STATS["ci"],
         window=STATS["final_window"],
+    conda:
+        CONDA_ENV
     shell:
-        "{PYTHON} -m ML.benchmarking.stats --scores {input:q} --out {output.stats:q} --reps {params.reps} "
-        "--seed {params.seed} --ci {params.ci} --window {params.window} 2>&1 | tee {log:q}"
+        "{params.python} -m ML.benchmarking.cli stats --scores {input.scores:q} --cells {input.cells:q} "
+        "--out {output.stats:q} --reps {params.reps} --seed {params.seed} --ci {params.ci} "
+        "--window {params.window} 2>&1 | tee {log:q}"

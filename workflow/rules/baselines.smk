@@ -7,8 +7,12 @@ rule baseline_classic:
         f"{BASELINES}/Classic/{{task}}.json",
     log:
         f"{BASELINES}/logs/Classic/{{task}}.log",
+    params:
+        python=PYTHON,
     threads: 1
     resources:
         runtime=15,
+    conda:
+        CONDA_ENV
     shell:
-        "{PYTHON} -m ML.benchmarking.references baseline --task {wildcards.task:q} --out {output:q} > {log:q} 2>&1"
+        "{params.python} -m ML.benchmarking.cli baseline --task {wildcards.task:q} --out {output:q} > {log:q} 2>&1"

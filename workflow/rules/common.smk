@@ -6,13 +6,16 @@ import sys
 from ML.benchmarking import grid as _grid
 from ML.benchmarking import slurm as _slurm
 from ML.benchmarking.cells import failures as _failures
+from ML.benchmarking.cells import read_status as _read_status
 from ML.benchmarking.plots import figure_files, figure_names
+from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 try:
-    config = _grid.validate(config, workflow.source_path("../schemas/config.schema.yaml"))
+    config = _grid.validate(config)  # the schema ships inside the package (ML/benchmarking/config.schema.yaml)
     CELLS = _grid.expand(config)
 except _grid.ConfigError as _e:
-    sys.exit(f"config error: {_e}")
+    print(f"config error: {_e}", file=sys.stderr)
+    sys.exit(2)  # a user mistake: one line, exit 2
 
 EXP = config["experiment"]
 RESULTS = config["results"].rstrip("/")
@@ -23,9 +26,9 @@ STATS = config["stats"]
 CELL = {cell.key: cell for cell in CELLS}
 SUITES = sorted({cell.env for cell in CELLS})
 
-RUN_DIR = ROOT + "/runs/{recipe}/{suite}/{task}/{seed}"
+RUN_DIR = f"{ROOT}/runs/{{recipe}}/{{suite}}/{{task}}/{{seed}}"
 # the train rule's output: one status file per cell, written whether ML succeeded or not (ML.benchmarking.cells)
-STATUS = ROOT + "/cells/{recipe}/{suite}/{task}/{seed}.json"
+STATUS = f"{ROOT}/cells/{{recipe}}/{{suite}}/{{task}}/{{seed}}.json"
 STATUSES = [STATUS.format(recipe=c.recipe, suite=c.env, task=c.task, seed=c.seed) for c in CELLS]
 BASELINE_JSONS = sorted({f"{BASELINES}/Classic/{c.task}.json" for c in CELLS if c.env == "Classic"})
 SCORES = f"{ROOT}/scores.csv"
@@ -37,10 +40,16 @@ PLOTS = [f"{ROOT}/plots/{name}" for name in figure_names(SUITES)]
 PLOT_FILES = [f"{ROOT}/plots/{name}" for name in figure_files(SUITES)]
 SUMMARY = f"{ROOT}/summary.md"
 REPORT = f"{ROOT}/report.html"
-PYTHON = shlex.quote(sys.executable)
-# the ML console script beside this Python (a venv's bin/ need not be on PATH), else ML from PATH
+# Every rule runs in workflow/envs/unifiedml.yaml under --software-deployment-method conda, with that env's
+# python and ML; otherwise with this snakemake's Python and the ML console script beside it (a venv's bin/
+# need not be on PATH), else ML from PATH. Rules take them through `params:` (python=PYTHON, ml=ML).
+CONDA_ENV = "../envs/unifiedml.yaml"  # relative to rules/
+HOST_PYTHON = shlex.quote(sys.executable)  # onerror runs here, outside any rule's environment
 _ML = os.path.join(os.path.dirname(sys.executable), "ML")
-ML = shlex.quote(_ML) if os.access(_ML, os.X_OK) else "ML"
+if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
+    PYTHON, ML = "python", "ML"
+else:
+    PYTHON, ML = HOST_PYTHON, shlex.quote(_ML) if os.access(_ML, os.X_OK) else "ML"
 
 # train-job resources per environment kind; pixel suites get a GPU (config.yaml `resources:` overrides)
 PIXEL_SUITES = ("Atari", "DMC")
@@ -84,6 +93,15 @@ def failed_attempts(wildcards):
     return _failures(STATUS.format(**wildcards))
 
 
+def caption(path):
+    """The report caption (workflow/report/*.rst) of a figure."""
+    name = os.path.basename(path)
+    for prefix in ("curves_time_", "curves_"):
+        if name.startswith(prefix):
+            return f"../report/{prefix.rstrip('_')}.rst"
+    return f"../report/{os.path.splitext(name)[0]}.rst"
+
+
 def train_resource(name, scale_with_attempt=False):
     def get(wildcards, attempt):
         value = TRAIN_RESOURCES[wildcards.suite][name]
@@ -91,6 +109,21 @@ def train_resource(name, scale_with_attempt=False):
 
     return get
 
+
+def failed_cells():
+    """The status files of the grid's cells whose last attempt failed (named at the end of every run)."""
+    return [path for path in STATUSES if _read_status(path).get("status") == "failed"]
+
+
+def finish(failed, strict):
+    """Name the failed cells; with `strict: true` in config.yaml, exit non-zero if there are any."""
+    if not failed:
+        return
+    print(f"{len(failed)} cell(s) failed (logs under {ROOT}/logs/train/; the next snakemake call retries "
+          f"them): {', '.join(failed)}", file=sys.stderr)
+    if strict:
+        print("strict: true in config.yaml: exiting with status 1 because cells failed", file=sys.stderr)
+        sys.exit(1)
 
 def mem_per_cpu(wildcards, attempt, threads):
     """sbatch --mem-per-cpu for a pixel cell, so jobs share a node by CPUs and memory alike; 0 (the plugin then

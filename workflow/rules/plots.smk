@@ -1,22 +1,11 @@
 # Figures and summary.md (part of the default target), the `plots` target that redraws them from the existing
 # results without training, and the `report` target (snakemake's own HTML report, every figure captioned).
-import tempfile
-
-import yaml
 
 
 localrules:
     figures,
     plots,
     report,
-
-
-def _caption(path):
-    name = os.path.basename(path)
-    for prefix in ("curves_time_", "curves_"):
-        if name.startswith(prefix):
-            return f"../report/{prefix.rstrip('_')}.rst"
-    return f"../report/{os.path.splitext(name)[0]}.rst"
 
 
 rule figures:
@@ -26,34 +15,47 @@ rule figures:
         stats=STATS_CSV,
         tables=TABLES,
     output:
-        pngs=[report(path, caption=_caption(path), category="Figures") for path in PLOTS],
+        pngs=[report(path, caption=caption(path), category="Figures") for path in PLOTS],
         svgs=[path for path in PLOT_FILES if path.endswith(".svg")],
         summary=report(SUMMARY, caption="../report/summary.rst", category="Summary"),
     log:
         f"{ROOT}/logs/plots.log",
     params:
-        out=f"{ROOT}/plots",
+        python=PYTHON,
+        experiment=EXP,
+        tables=lambda wildcards, input: os.path.dirname(input.stats),
+        out=lambda wildcards, output: os.path.dirname(output.pngs[0]),
         suites=" ".join(shlex.quote(s) for s in SUITES),
+    conda:
+        CONDA_ENV
     shell:
-        "{PYTHON} -m ML.benchmarking.plots --scores {input.scores:q} --tables {ROOT:q} --cells {input.cells:q} "
-        "--out {params.out:q} --suites {params.suites} --summary {output.summary:q} --experiment {EXP:q} "
-        "2>&1 | tee {log:q}"
+        "{params.python} -m ML.benchmarking.cli plots --scores {input.scores:q} --tables {params.tables:q} "
+        "--cells {input.cells:q} --out {params.out:q} --suites {params.suites} --summary {output.summary:q} "
+        "--experiment {params.experiment:q} 2>&1 | tee {log:q}"
 
 
 # No inputs and no outputs: always runs when asked for, never schedules training. Reads the existing
 # scores.csv and tables (or gathers the complete run directories when there is no scores.csv yet).
 rule plots:
+    log:
+        f"{ROOT}/logs/redraw.log",
     params:
+        python=PYTHON,
+        experiment=EXP,
+        results=RESULTS,
         reps=STATS["reps"],
         seed=STATS["seed"],
         ci=STATS["ci"],
         window=STATS["final_window"],
+    conda:
+        CONDA_ENV
     shell:
-        "{PYTHON} -m ML.plot_cli experiment={EXP:q} results={RESULTS:q} rescore=false "
-        "reps={params.reps} seed={params.seed} ci={params.ci} window={params.window}"
+        "{params.python} -m ML.plot_cli experiment={params.experiment:q} results={params.results:q} "
+        "rescore=false reps={params.reps} seed={params.seed} ci={params.ci} window={params.window} "
+        "2>&1 | tee {log:q}"
 
 
-# snakemake --report from inside the workflow, on the same config (dumped to a temporary file).
+# snakemake --report from inside the workflow, on the same config (workflow/scripts/report.py).
 rule report:
     input:
         PLOTS,
@@ -61,15 +63,12 @@ rule report:
         SUMMARY,
     output:
         REPORT,
-    run:
-        with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
-            yaml.safe_dump(config, f)
-        command = [
-            sys.executable, "-m", "snakemake", "--snakefile", str(workflow.main_snakefile),
-            "--directory", os.getcwd(), "--configfile", f.name, "--nolock", "--report", str(output[0]),
-            *PLOTS, STATS_CSV, SUMMARY,
-        ]
-        try:
-            shell(" ".join(shlex.quote(c) for c in command))
-        finally:
-            os.unlink(f.name)
+    log:
+        f"{ROOT}/logs/report.log",
+    params:
+        snakefile=str(workflow.main_snakefile),
+        directory=os.getcwd(),
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/report.py"

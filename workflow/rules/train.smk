@@ -29,8 +29,10 @@ rule train:
         mem_mb_per_cpu=mem_per_cpu,
         gpu=train_resource("gpu"),
         slurm_partition=train_resource("slurm_partition"),
+    conda:
+        CONDA_ENV
     shell:
-        "{params.python} -m ML.benchmarking.cells train --status {output.status:q} --run-dir {params.run_dir:q} "
+        "{params.python} -m ML.benchmarking.cli train --status {output.status:q} --run-dir {params.run_dir:q} "
         "--log {log:q} --failures {params.failures} -- {params.ml} {params.args}"
 
 

@@ -1,24 +1,60 @@
-"""The agent contract the run loop relies on."""
+"""The agent contract the drivers rely on (``Agent``, ``DatasetAgent``) and the base class agents extend.
+
+An agent is built as ``Agent(spec=TaskSpec, config=Config, **agent_args)``; agent.pt keeps its state
+(``ML.checkpoints.agent_state``: modules, optimisers, generators, counters) and rebuilds it the same way.
+ARCHITECTURE.md shows where agents sit between the drivers and the blocks.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
-import numpy as np
 from torch import nn
 
 
-class Agent(nn.Module):
-    """An agent is an ``nn.Module`` built as ``Agent(spec=TaskSpec, config=Config, **agent_args)``.
+@runtime_checkable
+class Agent(Protocol):
+    """What a driver calls on every agent. Arguments before ``/`` are passed by position."""
 
-    RL agents implement ``act`` and ``update``; classifiers implement ``update`` and ``evaluate``
-    (see ``ML.agents.classifier``). The whole module (optimisers included) is pickled into agent.pt.
-    """
+    def act(self, obs: Any, step: int, /, eval_mode: bool = False) -> Any:
+        """The action for one observation (no batch axis); greedy when ``eval_mode``."""
 
-    def act(self, obs: np.ndarray, step: int, eval_mode: bool = False) -> Any:
-        """The action for one observation (no batch axis)."""
-        raise NotImplementedError
+    def update(self, experience: Any, step: int, /) -> dict[str, float]:
+        """One training step on the driver's experience (a replay or a batch); its losses, maybe none."""
 
-    def update(self, replay: Any, step: int) -> dict[str, float]:
-        """Called once per environment step; learns when its schedule says so and returns its losses."""
+    def describe(self) -> dict[str, Any]:
+        """Settings the agent chose at run time that run.json records beside the task's (under ``env``)."""
+
+    def train(self, mode: bool = True) -> Any: ...
+
+    def eval(self) -> Any: ...
+
+
+@runtime_checkable
+class DatasetAgent(Agent, Protocol):
+    """An agent the supervised driver can evaluate on a held-out dataset."""
+
+    def evaluate(self, dataset: Any, step: int = 0, out_dir: Path | None = None, /) -> dict[str, float]:
+        """Metrics on ``dataset``, ``score`` among them; ``out_dir``: where to save artefacts (samples)."""
+
+
+class Transient:
+    """A value for this process only, pickled as empty (``value`` is None after loading): e.g. the
+    DistributedDataParallel or compiled wrapper of a network, which must not travel in agent.pt."""
+
+    def __init__(self, value: Any = None):
+        self.value = value
+
+    def __reduce__(self) -> tuple[type, tuple]:
+        return Transient, ()
+
+
+class BaseAgent(nn.Module):
+    """The ``nn.Module`` agents extend: defaults for the optional parts of ``Agent``."""
+
+    def update(self, experience: Any, step: int) -> dict[str, float]:
+        return {}
+
+    def describe(self) -> dict[str, Any]:
         return {}

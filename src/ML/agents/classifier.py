@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -9,10 +10,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ML import distributed
+from ML import ranks
 from ML.accelerate import Accelerator
-from ML.agents.base import Agent
-from ML.blocks.network import build_network, build_optimizer, config_device
+from ML.agents.base import BaseAgent, Transient
+from ML.blocks.network import build_aug, build_network, build_optimizer, config_device
 from ML.errors import UserError
 from ML.hyperparams import instantiate
 
@@ -24,17 +25,6 @@ def body_config(config: Any) -> Any:
     if len(parts) == 1:
         return config
     return {**config, "Eyes": [p[1] for p in parts], "eyes": {i: p[2] for i, p in enumerate(parts)}}
-
-
-def build_aug(config: Any, obs_shape: tuple[int, ...]) -> Any:
-    """``Aug`` with ``aug.*`` (None when unset or Identity)."""
-    aug = config.get("Aug")
-    if aug is None or (isinstance(aug, str) and aug.strip() == "Identity"):
-        return None
-    module = instantiate(aug, dict(config.get("aug") or {}), obs_shape, None, "Aug")
-    if not callable(module):
-        raise UserError(f"Aug={aug} is not callable; name an nn.Module such as RandomCropFlip")
-    return module
 
 
 def build_scheduler(config: Any, optim: Any) -> Any:
@@ -56,7 +46,7 @@ def build_scheduler(config: Any, optim: Any) -> Any:
     return instantiate(target, args, label="Scheduler")
 
 
-class ClassifierAgent(Agent):
+class ClassifierAgent(BaseAgent):
     """Supervised classifier over a dataset-as-environment.
 
     Built as ``ClassifierAgent(spec, config, **agent)``: the network from ``Eyes``/``Model`` (shapes
@@ -88,22 +78,18 @@ class ClassifierAgent(Agent):
         self.device = config_device(config)
         self.to(self.device)
         self.accel = Accelerator(config, self.device, self.net)  # accelerate=true (ML.accelerate)
-        if self.accel.enabled:
-            spec.info["accelerate"] = self.accel.decision  # recorded in run.json (env.accelerate)
         self.optim = build_optimizer(config, self.net.parameters())
         self.scheduler = build_scheduler(config, self.optim)
         self._wrap()
 
     def _wrap(self) -> None:
         """The module the update runs: DistributedDataParallel in a multi-process run, compiled with
-        ``compile=true``; kept outside the pickled state (agent.pt holds the plain ``net``)."""
-        train_net = distributed.wrap(self.net, self.device) or self.net
-        self.__dict__["_train_net"] = self.accel.compile(train_net)
+        ``compile=true``; this process's only (agent.pt holds the plain ``net``)."""
+        train_net = ranks.wrap(self.net, self.device) or self.net
+        self.train_net = Transient(self.accel.compile(train_net))
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(super().__getstate__())
-        state.pop("_train_net", None)
-        return state
+    def describe(self) -> dict[str, Any]:
+        return self.accel.describe()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``(batch, num_classes)``."""
@@ -113,9 +99,7 @@ class ClassifierAgent(Agent):
     def update(self, batch: Any, step: int = 0) -> dict[str, float]:
         """One optimiser step on ``(x, y)``; returns the batch's loss and accuracy."""
         x, y = batch
-        accel = getattr(self, "accel", None)  # None: an agent pickled before accelerate existed
-        if accel is None:
-            self.accel = accel = Accelerator({}, self.device)
+        accel = self.accel
         x, y = accel.to_device(x, torch.float32), accel.to_device(y, torch.long)
         if not self.net.training:  # (a no-op walk over every module otherwise: measurable on small nets)
             self.net.train()
@@ -123,21 +107,21 @@ class ClassifierAgent(Agent):
             self.aug.train()
             with torch.no_grad():
                 x = self.aug(x)
-        if self.__dict__.get("_train_net") is None:  # unpickled (agent.pt): wrap again for this run
+        if self.train_net.value is None:  # unpickled (agent.pt): wrap again for this run
             self._wrap()
-        net = self.__dict__["_train_net"]
+        net = self.train_net.value
         with accel.autocast():
             logits = net(x).reshape(len(x), self.num_classes)
             loss = F.cross_entropy(logits.float(), y, label_smoothing=self.label_smoothing)
         accel.step(loss, self.optim)
-        if getattr(self, "scheduler", None) is not None:
+        if self.scheduler is not None:
             self.scheduler.step()
         with torch.no_grad():
             stats = torch.stack([loss.detach(), (logits.argmax(-1) == y).float().mean()]).tolist()
         return {"loss": stats[0], "accuracy": stats[1]}
 
-    def evaluate(self, dataset: Any) -> dict[str, float]:
-        """Accuracy over the whole ``dataset`` (eval mode, no gradients)."""
+    def evaluate(self, dataset: Any, step: int = 0, out_dir: Path | None = None) -> dict[str, float]:
+        """Accuracy over the whole ``dataset`` (eval mode, no gradients): the score."""
         from ML.envs.datasets import iterate
 
         was_training = self.training
@@ -145,7 +129,7 @@ class ClassifierAgent(Agent):
         correct = total = 0
         try:
             with torch.no_grad():
-                accel = getattr(self, "accel", None) or Accelerator({}, self.device)
+                accel = self.accel
                 for x, y in iterate(dataset, self.eval_batch_size):
                     x, y = accel.to_device(x), accel.to_device(y)
                     with accel.autocast():
@@ -155,9 +139,9 @@ class ClassifierAgent(Agent):
             self.train(was_training)
         if total == 0:
             raise UserError("the test set is empty")
-        return {"accuracy": correct / total}
+        return {"score": correct / total, "accuracy": correct / total}
 
-    def act(self, obs: Any, step: int = 0, eval_mode: bool = True) -> Any:
+    def act(self, obs: Any, step: int = 0, eval_mode: bool = False) -> Any:
         """The predicted class: an ``int`` for one input, an int64 array for a batch."""
         x = obs if isinstance(obs, torch.Tensor) else torch.as_tensor(np.asarray(obs))
         x = x.float()

@@ -18,13 +18,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ML.agents.base import Agent
-from ML.blocks.network import build_network, build_optimizer, config_device
+from ML.agents.base import BaseAgent
+from ML.blocks.network import build_aug, build_network, build_optimizer, config_device
+from ML.blocks.optim import clip_grad_norm
 from ML.errors import UserError
-from ML.hyperparams import instantiate
+from ML.hyperparams import instantiate, output_shape
 
 
-class DQNAgent(Agent):
+class DQNAgent(BaseAgent):
     """Deep Q-learning (Mnih et al. 2015) with double Q (van Hasselt et al. 2016) and n-step returns.
 
     Args:
@@ -39,21 +40,24 @@ class DQNAgent(Agent):
         update_every: learn every this many environment steps...
         updates_per_step: ...with this many gradient updates each time.
         eps_start, eps_end, eps_decay_steps: epsilon-greedy exploration, linear in environment steps.
+        eps_hold_steps: epsilon stays eps_start for this many steps before its decay starts (dopamine's
+            ``linearly_decaying_epsilon`` warm-up: DrQ(ε) holds 1.0 through its 1,600 steps before learning).
         eval_eps: epsilon when evaluating (0: greedy).
         huber: Huber (smooth L1) loss; false: squared error.
         grad_clip: clip the gradient's norm to this (0: no clipping).
+        dueling: a dueling head (Wang et al. 2016), as dopamine's DrQ(ε): the Model is the advantage stream
+            and a second Model of the same kind, to one output, the value stream; Q = V + A − mean(A).
         reward_clip: clip every reward to [-reward_clip, reward_clip] before n-step sums (0: raw rewards;
             1 for Atari, as DQN).
         augment: apply the config's ``Aug`` (when set) to image observations in updates.
     """
 
-    reward_clip = 0.0  # a class default: agents pickled before this setting existed still load
-
     def __init__(self, spec: Any, config: Any, gamma: float = 0.99, n_step: int = 3, double: bool = True,
                  target_update: int = 500, tau: float = 0.0, learn_start: int = 1000, update_every: int = 1,
                  updates_per_step: int = 1, eps_start: float = 1.0, eps_end: float = 0.05,
                  eps_decay_steps: int = 10000, eval_eps: float = 0.0, huber: bool = True,
-                 grad_clip: float = 10.0, reward_clip: float = 0.0, augment: bool = True):
+                 grad_clip: float = 10.0, reward_clip: float = 0.0, augment: bool = True,
+                 eps_hold_steps: int = 0, dueling: bool = False):
         super().__init__()
         if not spec.discrete or not spec.num_actions:
             raise UserError(f"DQNAgent needs discrete actions but {spec.task} has continuous ones "
@@ -65,6 +69,7 @@ class DQNAgent(Agent):
         self.updates_per_step = max(int(updates_per_step), 1)
         self.eps_start, self.eps_end = float(eps_start), float(eps_end)
         self.eps_decay_steps = max(int(eps_decay_steps), 0)
+        self.eps_hold_steps = max(int(eps_hold_steps), 0)
         self.eval_eps, self.huber, self.grad_clip = float(eval_eps), bool(huber), float(grad_clip)
         self.reward_clip = float(reward_clip)
         if self.n_step < 1 or not 0.0 <= self.gamma <= 1.0 or not 0.0 <= self.tau <= 1.0:
@@ -72,19 +77,25 @@ class DQNAgent(Agent):
                             f"(got n_step={n_step}, gamma={gamma}, tau={tau})")
         self.batch_size = int(config["batch_size"])
         self.device = config_device(config)
-        self.q = build_network(config, tuple(spec.obs_shape), (self.num_actions,)).to(self.device)
+        self.q = build_network(config, tuple(spec.obs_shape), (self.num_actions,))
+        if dueling:
+            self.q = Dueling(self.q, config, tuple(spec.obs_shape))
+        self.q = self.q.to(self.device)
         self.target = copy.deepcopy(self.q)
         self.target.requires_grad_(False)
         self.target_params = list(self.target.parameters())
         self.target.eval()
         self.params = list(self.q.parameters())  # listed once: walking the modules every update costs time
         self.optim = build_optimizer(config, self.params)
-        self.aug = self._build_aug(config, tuple(spec.obs_shape)) if augment else None
+        self.aug = build_aug(config, tuple(spec.obs_shape)) if augment else None
         self.rng = np.random.default_rng(int(config.get("seed", 0)))
         self.updates = 0
 
     def epsilon(self, step: int) -> float:
-        """Exploration rate at environment step ``step``: linear from eps_start to eps_end."""
+        """Exploration rate at environment step ``step``: eps_start for eps_hold_steps, then linear to eps_end."""
+        step -= self.eps_hold_steps
+        if step < 0:
+            return self.eps_start
         if self.eps_decay_steps == 0 or step >= self.eps_decay_steps:
             return self.eps_end
         return self.eps_start + (self.eps_end - self.eps_start) * step / self.eps_decay_steps
@@ -93,20 +104,6 @@ class DQNAgent(Agent):
         """``x`` as a tensor of ``dtype`` on the agent's device (no copy when it already is one)."""
         x = torch.from_numpy(x) if isinstance(x, np.ndarray) else torch.as_tensor(x)
         return x if x.dtype == dtype and x.device == self.device else x.to(self.device, dtype)
-
-    @staticmethod
-    def _build_aug(config: Any, obs_shape: tuple[int, ...]) -> Any:
-        """The config's ``Aug`` for image observations (``None`` when unset, ``Identity`` or not images)."""
-        aug = config.get("Aug")
-        if aug is None or (isinstance(aug, str) and aug.strip() in ("", "Identity")):
-            return None
-        if len(obs_shape) != 3:
-            raise UserError(f"Aug={aug} augments images but observations here are shaped {list(obs_shape)}; "
-                            "drop Aug (Aug=null) or train from pixels")
-        module = instantiate(aug, dict(config.get("aug") or {}), obs_shape, None, "Aug")
-        if not callable(module):
-            raise UserError(f"Aug={aug} is not callable; name an nn.Module class such as RandomShiftsAug")
-        return module
 
     def _input(self, x: Any) -> torch.Tensor:
         """Observations as float32 on the device; uint8 pixels travel as uint8 and are converted there."""
@@ -121,6 +118,16 @@ class DQNAgent(Agent):
             return int(self.rng.integers(self.num_actions))
         with torch.no_grad():
             return int(self.q(self._input(obs).unsqueeze(0)).argmax(1).item())
+
+    def act_batch(self, obs: np.ndarray, step: int, eval_mode: bool = False) -> np.ndarray:
+        """Actions for a batch of observations (a vector env's), one forward pass for all of them."""
+        with torch.no_grad():
+            actions = self.q(self._input(obs)).argmax(1).cpu().numpy()
+        eps = self.eval_eps if eval_mode else self.epsilon(step)
+        if eps > 0:
+            explore = self.rng.random(len(actions)) < eps
+            actions = np.where(explore, self.rng.integers(self.num_actions, size=len(actions)), actions)
+        return actions
 
     def update(self, replay: Any, step: int) -> dict[str, float]:
         if step < self.learn_start or step % self.update_every or len(replay) < self.batch_size:
@@ -145,9 +152,8 @@ class DQNAgent(Agent):
             obs, next_obs = self._input(batch["obs"]), self._input(batch["next_obs"])
             action = self._tensor(batch["action"], torch.int64).view(-1, 1)
             reward, discount = self._tensor(batch["reward"]), self._tensor(batch["discount"])
-        aug = getattr(self, "aug", None)  # (agents pickled before augmentation existed have none)
-        if aug is not None:
-            obs, next_obs = aug(obs), aug(next_obs)
+        if self.aug is not None:
+            obs, next_obs = self.aug(obs), self.aug(next_obs)
         with torch.no_grad():
             next_target = self.target(next_obs)
             if self.double:
@@ -160,7 +166,7 @@ class DQNAgent(Agent):
         self.optim.zero_grad(set_to_none=True)
         loss.backward()
         if self.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip, foreach=True)
+            clip_grad_norm(self.params, self.grad_clip)
         self.optim.step()
         self.updates += 1
         self._sync_target()
@@ -178,3 +184,19 @@ class DQNAgent(Agent):
         super().train(mode)
         self.target.eval()
         return self
+
+
+class Dueling(torch.nn.Module):
+    """Q = V + A − mean(A): the network's last part is the advantage head; a copy of the Model's kind,
+    built to one output on the same features, is the value head."""
+
+    def __init__(self, network: torch.nn.Sequential, config: Any, obs_shape: tuple[int, ...]):
+        super().__init__()
+        self.body, self.advantage = network[:-1], network[-1]
+        features = output_shape(self.body, obs_shape)
+        self.value = instantiate(config["Model"], dict(config.get("model") or {}), features, (1,), "Model")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.body(x)
+        a = self.advantage(h)
+        return self.value(h) + a - a.mean(1, keepdim=True)

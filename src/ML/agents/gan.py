@@ -1,22 +1,5 @@
-"""Generative adversarial training (DCGAN by default): ``Model`` is the generator, ``Discriminator`` the critic.
-
-Images from the dataset (in [0, 1]) are scaled to [-1, 1]; each update takes one discriminator step
-(real vs. generated, binary cross-entropy on logits) and one generator step (the non-saturating loss
-``-log D(G(z))``), each with its own optimiser built from ``Optim``/``lr``/``optim.*`` (DCGAN: Adam,
-lr 2e-4, betas (0.5, 0.999)). ``train.csv`` gets ``loss_d, loss_g, d_real, d_fake`` (mean probabilities).
-
-Evaluation (``eval.csv``) saves a grid of ``grid`` samples from a fixed latent batch to
-``<run_dir>/samples/step_<step>.png`` and scores the generator with a Fréchet distance (FD) between
-Gaussian fits of features of generated and test images. The features are those of a small conv net with
-fixed, seeded random weights (no download, identical in every run and on every machine), so the scores of
-different runs of a task are comparable. ``score = max(0, 1 − FD(generated, test) / FD(noise, test))``,
-where ``noise`` is uniform random images: 0 is no better than noise, 1 matches the test set's feature
-statistics; bounded and higher-is-better like an accuracy, so the pipeline can average and bootstrap it.
-``fd`` and ``fd_noise`` are logged beside it.
-
-Inference: ``agent(z)`` maps latents ``(n, z_dim)`` to images in [0, 1]; ``agent.act(n)`` samples ``n``
-images (eval mode); ``agent.discriminate(x)`` gives the probability that images ``x`` are real.
-"""
+"""Generative adversarial training (DCGAN by default): ``Model`` is the generator, ``Discriminator`` the critic,
+scored by a Fréchet distance on fixed random features so that runs compare like accuracies (``GANAgent``)."""
 
 from __future__ import annotations
 
@@ -28,9 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ML import distributed
+from ML import ranks
 from ML.accelerate import Accelerator
-from ML.agents.base import Agent
+from ML.agents.base import BaseAgent
 from ML.blocks.network import build_optimizer, config_device
 from ML.errors import UserError
 from ML.hyperparams import instantiate
@@ -64,8 +47,14 @@ def frechet(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) 
     return float(((mu_a - mu_b) ** 2).sum() + max(trace, 0.0))
 
 
-class GANAgent(Agent):
-    """GAN over a dataset of images (see the module docstring).
+class GANAgent(BaseAgent):
+    """GAN over a dataset of images. Images (in [0, 1]) are scaled to [-1, 1]; each update takes one
+    discriminator step (real vs. generated, binary cross-entropy on logits) and one generator step (the
+    non-saturating ``-log D(G(z))``), each with its own optimiser from ``Optim``/``lr``/``optim.*`` (DCGAN:
+    Adam, lr 2e-4, betas (0.5, 0.999)); train.csv gets ``loss_d, loss_g, d_real, d_fake``.
+
+    Inference: ``agent(z)`` maps latents ``(n, z_dim)`` to images in [0, 1]; ``agent.act(n)`` samples ``n``
+    images; ``agent.discriminate(x)`` gives the probability that images ``x`` are real.
 
     Args:
         spec: the task (``obs_shape`` = one image's shape).
@@ -75,8 +64,6 @@ class GANAgent(Agent):
         grid: samples in the saved image grid.
         eval_samples: generated (and test) images compared by the Fréchet distance.
     """
-
-    generative = True
 
     def __init__(self, spec: Any, config: Any, z_dim: int = 100, grid: int = 64, eval_samples: int = 1000):
         super().__init__()
@@ -96,14 +83,12 @@ class GANAgent(Agent):
         self.device = config_device(config)
         self.to(self.device)
         self.accel = Accelerator(config, self.device, self.generator, self.discriminator)  # ML.accelerate
-        if self.accel.enabled:
-            spec.info["accelerate"] = self.accel.decision  # recorded in run.json (env.accelerate)
-        distributed.broadcast_parameters(self)  # data-parallel: every rank starts from rank 0's weights
+        ranks.broadcast_parameters(self)  # data-parallel: every rank starts from rank 0's weights
         self.optim_g = build_optimizer(config, self.generator.parameters())
         self.optim_d = build_optimizer(config, self.discriminator.parameters())
         self.fixed_z = torch.randn(self.grid, self.z_dim, generator=torch.Generator().manual_seed(0))
         self.features = feature_net(self.obs_shape).to(self.device)
-        self._reference: Any = None
+        self._reference: Any = None  # the test set's feature statistics: (key, stats, fd_noise, n); never data
 
     # -- generating ---------------------------------------------------------------------------------
 
@@ -116,7 +101,7 @@ class GANAgent(Agent):
         """Images in [0, 1] for latents ``(n, z_dim)``."""
         return (self._generate(torch.as_tensor(z, dtype=torch.float32)) + 1) / 2
 
-    def act(self, obs: Any = 1, step: int = 0, eval_mode: bool = True) -> torch.Tensor:
+    def act(self, obs: Any = 1, step: int = 0, eval_mode: bool = False) -> torch.Tensor:
         """``n`` sampled images (eval mode) for ``obs = n``, or the images of given latents."""
         z = torch.randn(int(obs), self.z_dim) if isinstance(obs, (int, np.integer)) else torch.as_tensor(obs)
         was_training = self.training
@@ -137,9 +122,7 @@ class GANAgent(Agent):
 
     def update(self, batch: Any, step: int = 0) -> dict[str, float]:
         x = batch[0] if isinstance(batch, (tuple, list)) else batch
-        accel = getattr(self, "accel", None)  # None: an agent pickled before accelerate existed
-        if accel is None:
-            self.accel = accel = Accelerator({}, self.device)
+        accel = self.accel
         real = accel.to_device(x, torch.float32).reshape(-1, *self.obs_shape) * 2 - 1
         n = len(real)
         self.train()
@@ -151,12 +134,12 @@ class GANAgent(Agent):
             loss_d = (F.binary_cross_entropy_with_logits(logits_real, ones)
                       + F.binary_cross_entropy_with_logits(logits_fake, zeros))
         # data-parallel runs average each network's gradients over the ranks before stepping
-        accel.step(loss_d, self.optim_d, lambda: distributed.average_gradients(self.discriminator), update=False)
+        accel.step(loss_d, self.optim_d, lambda: ranks.average_gradients(self.discriminator), update=False)
 
         with accel.autocast():
             logits_g = self.discriminator(fake).flatten(1)[:, 0].float()
             loss_g = F.binary_cross_entropy_with_logits(logits_g, ones)
-        accel.step(loss_g, self.optim_g, lambda: distributed.average_gradients(self.generator))
+        accel.step(loss_g, self.optim_g, lambda: ranks.average_gradients(self.generator))
         return {"loss_d": float(loss_d.detach()), "loss_g": float(loss_g.detach()),
                 "d_real": float(torch.sigmoid(logits_real.detach()).mean()),
                 "d_fake": float(torch.sigmoid(logits_fake.detach()).mean())}
@@ -167,15 +150,27 @@ class GANAgent(Agent):
         feats = [self.features(chunk.to(self.device) * 2 - 1) for chunk in images.split(512)]
         return gaussian(torch.cat(feats))
 
-    def evaluate(self, dataset: Any, out_dir: str | Path | None = None, step: int = 0) -> dict[str, float]:
-        """Sample grid (saved under ``out_dir/samples/``) and the FD score (see the module docstring)."""
+    def describe(self) -> dict[str, Any]:
+        return self.accel.describe()
+
+    def evaluate(self, dataset: Any, step: int = 0, out_dir: Path | None = None) -> dict[str, float]:
+        """The sample grid of a fixed latent batch (``out_dir/samples/step_<step>.png``) and the score.
+
+        The Fréchet distance (FD) between Gaussian fits of features of generated and test images, the
+        features of a small conv net with fixed, seeded random weights (no download, identical on every
+        machine, so runs of a task compare): ``score = max(0, 1 − FD(generated, test) / FD(noise, test))``
+        with ``noise`` uniform random images. 0 is no better than noise, 1 matches the test set's feature
+        statistics: bounded and higher-is-better like an accuracy, so the pipeline can average and bootstrap
+        it. ``fd`` and ``fd_noise`` are logged beside it.
+        """
         from ML.envs.datasets import iterate
 
         was_training = self.training
         self.eval()
         try:
             with torch.no_grad():
-                if self._reference is None or self._reference[0] is not dataset:
+                key = (type(dataset).__name__, len(dataset))
+                if self._reference is None or self._reference[0] != key:
                     real = []
                     for x, _ in iterate(dataset, 1024):
                         real.append(x.reshape(-1, *self.obs_shape))
@@ -184,7 +179,7 @@ class GANAgent(Agent):
                     real_t = torch.cat(real)[: self.eval_samples]
                     noise = torch.rand(len(real_t), *self.obs_shape, generator=torch.Generator().manual_seed(1))
                     ref = self._stats(real_t)
-                    self._reference = (dataset, ref, frechet(self._stats(noise), ref), len(real_t))
+                    self._reference = (key, ref, frechet(self._stats(noise), ref), len(real_t))
                 _, ref, fd_noise, n = self._reference
                 z = torch.randn(n, self.z_dim, generator=torch.Generator().manual_seed(2))
                 generated = torch.cat([self(chunk).cpu() for chunk in z.split(512)])

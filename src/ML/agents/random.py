@@ -6,10 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from ML.agents.base import Agent
+from ML.agents.base import BaseAgent
 
 
-class RandomAgent(Agent):
+class RandomAgent(BaseAgent):
     """Acts uniformly at random (discrete or continuous), seeded by ``config.seed``; never learns.
 
     ``ML task=random Env=Classic env.task=CartPole-v1`` measures a task's random score (the recipe

@@ -7,23 +7,23 @@ train rule's ``failures`` param: on the next ``snakemake`` call the param differ
 for the last attempt, so snakemake reruns exactly the failed cells (``ML`` resumes an unfinished run by
 itself); a complete cell keeps its count and is not rerun.
 
-    python -m ML.benchmarking.cells train --status S.json --run-dir RUN --log LOG --failures 0 -- ML task=...
+    python -m ML.benchmarking.cli train --status S.json --run-dir RUN --log LOG --failures 0 -- ML task=...
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime
+import json
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from ML import runinfo
 from ML.benchmarking import scores
 from ML.fileio import read_json, write_json
 
@@ -88,18 +88,8 @@ def train(command: list[str], status: Path, run_dir: Path, log: Path, previous_f
     return record
 
 
-def protocol(suite: str, env: dict[str, Any]) -> str:
-    """A short name of the evaluation protocol a run used, compared with the published references'."""
-    if suite == "Atari":
-        return str(env.get("protocol") or "default")
-    if suite == "DMC":
-        kind = "pixels" if env.get("pixels", True) else "states"
-        return f"{kind}, action repeat {env.get('action_repeat', '?')}"
-    return ""
-
-
 def table(run_jsons: Iterable[str | Path], statuses: dict[Path, Path] | None = None) -> pd.DataFrame:
-    """cells.csv: one row per cell (every run.json given): complete / incomplete / failed / missing.
+    """cells.csv: one row per cell (every run.json given): complete / incomplete / killed / failed / missing.
 
     ``statuses`` maps a run.json to the pipeline's status file of its cell (a failed attempt names its
     problem there); without it the run.json alone decides."""
@@ -109,13 +99,15 @@ def table(run_jsons: Iterable[str | Path], statuses: dict[Path, Path] | None = N
         status_file = (statuses or {}).get(run_json)
         recorded = read_status(status_file) if status_file is not None else {}
         ident = scores.identity(run_json, info or {})
-        env = (info or {}).get("env") or {}
         if info is not None and info.get("status") == "complete":
             state, reason = "complete", ""
         elif recorded.get("status") == "failed":
             state, reason = "failed", str(recorded.get("problem") or "")
         elif info is None:
             state, reason = "missing", f"no run.json in {run_json.parent}"
+        elif runinfo.status(info) == "killed":
+            state, reason = "killed", (f"run.json says running but its heartbeat stopped at {info.get('heartbeat')}; "
+                                       "the same command resumes it")
         else:
             state, reason = "incomplete", f"run.json status {info.get('status')!r}"
         frames = float("nan")
@@ -125,8 +117,9 @@ def table(run_jsons: Iterable[str | Path], statuses: dict[Path, Path] | None = N
                 frames = float(pd.read_csv(evals, usecols=["frame"])["frame"].max())
             except (ValueError, OSError, pd.errors.EmptyDataError):
                 pass
-        records.append({**ident, "status": state, "reason": reason, "protocol": protocol(ident["suite"], env),
-                        "frames": frames})
+        card = (info or {}).get("protocol") or {}  # run.json's protocol card (ML.runinfo.protocol_card)
+        records.append({**ident, "status": state, "reason": reason,
+                        "protocol": json.dumps(card, sort_keys=True) if card else "", "frames": frames})
     return pd.DataFrame.from_records(records, columns=COLUMNS)
 
 
@@ -136,32 +129,3 @@ def run_json_of(status: str | Path) -> Path:
     parts = status.parts
     i = len(parts) - 1 - parts[::-1].index("cells")
     return Path(*parts[:i], "runs", *parts[i + 1:-1], status.stem, "run.json")
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ML.benchmarking.cells", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train", help="run one cell's ML command and record its status (exit 0 either way, "
-                                      "143 when interrupted by SIGTERM)")
-    t.add_argument("--status", required=True)
-    t.add_argument("--run-dir", required=True)
-    t.add_argument("--log", required=True)
-    t.add_argument("--failures", type=int, default=0)
-    t.add_argument("ml", nargs=argparse.REMAINDER)
-    args = parser.parse_args(argv)
-    command = args.ml[1:] if args.ml[:1] == ["--"] else args.ml
-    if not command:
-        parser.error("give the ML command after --")
-    record = train(command, Path(args.status), Path(args.run_dir), Path(args.log), args.failures)
-    if record is None:
-        print("cell interrupted (SIGTERM): ML saved its checkpoint; the next attempt resumes it", file=sys.stderr)
-        return 143
-    if record["status"] != "complete":
-        print(f"cell failed (attempt {record['failures']}, rerun on the next snakemake call): {record['problem']}",
-              file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,14 +1,20 @@
 """The benchmark grid: validate config.yaml against its schema, read suite files, expand recipe × task × seed.
 
-A suite file (``ML/recipes/suites/NAME.yaml``) names its environment kind and tasks::
+A suite file (``ML/recipes/suites/NAME.yaml``) names its environment kind, tasks and protocol::
 
-    env: Classic            # Classic | Classify | Atari | DMC
-    tasks: [CartPole-v1, Acrobot-v1]
+    env: DMC                # Classic | Classify | Atari | DMC
+    protocol: drqv2         # optional: ML/recipes/protocols/drqv2.yaml (ML.benchmarking.protocols)
+    difficulty: easy        # optional: the protocol's difficulty of every task below
+    tasks: [cartpole_balance, walker_walk]
     args: {}                # optional extra ML arguments for every task of the suite
+    task_args: {}           # optional, per task: {walker_walk: {batch_size: 512}}
 
 A grid entry in config.yaml names ``recipe``, ``suite`` and optionally ``tasks`` (a subset), ``seeds`` and
-``args``. Each cell becomes one call of ``ML task=<recipe> <suite args> seed=<s> experiment=<exp>
-results=<root> threads=<n> [args...]`` writing ``<root>/<exp>/runs/<recipe>/<env>/<task>/<seed>/``.
+``args``. Each cell becomes one call of ``ML task=<recipe> <task> <arguments> seed=<s> experiment=<exp>
+results=<root> threads=<n>`` writing ``<root>/<exp>/runs/<recipe>/<env>/<task>/<seed>/``; its arguments
+are, later ones winning: the protocol's (all tasks, the difficulty's, the task's), the suite's ``args``
+and ``task_args``, config.yaml's ``args``, the grid entry's ``args`` — one ``key=value`` per key, so
+``snakemake -n -p`` shows exactly what a cell runs.
 """
 
 from __future__ import annotations
@@ -23,8 +29,10 @@ from typing import Any
 import jsonschema
 import yaml
 
+from ML.benchmarking import protocols
+
 SUITES_DIR = Path(__file__).resolve().parent.parent / "recipes" / "suites"
-SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = Path(__file__).with_name("config.schema.yaml")  # package data: the workflow validates with it too
 
 # how each environment kind names its task on the ML command line
 SUITE_ARGS = {
@@ -46,6 +54,16 @@ class Suite:
     tasks: tuple[str, ...]
     args: tuple[str, ...] = ()
     path: Path | None = None
+    protocol: str | None = None
+    difficulty: str | None = None
+    task_args: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def cell_args(self, task: str) -> list[str]:
+        """The protocol's arguments for ``task``, then the suite's own (``key=value`` tokens)."""
+        own = [*self.args, *self.task_args.get(task, ())]
+        if self.protocol is None:
+            return own
+        return [*format_args(protocols.load(self.protocol).task_args(task, self.difficulty)), *own]
 
 
 @dataclass(frozen=True)
@@ -104,7 +122,26 @@ def load_suite(name: str) -> Suite:
         raise ConfigError(f"suite file {path}: env must be one of {', '.join(SUITE_ARGS)}, not {env!r}")
     if not isinstance(tasks, list) or not tasks or not all(isinstance(t, str) for t in tasks):
         raise ConfigError(f"suite file {path}: tasks must be a non-empty list of names")
-    return Suite(path.stem, env, tuple(tasks), tuple(format_args(data.get("args"))), path)
+    task_args = data.get("task_args") or {}
+    if not isinstance(task_args, dict):
+        raise ConfigError(f"suite file {path}: task_args must map task names to their arguments")
+    stray = [t for t in task_args if t not in tasks]
+    if stray:
+        raise ConfigError(f"suite file {path}: task_args names {', '.join(map(str, stray))}, not in the suite's "
+                          f"tasks ({', '.join(tasks)}); fix the name or add it to tasks")
+    protocol, difficulty = data.get("protocol"), data.get("difficulty")
+    if difficulty is not None and protocol is None:
+        raise ConfigError(f"suite file {path}: difficulty {difficulty!r} needs a protocol: "
+                          f"(one of {', '.join(protocols.known())})")
+    suite = Suite(path.stem, env, tuple(tasks), tuple(format_args(data.get("args"))), path,
+                  None if protocol is None else str(protocol), None if difficulty is None else str(difficulty),
+                  {str(k): tuple(format_args(v)) for k, v in task_args.items()})
+    try:
+        for task in tasks:
+            suite.cell_args(task)
+    except protocols.ProtocolError as e:
+        raise ConfigError(f"suite file {path}: {e}") from None
+    return suite
 
 
 def format_value(value: Any) -> str:
@@ -126,6 +163,16 @@ def format_args(args: Any) -> list[str]:
     if isinstance(args, str):
         return shlex.split(args)
     return [str(a) for a in args]
+
+
+def merge_args(*groups: list[str]) -> tuple[str, ...]:
+    """``key=value`` tokens with one per key, the last given winning, in first-seen key order."""
+    out: dict[str, str] = {}
+    for token in (t for group in groups for t in group):
+        key = token.split("=", 1)[0].lstrip("+")
+        out.pop(key, None)  # a later setting moves to the end, where ML's own rule (last wins) agrees
+        out[key] = token
+    return tuple(out.values())
 
 
 def _path(parts: Any) -> str:
@@ -164,7 +211,7 @@ def validate(config: dict[str, Any], schema_path: str | Path = SCHEMA) -> dict[s
             message += f" (allowed: {allowed})"
         elif error.validator == "not" and error.schema is schema["properties"]["experiment"]:
             message = f"{error.instance!r} is reserved (results/{error.instance}/ holds other outputs)"
-        raise ConfigError(f"{where}: {message}; fix config.yaml (schema: workflow/schemas/config.schema.yaml)")
+        raise ConfigError(f"{where}: {message}; fix config.yaml (schema: src/ML/benchmarking/config.schema.yaml)")
     config = copy.deepcopy(config)
     _fill_defaults(schema, config)
     return config
@@ -186,8 +233,9 @@ def expand(config: dict[str, Any]) -> list[Cell]:
                 f"grid[{i}].tasks: {', '.join(unknown)} not in suite {suite.name} ({', '.join(suite.tasks)}); "
                 f"fix the name or add it to {suite.path}"
             )
-        args = (*suite.args, *common, *format_args(entry.get("args")))
+        own = format_args(entry.get("args"))
         for task in tasks:
+            args = merge_args(suite.cell_args(task), common, own)
             for seed in entry.get("seeds") or config["seeds"]:
                 cell = Cell(entry["recipe"], suite.name, suite.env, task, int(seed), args)
                 if cell.key in cells:

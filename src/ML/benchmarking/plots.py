@@ -10,15 +10,13 @@ recipe across every figure, each as PNG and SVG:
 - ``performance_profile``: fraction of runs above each normalized score τ, with bootstrap bands.
 - ``poi``: probability of improvement P(row > column) for every pair of recipes, per suite.
 
-    python -m ML.benchmarking.plots --scores results/default/scores.csv --tables results/default \
+    python -m ML.benchmarking.cli plots --scores results/default/scores.csv --tables results/default \
         --out results/default/plots [--cells results/default/cells.csv] [--summary results/default/summary.md]
 """
 
 from __future__ import annotations
 
-import argparse
 import re
-import sys
 from pathlib import Path
 
 import matplotlib
@@ -32,7 +30,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from ML.benchmarking import analysis, references  # noqa: E402
-from ML.benchmarking.stats import FINAL, METRICS, curves  # noqa: E402
+from ML.benchmarking.stats import FINAL, METRICS, curves, labelled  # noqa: E402
 from ML.fileio import atomic_write  # noqa: E402
 
 PALETTE = "colorblind"
@@ -61,13 +59,6 @@ def figure_files(suites) -> list[str]:
 
 def safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.+-]", "_", str(name))
-
-
-def _labels(frame: pd.DataFrame, several: bool) -> pd.Series:
-    """The legend entry of each row: the recipe, or ``recipe (experiment)`` when several experiments mix."""
-    if several:
-        return frame["recipe"].astype(str) + " (" + frame["experiment"].astype(str) + ")"
-    return frame["recipe"].astype(str)
 
 
 def palette(labels) -> dict[str, tuple]:
@@ -109,15 +100,22 @@ def _mean_band(rows: pd.DataFrame, x: str) -> pd.DataFrame:
     return out.assign(low=out["mean"] - half, high=out["mean"] + half)
 
 
+def frame_axis(suite: str) -> str:
+    """The x label of a curve over frames: env frames (agent steps x action repeat), or samples for datasets."""
+    return "training samples" if suite in ("Classify", "Generate") else "env frames"
+
+
 def learning_curves(scores: pd.DataFrame, suite: str, path: Path, colors: dict, x: str = "frame",
                     reference_label: str | None = None) -> Path:
+    """Per-task curves; ``reference_label`` set: DrQ-v2's published mean curve drawn beside (DMC only, when
+    the runs' protocol matches it and DrQ-v2's own seeds are not already an entry)."""
     rows = scores[scores["suite"] == suite]
-    axis = {"frame": "frames", "time": "wall-clock time (s)"}[x]
+    axis = {"frame": frame_axis(suite), "time": "wall-clock time (s)"}[x]
     if rows.empty:
         return _empty(path, f"{suite}: learning curves", "no complete runs")
     rows = rows.assign(frame=rows["frame"].where(rows["frame"].notna(), rows["step"]))
     tasks = sorted(rows["task"].unique())
-    published = references.dmc_published() if suite == "DMC" and x == "frame" else None
+    published = references.dmc_published() if suite == "DMC" and x == "frame" and reference_label else None
     fig, axes = _grid(len(tasks))
     for ax, (task, task_rows) in zip(axes.flat, rows.groupby("task", sort=True), strict=False):
         for label, g in _mean_band(task_rows, x).groupby("label", sort=True):
@@ -126,21 +124,38 @@ def learning_curves(scores: pd.DataFrame, suite: str, path: Path, colors: dict, 
         if published is not None:
             ref = published[published["task"] == task]
             if len(ref):
-                ax.plot(ref["frames"], ref["mean_return"], color="black", linestyle="--", marker="s", markersize=3,
-                        linewidth=1, label=reference_label or references.DMC_PROTOCOL)
+                ax.plot(ref["frame_measured"], ref["mean_return"], color="black", linestyle="--", marker="s",
+                        markersize=3, linewidth=1, label="DrQ-v2 published mean")
         n = task_rows.groupby(["label", "seed"]).ngroups
         ax.set_title(f"{task} ({n} run{'s' if n != 1 else ''})", fontsize=10)
         ax.set_xlabel(axis)
         ax.set_ylabel("score")
         ax.legend(fontsize=7)
-    fig.suptitle(f"{suite}: evaluation score vs {axis} (mean over seeds, 95% CI)")
+    title = f"{suite}: evaluation score vs {axis} (mean over seeds, 95% CI)"
+    if published is not None or (rows["recipe"] == references.DRQV2_LABEL).any():
+        title += f"\nDrQ-v2: {reference_label or references.DMC_PROTOCOL}"
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
 
 
-def aggregate_curve(stats: pd.DataFrame, path: Path, colors: dict, metric: str = "iqm") -> Path:
+def _with_frames(rows: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
+    """stats rows along training with ``frame``: the mean env frame of the group's evaluations at that step."""
+    frames = scores.groupby(["experiment", "recipe", "suite", "step"])["frame"].mean()
+    every = scores.groupby(["experiment", "recipe", "step"])["frame"].mean()  # suite "all"
+    def frame(r) -> float:
+        key = (r.experiment, r.recipe, r.suite, r.step)
+        return float(frames.get(key, every.get((r.experiment, r.recipe, r.step), np.nan)))
+    return rows.assign(frame=[frame(r) for r in rows.itertuples(index=False)])
+
+
+def aggregate_curve(stats: pd.DataFrame, path: Path, colors: dict, metric: str = "iqm",
+                    scores: pd.DataFrame | None = None) -> Path:
     rows = curves(stats)
     rows = rows[rows["metric"] == metric]
+    if scores is not None and len(rows):
+        rows = _with_frames(rows, scores)
+    x = "frame" if "frame" in rows else "step"
     if rows.empty:
         return _empty(path, f"normalized {TITLES[metric]}", "no normalized scores along training")
     suites = sorted(rows["suite"].unique(), key=lambda s: (s == "all", s))
@@ -148,10 +163,11 @@ def aggregate_curve(stats: pd.DataFrame, path: Path, colors: dict, metric: str =
     for ax, suite in zip(axes.flat, suites, strict=True):
         for label, g in rows[rows["suite"] == suite].groupby("label", sort=True):
             g = g.sort_values("step")
-            ax.plot(g["step"], g["value"], marker="o", markersize=2, color=colors[label], label=label)
-            ax.fill_between(g["step"], g["ci_low"], g["ci_high"], color=colors[label], alpha=0.25, linewidth=0)
+            ax.plot(g[x], g["value"], marker="o", markersize=2, color=colors[label], label=label)
+            ax.fill_between(g[x], g["ci_low"], g["ci_high"], color=colors[label], alpha=0.25, linewidth=0)
         ax.set_title(suite)
-        ax.set_xlabel("step")
+        ax.set_xlabel((frame_axis(suite) + (" (mean over suites)" if suite == "all" else "")) if x == "frame"
+                      else "step")
         ax.set_ylabel(f"normalized {TITLES[metric]}")
         ax.legend(fontsize=8)
     fig.suptitle(f"Normalized {TITLES[metric]} along training (95% stratified bootstrap CI)")
@@ -165,7 +181,7 @@ def intervals(stats: pd.DataFrame, path: Path, colors: dict, atari_label: str | 
         return _empty(path, "final metrics", "no normalized scores")
     rows = rows.assign(row=rows["label"] + " · " + rows["suite"].astype(str))
     order = sorted(rows["row"].unique())
-    published = references.atari100k_published() if "Atari" in set(rows["suite"]) else None
+    published = references.atari100k_published() if "Atari" in set(rows["suite"]) and atari_label else None
     fig, axes = plt.subplots(1, len(METRICS), figsize=(3.6 * len(METRICS), 0.5 * len(order) + 1.6),
                              squeeze=False, sharey=True)
     for ax, metric in zip(axes.flat, METRICS, strict=True):
@@ -188,7 +204,9 @@ def intervals(stats: pd.DataFrame, path: Path, colors: dict, atari_label: str | 
         ax.set_xlabel("normalized score")
     title = "Final scores: point estimate and 95% stratified bootstrap CI"
     if published is not None:
-        title += f"\nAtari dotted lines: {atari_label or references.ATARI100K_PROTOCOL}"
+        title += f"\nAtari dotted lines: {atari_label}"
+    if (rows["recipe"] == references.DRQV2_LABEL).any():
+        title += f"\n{references.DRQV2_LABEL}: DrQ-v2's own seeds, {references.DRQV2_SOURCE}"
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
@@ -234,7 +252,10 @@ def poi_matrix(pairs: pd.DataFrame, path: Path) -> Path:
         ax.set_title(suite)
         ax.set_xlabel("Y")
         ax.set_ylabel("X")
-    fig.suptitle("Probability of improvement P(X > Y) with 95% CI")
+    title = "Probability of improvement P(X > Y) with 95% CI"
+    if references.DRQV2_LABEL in set(pairs["x"]) | set(pairs["y"]):
+        title += f"\n{references.DRQV2_LABEL}: DrQ-v2's own seeds, {references.DRQV2_SOURCE}"
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
 
@@ -247,14 +268,14 @@ def draw(scores: pd.DataFrame, frames: dict, out_dir: str | Path, suites=None, c
     stats, profiles = frames["stats"], frames["profiles"]
     suites = sorted(set(suites if suites is not None else scores["suite"].unique()))
     several = len(set(scores["experiment"]) | set(stats["experiment"])) > 1
-    scores = scores.assign(label=_labels(scores, several))
-    stats = stats.assign(label=_labels(stats, several))
-    profiles = profiles.assign(label=_labels(profiles, several)) if len(profiles) else profiles.assign(label=[])
+    scores = scores.assign(label=labelled(scores, several))
+    stats = stats.assign(label=labelled(stats, several))
+    profiles = profiles.assign(label=labelled(profiles, several)) if len(profiles) else profiles.assign(label=[])
     colors = palette([*scores["label"], *stats["label"]])
-    notes = {n.split(":", 1)[0]: n for n in analysis.reference_notes(scores, cells)}
-    dmc_label = references.DMC_PROTOCOL + (" — PROTOCOL DIFFERS" if "DIFFERS" in notes.get("DMC", "") else "")
-    atari_label = references.ATARI100K_PROTOCOL + (" — PROTOCOL DIFFERS, not compared"
-                                                   if "DIFFERS" in notes.get("Atari", "") else "")
+    status = analysis.reference_status(scores, cells)  # a reference is drawn only beside runs that match it
+    own_seeds = (scores["recipe"] == references.DRQV2_LABEL).any()
+    dmc_label = references.DMC_PROTOCOL if status.get("DMC", {}).get("matched") and not own_seeds else None
+    atari_label = references.ATARI100K_PROTOCOL if status.get("Atari", {}).get("matched") else None
     written = []
     with sns.axes_style("whitegrid"):
         for suite in suites:
@@ -262,7 +283,7 @@ def draw(scores: pd.DataFrame, frames: dict, out_dir: str | Path, suites=None, c
                                            reference_label=dmc_label))
         for suite in suites:
             written.append(learning_curves(scores, suite, out_dir / f"curves_time_{safe(suite)}.png", colors, "time"))
-        written.append(aggregate_curve(stats, out_dir / "aggregate_iqm.png", colors))
+        written.append(aggregate_curve(stats, out_dir / "aggregate_iqm.png", colors, scores=scores))
         written.append(intervals(stats, out_dir / "intervals.png", colors, atari_label))
         written.append(performance_profile(profiles, out_dir / "performance_profile.png", colors))
         written.append(poi_matrix(frames["comparisons"], out_dir / "poi.png"))
@@ -274,29 +295,3 @@ def read_cells(path: str | Path | None) -> pd.DataFrame | None:
     if path is None or not Path(path).is_file():
         return None
     return pd.read_csv(path)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ML.benchmarking.plots", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scores", required=True)
-    parser.add_argument("--tables", required=True, help="folder of stats.csv, profiles.csv, comparisons.csv ...")
-    parser.add_argument("--out", required=True, help="folder of the figures")
-    parser.add_argument("--suites", nargs="*", default=None, help="draw these suites' curves (default: all)")
-    parser.add_argument("--cells", default=None, help="cells.csv (status and protocol of every cell)")
-    parser.add_argument("--summary", default=None, help="also write the one-page summary.md here")
-    parser.add_argument("--experiment", default=None)
-    args = parser.parse_args(argv)
-    scores = pd.read_csv(args.scores)
-    frames = analysis.read_tables(args.tables)
-    cells = read_cells(args.cells)
-    written = draw(scores, frames, args.out, args.suites, cells)
-    if args.summary:
-        name = args.experiment or ",".join(sorted(map(str, scores["experiment"].unique()))) or "?"
-        analysis.summary(args.summary, name, scores, frames, cells, written)
-        print(f"summary -> {args.summary}", flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

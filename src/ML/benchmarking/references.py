@@ -3,12 +3,11 @@
 The tables ship with the package (``ML/benchmarking/reference/*.csv``). The classic-control random score
 is measured by the random agent and cached per task, shared by every experiment::
 
-    python -m ML.benchmarking.references baseline --task CartPole-v1 --out results/baselines/Classic/CartPole-v1.json
+    python -m ML.benchmarking.cli baseline --task CartPole-v1 --out results/baselines/Classic/CartPole-v1.json
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import math
@@ -17,7 +16,9 @@ import re
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -36,7 +37,8 @@ def game_key(name: str) -> str:
 
 @functools.cache
 def table(name: str) -> pd.DataFrame:
-    """One of the shipped tables: ``atari_human_random``, ``atari100k_published``, ``dmc_drqv2_published``."""
+    """One of the shipped tables: ``atari_human_random``, ``atari100k_published``, ``dmc_drqv2_published``,
+    ``dmc_drqv2_curves`` (see ``reference/README.md`` for their sources and conventions)."""
     return pd.read_csv(TABLES / f"{name}.csv")
 
 
@@ -49,14 +51,69 @@ def atari_human_random(game: str) -> tuple[float, float] | None:
     return float(match["random"].iloc[0]), float(match["human"].iloc[0])
 
 
-DMC_PROTOCOL = "DrQ-v2 published (pixels, action repeat 2, mean of 10 seeds, vs env frames)"
-DMC_PROTOCOL_KEY = "pixels, action repeat 2"  # ML.benchmarking.cells.protocol of a matching DMC run
-ATARI100K_PROTOCOL = "Atari-100k published aggregates (26 games, 100k agent steps, human-normalized, rliable)"
+# Video Pinball's random score: the shipped table's (DQN-Zoo) 16256.9, not the Agent57/MuZero table's 0.0.
+VIDEO_PINBALL_NOTE = ("Video Pinball's random score is 16256.9 (DQN-Zoo's table, used here); the Agent57/MuZero "
+                      "table's 0.0 would change its human-normalized score about 12-fold (not an Atari-100k game)")
+DRQV2_SOURCE = "facebookresearch/drqv2 curves/ (MIT)"
+DRQV2_LABEL = "DrQ-v2 (published)"  # the comparison entry made of DrQ-v2's own seeds
+
+
+@dataclass(frozen=True)
+class ReferenceProtocol:
+    """A published result's protocol: the run.json ``protocol`` card values a run must share to be compared."""
+
+    name: str
+    suite: str
+    require: dict[str, Any]
+    checkpoints: tuple[int, ...]  # env frames at which the reference reports scores
+
+    def mismatches(self, card: dict[str, Any] | None) -> list[str]:
+        """What differs, as ``field value (published: value)``; empty when the run's protocol matches."""
+        if not card:
+            return ["no protocol card in run.json"]
+        out = []
+        for key, want in self.require.items():
+            have = card.get(key)
+            same = str(have).split(" ")[0] == want if key == "action_set" else have == want
+            if not same:
+                out.append(f"{key} {have} (published: {want})")
+        return out
+
+
+DMC_REFERENCE = ReferenceProtocol(
+    f"DrQ-v2 published ({DRQV2_SOURCE}; pixels 84x84, action repeat 2, frame stack 3, 10 evaluation episodes, "
+    "vs env frames)", "DMC",
+    {"observation": "pixels 84x84", "action_repeat": 2, "frame_stack": 3, "eval_episodes": 10},
+    (100_000, 500_000, 1_000_000))
+ATARI100K_REFERENCE = ReferenceProtocol(
+    "Atari-100k published aggregates (rliable, Apache-2.0; 26 games, 100k agent steps = 400k frames, no sticky "
+    "actions, minimal action set, 30 no-ops, life loss terminal, 100 final evaluation episodes)", "Atari",
+    {"sticky_actions": 0.0, "action_set": "minimal", "noop_max": 30, "terminal_on_life_loss": True,
+     "max_episode_frames": 108_000, "action_repeat": 4, "frame_stack": 4, "final_eval_episodes": 100,
+     "frame_budget": 400_000},
+    (400_000,))
+REFERENCES = {ref.suite: ref for ref in (DMC_REFERENCE, ATARI100K_REFERENCE)}
+# kept for the figure labels
+DMC_PROTOCOL = DMC_REFERENCE.name
+ATARI100K_PROTOCOL = ATARI100K_REFERENCE.name
 
 
 def dmc_published() -> pd.DataFrame:
-    """DrQ-v2's published mean return per DMC task at 100k/500k/1M frames: ``task, frames, mean_return``."""
+    """DrQ-v2's published mean return per DMC task at 100k/500k/1M frames: ``task, frames, frame_measured,
+    mean_return, seeds, source`` (``frame_measured`` 980000 where a curve ends there)."""
     return table("dmc_drqv2_published")
+
+
+def drqv2_curves() -> pd.DataFrame:
+    """DrQ-v2's per-seed evaluation curves: ``agent, task, seed, frame, episode_reward, hour``."""
+    return table("dmc_drqv2_curves")
+
+
+def checkpoint_label(frames: int, measured: int | None = None) -> str:
+    """``100k``, ``1M``; ``1M (980k)`` when the value was measured at another frame."""
+    def short(n: int) -> str:
+        return f"{n / 1e6:g}M" if n >= 1_000_000 else f"{n / 1e3:g}k"
+    return short(frames) + (f" ({short(measured)})" if measured and measured != frames else "")
 
 
 def atari100k_published() -> pd.DataFrame:
@@ -107,26 +164,3 @@ def measure_random_baseline(task: str, out: str | Path, episodes: int = BASELINE
     write_json(out, {"suite": "Classic", "task": task, "random": score, "episodes": episodes, "seed": seed,
                      "command": "ML " + " ".join(a for a in argv if not a.startswith("results="))})
     return score
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ML.benchmarking.references", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    base = sub.add_parser("baseline", help="measure a classic-control task's random-agent score")
-    base.add_argument("--task", required=True)
-    base.add_argument("--out", required=True)
-    base.add_argument("--episodes", type=int, default=BASELINE_EPISODES)
-    base.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    try:
-        score = measure_random_baseline(args.task, args.out, args.episodes, args.seed)
-    except RuntimeError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(f"random baseline {args.task}: {score:.3f} over {args.episodes} episodes -> {args.out}", flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

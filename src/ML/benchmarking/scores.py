@@ -3,13 +3,12 @@
 One row per evaluation row of every complete run: ``experiment, recipe, suite, task, seed, step, frame,
 time, score, normalized``. A run whose run.json status is not ``complete`` is never counted.
 
-    python -m ML.benchmarking.scores gather --experiment default --results results --out results/default/scores.csv
-    python -m ML.benchmarking.scores check results/default/runs/dqn/Classic/CartPole-v1/0/run.json
+    python -m ML.benchmarking.cli gather --experiment default --results results --out results/default/scores.csv
+    python -m ML.benchmarking.cli check results/default/runs/dqn/Classic/CartPole-v1/0/run.json
 """
 
 from __future__ import annotations
 
-import argparse
 import io
 import sys
 import warnings
@@ -19,6 +18,8 @@ from typing import Any
 
 import pandas as pd
 
+from ML import runinfo
+from ML.benchmarking import references
 from ML.benchmarking.normalize import ReferenceWarning, normalize
 from ML.fileio import atomic_write, read_json
 
@@ -51,23 +52,45 @@ def write_csv(frame: pd.DataFrame, path: str | Path) -> None:
     atomic_write(path, write)
 
 
+def published_rows(scores: pd.DataFrame, matching: dict[str, float], experiment: str | None) -> pd.DataFrame:
+    """DrQ-v2's own per-seed evaluations as the comparison entry ``DrQ-v2 (published)``: for each DMC task
+    in ``matching`` (task → the last frame of the runs whose protocol matches DrQ-v2's), every published
+    evaluation up to that frame, so it is compared with the runs at the same env frames."""
+    curves = references.drqv2_curves()
+    parts = []
+    for task, last in sorted(matching.items()):
+        rows = curves[(curves["task"] == task) & (curves["frame"] <= last)]
+        if rows.empty:
+            continue
+        parts.append(pd.DataFrame({
+            "experiment": experiment or str(scores["experiment"].iloc[0]), "recipe": references.DRQV2_LABEL,
+            "suite": "DMC", "task": task, "seed": rows["seed"].astype(int).to_numpy(),
+            "step": (rows["frame"] // 2).astype(int).to_numpy(), "frame": rows["frame"].astype(float).to_numpy(),
+            "time": float("nan"), "score": rows["episode_reward"].astype(float).to_numpy(),
+            "normalized": rows["episode_reward"].astype(float).to_numpy() / 1000.0}))
+    return pd.concat(parts, ignore_index=True)[COLUMNS] if parts else pd.DataFrame(columns=COLUMNS)
+
+
 def gather(run_jsons: Iterable[str | Path], baselines: str | Path | None = None,
-           experiment: str | None = None, log=print) -> pd.DataFrame:
+           experiment: str | None = None, log=print, published: bool = True) -> pd.DataFrame:
     """The tidy scores of the complete runs among ``run_jsons`` (incomplete ones are reported and skipped).
 
-    Missing references give NaN ``normalized`` and one ReferenceWarning per suite/task."""
+    Missing references give NaN ``normalized`` and one ReferenceWarning per suite/task. With ``published``,
+    DMC tasks run under DrQ-v2's protocol also get DrQ-v2's own seeds as the entry ``DrQ-v2 (published)``
+    (``published_rows``)."""
     frames, skipped = [], []
+    matching: dict[str, float] = {}
     for run_json in map(Path, run_jsons):
         info = read_json(run_json)
-        status = (info or {}).get("status", "unreadable")
-        if info is None or status != "complete":
+        status = runinfo.status(info)  # a running run whose heartbeat stopped is "killed"
+        if status != "complete":
             skipped.append(f"{run_json.parent} ({status})")
             continue
         evals_path = run_json.parent / "eval.csv"
         try:
             evals = pd.read_csv(evals_path)
-        except (OSError, pd.errors.EmptyDataError, pd.errors.ParserError):
-            evals = pd.DataFrame()
+        except (OSError, UnicodeDecodeError, pd.errors.EmptyDataError, pd.errors.ParserError):
+            evals = pd.DataFrame()  # unreadable: skipped and named below, like an empty one
         if evals.empty or "score" not in evals or "step" not in evals:
             skipped.append(f"{run_json.parent} (complete but eval.csv has no step/score rows)")
             continue
@@ -83,6 +106,8 @@ def gather(run_jsons: Iterable[str | Path], baselines: str | Path | None = None,
             rows["normalized"] = normalize(rows["score"].to_numpy(), ident["suite"], ident["task"],
                                            info.get("env") or {}, baselines)
         frames.append((key, rows, [str(w.message) for w in caught]))
+        if ident["suite"] == "DMC" and not references.DMC_REFERENCE.mismatches(info.get("protocol")):
+            matching[ident["task"]] = max(matching.get(ident["task"], 0.0), float(rows["frame"].max()))
     if skipped:
         log(f"scores: not counted, {len(skipped)} run(s) not complete: " + "; ".join(skipped))
     warned = set()
@@ -94,6 +119,12 @@ def gather(run_jsons: Iterable[str | Path], baselines: str | Path | None = None,
     if not frames:
         return pd.DataFrame({c: pd.Series(dtype="float64" if c not in IDENTITY else "object") for c in COLUMNS})
     out = pd.concat([rows for _, rows, _ in frames], ignore_index=True)[COLUMNS]
+    if published and matching:
+        extra = published_rows(out, matching, experiment)
+        if len(extra):
+            log(f"scores: {references.DRQV2_LABEL} ({references.DRQV2_SOURCE}) added on {extra['task'].nunique()} "
+                f"DMC task(s), {extra.groupby(['task', 'seed']).ngroups} published seed curves")
+            out = pd.concat([out, extra], ignore_index=True)
     return out.sort_values(IDENTITY + ["step"], kind="stable").reset_index(drop=True)
 
 
@@ -102,8 +133,8 @@ def check(run_json: str | Path) -> str | None:
     info = read_json(run_json)
     if info is None:
         return f"{run_json} is missing or not JSON"
-    if info.get("status") != "complete":
-        return f"{run_json}: status {info.get('status')!r}, not 'complete'"
+    if runinfo.status(info) != "complete":
+        return f"{run_json}: status {runinfo.status(info)!r}, not 'complete'"
     if not (Path(run_json).parent / "eval.csv").is_file():
         return f"{Path(run_json).parent / 'eval.csv'} is missing"
     return None
@@ -113,50 +144,3 @@ def show_warnings() -> None:
     """Warnings as one readable line each (``warning: ...``) on stderr."""
     warnings.simplefilter("always", ReferenceWarning)
     warnings.showwarning = lambda message, category, *a, **k: print(f"warning: {message}", file=sys.stderr)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ML.benchmarking.scores", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    g = sub.add_parser("gather", help="run directories -> scores.csv")
-    g.add_argument("--experiment", required=True)
-    g.add_argument("--results", default="results")
-    g.add_argument("--baselines", default=None, help="random baselines folder (default <results>/baselines)")
-    g.add_argument("--out", default=None, help="default <results>/<experiment>/scores.csv")
-    g.add_argument("--cells-out", default=None, help="also write cells.csv (status of every cell) here")
-    g.add_argument("runs", nargs="*", help="run.json files, or the pipeline's cell status files "
-                                           "(cells/<recipe>/<suite>/<task>/<seed>.json); default: every run")
-    c = sub.add_parser("check", help="exit 1 unless a run.json is complete")
-    c.add_argument("run_json")
-    args = parser.parse_args(argv)
-    if args.command == "check":
-        problem = check(args.run_json)
-        if problem:
-            print(f"error: {problem}", file=sys.stderr)
-            return 1
-        return 0
-    show_warnings()
-    root = Path(args.results) / args.experiment
-    from ML.benchmarking import cells
-
-    statuses = {}
-    for path in map(Path, args.runs):
-        run_json = path if path.name == "run.json" else cells.run_json_of(path)
-        statuses[run_json] = path
-    runs = list(statuses) or find_runs(root)
-    scores = gather(runs, args.baselines or Path(args.results) / "baselines", args.experiment)
-    out = Path(args.out or root / "scores.csv")
-    write_csv(scores, out)
-    if args.cells_out:
-        table = cells.table(runs, statuses)
-        write_csv(table, args.cells_out)
-        counts = table["status"].value_counts().to_dict()
-        print(f"cells: {', '.join(f'{n} {k}' for k, n in sorted(counts.items()))} -> {args.cells_out}", flush=True)
-    cells = scores.groupby(IDENTITY).ngroups if len(scores) else 0
-    print(f"scores: {cells} complete run(s), {len(scores)} evaluation rows -> {out}", flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

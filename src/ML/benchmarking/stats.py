@@ -18,7 +18,7 @@ resamples, seed and CI level are written beside stats.csv in ``stats.json``.
 for each run's last evaluation, else an evaluation step common to every run of the group (the curve).
 A recipe evaluated on several suites also gets the suite ``all`` (every task of every suite).
 
-    python -m ML.benchmarking.stats --scores results/default/scores.csv --out results/default/stats.csv \
+    python -m ML.benchmarking.cli stats --scores results/default/scores.csv --out results/default/stats.csv \
         [--window 0.1] [--cells results/default/cells.csv]
 
 writes stats.csv, stats.json, profiles.csv, comparisons.csv, final_scores.csv/.md and summary.md beside it.
@@ -26,16 +26,12 @@ writes stats.csv, stats.json, profiles.csv, comparisons.csv, final_scores.csv/.m
 
 from __future__ import annotations
 
-import argparse
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
-
-from ML.benchmarking.scores import write_csv
 
 COLUMNS = ["experiment", "recipe", "suite", "step", "metric", "value", "ci_low", "ci_high"]
 METRICS = ("iqm", "median", "mean", "optimality_gap")
@@ -275,9 +271,10 @@ def compute(scores: pd.DataFrame, reps: int = 2000, seed: int = 0, ci: float = 0
     return pd.DataFrame.from_records(records, columns=COLUMNS)
 
 
-def labelled(frame: pd.DataFrame) -> pd.Series:
-    """Each row's recipe, or ``recipe (experiment)`` when several experiments are mixed."""
-    if frame["experiment"].nunique() > 1:
+def labelled(frame: pd.DataFrame, several: bool | None = None) -> pd.Series:
+    """Each row's legend label: its recipe, or ``recipe (experiment)`` when several experiments are mixed
+    (``several``: decided by the caller across frames; by default, from this frame's experiments)."""
+    if frame["experiment"].nunique() > 1 if several is None else several:
         return frame["recipe"].astype(str) + " (" + frame["experiment"].astype(str) + ")"
     return frame["recipe"].astype(str)
 
@@ -343,27 +340,3 @@ def curves(stats: pd.DataFrame) -> pd.DataFrame:
     rows = stats[stats["step"].astype(str) != FINAL].copy()
     rows["step"] = rows["step"].astype(int)
     return rows
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ML.benchmarking.stats", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scores", required=True)
-    parser.add_argument("--out", required=True, help="stats.csv; the other tables are written beside it")
-    parser.add_argument("--reps", type=int, default=2000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--ci", type=float, default=0.95)
-    parser.add_argument("--window", type=float, default=0.1, help="final score: last fraction of each run")
-    args = parser.parse_args(argv)
-    from ML.benchmarking import analysis
-
-    scores = pd.read_csv(args.scores)
-    out = Path(args.out)
-    frames = analysis.tables(scores, out.parent, args.reps, args.seed, args.ci, args.window)
-    if out.name != "stats.csv":
-        write_csv(frames["stats"], out)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -33,6 +33,23 @@ def as_shape(shape: Any, name: str, part: str) -> Shape | None:
     return out
 
 
+def image_shape(shape: Any, part: str, name: str = "in_shape", gray: bool = True,
+                fix: str = "") -> tuple[int, int, int]:
+    """``shape`` as one image's ``(C, H, W)``: the check every image block makes of its shape argument.
+
+    ``gray``: an ``(H, W)`` shape is a one-channel image (the block adds the channel axis to its inputs);
+    ``fix`` ends the error line with what would fix it.
+    """
+    out = as_shape(shape, name, part)
+    if out is None:
+        raise UserError(f"{part} needs {name} (C, H, W) of its images; pass it, e.g. eyes.{name}=[C,H,W]")
+    if gray and len(out) == 2:
+        out = (1, *out)
+    if len(out) != 3:
+        raise UserError(f"{part} works on images shaped (C, H, W), not {list(out)}{fix}")
+    return out  # type: ignore[return-value]
+
+
 def activation_module(activation: Any, part: str) -> nn.Module:
     """``'ReLU'`` / ``'nn.GELU'`` / a class / an instance → a fresh activation module."""
     if isinstance(activation, nn.Module):

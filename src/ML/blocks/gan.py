@@ -1,16 +1,5 @@
-"""DCGAN (Radford et al. 2016): ``Generator`` (latent → image) and ``Discriminator`` (image → logit).
-
-``Generator``: a latent vector ``z`` (``in_shape = (z_dim,)``) → transposed conv 4×4 to a 4×4 map of
-``channels · 2^(n-1)`` channels, then ``n`` stride-2 transposed convs halving the channels and doubling the
-side (BatchNorm + ReLU between), the last to the image's channels with Tanh: outputs in [-1, 1]. ``n`` is the
-smallest number of doublings that reaches the image side (64×64: n = 4 and 512 channels at 4×4, exactly
-the paper's generator; 8×8 digits: n = 1); a side that is not 4·2^n is area-resized at the end.
-
-``Discriminator``: stride-2 4×4 convs doubling the channels (LeakyReLU 0.2, BatchNorm from the second on)
-until the map is ≤ 4×4, then a conv over the whole map to one logit per image (``out_shape``, default 1).
-Weights are initialised as in the paper: N(0, 0.02) convs, BatchNorm N(1, 0.02) scales and zero shifts.
-The source document's ``DCGAN.Generator`` / ``DCGAN.Discriminator`` name these classes.
-"""
+"""DCGAN (Radford et al. 2016): ``Generator`` (latent → image) and ``Discriminator`` (image → logit),
+sized to the dataset's images; the source document's ``DCGAN.Generator`` / ``DCGAN.Discriminator``."""
 
 from __future__ import annotations
 
@@ -21,11 +10,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ML.blocks.architectures import as_shape
+from ML.blocks.architectures import as_shape, image_shape
 from ML.errors import UserError
 
 
 def dcgan_init(module: nn.Module) -> None:
+    """The paper's initialisation: N(0, 0.02) convs, BatchNorm N(1, 0.02) scales and zero shifts."""
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
         nn.init.normal_(module.weight, 0.0, 0.02)
         if module.bias is not None:
@@ -35,19 +25,12 @@ def dcgan_init(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-def _image(shape: Any, name: str, part: str) -> tuple[int, int, int]:
-    out = as_shape(shape, name, part)
-    if out is None:
-        raise UserError(f"{part} needs {name} (C, H, W) of the images")
-    if len(out) == 2:
-        out = (1, *out)
-    if len(out) != 3:
-        raise UserError(f"{part} works on images shaped (C, H, W), not {list(out)}")
-    return out  # type: ignore[return-value]
-
-
 class Generator(nn.Module):
-    """DCGAN generator (see the module docstring).
+    """DCGAN generator: latent ``z`` → transposed conv 4×4 to a 4×4 map of ``channels · 2^(n-1)`` channels,
+    then ``n`` stride-2 transposed convs halving the channels and doubling the side (BatchNorm + ReLU
+    between), the last to the image's channels with Tanh: outputs in [-1, 1]. ``n`` is the fewest doublings
+    that reach the image side (64×64: n = 4 and 512 channels at 4×4, the paper's generator; 8×8 digits:
+    n = 1); a side that is not 4·2^n is area-resized at the end. Weights as in the paper (``dcgan_init``).
 
     Args:
         in_shape: the latent's shape, ``(z_dim,)`` (inferred from the agent's ``z_dim``).
@@ -63,7 +46,7 @@ class Generator(nn.Module):
         if z is None:
             raise UserError("Generator needs in_shape (z_dim,)")
         self.z_dim = math.prod(z)
-        self.out_shape = _image(out_shape, "out_shape", "Generator")
+        self.out_shape = image_shape(out_shape, "Generator", "out_shape")
         c, h, w = self.out_shape
         channels = int(channels)
         if channels <= 0:
@@ -95,7 +78,8 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """DCGAN discriminator (see the module docstring).
+    """DCGAN discriminator: stride-2 4×4 convs doubling the channels (LeakyReLU 0.2, BatchNorm from the
+    second on) until the map is ≤ 4×4, then a conv over the whole map to ``out_shape`` logits per image.
 
     Args:
         in_shape: one image's shape (C, H, W) (inferred).
@@ -105,7 +89,7 @@ class Discriminator(nn.Module):
 
     def __init__(self, in_shape: Any, out_shape: Any = (1,), channels: int = 64):
         super().__init__()
-        c, h, w = _image(in_shape, "in_shape", "Discriminator")
+        c, h, w = image_shape(in_shape, "Discriminator")
         self.in_shape = (c, h, w)
         self.out_shape = as_shape(out_shape, "out_shape", "Discriminator") or (1,)
         width = int(channels)

@@ -70,6 +70,20 @@ def build_network(config: Any, in_shape: tuple[int, ...], out_shape: tuple[int, 
                     f"{list(out_shape)}: {error}; fix Eyes/Model or their arguments")
 
 
+def build_aug(config: Any, obs_shape: tuple[int, ...], default: str | None = None) -> nn.Module | None:
+    """The config's ``Aug`` with ``aug.*``, applied to training batches only: ``default`` when ``Aug`` is
+    unset, nothing when it is (or defaults to) ``Identity`` or empty. Every agent builds its augmentation
+    here; whether the observations suit it (images) is the augmentation's own check of its ``in_shape``."""
+    aug = config.get("Aug")
+    aug = default if aug is None else aug
+    if aug is None or (isinstance(aug, str) and aug.strip() in ("", "Identity")):
+        return None
+    module = instantiate(aug, dict(config.get("aug") or {}), obs_shape, None, "Aug")
+    if not callable(module):
+        raise UserError(f"Aug={aug} is not callable; name an nn.Module class such as RandomShiftsAug")
+    return module
+
+
 def build_optimizer(config: Any, params: Any) -> Any:
     """``Optim`` (a name, path or class) with ``lr`` and ``optim.*`` arguments, fused where it can be."""
     params = [p for p in params if p.requires_grad]
@@ -81,4 +95,8 @@ def build_optimizer(config: Any, params: Any) -> Any:
         # one kernel per step instead of a dozen small ones: ~3x faster on a CPU for small networks, the same
         # math (optim.fused=false opts out)
         args["fused"] = True
+    if optim is torch.optim.Adam and args.get("fused"):
+        from ML.blocks.optim import FusedAdam  # the same kernel without torch.optim's per-step Python
+
+        optim = FusedAdam
     return instantiate(optim, args, label="Optim")

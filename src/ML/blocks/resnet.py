@@ -1,17 +1,5 @@
-"""Residual networks with a CIFAR-style stem, CIFAR augmentation and input normalization.
-
-``ResNet18`` (He et al. 2016, the CIFAR variant used by e.g. kuangliu/pytorch-cifar): a 3×3 stride-1
-conv stem of ``width`` channels (no 7×7 conv, no max-pool, so 32×32 inputs keep their resolution), then
-four stages of two basic blocks with ``width·(1, 2, 4, 8)`` channels, strides (1, 2, 2, 2), BatchNorm and
-ReLU, then global average pooling. As ``Eyes`` it is a body (``8·width`` features); given ``out_shape``
-(as ``Model``, or ``Eyes`` with a head) it adds a linear head. ``ResNet34`` uses (3, 4, 6, 3) blocks.
-The source document's path ``ML.Blocks.Architectures.Vision.ResNet18.ResNet18`` names this class too.
-
-``RandomCropFlip``: per-image random crop after zero-padding by ``padding`` pixels and a horizontal flip
-with probability 1/2 (the standard CIFAR augmentation), on batches, in training only (``Aug=``).
-
-``Normalize``: ``(x - mean) / std`` per channel, the first step of the network with ``norm=true``.
-"""
+"""Residual networks with a CIFAR-style stem (``ResNet18``, ``ResNet34``), the CIFAR augmentation
+``RandomCropFlip`` and the input normalization ``Normalize`` (``norm=true``)."""
 
 from __future__ import annotations
 
@@ -22,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ML.blocks.architectures import apply_head, as_shape
+from ML.blocks.architectures import apply_head, as_shape, image_shape
 from ML.errors import UserError
 
 
@@ -43,19 +31,13 @@ class BasicBlock(nn.Module):
         return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
 
 
-def _image(in_shape: Any, part: str) -> tuple[int, int, int]:
-    shape = as_shape(in_shape, "in_shape", part)
-    if shape is None:
-        raise UserError(f"{part} needs in_shape (C, H, W); pass eyes.in_shape=[C,H,W]")
-    if len(shape) == 2:
-        shape = (1, *shape)
-    if len(shape) != 3:
-        raise UserError(f"{part} needs image inputs shaped (C, H, W), not {list(shape)}")
-    return shape  # type: ignore[return-value]
-
-
 class ResNet(nn.Module):
-    """A CIFAR-style residual network (see the module docstring).
+    """A CIFAR-style residual network (He et al. 2016, the CIFAR variant of e.g. kuangliu/pytorch-cifar):
+    a 3×3 stride-1 conv stem of ``width`` channels (no 7×7 conv, no max-pool, so 32×32 inputs keep their
+    resolution), four stages of basic blocks with ``width·(1, 2, 4, 8)`` channels, strides (1, 2, 2, 2),
+    BatchNorm and ReLU, then global average pooling. As ``Eyes`` it is a body (``8·width`` features); given
+    ``out_shape`` it adds a linear head. The source document's ``ML.Blocks.Architectures.Vision.ResNet18.
+    ResNet18`` names ``ResNet18``.
 
     Args:
         in_shape: one input's shape (C, H, W) (inferred).
@@ -66,7 +48,7 @@ class ResNet(nn.Module):
 
     def __init__(self, in_shape: Any, out_shape: Any = None, blocks: Any = (2, 2, 2, 2), width: int = 64):
         super().__init__()
-        c, h, w = _image(in_shape, type(self).__name__)
+        c, h, w = image_shape(in_shape, type(self).__name__)
         self.in_shape = (c, h, w)
         self.out_shape = as_shape(out_shape, "out_shape", type(self).__name__)
         width = int(width)
@@ -110,7 +92,8 @@ class ResNet34(ResNet):
 
 
 class RandomCropFlip(nn.Module):
-    """Random crop after zero-padding by ``padding`` (per image) and a random horizontal flip.
+    """Random crop after zero-padding by ``padding`` (per image) and a horizontal flip with probability
+    1/2: the standard CIFAR augmentation (``Aug=RandomCropFlip``).
 
     Applied only in training mode; in eval mode it returns its input unchanged.
     """

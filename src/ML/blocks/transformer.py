@@ -1,13 +1,5 @@
-"""``Transformer`` (a pre-norm transformer encoder over tokens) and ``ViT`` (the same, named for images).
-
-Inputs become tokens by their shape: an image or feature map (C, H, W) is cut into ``patch_size`` ×
-``patch_size`` patches (a strided convolution; by default the smallest power of two giving ≤ 64 tokens,
-so a CNN's 8×8 feature map is 64 tokens of its channels), a sequence (L, D) is L tokens, a vector (D,)
-is one token. Tokens are projected to ``dim``, a learned class token and positional embeddings are added,
-then ``depth`` pre-norm encoder layers (``heads`` attention heads, GELU MLP of ``mlp_ratio · dim``) and a
-final LayerNorm. The output is the class token's ``dim`` features (a body), or with ``out_shape`` a linear
-head on it. ``Eyes=[CNN,Transformer] +eyes.1.depth=5`` builds a conv stem feeding a 5-layer transformer.
-"""
+"""``Transformer``, a pre-norm transformer encoder over tokens made from any input shape, and ``ViT`` (the
+same, named for images). ``Eyes=[CNN,Transformer] +eyes.1.depth=5``: a conv stem feeding 5 layers."""
 
 from __future__ import annotations
 
@@ -22,7 +14,12 @@ from ML.errors import UserError
 
 
 class Transformer(nn.Module):
-    """Transformer encoder (see the module docstring).
+    """Transformer encoder. Inputs become tokens by their shape: an image or feature map (C, H, W) is cut
+    into ``patch_size`` × ``patch_size`` patches (a strided convolution; by default the smallest power of two
+    giving ≤ 64 tokens, so a CNN's 8×8 feature map is 64 tokens of its channels), a sequence (L, D) is L
+    tokens, a vector (D,) one token. Tokens are projected to ``dim``, a learned class token and positional
+    embeddings are added, then ``depth`` pre-norm encoder layers (GELU MLP of ``mlp_ratio · dim``) and a
+    final LayerNorm. The output is the class token's ``dim`` features (a body), or a linear head on it.
 
     Args:
         in_shape: one input's shape: (C, H, W), (L, D) or (D,) (inferred).

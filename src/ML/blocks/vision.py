@@ -1,17 +1,5 @@
-"""Pixel blocks: DrQ-v2's conv ``Encoder`` and ``RandomShiftsAug``, and the Nature-DQN ``NatureCNN``.
-
-``Encoder`` (Yarats et al. 2021, DrQ-v2): pixels scaled to [-0.5, 0.5], four 3×3 convs of 32 channels
-(the first with stride 2), ReLU after each, flattened: a (9, 84, 84) frame stack → 32·35·35 = 39200
-features. Convolutions are initialised orthogonally (ReLU gain), biases at 0, as in DrQ-v2.
-
-``RandomShiftsAug`` (DrQ / DrQ-v2): replicate-pad each image by ``pad`` pixels, then sample it back at
-its own size shifted by a random whole number of pixels in [-pad, pad] per axis (bilinear
-``grid_sample`` at pixel centres, so the result is an exact shifted crop). Use it as ``Aug=RandomShiftsAug``.
-
-``NatureCNN`` (Mnih et al. 2015): pixels /255, convs 32×8×8 stride 4, 64×4×4 stride 2, 64×3×3 stride 1,
-ReLU after each: an 84×84 input gives a (64, 7, 7) feature map. As ``Eyes`` it is a body; as ``Model``
-(given ``out_shape``) it adds the paper's head, Linear(3136, 512) → ReLU → Linear(512, out).
-"""
+"""Pixel blocks: DrQ-v2's conv ``Encoder`` and ``RandomShiftsAug`` (Yarats et al. 2021), and the
+Nature-DQN ``NatureCNN`` (Mnih et al. 2015); each checks its ``in_shape`` is an image."""
 
 from __future__ import annotations
 
@@ -22,18 +10,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ML.blocks.architectures import apply_head, as_shape
+from ML.blocks.architectures import apply_head, as_shape, image_shape
 from ML.errors import UserError
 
-
-def _image_shape(in_shape: Any, part: str, fix: str) -> tuple[int, int, int]:
-    shape = as_shape(in_shape, "in_shape", part)
-    if shape is None:
-        raise UserError(f"{part} needs in_shape (C, H, W); pass {fix}.in_shape=[C,H,W]")
-    if len(shape) != 3:
-        raise UserError(f"{part} needs image observations shaped (C, H, W), not {list(shape)}; "
-                        "for state vectors use Eyes=Identity (e.g. task=drqv2_states or env.pixels=true)")
-    return shape  # type: ignore[return-value]
+_STATES = "; for state vectors use Eyes=Identity (e.g. task=drqv2_states, or env.pixels=true)"
 
 
 def orthogonal_init(module: nn.Module) -> None:
@@ -49,7 +29,9 @@ def orthogonal_init(module: nn.Module) -> None:
 
 
 class Encoder(nn.Module):
-    """DrQ-v2's image encoder: (C, H, W) pixels in [0, 255] → flat features (see the module docstring).
+    """DrQ-v2's image encoder: (C, H, W) pixels in [0, 255] scaled to [-0.5, 0.5], four 3×3 convs of 32
+    channels (the first with stride 2), ReLU after each, flattened: a (9, 84, 84) frame stack → 32·35·35 =
+    39200 features. Convolutions are initialised orthogonally (ReLU gain), biases at 0, as in DrQ-v2.
 
     Args:
         in_shape: one observation's shape (C, H, W) (inferred).
@@ -59,7 +41,7 @@ class Encoder(nn.Module):
 
     def __init__(self, in_shape: Any, channels: int = 32, depth: int = 4):
         super().__init__()
-        c, h, w = _image_shape(in_shape, "Encoder", "eyes")
+        c, h, w = image_shape(in_shape, "Encoder", gray=False, fix=_STATES)
         channels, depth = int(channels), int(depth)
         if channels <= 0 or depth < 1:
             raise UserError(f"Encoder: channels > 0 and depth ≥ 1 (got channels={channels}, depth={depth})")
@@ -86,7 +68,9 @@ DrQEncoder = Encoder
 
 
 class RandomShiftsAug(nn.Module):
-    """Random shifts of up to ``pad`` pixels per axis with replicated borders (DrQ-v2's augmentation).
+    """Random shifts of up to ``pad`` pixels per axis with replicated borders (DrQ / DrQ-v2): replicate-pad
+    each image by ``pad``, then sample it back at its own size shifted by a random whole number of pixels in
+    [-pad, pad] per axis (bilinear ``grid_sample`` at pixel centres: an exact shifted crop).
 
     Takes float batches (N, C, H, W) and returns the same shape; integer inputs are cast to float.
 
@@ -101,7 +85,8 @@ class RandomShiftsAug(nn.Module):
         if self.pad < 0:
             raise UserError(f"RandomShiftsAug: pad must be ≥ 0, not {pad}")
         if in_shape is not None:
-            _image_shape(in_shape, "RandomShiftsAug", "aug")
+            image_shape(in_shape, "RandomShiftsAug", gray=False,
+                        fix="; drop Aug (Aug=null) or train from pixels")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not x.is_floating_point():
@@ -122,7 +107,9 @@ class RandomShiftsAug(nn.Module):
 
 
 class NatureCNN(nn.Module):
-    """The Nature-DQN convolutional network (see the module docstring).
+    """The Nature-DQN network: pixels /255, convs 32×8×8 stride 4, 64×4×4 stride 2, 64×3×3 stride 1, ReLU
+    after each: an 84×84 input gives a (64, 7, 7) feature map. As ``Eyes`` it is a body; as ``Model`` (given
+    ``out_shape``) it adds the paper's head, Linear(3136, 512) → ReLU → Linear(512, out).
 
     Args:
         in_shape: one observation's shape (C, H, W), pixels in [0, 255] (inferred).
@@ -132,7 +119,7 @@ class NatureCNN(nn.Module):
 
     def __init__(self, in_shape: Any, out_shape: Any = None, hidden_dim: int = 512):
         super().__init__()
-        c, h, w = _image_shape(in_shape, "NatureCNN", "eyes")
+        c, h, w = image_shape(in_shape, "NatureCNN", gray=False, fix=_STATES)
         self.in_shape = (c, h, w)
         self.out_shape = as_shape(out_shape, "out_shape", "NatureCNN")
         layers: list[nn.Module] = []

@@ -1,16 +1,46 @@
 """Drivers feed an agent its experience: ``Interactive`` (an environment) or ``Supervised`` (a dataset).
 
-Both expose ``spec``, ``frames_per_step``, ``episode``, ``open(run_dir, resume)``,
-``step(agent, step) -> metrics``, ``evaluate(agent) -> row``, ``state()`` and ``close(keep)``;
-the run loop in ``ML.run`` only talks to that interface.
+The run loop (``ML.run``) talks to a driver only through ``Driver``; a driver talks to its agent only
+through ``ML.agents.base.Agent`` (and ``DatasetAgent`` for evaluation on a dataset).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from ML.agents.base import Agent
+from ML.envs.base import TaskSpec
 
 
-def make_driver(config: Any) -> Any:
+@runtime_checkable
+class Driver(Protocol):
+    """What the run loop calls on its driver. Arguments before ``/`` are passed by position."""
+
+    spec: TaskSpec          # the task: shapes for the agent, identity for the run directory, run.json's env
+    frames_per_step: int    # frames (RL) or samples (datasets) one step consumes: eval.csv's frame counter
+
+    @property
+    def episode(self) -> int:
+        """Episodes (RL) or epochs (datasets) completed."""
+
+    def open(self, run_dir: Path, resume: bool, state: dict[str, Any] | None = None, /) -> None:
+        """Start in ``run_dir``; ``state`` (from ``state()``) continues a checkpointed run exactly."""
+
+    def step(self, agent: Agent, step: int, /) -> dict[str, float]:
+        """One training step of ``agent``; its metrics for train.csv."""
+
+    def evaluate(self, agent: Agent, step: int, /) -> dict[str, float]:
+        """One evaluation: an eval.csv row's values, ``score`` among them."""
+
+    def state(self) -> dict[str, Any]:
+        """What a checkpoint needs to continue exactly."""
+
+    def close(self, keep: bool, /) -> None:
+        """Release the environment or workers; ``keep``: keep the replay on disk."""
+
+
+def make_driver(config: Any) -> Driver:
     """Interactive when ``Env`` is set, Supervised when ``Dataset`` is; one must be."""
     from ML.errors import UserError
 

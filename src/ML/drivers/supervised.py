@@ -12,16 +12,17 @@ from typing import Any
 
 import torch
 
-from ML.envs import datasets
+from ML import ranks
+from ML.agents.base import DatasetAgent
+from ML.envs import datasets, memmap
+from ML.errors import UserError
 
 
 class Supervised:
     def __init__(self, config: Any):
         self.config = config
-        self.train_set, self.test_set, self.spec = datasets.load(config)
-        from ML.distributed import rank_world
-
-        self.rank, self.world = rank_world()
+        self.train_set, self.test_set, self.spec = datasets.load(config, memmap.store_for(config))
+        self.rank, self.world = ranks.rank_world()
         self.frames_per_step = int(config.batch_size) * self.world  # samples seen by all ranks
         self.generator = torch.Generator().manual_seed(int(config.seed))
         self.batches: Any = None
@@ -34,42 +35,39 @@ class Supervised:
 
     def open(self, run_dir: Path, resume: bool, state: dict[str, Any] | None = None) -> None:
         self.run_dir = run_dir
-        if state:
-            self.generator.set_state(state["generator"])
         size = int(self.config.batch_size)
-        from ML.envs.memmap import MemmapData, SharedBatches, default_workers
-
-        if self.config.get("accelerate") and isinstance(self.train_set, MemmapData):
+        if isinstance(self.train_set, memmap.MemmapData):
             workers = self.config.get("workers")
             device = str(self.config.get("device") or "auto")
             pin = torch.cuda.is_available() and device != "cpu"
             if workers is None:
-                workers = default_workers(size * self.train_set.xm[0].nbytes)
-            self.batches = SharedBatches(self.train_set, size, self.generator, int(workers), (self.rank, self.world),
-                                         pin)
+                workers = memmap.default_workers(size * self.train_set.xm[0].nbytes)
+            self.batches = memmap.SharedBatches(self.train_set, size, self.generator, int(workers),
+                                                (self.rank, self.world), pin)
         elif self.world > 1:
             self.batches = _Shard(datasets.batches(self.train_set, size * self.world, self.generator),
                                   self.rank, size)
         else:
             self.batches = datasets.batches(self.train_set, size, self.generator)
-        if state:
-            self.batches.epoch = state["epoch"]
+        if state:  # mid-epoch: the same permutation, from the same position
+            self.batches.load_state(state["batches"])
 
     def step(self, agent: Any, step: int) -> dict[str, float]:
         return agent.update(next(self.batches), step)
 
     def evaluate(self, agent: Any, step: int) -> dict[str, float]:
+        if not isinstance(agent, DatasetAgent):
+            raise UserError(f"{type(agent).__name__} learns from an environment and cannot be evaluated on a "
+                            "dataset; use Agent=ClassifierAgent (or GANAgent) with Dataset=..., or set Env=...")
         agent.eval()
-        # a generative agent also saves its samples in the run directory and reports its own score
-        extra = {"out_dir": self.run_dir, "step": step} if getattr(agent, "generative", False) else {}
         with torch.no_grad():
-            result = agent.evaluate(self.test_set, **extra)
+            result = agent.evaluate(self.test_set, step, self.run_dir)
         agent.train()
-        score = result["score"] if "score" in result else result["accuracy"]
-        return {"score": float(score), **{k: float(v) for k, v in result.items() if k != "score"}}
+        return {"score": float(result["score"]), **{k: float(v) for k, v in result.items() if k != "score"}}
 
     def state(self) -> dict[str, Any]:
-        return {"generator": self.generator.get_state(), "epoch": self.episode}
+        """The batch order (generator, this epoch's permutation and position): a resume continues mid-epoch."""
+        return {"batches": self.batches.state()}
 
     def close(self, keep: bool) -> None:
         if hasattr(self.batches, "close"):
@@ -86,9 +84,11 @@ class _Shard:
     def epoch(self) -> int:
         return self.inner.epoch
 
-    @epoch.setter
-    def epoch(self, value: int) -> None:
-        self.inner.epoch = value
+    def state(self) -> dict[str, Any]:
+        return self.inner.state()
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.inner.load_state(state)
 
     def __next__(self) -> Any:
         x, y = next(self.inner)

@@ -182,7 +182,9 @@ class Atari(gymnasium.Wrapper):
         except gymnasium.error.DependencyNotInstalled as e:
             raise UserError(f"Env=Atari needs a package that is not installed ({str(e).splitlines()[0]}); "
                             "pip install opencv-python-headless") from None
-        except Exception as e:  # the ALE rejects a mode or difficulty, ...
+        except (gymnasium.error.Error, ValueError, RuntimeError) as e:  # the ALE rejects a mode, difficulty...
+            if isinstance(e, RuntimeError) and not str(e).startswith("Invalid"):
+                raise  # not the ALE refusing a setting: a bug, with its traceback
             raise UserError(f"could not build Atari game {name!r}: {str(e).splitlines()[0]}; "
                             "fix the env.* settings") from None
         super().__init__(env)

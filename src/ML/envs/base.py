@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -25,6 +25,3 @@ class TaskSpec:
     num_classes: int | None = None  # classification
     action_repeat: int = 1          # env frames per agent step
     info: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)

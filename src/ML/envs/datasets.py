@@ -36,7 +36,7 @@ import importlib.util
 import inspect
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ import torch
 from torch.utils.data import Dataset as TorchDataset
 
 from ML.envs.base import TaskSpec
+from ML.envs.tensordata import EpochOrder, TensorData
 from ML.errors import UserError
 from ML.hyperparams.paths import resolve
 
@@ -55,39 +56,6 @@ _TORCHVISION = {"MNIST", "FashionMNIST", "CIFAR10"}
 def default_root() -> str:
     """Where torchvision datasets are looked for: ``$ML_DATASETS`` or ``./datasets``."""
     return os.environ.get("ML_DATASETS") or "datasets"
-
-
-class TensorData(TorchDataset):
-    """An in-memory dataset: inputs ``x`` (uint8 or float, N × shape) and labels ``y`` (int64, N).
-
-    Integer inputs are stored as they are (uint8 MNIST is 4× smaller than float) and scaled by
-    ``scale`` when a batch is taken.
-    """
-
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, scale: float | None = None,
-                 classes: list[Any] | None = None):
-        if len(x) != len(y):
-            raise UserError(f"dataset has {len(x)} inputs but {len(y)} labels; they must match")
-        self.x, self.y = x, y.long()
-        self.scale = scale
-        if classes is not None:
-            self.classes = list(classes)
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    def take(self, index: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        """A batch ``(x float32, y int64)`` for an index tensor, slice or int."""
-        x = self.x[index].float()
-        if self.scale is not None:
-            x = x * self.scale
-        return x, self.y[index]
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.take(index)
-
-    def subset(self, index: torch.Tensor) -> TensorData:
-        return TensorData(self.x[index], self.y[index], self.scale, getattr(self, "classes", None))
 
 
 def _stratified_split(y: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -276,8 +244,10 @@ def _torchvision_split(cls: type, args: dict[str, Any], train: bool) -> Any:
         kwargs["train"] = train
     if "download" in params:
         kwargs["download"] = download
+    if "root" in params:  # FakeData and the like have no files: their first argument is not a root
+        kwargs["root"] = str(root)
     try:
-        return cls(str(root), **kwargs)
+        return cls(**kwargs)
     except RuntimeError as e:
         if "not found" in str(e).lower() or "corrupted" in str(e).lower():
             raise UserError(f"{cls.__name__} files not found under {root}: place the original files there, "
@@ -346,36 +316,11 @@ def collate(items: list[Any]) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack([x for x, _ in pairs]), torch.tensor([y for _, y in pairs], dtype=torch.long)
 
 
-class EpochOrder:
-    """Indices of shuffled batches, one ``randperm`` per epoch from ``generator``; the last incomplete batch
-    of an epoch is dropped unless the whole set is smaller than one batch."""
-
-    def __init__(self, size: int, batch_size: int, generator: torch.Generator):
-        self.size, self.batch_size, self.generator = size, batch_size, generator
-        self.drop_last = size > batch_size
-        self._order: torch.Tensor | None = None
-        self._position = 0
-
-    def next(self) -> tuple[torch.Tensor, bool]:
-        """The next batch's indices and whether they end an epoch."""
-        if self._order is None:
-            self._order, self._position = torch.randperm(self.size, generator=self.generator), 0
-        end = min(self._position + self.batch_size, self.size)
-        index = self._order[self._position:end]
-        self._position = end
-        remaining = self.size - end
-        ends = remaining == 0 or (self.drop_last and remaining < self.batch_size)
-        if ends:
-            self._order = None
-        return index, ends
-
-
 class Batches(Iterator):
     """Shuffled training batches forever; ``epoch`` counts completed passes; ``samples`` counts inputs.
 
-    A ``TensorData`` is indexed directly (one ``randperm`` per epoch from ``generator``); any other
-    dataset goes through a ``DataLoader`` seeded by the same generator. The last incomplete batch of an
-    epoch is dropped (unless the whole set is smaller than one batch).
+    The order comes from ``EpochOrder`` (one ``randperm`` per epoch from ``generator``); a ``TensorData``
+    is indexed directly, any other dataset item by item. ``state()`` / ``load_state`` resume mid-epoch.
     """
 
     def __init__(self, dataset: Any, batch_size: int, generator: torch.Generator | None = None):
@@ -386,40 +331,26 @@ class Batches(Iterator):
         if self.size == 0:
             raise UserError("the training set is empty")
         self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
-        self.drop_last = self.size > self.batch_size
         self.epoch = 0
         self.samples = 0
         self._order = EpochOrder(self.size, self.batch_size, self.generator)
-        self._loader: Any = None
-        self._iterator: Any = None
 
     def __next__(self) -> tuple[torch.Tensor, torch.Tensor]:
+        index, ends = self._order.next()
+        self.epoch += ends
         if isinstance(self.dataset, TensorData):
-            batch = self._next_tensor()
+            batch = self.dataset.take(index)
         else:
-            batch = self._next_loader()
+            batch = collate([self.dataset[i] for i in index.tolist()])
         self.samples += len(batch[1])
         return batch
 
-    def _next_tensor(self) -> tuple[torch.Tensor, torch.Tensor]:
-        index, ends = self._order.next()
-        self.epoch += ends
-        return self.dataset.take(index)
+    def state(self) -> dict[str, Any]:
+        return {**self._order.state(), "epoch": self.epoch, "samples": self.samples}
 
-    def _next_loader(self) -> tuple[torch.Tensor, torch.Tensor]:
-        from torch.utils.data import DataLoader
-
-        if self._loader is None:
-            self._loader = DataLoader(self.dataset, batch_size=self.batch_size, shuffle=True,
-                                      generator=self.generator, drop_last=self.drop_last, collate_fn=collate)
-        if self._iterator is None:
-            self._iterator = iter(self._loader)
-        try:
-            return next(self._iterator)
-        except StopIteration:
-            self.epoch += 1
-            self._iterator = iter(self._loader)
-            return next(self._iterator)
+    def load_state(self, state: dict[str, Any]) -> None:
+        self._order.load_state(state)
+        self.epoch, self.samples = int(state["epoch"]), int(state["samples"])
 
 
 def batches(dataset: Any, batch_size: int, generator: torch.Generator | None = None) -> Batches:
@@ -480,14 +411,29 @@ def _call(cls: Any, args: dict[str, Any], label: str) -> Any:
         raise UserError(f"could not build Dataset={label}: {e}; fix the dataset.* arguments") from None
 
 
+def _parameters(target: Any) -> dict[str, inspect.Parameter]:
+    if not callable(target):
+        return {}
+    try:
+        return dict(inspect.signature(target).parameters)
+    except (TypeError, ValueError):
+        return {}
+
+
 def _build(spec: Any, target: Any, args: dict[str, Any]) -> tuple[Any, Any]:
     """The (train, test) pair for any form ``Dataset=`` takes."""
     label = _name(spec, target)
     split_seed = int(args.pop("split_seed", 0))
     test_fraction = float(args.pop("test_fraction", 0.2))
+    params = _parameters(target)
+    for key, value in (("split_seed", split_seed), ("test_fraction", test_fraction)):
+        if key in params:  # the engine's option is also the class's own argument: it gets it verbatim
+            args[key] = value
     if _is_torchvision(target):
-        return (_fast(_torchvision_split(target, dict(args), True)),
-                _fast(_torchvision_split(target, dict(args), False)))
+        if "train" in params:
+            return (_fast(_torchvision_split(target, dict(args), True)),
+                    _fast(_torchvision_split(target, dict(args), False)))
+        return _split(_fast(_torchvision_split(target, dict(args), True)), test_fraction, split_seed)
     if isinstance(target, TorchDataset) or (not callable(target) and hasattr(target, "__getitem__")):
         if args:
             raise UserError(f"Dataset={label} is an object given as is; it takes no dataset.* arguments "
@@ -495,14 +441,7 @@ def _build(spec: Any, target: Any, args: dict[str, Any]) -> tuple[Any, Any]:
         return _split(target, test_fraction, split_seed)
     if not callable(target):
         raise UserError(f"Dataset={label} is neither a dataset class nor a dataset")
-    try:
-        params = inspect.signature(target).parameters
-    except (TypeError, ValueError):
-        params = {}
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    for key, value in (("split_seed", split_seed), ("test_fraction", test_fraction)):
-        if key in params:
-            args[key] = value
     for key in ("root", "download"):  # file locations mean nothing to a dataset that has no files
         if key in args and key not in params and not takes_any:
             del args[key]
@@ -603,8 +542,11 @@ def _test_override(config: Any) -> Any:
     return _fast(_call(target, args, _name(test_spec, target)))
 
 
-def load(config: Any) -> tuple[Any, Any, TaskSpec]:
+def load(config: Any, store: Callable[..., tuple[Any, Any]] | None = None) -> tuple[Any, Any, TaskSpec]:
     """The training set, the test set and the task's spec for ``config.Dataset`` / ``config.dataset``.
+
+    ``store(name, args, build)``: where a built-in dataset's (train, test) come from instead of ``build()``
+    (the driver passes ``memmap.store_for(config)``: the memory-mapped store under ``accelerate=true``).
 
     ``TestDataset=`` replaces the test set; ``generate=true`` makes a generative task (suite ``Generate``,
     labels ignored, one class allowed); ``norm=true`` records the training set's per-channel mean/std in
@@ -614,13 +556,12 @@ def load(config: Any) -> tuple[Any, Any, TaskSpec]:
     if spec is None:
         raise UserError(f"no Dataset: set Dataset=... ({', '.join(BUILTIN_DATASETS)} or MyFile.MyDataset)")
     args = dict(config.get("dataset") or {})
-    num_classes = args.pop("num_classes", None)
     target = _resolve(spec)
-    if config.get("accelerate") and isinstance(spec, str) and spec in BUILTIN_DATASETS:
-        from ML.envs import memmap  # accelerate=true: the memory-mapped uint8 store, built once
-
-        cache = Path(str(config.get("results") or "results")) / ".cache"
-        train, test = memmap.cached(spec, args, cache, lambda: _build(spec, target, dict(args)))
+    num_classes = args.get("num_classes")
+    if "num_classes" not in _parameters(target):  # the engine's option, unless the class takes it (FakeData)
+        args.pop("num_classes", None)
+    if store is not None and isinstance(spec, str) and spec in BUILTIN_DATASETS:
+        train, test = store(spec, args, lambda: _build(spec, target, dict(args)))
     else:
         train, test = _build(spec, target, args)
     override = _test_override(config)

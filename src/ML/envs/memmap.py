@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ML.envs.datasets import EpochOrder, TensorData
+from ML.envs.tensordata import EpochOrder, TensorData
 
 VERSION = 1
 _SCALES = (1 / 255, 1 / 16, 1.0)
@@ -146,6 +146,14 @@ def cached(name: str, args: dict[str, Any], cache_root: str | Path, build: Any) 
     return MemmapData(folder, "train"), MemmapData(folder, "test")
 
 
+def store_for(config: Any) -> Any:
+    """The store ``datasets.load`` takes built-in datasets from: this one under ``accelerate=true``, else None."""
+    if not config.get("accelerate"):
+        return None
+    cache = Path(str(config.get("results") or "results")) / ".cache"
+    return lambda name, args, build: cached(name, args, cache, build)
+
+
 # ---------------------------------------------------------------- shared memory
 
 
@@ -191,9 +199,9 @@ class SharedBatches:
     docstring); the same batches, in the same order, as ``datasets.batches`` with the same generator.
 
     ``shard=(rank, world)``: the permutation walks global batches of ``batch_size × world`` and this rank
-    gets its ``batch_size`` slice. ``workers=0`` gathers in the calling process. The generator advances
-    when a batch is scheduled (up to ``2 × workers`` ahead), so a checkpoint's generator state is a few
-    batches ahead of the batches consumed.
+    gets its ``batch_size`` slice. ``workers=0`` gathers in the calling process. Batches are planned up to
+    ``2 × workers`` ahead; ``state()`` is the order as it stood before the next batch to be consumed, so a
+    resume serves exactly the batches an uninterrupted run would.
     """
 
     def __init__(self, dataset: MemmapData, batch_size: int, generator: torch.Generator | None = None,
@@ -209,6 +217,7 @@ class SharedBatches:
         self._seq = self._next = 0
         self._ready: dict[int, int] = {}
         self._pending: dict[int, tuple[int, bool]] = {}  # seq -> (rows, ends an epoch)
+        self._marks: dict[int, dict[str, Any]] = {}  # seq -> the order's state before planning it
         self._free: list[int] = []
         self._procs: list[Any] = []
 
@@ -239,6 +248,7 @@ class SharedBatches:
     def _schedule(self) -> None:
         while self._free:
             slot = self._free.pop()
+            self._marks[self._seq] = self._order.state()
             index, ends = self._plan()
             self._pending[self._seq] = (len(index), ends)
             self._tasks.put((self._seq, slot, index))
@@ -269,10 +279,20 @@ class SharedBatches:
             self._ready[seq] = slot
         slot = self._ready.pop(self._next)
         rows, ends = self._pending.pop(self._next)
+        self._marks.pop(self._next, None)
         self._next += 1
         batch = self._finish(self._x[slot, :rows], self._y[slot, :rows].clone(), ends)  # copies: slot is free
         self._free.append(slot)
         return batch
+
+    def state(self) -> dict[str, Any]:
+        order = self._marks.get(self._next) or self._order.state()
+        return {**order, "epoch": self.epoch, "samples": self.samples}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Continue from ``state()`` (before the first batch is planned)."""
+        self._order.load_state(state)
+        self.epoch, self.samples = int(state["epoch"]), int(state["samples"])
 
     def close(self) -> None:
         for _ in self._procs:
@@ -290,5 +310,5 @@ class SharedBatches:
             pass
 
 
-__all__ = ["MemmapData", "SharedBatches", "cached", "default_workers", "shared_zeros", "store_key",
+__all__ = ["MemmapData", "SharedBatches", "cached", "default_workers", "shared_zeros", "store_for", "store_key",
            "write_store"]

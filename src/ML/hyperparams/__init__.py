@@ -6,9 +6,9 @@ import difflib
 from typing import Any
 
 from ML.errors import UserError
-from ML.hyperparams import recipes
+from ML.hyperparams import recipes, schema
 from ML.hyperparams.instantiate import instantiate, output_shape
-from ML.hyperparams.parse import Override, from_kwargs, parse_tokens, parse_value
+from ML.hyperparams.parse import Override, from_kwargs, parse_tokens
 from ML.hyperparams.paths import resolve
 
 __all__ = ["Config", "instantiate", "output_shape", "resolve", "resolve_config", "parse_tokens"]
@@ -68,7 +68,8 @@ def _expand_strings(args: tuple[Any, ...]) -> list[Override]:
 
 def resolve_config(code_args: tuple[Any, ...] = (), code_kwargs: dict[str, Any] | None = None,
                    argv: list[str] | None = None) -> Config:
-    """Merge defaults < recipe (``task=``) < code < command line into one config, refusing unknown keys."""
+    """Merge defaults < recipe (``task=``) < code < command line into one config, refusing unknown keys and
+    values of the wrong type or range (``ML.hyperparams.schema``)."""
     code = _expand_strings(code_args) + from_kwargs(code_kwargs or {})
     cli = parse_tokens(list(argv or []))
     task = None
@@ -77,14 +78,19 @@ def resolve_config(code_args: tuple[Any, ...] = (), code_kwargs: dict[str, Any] 
             task = override.value
     declared = recipes.read(recipes.BUILTIN / "_defaults.yaml")
     if task is not None:
-        declared = recipes.merge(declared, recipes.load(str(task)))
+        recipe = recipes.load(str(task))
+        if "by_action_space" in recipe:  # task=RL: DQN or DrQ-v2 by the environment's action space
+            from ML.hyperparams import select
+
+            recipe = select.pick(recipe, code + cli)
+        declared = recipes.merge(declared, recipe)
     config = recipes.merge(declared, {})
     for override in code + cli:
         _check_declared(override, declared)
         _assign(config, override)
-    return Config(config)
-
-
-def coerce(value: str) -> Any:
-    """Parse one value as the command line would (for callers that hold raw text)."""
-    return parse_value(value)
+    try:
+        return Config(schema.check(config))
+    except schema.SettingError as e:
+        if task is None or any(e.key == o.key or e.key.startswith(o.key + ".") for o in code + cli):
+            raise
+        raise UserError(f"{e} (set by recipe {task}: fix it there, or pass {e.key}=...)") from None

@@ -1,40 +1,36 @@
-"""Direct code in hyperparameters (``Model=nn.Linear(64,10)``), evaluated safely — never with ``eval``.
+"""Direct code in hyperparameters (``Model=nn.Linear(64,10)``), evaluated by an allowlist — never ``eval``.
 
-``evaluate(text)`` parses ``text`` as one Python expression and walks its syntax tree, allowing only:
+``evaluate(text)`` parses ``text`` as one Python expression and walks its syntax tree. It builds only:
 
 * literals (numbers, strings, ``True``/``False``/``None``), lists, tuples, dicts, unary ``-``/``+`` and
   arithmetic on numbers (``3 * 32 * 32``);
-* names rooted at ``nn`` (``torch.nn``), ``F`` (``torch.nn.functional``), ``torch``, a built-in short name
-  (``CNN``, ``MLP``, ``ResNet18``...) or ``MyFile.attr`` with ``MyFile.py`` in the working directory;
-  attribute access below them (``nn.Linear``, ``torch.float32``), never to names starting with ``_`` and
-  never to file, process or code-loading entry points (``torch.load``, ``torch.hub``, ``torch.jit``...);
-* calls of those objects with literal or nested allowed arguments (``nn.Sequential(nn.Flatten(),
-  nn.Linear(64, 10))``, ``CNN(in_shape=[1,8,8], depth=2)``).
+* calls of constructors: ``nn.*`` module classes (``nn.Linear``, ``nn.Sequential``), the built-in parts
+  (``CNN``, ``MLP``, ``ResNet18``...) and names from ``MyFile.py`` in the working directory (the user's own
+  code), with arguments built by these same rules;
+* as argument values: those classes, ``F.*`` functions (``activation=F.gelu``) and dtypes (``torch.float32``).
 
-Everything else — imports, ``__dunder__`` access, subscripts, lambdas, comprehensions, f-strings, calls
-of any other name (``open``, ``eval``, ``exec``, ``__import__``) — is refused with a one-line
-``UserError`` naming what was refused.
+Everything else is refused with a one-line ``UserError`` naming what was refused: any other call
+(``torch.set_default_dtype(...)``, ``torch.load(...)``, ``os.system(...)``, ``open``, ``eval``), any other
+name, imports, ``_private`` or ``__dunder__`` access, subscripts, lambdas, comprehensions, f-strings.
 """
 
 from __future__ import annotations
 
 import ast
+import inspect
 import operator
 from typing import Any
 
 from ML.errors import UserError
+from ML.hyperparams import names as registry
 
-# torch attributes that read or write files, run foreign code or reach the network
-_DENIED_ATTRS = frozenset({
-    "load", "save", "hub", "jit", "package", "ops", "classes", "library", "utils", "from_file",
-    "cpp_extension", "distributed", "multiprocessing", "compile", "export", "onnx", "backends",
-    "set_default_device", "load_state_dict_from_url", "load_state_dict", "register_forward_hook",
-    "register_forward_pre_hook", "register_full_backward_hook", "register_module", "apply", "system",
-})
-_ROOTS = {"nn": "torch.nn", "F": "torch.nn.functional", "torch": "torch"}
 _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
            ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
 _UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
+_LITERAL_NAMES = {"True": True, "False": False, "None": None}
+_ROOTS = {"nn": "torch.nn", "F": "torch.nn.functional", "torch": "torch"}
+_ALLOWED = ("direct code may only call nn.* module classes, built-in parts (CNN, MLP...) and MyFile.py names "
+            "with literal arguments, e.g. nn.Linear(64,10)")
 
 
 def looks_like_code(text: Any) -> bool:
@@ -43,8 +39,13 @@ def looks_like_code(text: Any) -> bool:
 
 
 def _refuse(text: str, what: str) -> UserError:
-    return UserError(f"refused to evaluate {text!r}: {what}; direct code may only build nn.*, torch.* or "
-                     "named parts (e.g. nn.Linear(64,10)) from literal arguments")
+    return UserError(f"refused to evaluate {text!r}: {what}; {_ALLOWED}")
+
+
+def _is_module_class(obj: Any) -> bool:
+    from torch import nn
+
+    return inspect.isclass(obj) and issubclass(obj, nn.Module)
 
 
 class _Evaluator:
@@ -100,46 +101,54 @@ class _Evaluator:
         raise _refuse(self.text, f"{type(node).__name__} is not a name")
 
     def _Name(self, node: ast.Name) -> Any:
-        return self._lookup([node.id])
+        if node.id in _LITERAL_NAMES:
+            return _LITERAL_NAMES[node.id]
+        return self._value(self._dotted(node))
 
     def _Attribute(self, node: ast.Attribute) -> Any:
-        return self._lookup(self._dotted(node))
+        return self._value(self._dotted(node))
 
-    def _lookup(self, names: list[str]) -> Any:
-        for name in names:
-            if name.startswith("_"):
-                raise _refuse(self.text, f"access to {name!r} (a private or dunder name) is not allowed")
-            if name in _DENIED_ATTRS:
-                raise _refuse(self.text, f"{'.'.join(names)} can read or write files or run foreign code")
-        if names[0] in ("True", "False", "None") and len(names) == 1:
-            return {"True": True, "False": False, "None": None}[names[0]]
-        from ML.hyperparams.paths import BUILTINS, resolve
+    def _lookup(self, dotted: list[str]) -> tuple[Any, str]:
+        """The object a dotted name stands for, and its kind: ``user`` (MyFile.py), ``builtin`` or ``torch``."""
+        name = ".".join(dotted)
+        if any(part.startswith("_") for part in dotted):
+            raise _refuse(self.text, f"access to {name!r} (a private or dunder name) is not allowed")
+        root = dotted[0]
+        if root in registry.BUILTINS:
+            obj, kind = registry.builtin(root), "builtin" if len(dotted) == 1 else "torch"
+        elif root in _ROOTS:
+            import importlib
 
-        root = names[0]
-        if root in _ROOTS or root in BUILTINS:
-            if root in _ROOTS:
-                import importlib
+            obj, kind = importlib.import_module(_ROOTS[root]), "torch"
+        elif len(dotted) >= 2 and (local := registry.local_file(root)) is not None:
+            return registry.from_file(local, dotted[1:], name), "user"
+        else:
+            raise _refuse(self.text, f"name {name!r} is not nn.*, F.*, torch.*, a built-in part or MyFile.attr")
+        try:
+            return registry.getattrs(obj, dotted[1:]), kind
+        except AttributeError:
+            raise _refuse(self.text, f"{name} does not exist") from None
 
-                obj: Any = importlib.import_module(_ROOTS[root])
-            else:
-                obj = resolve(root)
-            for name in names[1:]:
-                try:
-                    obj = getattr(obj, name)
-                except AttributeError:
-                    raise _refuse(self.text, f"{'.'.join(names)} does not exist") from None
+    def _value(self, dotted: list[str]) -> Any:
+        """A name used as a value: an nn module class, a built-in part, an F function, a dtype or a user name."""
+        import torch
+
+        obj, kind = self._lookup(dotted)
+        functional = (dotted[0] == "F" and len(dotted) == 2) or (dotted[:3] == ["torch", "nn", "functional"]
+                                                                  and len(dotted) == 4)
+        if kind in ("user", "builtin") or _is_module_class(obj) or isinstance(obj, torch.dtype) or functional:
             return obj
-        from pathlib import Path
-
-        if len(names) >= 2 and (Path.cwd() / f"{root}.py").is_file():
-            return resolve(".".join(names))
-        raise _refuse(self.text, f"name {'.'.join(names)!r} is not nn.*, torch.*, a built-in part or "
-                                 "MyFile.attr")
+        raise _refuse(self.text, f"{'.'.join(dotted)} is not an nn module class, an F function, a dtype, "
+                                 "a built-in part or a MyFile name")
 
     def _Call(self, node: ast.Call) -> Any:
         if not isinstance(node.func, (ast.Name, ast.Attribute)):
             raise _refuse(self.text, "only calls of named objects are allowed")
-        target = self(node.func)
+        dotted = self._dotted(node.func)
+        target, kind = self._lookup(dotted)
+        if not (kind == "user" or _is_module_class(target) or (kind == "builtin" and inspect.isclass(target))):
+            raise _refuse(self.text, f"{'.'.join(dotted)}(...) is not a constructor of an nn module, a built-in "
+                                     "part or a MyFile name")
         if not callable(target):
             raise _refuse(self.text, f"{ast.unparse(node.func)} is not callable")
         args, kwargs = [], {}

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ML.errors import UserError
+from ML.hyperparams import schema
 from ML.hyperparams.paths import resolve
 
 Shape = tuple[int, ...]
@@ -50,10 +51,21 @@ def _call(target: Any, args: dict[str, Any], in_shape: Shape | None, out_shape: 
     if params and unknown:
         accepted = ", ".join(p for p in params if p != "self") or "nothing"
         raise UserError(f"{label} does not take argument {unknown[0]!r} (it takes: {accepted}); fix the key")
-    try:
-        return target(**kwargs, **args)
-    except TypeError as e:
-        raise UserError(f"could not build {label}: {e}") from None
+    args = schema.check_arguments(params, args, label, own=getattr(target, "__module__", "").startswith("ML."))
+    if params:  # a missing or surplus argument is the user's to fix; a TypeError inside the class is a bug
+        try:
+            inspect.signature(target).bind(**kwargs, **args)
+        except TypeError as e:
+            raise UserError(f"could not build {label}: {e}") from None
+    return target(**kwargs, **args)
+
+
+def offer(spec: Any, args: dict[str, Any], **engine: Any) -> dict[str, Any]:
+    """``args`` (the user's, verbatim) plus those of the engine's values the class declares and the user did
+    not set: ``offer(config.Env, config.env, seed=0)`` gives a user Env ``seed`` only if it takes one."""
+    params = _parameters(resolve(spec, "part")) if not isinstance(spec, (list, tuple)) else {}
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    return {**{k: v for k, v in engine.items() if (k in params or takes_any) and k not in args}, **args}
 
 
 def output_shape(module: Any, in_shape: Shape) -> Shape:

@@ -1,0 +1,92 @@
+"""Recipes that pick another recipe by the environment's action space (``task=RL``).
+
+A recipe with a ``by_action_space`` mapping names one recipe per kind of task::
+
+    by_action_space:
+      discrete: dqn                 # discrete actions, state observations (classic control)
+      discrete_pixels: atari100k    # discrete actions, image observations (Atari)
+      continuous: drqv2_states      # continuous actions, states (DMC env.pixels=false)
+      continuous_pixels: drqv2      # continuous actions, images (DMC)
+
+The environment the command asks for (its ``Env`` and ``env.*``, else the recipe's) is built once to read
+its action space, then the chosen recipe replaces this one; ``task`` keeps its name, so runs land under
+``runs/RL/...``. A DeepMind Control task on a suite with a published protocol (``dmc_easy`` ...) also gets
+that protocol's arguments (DrQ-v2's budget, std schedule and per-task settings), under the command line's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ML.errors import UserError
+from ML.hyperparams import recipes
+from ML.hyperparams.instantiate import instantiate
+from ML.hyperparams.parse import Override
+
+KINDS = ("discrete", "discrete_pixels", "continuous", "continuous_pixels")
+
+
+def _env_of(recipe: dict[str, Any], overrides: list[Override]) -> tuple[Any, dict[str, Any]]:
+    """The ``Env`` and ``env`` arguments after the overrides (the recipe's where they set none)."""
+    env_class, env_args = recipe.get("Env"), dict(recipe.get("env") or {})
+    for override in overrides:
+        if override.path == ("Env",):
+            env_class = override.value
+        elif override.path == ("env",) and isinstance(override.value, dict):
+            env_args = dict(override.value)
+        elif override.path[0] == "env" and len(override.path) == 2:
+            env_args[override.path[1]] = override.value
+    return env_class, env_args
+
+
+def kind(env_class: Any, env_args: dict[str, Any]) -> tuple[str, Any]:
+    """(``discrete`` | ``discrete_pixels`` | ``continuous`` | ``continuous_pixels``, the task's spec)."""
+    env = instantiate(env_class, {**env_args, "seed": 0, "evaluation": True}, label="Env")
+    try:
+        spec = env.task_spec
+    finally:
+        env.close()
+    pixels = len(spec.obs_shape) == 3
+    return ("discrete" if spec.discrete else "continuous") + ("_pixels" if pixels else ""), spec
+
+
+def pick(recipe: dict[str, Any], overrides: list[Override]) -> dict[str, Any]:
+    """The recipe ``by_action_space`` names for the environment the overrides ask for."""
+    choices = recipe.get("by_action_space") or {}
+    env_class, env_args = _env_of(recipe, overrides)
+    if env_class is None:
+        raise UserError("this recipe picks its agent by the environment's action space: set Env=... "
+                        "(e.g. Env=Atari +env.game=pong, Env=DMC +env.task=cheetah_run)")
+    found, spec = kind(env_class, env_args)
+    name = choices.get(found)
+    if name is None:
+        raise UserError(f"{spec.suite} task {spec.task} has {found.replace('_', ' from ')} actions and this "
+                        f"recipe names no recipe for them (by_action_space: {', '.join(choices) or 'none'}); "
+                        "add one or pick a recipe with task=...")
+    chosen = recipes.load(str(name))
+    if chosen.get("Env") != env_class:  # e.g. Pendulum-v1 (Classic) under a recipe written for DMC
+        chosen = {**chosen, "Env": env_class, "env": {}}
+    if spec.suite == "DMC":
+        chosen = recipes.merge(chosen, _dmc_protocol(spec.task))
+    return chosen
+
+
+def _dmc_protocol(task: str) -> dict[str, Any]:
+    """The published protocol's arguments for a DMC task (nested), from the protocol suite that lists it."""
+    from ML.benchmarking import grid, protocols  # suites and protocols live with the benchmark grid
+
+    for name in grid.known_suites():
+        try:
+            suite = grid.load_suite(name)
+        except grid.ConfigError as e:
+            raise UserError(str(e)) from None
+        if suite.env == "DMC" and suite.protocol and task in suite.tasks:
+            nested: dict[str, Any] = {}
+            for key, value in protocols.load(suite.protocol).task_args(task, suite.difficulty).items():
+                *parents, last = str(key).split(".")
+                node = nested
+                for part in parents:
+                    node = node.setdefault(part, {})
+                node[last] = value
+            return nested
+    return {}

@@ -1,0 +1,147 @@
+"""Every agent satisfies ``Agent`` (dataset agents ``DatasetAgent``) and every driver ``Driver``: the members
+exist on real instances and the method signatures match the protocols'. Nothing crosses the boundary
+outside them: building an agent leaves the task's ``spec`` untouched, and what run.json records about the
+agent comes from ``describe()``."""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import inspect
+import pkgutil
+from typing import Any, Protocol
+
+import pytest
+
+import ML.agents
+import ML.drivers
+from ML.agents.base import Agent, BaseAgent, DatasetAgent
+from ML.drivers import Driver
+from ML.drivers.interactive import Interactive
+from ML.drivers.supervised import Supervised
+from ML.envs import datasets
+from ML.envs.classic import Classic
+from ML.errors import UserError
+from ML.hyperparams import instantiate, resolve_config
+
+P = inspect.Parameter
+
+
+def _classes(package: Any, keep: Any) -> dict[str, type]:
+    """The public classes defined in ``package``'s modules for which ``keep(cls)`` holds."""
+    found = {}
+    for info in pkgutil.iter_modules(package.__path__, package.__name__ + "."):
+        module = importlib.import_module(info.name)
+        for name, cls in vars(module).items():
+            if inspect.isclass(cls) and cls.__module__ == module.__name__ and not name.startswith("_") \
+                    and keep(cls):
+                found[name] = cls
+    return found
+
+
+AGENTS = _classes(ML.agents, lambda c: issubclass(c, BaseAgent) and c is not BaseAgent)
+DRIVERS = _classes(ML.drivers, lambda c: callable(getattr(c, "step", None)))
+DATASET_AGENTS = {"ClassifierAgent", "GANAgent"}
+TASKS = {"ClassifierAgent": "classify", "GANAgent": "dcgan", "DQNAgent": "dqn", "DrQV2Agent": "drqv2_states",
+         "RandomAgent": "random"}
+ENVS = {"dqn": "CartPole-v1", "drqv2_states": "Pendulum-v1", "random": "CartPole-v1"}
+
+
+def _members(protocol: type) -> dict[str, Any]:
+    """The methods a protocol declares, its protocol bases' included."""
+    out: dict[str, Any] = {}
+    for klass in reversed(protocol.__mro__):
+        if klass in (object, Protocol) or not getattr(klass, "_is_protocol", False):
+            continue
+        out.update({k: v for k, v in vars(klass).items() if inspect.isfunction(v) and not k.startswith("_")})
+    return out
+
+
+def signature_problems(cls: type, protocol: type) -> list[str]:
+    """Where ``cls``'s methods cannot be called the way ``protocol`` says they are."""
+    problems = []
+    for name, declared in _members(protocol).items():
+        method = getattr(cls, name, None)
+        if not callable(method):
+            problems.append(f"{cls.__name__}.{name} is missing")
+            continue
+        want = list(inspect.signature(declared).parameters.values())[1:]
+        have = list(inspect.signature(method).parameters.values())[1:]
+        varargs = [p for p in have if p.kind in (P.VAR_POSITIONAL, P.VAR_KEYWORD)]
+        have = [p for p in have if p not in varargs]
+        if len(have) < len(want) and not varargs:
+            problems.append(f"{cls.__name__}.{name}{inspect.signature(method)} takes fewer arguments than {want}")
+            continue
+        for w, h in zip(want, have, strict=False):
+            if w.kind == P.POSITIONAL_ONLY:
+                ok = h.kind in (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD)
+            else:  # passed by keyword: the same name, kind and default
+                ok = (h.name, h.kind, h.default) == (w.name, w.kind, w.default)
+            if ok and w.default is not P.empty and h.default is P.empty:
+                ok = False  # the caller may leave it out
+            if not ok:
+                problems.append(f"{cls.__name__}.{name}: parameter {h} where the protocol has {w}")
+        problems += [f"{cls.__name__}.{name}: extra parameter {h} without a default" for h in have[len(want):]
+                     if h.default is P.empty]
+    return problems
+
+
+def test_the_checker_rejects_a_mismatched_signature():
+    class Wrong(BaseAgent):
+        def act(self, obs, eval_mode=True):  # no step; another default
+            return 0
+
+        def evaluate(self, dataset, out_dir, step=0):  # out_dir before step, and required
+            return {}
+
+    problems = signature_problems(Wrong, DatasetAgent)
+    assert any("Wrong.act" in p for p in problems) and any("Wrong.evaluate" in p for p in problems)
+    assert signature_problems(BaseAgent, Agent) == ["BaseAgent.act is missing"]
+
+
+def test_every_agent_and_driver_is_listed_here():
+    assert set(AGENTS) == set(TASKS), "a new agent: add it to TASKS (and DATASET_AGENTS if it learns from data)"
+    assert set(DRIVERS) == {"Interactive", "Supervised"}
+
+
+@pytest.mark.parametrize("name", sorted(AGENTS))
+def test_agent_satisfies_its_protocol(name: str, workdir):
+    protocol = DatasetAgent if name in DATASET_AGENTS else Agent
+    assert signature_problems(AGENTS[name], protocol) == []
+    task = TASKS[name]
+    config = resolve_config(argv=[f"task={task}", "accelerate=true", "device=cpu", "agent.hidden_dim=16"]
+                            if task == "drqv2_states" else [f"task={task}", "accelerate=true", "device=cpu"])
+    spec = Classic(ENVS[task]).task_spec if task in ENVS else datasets.load(config)[2]
+    before = copy.deepcopy(spec)
+    agent = instantiate(config.Agent, {**config.agent, "spec": spec, "config": config}, label="Agent")
+    assert isinstance(agent, protocol) and type(agent) is AGENTS[name]
+    assert spec == before, "building an agent must not write into the task's spec"
+    described = agent.describe()
+    assert isinstance(described, dict)
+    if name in DATASET_AGENTS:  # accelerate=true: the decision reaches run.json through describe()
+        assert described["accelerate"]["enabled"] is True
+
+
+@pytest.mark.parametrize("name, task", [("Interactive", "dqn"), ("Supervised", "classify")])
+def test_driver_satisfies_its_protocol(name: str, task: str, workdir):
+    assert signature_problems(DRIVERS[name], Driver) == []
+    driver = DRIVERS[name](resolve_config(argv=[f"task={task}"]))
+    try:
+        assert isinstance(driver, Driver)
+        assert isinstance(driver.frames_per_step, int) and driver.episode == 0
+    finally:
+        if isinstance(driver, Interactive):
+            driver.close(keep=False)
+
+
+def test_supervised_driver_evaluates_through_the_protocol_only(workdir):
+    config = resolve_config(argv=["task=classify", "train_steps=0"])
+    driver = Supervised(config)
+    driver.open(workdir, False)
+    agent = instantiate(config.Agent, {**config.agent, "spec": driver.spec, "config": config}, label="Agent")
+    row = driver.evaluate(agent, 0)
+    assert 0 <= row["score"] <= 1 and row["score"] == row["accuracy"]
+    rl = instantiate("RandomAgent", {"spec": Classic("CartPole-v1").task_spec, "config": config}, label="Agent")
+    with pytest.raises(UserError, match="RandomAgent learns from an environment"):
+        driver.evaluate(rl, 0)
+    driver.close(keep=False)

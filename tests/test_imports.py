@@ -1,0 +1,133 @@
+"""Layers point one way: no import cycle among the modules of src/ML, lazy imports inside functions included
+(a lazy import hides a cycle from Python, not from the reader)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def _modules(package: Path) -> dict[str, Path]:
+    out = {}
+    for path in package.rglob("*.py"):
+        parts = path.relative_to(package.parent).with_suffix("").parts
+        out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return out
+
+
+def _absolute(node: ast.ImportFrom, here: str) -> str:
+    """The module an ``ImportFrom`` names, relative levels resolved against the package ``here``."""
+    if not node.level:
+        return node.module or ""
+    up = here.split(".")[: len(here.split(".")) - node.level + 1]
+    return ".".join(up + ([node.module] if node.module else []))
+
+
+def _bound(tree: ast.Module, here: str, modules: dict[str, Path]) -> set[str]:
+    """Names a module binds at its top level to something other than its own submodule of that name (what
+    ``from module import name`` finds there rather than in the submodule)."""
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.ImportFrom):
+            base = _absolute(node, here)
+            names |= {a.asname or a.name for a in node.names if f"{base}.{a.name}" not in modules or a.asname}
+        elif isinstance(node, ast.Import):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return names
+
+
+def _package(name: str, modules: dict[str, Path]) -> str:
+    """The package a module's relative imports start from."""
+    return name if modules[name].name == "__init__.py" else name.rpartition(".")[0]
+
+
+def import_graph(package: Path) -> dict[str, set[str]]:
+    """Module → the modules of ``package`` it imports, anywhere in its body."""
+    modules = _modules(package)
+    trees = {name: ast.parse(path.read_text()) for name, path in modules.items()}
+    bound = {name: _bound(tree, _package(name, modules), modules) for name, tree in trees.items()}
+
+    def owner(name: str) -> str | None:  # the module that ``name`` lives in
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, tree in trees.items():
+        for node in ast.walk(tree):
+            targets: list[str | None] = []
+            if isinstance(node, ast.Import):
+                targets = [owner(a.name) for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = _absolute(node, _package(name, modules))
+                for alias in node.names:
+                    sub = f"{base}.{alias.name}"
+                    bound_in_base = base in modules and alias.name in bound[base]
+                    targets.append(sub if sub in modules and not bound_in_base else owner(base))
+            graph[name] |= {t for t in targets if t and t != name}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return sorted(found)
+
+
+def test_the_checker_finds_a_cycle_and_passes_a_chain(tmp_path: Path):
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "sub" / "__init__.py").write_text("from pkg.sub.leaf import helper\nfrom . import other\n")
+    (package / "sub" / "other.py").write_text("from pkg.sub import other\n")  # the submodule, not the init
+    (package / "sub" / "leaf.py").write_text("def helper():\n    from pkg import top\n")  # lazy: still counts
+    (package / "top.py").write_text("from pkg.sub import helper\nfrom . import chain\n")
+    (package / "chain.py").write_text("VALUE = 1\n")
+    (package / "user.py").write_text("import pkg.sub.leaf\nimport pkg.top\n")  # above the cycle, not in it
+    graph = import_graph(package)
+    assert graph["pkg.top"] == {"pkg.sub", "pkg.chain"}  # `helper` is bound in pkg.sub's __init__
+    assert graph["pkg.sub.other"] == set()  # its own name: not an edge to the package's __init__
+    assert cycles(graph) == [["pkg.sub", "pkg.sub.leaf", "pkg.top"]]
+    (package / "sub" / "leaf.py").write_text("def helper():\n    pass\n")
+    assert cycles(import_graph(package)) == []
+
+
+def test_no_import_cycles_in_ML():
+    found = cycles(import_graph(SRC / "ML"))
+    assert not found, "import cycles in src/ML: " + " | ".join(" <-> ".join(c) for c in found)
