@@ -49,7 +49,7 @@ def test_cell_wrapper_passes_sigterm_on_and_records_no_failure(tmp_path: Path):
     status, log = tmp_path / "status.json", tmp_path / "train.log"
     ml = [str(BIN / "ML"), "task=dqn", "Env=Classic", "env.task=CartPole-v1", "seed=0", "experiment=x",
           "results=results", "threads=1", "train_steps=1000000", "evaluate_per_steps=500", "evaluate_episodes=1"]
-    wrapper = subprocess.Popen([sys.executable, "-m", "ML.benchmarking.cells", "train", "--status", str(status),
+    wrapper = subprocess.Popen([sys.executable, "-m", "ML.benchmarking.cli", "train", "--status", str(status),
                                 "--run-dir", str(run_dir), "--log", str(log), "--", *ml],
                                cwd=tmp_path, env=environment(), stderr=subprocess.PIPE, text=True)
     try:
