@@ -43,6 +43,29 @@ def test_sinfo_nodes_and_what_can_never_start():
     assert misfit("job", "nowhere", 999, 10**9, 9, {}) is None  # sinfo did not answer: nothing to check
 
 
+def test_cell_wrapper_passes_sigterm_on_and_records_no_failure(tmp_path: Path):
+    """A preemption signals the cell wrapper: ML must checkpoint, and the cell must not count as failed."""
+    run_dir = tmp_path / "results" / "x" / "runs" / "dqn" / "Classic" / "CartPole-v1" / "0"
+    status, log = tmp_path / "status.json", tmp_path / "train.log"
+    ml = [str(BIN / "ML"), "task=dqn", "Env=Classic", "env.task=CartPole-v1", "seed=0", "experiment=x",
+          "results=results", "threads=1", "train_steps=1000000", "evaluate_per_steps=500", "evaluate_episodes=1"]
+    wrapper = subprocess.Popen([sys.executable, "-m", "ML.benchmarking.cli", "train", "--status", str(status),
+                                "--run-dir", str(run_dir), "--log", str(log), "--", *ml],
+                               cwd=tmp_path, env=environment(), stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until("ML stepping", lambda: "step      500" in (log.read_text() if log.exists() else ""), 120, wrapper)
+        wrapper.send_signal(signal.SIGTERM)  # the wrapper only: it must pass the signal on
+        code = wrapper.wait(60)
+    finally:
+        if wrapper.poll() is None:
+            wrapper.kill()
+    assert code == 143, wrapper.stderr.read()
+    assert "cell interrupted (SIGTERM)" in wrapper.stderr.read()
+    assert not status.exists()
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "interrupted"
+    assert (run_dir / "agent.pt").is_file()
+
+
 # ---- the real cluster ---------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -66,11 +66,11 @@ SMALL_SUITES = ("Classic", "Classify")  # rule train_small, grouped by the SLURM
 # runtimes of the layers. Unless --cores is given, it is the CPUs of the smallest node of the small jobs'
 # partition (sinfo), so a group job always fits one node. slurm_preflight refuses, before any submission,
 # a job no node of its partition can hold: SLURM would queue it forever (Reason=PartitionConfig).
-SLURM_NODES = _slurm.partitions()
+# sinfo only for cluster execution (--jobs): where the controller is down it takes seconds to say so.
+SLURM_NODES = _slurm.partitions() if workflow.global_resources["_nodes"].value is not None else {}
 _SMALL_NODE = SLURM_NODES.get(TRAIN_RESOURCES["Classic"]["slurm_partition"])
-if workflow.global_resources["_nodes"].value is not None and workflow.global_resources["_cores"].value is None:
-    if _SMALL_NODE is not None:  # cluster execution (--jobs) without --cores: a group job is one node wide
-        workflow.global_resources["_cores"] = _SMALL_NODE.cpus
+if _SMALL_NODE is not None and workflow.global_resources["_cores"].value is None:
+    workflow.global_resources["_cores"] = _SMALL_NODE.cpus  # without --cores: a group job is one node wide
 
 
 wildcard_constraints:
