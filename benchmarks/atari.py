@@ -9,6 +9,10 @@ Raw: ``ale_py.ALEInterface`` with the same preprocessing written here: up to 30 
 skip 4 with a max-pool over the last two frames, grayscale, 84x84 ``cv2.INTER_AREA`` resize, a 4-frame
 stack, and the newest frame copied into a preallocated numpy array (a bare replay). Prints agent-steps/s of
 both and the ratio engine / raw (target >= 0.9); episode resets count on both sides.
+
+``--vector N``: ale-py's ``AtariVectorEnv`` (C++ threads; the same preprocessing, raw rewards, no fire
+reset) with 1 and with N games, against the engine's one-env collection: what vectorised collection would
+gain on this machine (the engine's ``env.num_envs`` is not there yet).
 """
 
 from __future__ import annotations
@@ -115,12 +119,53 @@ def raw(game: str, steps: int, seed: int) -> float:
     return steps / (time.perf_counter() - began)
 
 
+def vector(game: str, steps: int, seed: int, num_envs: int) -> float:
+    """Agent steps/s of ale-py's ``AtariVectorEnv`` (C++ threads) with the same preprocessing, all envs counted."""
+    from ale_py.vector_env import AtariVectorEnv
+
+    env = AtariVectorEnv(game, num_envs, noop_max=30, frameskip=4, maxpool=True, stack_num=4, img_height=84,
+                         img_width=84, grayscale=True, reward_clipping=False, use_fire_reset=False,
+                         repeat_action_probability=0.0, max_num_frames_per_episode=108_000)
+    rng = np.random.default_rng(seed)
+    rounds = max(steps // num_envs, 1)
+    actions = rng.integers(env.single_action_space.n, size=(rounds, num_envs))
+    store = np.zeros((rounds + 1, num_envs, 84, 84), np.uint8)
+    began = time.perf_counter()
+    obs, _ = env.reset(seed=seed)
+    store[0] = obs[:, -1]
+    for i, action in enumerate(actions):
+        obs, reward, terminated, truncated, _ = env.step(action)
+        store[i + 1] = obs[:, -1]
+    elapsed = time.perf_counter() - began
+    env.close()
+    return rounds * num_envs / elapsed
+
+
+def main_vector(game: str, steps: int, repeats: int, num_envs: int) -> None:
+    rates: dict[str, list[float]] = {"engine 1 env": [], "vector 1 env": [], f"vector {num_envs} envs": []}
+    for r in range(repeats):
+        rates["engine 1 env"].append(engine(game, steps, r))
+        rates["vector 1 env"].append(vector(game, steps, r, 1))
+        rates[f"vector {num_envs} envs"].append(vector(game, steps, r, num_envs))
+        print("repeat", r, "  ".join(f"{k} {v[-1]:8.1f}" for k, v in rates.items()), flush=True)
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    print(f"Atari {game}, {steps} random agent steps, median of {repeats} (agent steps/s, all envs counted):")
+    for k, v in med.items():
+        print(f"  {k:<16}: {v:8.1f}")
+    print(f"  ratio vector {num_envs} / engine 1 env: {med[f'vector {num_envs} envs'] / med['engine 1 env']:.2f}   "
+          f"(the engine does not collect through AtariVectorEnv yet)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--game", default="pong")
     parser.add_argument("--steps", type=int, default=5000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--vector", type=int, default=0, metavar="N",
+                        help="instead: ale-py's AtariVectorEnv with 1 and N envs against the engine's one env")
     args = parser.parse_args()
+    if args.vector:
+        return main_vector(args.game, args.steps, args.repeats, args.vector)
     engine_rates, raw_rates = [], []
     for r in range(args.repeats):  # alternate which goes first, so slow spells of a shared machine even out
         first, second = (engine, raw) if r % 2 == 0 else (raw, engine)

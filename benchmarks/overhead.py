@@ -8,6 +8,9 @@ transitions in preallocated numpy arrays and has no logging, replay file, checkp
 is measured from the first learning step to the last (train.csv's ``time`` column for the engine), so
 start-up costs (imports, building the env and network) count on neither side. Prints steps/s of both
 and the ratio engine / bare (target ≥ 0.9).
+
+``--startup``: seconds of a whole ``ML task=dqn train_steps=0`` process (imports, config, env, agent, one
+evaluation, run directory) against ``python -c 'import torch'``, interleaved (target: within 0.5 s).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import argparse
 import copy
 import csv
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -147,13 +151,33 @@ def bare(steps: int, seed: int) -> float:
     return (steps - learn_start) / (time.perf_counter() - began)
 
 
+def startup(repeats: int) -> None:
+    """Seconds of ``ML task=dqn train_steps=0`` against ``python -c 'import torch'``, interleaved."""
+    commands = {"import torch": [sys.executable, "-c", "import torch"],
+                "ML task=dqn train_steps=0": [sys.executable, "-m", "ML", "task=dqn", "train_steps=0",
+                                              "progress=false", "save=false"]}
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(repeats):
+            for name, command in commands.items():
+                began = time.perf_counter()
+                subprocess.run(command, check=True, cwd=tmp, stdout=subprocess.DEVNULL)
+                times[name].append(time.perf_counter() - began)
+    torch_s, ml_s = (statistics.median(t) for t in times.values())
+    print(f"start-up, median of {repeats}: python -c 'import torch' {torch_s:.2f} s, "
+          f"ML task=dqn train_steps=0 {ml_s:.2f} s, difference {ml_s - torch_s:.2f} s (target <= 0.5)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--startup", action="store_true", help="measure process start-up instead")
     parser.add_argument("--steps", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    if args.startup:
+        return startup(max(args.repeats, 5))
     torch.set_num_threads(args.threads)
     engine_rates, bare_rates = [], []
     for r in range(args.repeats):  # alternate which goes first, so slow spells of a shared machine even out

@@ -40,7 +40,7 @@ def test_epsilon_decays_linearly_then_stays() -> None:
 def test_short_training_run_updates_on_schedule() -> None:
     torch.manual_seed(0)
     env, config = Classic("CartPole-v1"), _config(batch_size=32)
-    agent = _agent(env, config, learn_start=100, target_update=50, eps_decay_steps=300)
+    agent = _agent(env, config, learn_start=100, target_update=50, eps_decay_steps=300, update_every=2)
     replay = Replay(None, 10_000, env.task_spec.obs_shape, np.float32, (), np.int64)
     before = [p.detach().clone() for p in agent.q.parameters()]
     obs, _ = env.reset()
@@ -57,13 +57,13 @@ def test_short_training_run_updates_on_schedule() -> None:
             replay.start(obs)
     assert all(log == {} for log in logs[:100])  # nothing before learn_start
     learned = [log for log in logs if log]
-    assert len(learned) == 300 and agent.updates == 300
+    assert len(learned) == 150 and agent.updates == 150  # one update every 2 steps from step 100
     assert set(learned[-1]) == {"loss", "q", "epsilon"}
     assert all(np.isfinite(log["loss"]) and np.isfinite(log["q"]) for log in learned)
     assert any(not torch.equal(a, b) for a, b in zip(before, agent.q.parameters(), strict=True))
     # the target network is a hard copy made every target_update updates
     for a, b in zip(agent.q.parameters(), agent.target.parameters(), strict=True):
-        assert torch.equal(a, b)  # 300 is a multiple of 50
+        assert torch.equal(a, b)  # 150 is a multiple of 50
 
 
 def test_polyak_target_moves_a_little_each_update() -> None:
@@ -139,7 +139,7 @@ def test_dqn_end_to_end_writes_the_run_directory(workdir: Path) -> None:
         assert f["obs"].shape[0] == 2000 + f["episodes"].shape[0]  # every step's frame, plus one per episode
         assert int(f["valid"][:].sum()) == 2000
     agent = ML.load_agent(str(run / "agent.pt"))
-    assert isinstance(agent, DQNAgent) and agent.updates == 1500
+    assert isinstance(agent, DQNAgent) and agent.updates == 750  # one update every 2 steps from 500
     assert agent.act(np.zeros(4, np.float32), 0, eval_mode=True) in (0, 1)
 
 
@@ -175,3 +175,66 @@ def test_optimiser_is_fused_when_it_can_be() -> None:
     assert _agent(env, _config(**{"optim.fused": False})).optim.defaults["fused"] is False
     rmsprop = _agent(env, _config(Optim="RMSprop"))  # takes no `fused`: built without it
     assert type(rmsprop.optim).__name__ == "RMSprop"
+
+
+def test_fused_adam_steps_exactly_as_torch_adam_and_skips_dynamo() -> None:
+    from ML.blocks.optim import FusedAdam
+
+    torch.manual_seed(0)
+    nets = [torch.nn.Sequential(torch.nn.Linear(4, 32), torch.nn.ReLU(), torch.nn.Linear(32, 2)) for _ in "ab"]
+    nets[1].load_state_dict(nets[0].state_dict())
+    optims = [FusedAdam(nets[0].parameters(), lr=1e-2, weight_decay=1e-3),
+              torch.optim.Adam(nets[1].parameters(), lr=1e-2, weight_decay=1e-3, fused=True)]
+    for _ in range(5):
+        x = torch.randn(16, 4)
+        for net, optim in zip(nets, optims, strict=True):
+            optim.zero_grad()
+            net(x).pow(2).mean().backward()
+            optim.step()
+    for a, b in zip(nets[0].parameters(), nets[1].parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert isinstance(_agent(Classic("CartPole-v1"), _config()).optim, FusedAdam)
+    # a fresh process: building and stepping the agent's optimiser never imports torch._dynamo (seconds)
+    code = ("import sys, torch; from ML.blocks.optim import FusedAdam; net = torch.nn.Linear(2, 1); "
+            "o = FusedAdam(net.parameters()); net(torch.ones(1, 2)).sum().backward(); o.step(); o.zero_grad(); "
+            "print('torch._dynamo' in sys.modules)")
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+def test_batched_evaluation_plays_the_same_seeded_episodes_as_sequential(tmp_path: Path) -> None:
+    from ML.drivers.interactive import Interactive
+
+    episodes = 18  # a vector env of 16, twice: the second round 2 counted episodes and 14 padding ones
+    config = _config(evaluate_episodes=episodes)
+    driver = Interactive(config)
+    driver.open(tmp_path, resume=False)
+    agent = _agent(driver.env, config)
+    batched = driver.evaluate(agent, 0)
+    assert driver._eval_vector.num_envs == 16
+    seeds = [ML.drivers.interactive.episode_seed(0, 1, 0, i) for i in range(episodes)]
+    returns, lengths = driver._evaluate_sequential(agent, 0, seeds)  # the same seeds, one after another
+    driver.close(keep=False)
+    assert batched["episodes"] == episodes
+    assert len(set(lengths)) > 1  # different seeds, different episodes
+    assert batched["score"] == pytest.approx(np.mean(returns))
+    assert batched["length"] == pytest.approx(np.mean(lengths))
+
+
+def test_clip_grad_norm_matches_torch() -> None:
+    from ML.blocks.optim import clip_grad_norm
+
+    torch.manual_seed(0)
+    for scale in (0.01, 100.0):  # under the limit (unchanged) and over it (scaled down)
+        params = [torch.nn.Parameter(torch.randn(5, 3)) for _ in range(3)]
+        for p in params:
+            p.grad = torch.randn_like(p) * scale
+        copies = [torch.nn.Parameter(p.detach().clone()) for p in params]
+        for p, c in zip(params, copies, strict=True):
+            c.grad = p.grad.clone()
+        clip_grad_norm(params, 1.0)
+        torch.nn.utils.clip_grad_norm_(copies, 1.0, foreach=True)
+        for p, c in zip(params, copies, strict=True):
+            assert torch.equal(p.grad, c.grad)

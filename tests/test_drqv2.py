@@ -250,3 +250,43 @@ def test_cli_runs_and_a_run_resumes_from_its_checkpoint(workdir) -> None:
     assert agent.updates == 150 + 100  # (400 - 100) / 2 before, 200 / 2 after
     steps = [r["step"] for r in csv.DictReader(io.StringIO((run / "eval.csv").read_text()))]
     assert steps == ["0", "200", "400", "600"]
+
+
+def test_one_update_matches_a_plain_reimplementation_of_drqv2s_update() -> None:
+    """The engine's update (fused Adam, frozen critic in the actor step, foreach soft update) computes
+    DrQ-v2's losses and gradients: benchmarks/drqv2.py's Reference is the reference update written out."""
+    from benchmarks.drqv2 import Reference, build
+
+    agent, batch, lr = build(batch_size=8)
+    reference = Reference(agent, lr)
+    torch.manual_seed(123)
+    ours = agent.learn(batch, step=10_000)
+    engine_critic = [p.grad.clone() for p in (*agent.encoder.parameters(), *agent.critic.parameters())]
+    engine_actor = [p.grad.clone() for p in agent.actor.parameters()]
+    torch.manual_seed(123)  # the same augmentation shifts and action noise, drawn in the same order
+    theirs = reference.update(batch, step=10_000, keep_grads=True)
+    assert ours["critic_loss"] == pytest.approx(theirs["critic_loss"], rel=1e-5)
+    assert ours["actor_loss"] == pytest.approx(theirs["actor_loss"], rel=1e-5)
+    for mine, ref in ((engine_critic, reference.critic_grads), (engine_actor, reference.actor_grads)):
+        assert len(mine) == len(ref)
+        for a, b in zip(mine, ref, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    for a, b in zip(agent.critic_target.parameters(), reference.critic_target.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)  # soft update of the same weights
+    assert not torch.equal(next(agent.critic_target.parameters()), next(reference.critic.parameters()))
+
+
+def test_accelerate_runs_the_encoder_in_bf16_only_where_the_cpu_has_it() -> None:
+    from benchmarks.drqv2 import build
+    from ML.accelerate import cpu_has_native_bf16
+
+    plain, batch, _ = build(batch_size=4)
+    fast = build(batch_size=4, accelerate=True)[0]
+    assert plain.accel.dtype is None and not plain.accel.enabled
+    assert fast.accel.decision["amp"] == ("bfloat16" if cpu_has_native_bf16() else None)
+    torch.manual_seed(0)
+    exact = plain.learn(batch, step=10_000)
+    torch.manual_seed(0)
+    approx = fast.learn(batch, step=10_000)  # the same weights (seeded build) and draws: bf16 rounding only
+    assert approx["critic_loss"] == pytest.approx(exact["critic_loss"], rel=0.05)
+    assert np.isfinite(approx["actor_loss"])

@@ -223,3 +223,32 @@ def test_wandb_without_the_package_is_one_line(workdir: Path) -> None:
     proc = run_ml("task=classify", "wandb=true", *TINY, cwd=workdir, check=False)
     assert proc.returncode == 2 and "wandb=true needs the wandb package: pip install wandb" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------------ a class's own arguments
+
+
+def test_a_torchvision_dataset_gets_its_own_arguments(workdir: Path) -> None:
+    """FakeData's own ``size`` and ``num_classes`` reach it verbatim (no root is pushed into its first
+    argument), and with no train/test notion it is split by the engine's ``test_fraction``."""
+    ML.launch(task="classify", Dataset="torchvision.datasets.FakeData", progress=False, threads=1,
+              evaluate_per_steps=0, train_steps=3, **{"dataset.size": 40, "dataset.image_size": [1, 16, 16],
+                                                      "dataset.num_classes": 3})
+    info = json.loads((workdir / "results/Exp/runs/classify/Classify/FakeData/0/run.json").read_text())
+    assert info["env"]["num_classes"] == 3
+    assert (info["env"]["train_size"], info["env"]["test_size"]) == (32, 8)
+
+
+def test_a_user_env_gets_only_the_engine_values_it_declares(workdir: Path) -> None:
+    (workdir / "MyEnv.py").write_text(
+        "from ML.envs.classic import Classic\n\n\n"
+        "class Env(Classic):\n"
+        "    seen = []\n\n"
+        "    def __init__(self, seed=0, size=3):  # no 'evaluation', its own 'size'\n"
+        "        Env.seen.append((seed, size))\n"
+        "        super().__init__(task='CartPole-v1', seed=seed)\n")
+    ML.launch(task="dqn", Env="MyEnv.Env", progress=False, train_steps=0, evaluate_episodes=1, seed=4,
+              **{"env.size": 5})
+    import MyEnv
+
+    assert MyEnv.Env.seen == [(4, 5), (4, 5)]  # training and evaluation envs: the run's seed, the user's size

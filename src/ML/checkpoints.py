@@ -8,8 +8,11 @@ that trained it did), then its state is loaded into it. No dataset is ever store
 
 from __future__ import annotations
 
+import errno
+import os
 import pickle
 import random
+import shutil
 import zipfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -155,7 +158,16 @@ def save(path: str | Path, agent: nn.Module, target: Any, config: Any, spec: Tas
                "agent": {"target": jsonable(target), "config": jsonable(config), "spec": jsonable(asdict(spec)),
                          "state": agent_state(agent)},
                "run": state.to_payload()}
-    atomic_write(path, lambda tmp: torch.save(payload, tmp))
+
+    def write(tmp: Path) -> None:
+        try:
+            torch.save(payload, tmp)
+        except RuntimeError as e:  # torch's writer reports a full disk as a RuntimeError, errno lost
+            if shutil.disk_usage(tmp.parent).free >= 1 << 20:
+                raise
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from e
+
+    atomic_write(path, write)
 
 
 def read(path: str | Path) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import itertools
 import sys
 
@@ -13,6 +14,7 @@ USAGE = """usage: ML [-m] key=value [+new.key=value ...]
   ML task=dqn Env=Classic env.task=Acrobot-v1  reinforcement learning on a gymnasium task
   ML -m task=dqn seed=0,1,2                    sweep: one run per comma-separated value
 Values parse as YAML; Uppercase=... names a class (built-in, MyFile.attr, ./file.py.attr, module path).
+A mistake is one line and exit 2; debug=true also prints the traceback behind it.
 """
 
 
@@ -48,6 +50,10 @@ def expand(argv: list[str]) -> list[list[str]]:
     return [list(combo) for combo in itertools.product(*(split_sweep(t) for t in tokens))]
 
 
+# the results folder cannot take the run's files: read-only, no permission, a file in its path, a full disk
+_DISK_ERRORS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.ENOSPC, errno.EDQUOT}
+
+
 def debug_requested(argv: list[str]) -> bool:
     """``debug=true`` on the command line (read before the config, which may be what failed)."""
     return any(t.lstrip("+").lower() == "debug=true" for t in argv)
@@ -72,6 +78,16 @@ def main(argv: list[str] | None = None) -> int:
         if debug_requested(argv):
             print_traceback(e)
         print(f"ML: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        if e.errno not in _DISK_ERRORS:
+            raise
+        if debug_requested(argv):
+            print_traceback(e)
+        full = e.errno in (errno.ENOSPC, errno.EDQUOT)
+        verb = "write" if full or e.errno == errno.EROFS else "access"
+        print(f"ML: error: cannot {verb} {e.filename or 'a run file'}: {e.strerror}; "
+              f"{'free some space or pass' if full else 'pass'} results=<a folder you can write>", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

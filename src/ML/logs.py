@@ -45,7 +45,7 @@ class CSVLog:
             self._rewrite(kept)
 
     def append(self, row: dict[str, Any]) -> None:
-        row = {k: _format(v) for k, v in row.items()}
+        raw, row = row, {k: _format(v) for k, v in row.items()}
         new = [k for k in row if k not in self.columns]
         if new or not self.path.is_file():
             rows = read_rows(self.path)[1] if self.count and self.path.is_file() else []
@@ -58,7 +58,7 @@ class CSVLog:
             with self.path.open("a") as f:
                 f.write(line.getvalue())
         self.count += 1
-        self.last = row
+        self.last = raw  # as given (full precision)
 
     def keep(self) -> tuple[int, list[str]]:
         """What a checkpoint records: the rows written so far and the header."""

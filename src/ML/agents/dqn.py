@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from ML.agents.base import BaseAgent
 from ML.blocks.network import build_aug, build_network, build_optimizer, config_device
+from ML.blocks.optim import clip_grad_norm
 from ML.errors import UserError
 from ML.hyperparams import instantiate, output_shape
 
@@ -118,6 +119,16 @@ class DQNAgent(BaseAgent):
         with torch.no_grad():
             return int(self.q(self._input(obs).unsqueeze(0)).argmax(1).item())
 
+    def act_batch(self, obs: np.ndarray, step: int, eval_mode: bool = False) -> np.ndarray:
+        """Actions for a batch of observations (a vector env's), one forward pass for all of them."""
+        with torch.no_grad():
+            actions = self.q(self._input(obs)).argmax(1).cpu().numpy()
+        eps = self.eval_eps if eval_mode else self.epsilon(step)
+        if eps > 0:
+            explore = self.rng.random(len(actions)) < eps
+            actions = np.where(explore, self.rng.integers(self.num_actions, size=len(actions)), actions)
+        return actions
+
     def update(self, replay: Any, step: int) -> dict[str, float]:
         if step < self.learn_start or step % self.update_every or len(replay) < self.batch_size:
             return {}
@@ -155,7 +166,7 @@ class DQNAgent(BaseAgent):
         self.optim.zero_grad(set_to_none=True)
         loss.backward()
         if self.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip, foreach=True)
+            clip_grad_norm(self.params, self.grad_clip)
         self.optim.step()
         self.updates += 1
         self._sync_target()

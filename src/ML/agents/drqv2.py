@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ML.accelerate import Accelerator
 from ML.agents.base import BaseAgent
 from ML.blocks.network import build_aug, build_optimizer, config_device
 from ML.blocks.vision import Encoder, orthogonal_init
@@ -196,6 +197,11 @@ class DrQV2Agent(BaseAgent):
         self.critic_target = copy.deepcopy(self.critic)
         self.critic_target.requires_grad_(False)
         self.to(self.device)
+        self.accel = Accelerator(config, self.device, self.encoder)  # accelerate=true: see _encode
+        if self.accel.dtype is not None and self.accel.dtype is not torch.bfloat16:
+            # fp16 would need a grad scaler across DrQ-v2's three optimisers: the encoder stays fp32 instead
+            self.accel.decision.update(amp=None, grad_scaler=False, why="DrQ-v2: bf16 only (no fp16 scaler)")
+            self.accel.dtype, self.accel.scaler = None, None
 
         encoder_params = [p for p in self.encoder.parameters() if p.requires_grad]
         self.encoder_opt = build_optimizer(config, encoder_params) if encoder_params else None
@@ -249,7 +255,7 @@ class DrQV2Agent(BaseAgent):
             if not eval_mode and step < self.num_expl_steps:
                 return self._to_env(torch.empty(self.action_dim).uniform_(-1.0, 1.0))
             x = torch.as_tensor(np.asarray(obs), device=self.device).unsqueeze(0).float()
-            mean = self.actor(self.encoder(x))
+            mean = self.actor(self._encode(x))
             if eval_mode:
                 return self._to_env(mean[0])
             return self._to_env(truncated_normal_sample(mean, self.stddev(step))[0])
@@ -273,14 +279,26 @@ class DrQV2Agent(BaseAgent):
         reward, discount = get("reward").view(-1, 1), get("discount").view(-1, 1)
         return obs, action, reward, discount, next_obs
 
+    def _encode(self, obs: torch.Tensor) -> torch.Tensor:
+        """The encoder's features in float32; with ``accelerate=true`` on hardware with native bf16 (a GPU,
+        or a CPU with AMX/AVX512-BF16) the encoder runs under bf16 autocast in ``channels_last``, ~2x faster
+        on such a CPU (benchmarks/drqv2.py), while the actor, critic and their losses stay float32."""
+        if self.accel.dtype is None:
+            return self.encoder(obs)
+        with self.accel.autocast():
+            return self.encoder(obs).float()
+
+    def describe(self) -> dict[str, Any]:
+        return self.accel.describe()
+
     def learn(self, batch: dict[str, Any], step: int) -> dict[str, float]:
         """One DrQ-v2 update (critic with encoder, then actor, then the target critic) on an n-step batch."""
         obs, action, reward, discount, next_obs = self._batch(batch)
         if self.aug is not None:
             obs, next_obs = self.aug(obs), self.aug(next_obs)
-        h = self.encoder(obs)
+        h = self._encode(obs)
         with torch.no_grad():
-            next_h = self.encoder(next_obs)
+            next_h = self._encode(next_obs)
         stddev = self.stddev(step)
 
         # critic (and encoder)

@@ -89,8 +89,8 @@ def gather(run_jsons: Iterable[str | Path], baselines: str | Path | None = None,
         evals_path = run_json.parent / "eval.csv"
         try:
             evals = pd.read_csv(evals_path)
-        except (OSError, pd.errors.EmptyDataError, pd.errors.ParserError):
-            evals = pd.DataFrame()
+        except (OSError, UnicodeDecodeError, pd.errors.EmptyDataError, pd.errors.ParserError):
+            evals = pd.DataFrame()  # unreadable: skipped and named below, like an empty one
         if evals.empty or "score" not in evals or "step" not in evals:
             skipped.append(f"{run_json.parent} (complete but eval.csv has no step/score rows)")
             continue

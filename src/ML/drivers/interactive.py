@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import gymnasium
 import numpy as np
 
 from ML.errors import UserError
@@ -12,6 +13,8 @@ from ML.hyperparams import instantiate
 from ML.hyperparams.instantiate import offer
 from ML.replay import Replay
 from ML.video import as_frame, write_mp4
+
+_VECTOR_WIDTH = 16  # most evaluation envs stepped together (a protocol's 100 final episodes: 7 rounds)
 
 
 def episode_seed(*key: int) -> int:
@@ -52,6 +55,7 @@ class Interactive:
         self._return = 0.0
         self._length = 0
         self._actions: list[Any] = []  # the unfinished episode's actions, to rebuild it after a resume
+        self._eval_vector: gymnasium.vector.SyncVectorEnv | None = None  # built at the first evaluation
 
     def open(self, run_dir: Path, resume: bool, state: dict[str, Any] | None = None) -> None:
         self.run_dir = run_dir
@@ -107,14 +111,30 @@ class Interactive:
 
     def evaluate(self, agent: Any, step: int) -> dict[str, float]:
         """Mean return over ``evaluate_episodes`` (the last evaluation: ``evaluate_episodes_final`` when set)
-        greedy episodes on the separately seeded eval env."""
-        returns, lengths = [], []
-        agent.eval()
-        episodes = self.config.evaluate_episodes
+        greedy episodes on the separately seeded eval env.
+
+        An agent with ``act_batch`` plays them all at once in a gymnasium vector env (one batched forward
+        per step instead of one per episode and step); episode ``i`` gets the same seed either way.
+        """
+        episodes = int(self.config.evaluate_episodes)
         if step >= int(self.config.train_steps) and self.config.get("evaluate_episodes_final") is not None:
-            episodes = self.config.evaluate_episodes_final  # a protocol's final score (Atari-100k: 100 episodes)
-        for i in range(int(episodes)):
-            obs, _ = self.eval_env.reset(seed=episode_seed(self.seed, 1, self.evaluations, i))
+            episodes = int(self.config.evaluate_episodes_final)  # a protocol's final score (Atari-100k: 100)
+        seeds = [episode_seed(self.seed, 1, self.evaluations, i) for i in range(episodes)]
+        agent.eval()
+        if episodes > 1 and not self.vlog and hasattr(agent, "act_batch"):
+            returns, lengths = self._evaluate_batched(agent, step, seeds)
+        else:
+            returns, lengths = self._evaluate_sequential(agent, step, seeds)
+        agent.train()
+        self.evaluations += 1
+        score = float(np.mean(returns)) if returns else float("nan")
+        return {"score": score, "score_std": float(np.std(returns)) if returns else float("nan"),
+                "episodes": len(returns), "length": float(np.mean(lengths)) if lengths else float("nan")}
+
+    def _evaluate_sequential(self, agent: Any, step: int, seeds: list[int]) -> tuple[list[float], list[int]]:
+        returns, lengths = [], []
+        for i, seed in enumerate(seeds):
+            obs, _ = self.eval_env.reset(seed=seed)
             frames = [self._frame(obs)] if self.vlog and i == 0 else None
             done, total, length = False, 0.0, 0
             while not done:
@@ -128,11 +148,38 @@ class Interactive:
                 write_mp4(self.run_dir / "videos" / f"step_{step}.mp4", frames)
             returns.append(total)
             lengths.append(length)
-        agent.train()
-        self.evaluations += 1
-        score = float(np.mean(returns)) if returns else float("nan")
-        return {"score": score, "score_std": float(np.std(returns)) if returns else float("nan"),
-                "episodes": len(returns), "length": float(np.mean(lengths)) if lengths else float("nan")}
+        return returns, lengths
+
+    def _evaluate_batched(self, agent: Any, step: int, seeds: list[int]) -> tuple[list[float], list[int]]:
+        """Each seed's episode in a vector env of at most ``_VECTOR_WIDTH`` copies, a chunk of seeds at a time.
+
+        An env whose episode ended keeps stepping (autoreset), its rewards uncounted, until the chunk's last
+        episode ends; a short last chunk is padded with extra seeds whose episodes are not counted.
+        """
+        width = min(len(seeds), _VECTOR_WIDTH)
+        if self._eval_vector is None or self._eval_vector.num_envs != width:
+            if self._eval_vector is not None:
+                self._eval_vector.close()
+            make = lambda: instantiate(self.config.Env, {**self.config.env, "seed": self.seed, "evaluation": True},
+                                       label="Env")
+            self._eval_vector = gymnasium.vector.SyncVectorEnv([make] * width, copy=False)
+        vector = self._eval_vector
+        returns: list[float] = []
+        lengths: list[int] = []
+        for first in range(0, len(seeds), width):
+            chunk = seeds[first:first + width]
+            padding = [episode_seed(self.seed, 2, self.evaluations, i) for i in range(width - len(chunk))]
+            obs, _ = vector.reset(seed=chunk + padding)
+            totals, steps = np.zeros(width), np.zeros(width, np.int64)
+            running = np.ones(width, bool)
+            while running[:len(chunk)].any():
+                obs, reward, terminated, truncated, _ = vector.step(agent.act_batch(obs, step, eval_mode=True))
+                totals += reward * running
+                steps += running
+                running &= ~(terminated | truncated)
+            returns += totals[:len(chunk)].tolist()
+            lengths += steps[:len(chunk)].tolist()
+        return returns, lengths
 
     def _frame(self, obs: np.ndarray) -> np.ndarray:
         frame = as_frame(obs, self._channels)
@@ -148,3 +195,5 @@ class Interactive:
             self.replay.close(keep=keep)
         self.env.close()
         self.eval_env.close()
+        if self._eval_vector is not None:
+            self._eval_vector.close()

@@ -67,6 +67,15 @@ def _load_llvm_users_in_order() -> None:
         pass
 
 
+def _in_renderer(error: BaseException) -> bool:
+    """Raised inside OpenGL, MuJoCo or dm_control (a renderer that cannot start), not by this project."""
+    tb, last = error.__traceback__, None
+    while tb is not None:
+        last, tb = tb, tb.tb_next
+    where = last.tb_frame.f_code.co_filename if last is not None else ""
+    return any(f"{os.sep}{name}{os.sep}" in where for name in ("OpenGL", "dm_control", "mujoco"))
+
+
 def _suite(pixels: bool) -> Any:
     """``dm_control.suite``; without pixels, a broken OpenGL backend falls back to ``MUJOCO_GL=disable``."""
     _load_llvm_users_in_order()
@@ -78,7 +87,9 @@ def _suite(pixels: bool) -> Any:
             raise UserError(f"Env=DMC needs dm_control ({e}); pip install dm_control==1.0.50 "
                             "mujoco==3.17.0") from None
         error = e
-    except (RuntimeError, OSError) as e:  # the OpenGL backend named by MUJOCO_GL failed to load at import
+    except (RuntimeError, OSError, AttributeError) as e:  # the OpenGL backend named by MUJOCO_GL failed to load
+        if not _in_renderer(e):
+            raise
         error = e
     if pixels:
         raise _render_error(error) from None
@@ -155,8 +166,10 @@ class DMC(gymnasium.Env):
 
             try:
                 self._render()  # fail now, with the fix, rather than at the first step
-            except (RuntimeError, OSError, ImportError, FatalError) as e:  # no working OpenGL context
-                self._env.close()
+            except (RuntimeError, OSError, ImportError, AttributeError, FatalError) as e:
+                if not _in_renderer(e):
+                    raise
+                self._env.close()  # no working OpenGL context
                 raise _render_error(e) from None
         else:
             dim = sum(int(np.prod(s.shape)) for s in self._env.observation_spec().values())

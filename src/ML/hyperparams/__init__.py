@@ -88,4 +88,9 @@ def resolve_config(code_args: tuple[Any, ...] = (), code_kwargs: dict[str, Any] 
     for override in code + cli:
         _check_declared(override, declared)
         _assign(config, override)
-    return Config(schema.check(config))
+    try:
+        return Config(schema.check(config))
+    except schema.SettingError as e:
+        if task is None or any(e.key == o.key or e.key.startswith(o.key + ".") for o in code + cli):
+            raise
+        raise UserError(f"{e} (set by recipe {task}: fix it there, or pass {e.key}=...)") from None

@@ -51,11 +51,13 @@ def _call(target: Any, args: dict[str, Any], in_shape: Shape | None, out_shape: 
     if params and unknown:
         accepted = ", ".join(p for p in params if p != "self") or "nothing"
         raise UserError(f"{label} does not take argument {unknown[0]!r} (it takes: {accepted}); fix the key")
-    args = schema.check_arguments(params, args, label)
-    try:
-        return target(**kwargs, **args)
-    except TypeError as e:
-        raise UserError(f"could not build {label}: {e}") from None
+    args = schema.check_arguments(params, args, label, own=getattr(target, "__module__", "").startswith("ML."))
+    if params:  # a missing or surplus argument is the user's to fix; a TypeError inside the class is a bug
+        try:
+            inspect.signature(target).bind(**kwargs, **args)
+        except TypeError as e:
+            raise UserError(f"could not build {label}: {e}") from None
+    return target(**kwargs, **args)
 
 
 def offer(spec: Any, args: dict[str, Any], **engine: Any) -> dict[str, Any]:

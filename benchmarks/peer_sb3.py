@@ -1,0 +1,123 @@
+"""DQN against the peer users would pick instead: Stable-Baselines3 with rl-zoo3's tuned hyperparameters.
+
+    .venv/bin/pip install -e '.[bench]'          # stable-baselines3 (benchmarks only, never a run-time need)
+    .venv/bin/python benchmarks/peer_sb3.py [--env CartPole-v1|Acrobot-v1] [--seeds 0 1 2] [--threads 1]
+
+Both sides run in this one process's run, seed by seed, alternating which goes first:
+- ours: a whole ``ML task=dqn env.task=<env> seed=<s>`` process (start-up, evaluations every 5k steps,
+  replay.h5, checkpoint, run.json: the run a user gets), timed from process start to exit;
+  its final score is the last row of eval.csv (10 greedy episodes).
+- SB3: ``stable_baselines3.DQN`` built with rl-zoo3's hyperparameters for the task and ``learn()``-ed for
+  rl-zoo3's ``n_timesteps``, timed from construction to the end of ``learn()`` (its imports excluded);
+  its final score is the mean of 10 deterministic episodes on seeded evaluation envs afterwards.
+Prints each side's seconds per run and steps/s, the median final returns and the ratio SB3 time / ours.
+
+rl-zoo3's hyperparameters are copied here (``ZOO``) rather than installed: the ``rl_zoo3`` package pulls
+optuna, huggingface_hub, moviepy and more. Source: DLR-RM/rl-baselines3-zoo, ``hyperparams/dqn.yml``
+(commit ce95481b041fe5314c1b2f1a53940d169b9253fc), entries ``CartPole-v1`` and ``Acrobot-v1``; rl-zoo3
+trains them with one environment, no normalisation, and SB3's defaults for everything not listed
+(``tau=1.0``, ``max_grad_norm=10``, ``exploration_initial_eps=1.0``, Huber loss, Adam).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ZOO: dict[str, dict] = {
+    "CartPole-v1": {"n_timesteps": 50_000, "learning_rate": 2.3e-3, "batch_size": 64, "buffer_size": 100_000,
+                    "learning_starts": 1000, "gamma": 0.99, "target_update_interval": 10, "train_freq": 256,
+                    "gradient_steps": 128, "exploration_fraction": 0.16, "exploration_final_eps": 0.04,
+                    "policy_kwargs": {"net_arch": [256, 256]}},
+    "Acrobot-v1": {"n_timesteps": 100_000, "learning_rate": 6.3e-4, "batch_size": 128, "buffer_size": 50_000,
+                   "learning_starts": 0, "gamma": 0.99, "target_update_interval": 250, "train_freq": 4,
+                   "gradient_steps": -1, "exploration_fraction": 0.12, "exploration_final_eps": 0.1,
+                   "policy_kwargs": {"net_arch": [256, 256]}},
+}
+INSTALL = ("benchmarks/peer_sb3.py needs Stable-Baselines3, which the engine never needs: "
+           "pip install -e '.[bench]'  (or pip install stable-baselines3==2.9.2)")
+
+
+def ours(env_id: str, seed: int, threads: int, extra: list[str]) -> tuple[float, float, int]:
+    """(seconds, final score, steps) of one whole ``ML task=dqn`` process."""
+    with tempfile.TemporaryDirectory() as tmp:
+        command = [sys.executable, "-m", "ML", "task=dqn", f"env.task={env_id}", f"seed={seed}",
+                   f"threads={threads}", "progress=false", f"run_dir={tmp}", *extra]
+        began = time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS":
+                                                                           str(threads)})
+        seconds = time.perf_counter() - began
+        rows = list(csv.DictReader((Path(tmp) / "eval.csv").open()))
+    return seconds, float(rows[-1]["score"]), int(rows[-1]["step"])
+
+
+def sb3(env_id: str, seed: int, episodes: int = 10) -> tuple[float, float, int]:
+    """(seconds, final score, steps) of SB3's DQN with rl-zoo3's hyperparameters."""
+    import gymnasium
+    from stable_baselines3 import DQN
+
+    settings = dict(ZOO[env_id])
+    steps = settings.pop("n_timesteps")
+    began = time.perf_counter()
+    model = DQN("MlpPolicy", gymnasium.make(env_id), seed=seed, device="cpu", verbose=0, **settings)
+    model.learn(total_timesteps=steps)
+    seconds = time.perf_counter() - began
+    env, returns = gymnasium.make(env_id), []
+    for i in range(episodes):
+        obs, _ = env.reset(seed=10_000 + 100 * seed + i)
+        done, total = False, 0.0
+        while not done:
+            action, _ = model.predict(obs, deterministic=True)
+            obs, reward, terminated, truncated, _ = env.step(int(action))
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+    return seconds, float(np.mean(returns)), steps
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--env", default="CartPole-v1", choices=sorted(ZOO))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("ml_args", nargs="*", help="extra key=value arguments for our side (e.g. train_steps=)")
+    args = parser.parse_args()
+    try:
+        import stable_baselines3  # noqa: F401
+    except ImportError:
+        print(INSTALL, file=sys.stderr)
+        return 2
+    import torch
+
+    torch.set_num_threads(args.threads)
+    results: dict[str, list[tuple[float, float, int]]] = {"ours": [], "sb3": []}
+    for k, seed in enumerate(args.seeds):  # alternate which goes first, so slow spells of a shared machine even out
+        order = ("ours", "sb3") if k % 2 == 0 else ("sb3", "ours")
+        for side in order:
+            result = ours(args.env, seed, args.threads, args.ml_args) if side == "ours" else sb3(args.env, seed)
+            results[side].append(result)
+        (a, fa, _), (b, fb, _) = results["ours"][-1], results["sb3"][-1]
+        print(f"seed {seed}: ours {a:7.1f} s (final {fa:7.1f})   SB3 {b:7.1f} s (final {fb:7.1f})   "
+              f"SB3 / ours {b / a:.2f}", flush=True)
+    print(f"DQN {args.env}, seeds {args.seeds}, {args.threads} thread(s):")
+    for side, label in (("ours", "ours (whole ML process)      "), ("sb3", "SB3 + rl-zoo3 (build+learn)  ")):
+        seconds = [r[0] for r in results[side]]
+        steps = results[side][0][2]
+        print(f"  {label}: {statistics.mean(seconds):7.1f} s a run, {steps / statistics.mean(seconds):7.1f} "
+              f"steps/s ({steps} steps), median final return {statistics.median(r[1] for r in results[side]):.1f}")
+    ratio = sum(r[0] for r in results["sb3"]) / sum(r[0] for r in results["ours"])
+    print(f"  speed ratio (SB3 total time / ours)  : {ratio:7.2f}   (target >= 1.5)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
