@@ -7,6 +7,7 @@ from pathlib import Path
 
 import h5py
 
+import ML
 from tests.conftest import run_ml
 
 BASE = ["task=dqn", "train_steps=300", "evaluate_per_steps=300", "evaluate_episodes=1", "log_per_steps=100",
@@ -26,6 +27,9 @@ def test_offline_learns_from_the_saved_replay_only(tmp_path: Path) -> None:
         assert f["obs"].shape[0] == frames  # nothing was added: no environment steps
     rows = list(csv.DictReader((tmp_path / RUN / "train.csv").open()))
     assert rows and all(int(r["frame"]) == 0 for r in rows) and "loss" in rows[-1]
+    agent = ML.load_agent(str(tmp_path / RUN))  # every scheduled update ran, on the saved transitions alone
+    scheduled = [s for s in range(300) if s >= agent.learn_start and s % agent.update_every == 0]
+    assert agent.updates == len(scheduled) * agent.updates_per_step > 0
 
 
 def test_offline_without_a_replay_is_one_line(tmp_path: Path) -> None:

@@ -1,21 +1,4 @@
-"""Data-parallel training across processes: ``world_size=N`` (or, with ``accelerate=true``, every GPU).
-
-``ML.entry.start`` hands a run with ``world_size > 1`` to ``launch``: N processes (``torch.multiprocessing``,
-forked where possible), one per GPU with NCCL, or N CPU processes with gloo. Every process runs the same
-``train`` with the same seed; agents wrap their networks in ``DistributedDataParallel`` (the classifier)
-or all-reduce their gradients after each backward (the GAN, whose discriminator runs several forwards
-per backward), so the ranks hold the same parameters at every step.
-
-* **Data**: each rank takes its own ``batch_size`` slice of every global batch: the effective batch size
-  is ``batch_size × world_size``, and ``frame`` in the logs counts samples of all ranks.
-* **Learning rate**: left as given by default (the effective batch is larger); ``lr_scaling=linear``
-  multiplies ``lr`` by ``world_size`` (the linear scaling rule of Goyal et al., 2017), recorded in
-  ``run.json``'s config.
-* **Files**: rank 0 alone writes the run directory (logs, ``agent.pt``, ``run.json``); the other ranks
-  write into temporary folders that are deleted when they finish.
-* **Resume**: a distributed run starts fresh (``resume`` is ignored; run.json says ``resume_exact: false``);
-  ``load=`` a checkpoint still works.
-"""
+"""Data-parallel training across processes: ``world_size=N`` (or, with ``accelerate=true``, every GPU)."""
 
 from __future__ import annotations
 
@@ -83,7 +66,24 @@ def _worker(rank: int, config: Any, command: list[str], world: int, port: int, o
 
 
 def launch(config: Any, command: list[str]) -> Any:
-    """Run ``config`` on ``world_size(config)`` processes; return rank 0's trained agent."""
+    """Run ``config`` on ``world_size(config)`` processes; return rank 0's trained agent.
+
+    ``ML.entry.start`` hands a run with ``world_size > 1`` to ``launch``: N processes (``torch.multiprocessing``,
+    forked where possible), one per GPU with NCCL, or N CPU processes with gloo. Every process runs the same
+    ``train`` with the same seed; agents wrap their networks in ``DistributedDataParallel`` (the classifier)
+    or all-reduce their gradients after each backward (the GAN, whose discriminator runs several forwards
+    per backward), so the ranks hold the same parameters at every step.
+
+    * **Data**: each rank takes its own ``batch_size`` slice of every global batch: the effective batch size
+      is ``batch_size × world_size``, and ``frame`` in the logs counts samples of all ranks.
+    * **Learning rate**: left as given by default (the effective batch is larger); ``lr_scaling=linear``
+      multiplies ``lr`` by ``world_size`` (the linear scaling rule of Goyal et al., 2017), recorded in
+      ``run.json``'s config.
+    * **Files**: rank 0 alone writes the run directory (logs, ``agent.pt``, ``run.json``); the other ranks
+      write into temporary folders that are deleted when they finish.
+    * **Resume**: a distributed run starts fresh (``resume`` is ignored; run.json says ``resume_exact: false``);
+      ``load=`` a checkpoint still works.
+    """
     import torch.multiprocessing as mp
 
     world = ranks.world_size(config)

@@ -1,29 +1,5 @@
-"""Experience replay: a RAM ring buffer to sample from, and ``replay.h5`` as its durable copy.
-
-Frames are stored once, in episode order: an episode of T steps is T + 1 observations. Slot ``i`` holds
-an observation, the action taken from it, the reward that action earned, whether slot ``i`` was reached
-by a terminating step, and whether a transition leaves it (``valid``: false for an episode's last frame
-and for the newest frame, whose action is not known yet). An n-step transition from slot ``i`` follows
-``valid`` slots forward, so it stops at the episode's end, and is computed at sample time with numpy
-gathers. When the buffer is full the oldest frames are overwritten.
-
-``replay.h5`` holds the same per-frame columns as extendable datasets plus an ``episodes`` table
-(first frame, number of frames, how it ended), appended a batch of complete episodes at a time and
-flushed, in SWMR mode: ``h5py.File(path, "r", swmr=True)`` reads it while training runs.
-
-Stacked pixel observations (``frame_stack`` > 1: Atari's 4 gray frames, DMC's 3 RGB frames, stacked on the
-channel axis) are stored once per frame: each slot (in RAM and in replay.h5, whose ``frame_stack``
-attribute says so) keeps only the newest ``obs_shape[0] // frame_stack`` channels, and sampling rebuilds
-every stack with one gather, walking back through the episode's frames and, at its start, repeating its
-first frame, which is what the environments' own stacks hold after a reset. Memory drops by the stack
-factor. (Only the oldest frames held, whose predecessors were overwritten or not loaded, are padded where
-the environment had older frames.)
-
-Resuming: ``state()`` writes every complete episode and returns the sizes of replay.h5 and the sampler's RNG
-state; ``Replay(..., load=True, state=that)`` cuts replay.h5 back to those sizes (dropping what was written
-after the checkpoint, e.g. the unfinished episode ``close`` wrote) and restores the RNG, so that the loaded
-replay is the checkpointed one minus its unfinished episode and samples the same indices.
-"""
+"""Experience replay: a RAM ring buffer to sample from (frames stored once, n-step returns at sample
+time), and ``replay.h5`` as its durable, resumable copy (``Replay``)."""
 
 from __future__ import annotations
 
@@ -75,6 +51,30 @@ def _shared_zeros(shape: Any, dtype: Any) -> np.ndarray:
 
 class Replay:
     """Transitions for sampling (RAM) and, with a ``path``, a durable HDF5 copy.
+
+    Frames are stored once, in episode order: an episode of T steps is T + 1 observations. Slot ``i`` holds
+    an observation, the action taken from it, the reward that action earned, whether slot ``i`` was reached
+    by a terminating step, and whether a transition leaves it (``valid``: false for an episode's last frame
+    and for the newest frame, whose action is not known yet). An n-step transition from slot ``i`` follows
+    ``valid`` slots forward, so it stops at the episode's end, and is computed at sample time with numpy
+    gathers. When the buffer is full the oldest frames are overwritten.
+
+    ``replay.h5`` holds the same per-frame columns as extendable datasets plus an ``episodes`` table
+    (first frame, number of frames, how it ended), appended a batch of complete episodes at a time and
+    flushed, in SWMR mode: ``h5py.File(path, "r", swmr=True)`` reads it while training runs.
+
+    Stacked pixel observations (``frame_stack`` > 1: Atari's 4 gray frames, DMC's 3 RGB frames, stacked on the
+    channel axis) are stored once per frame: each slot (in RAM and in replay.h5, whose ``frame_stack``
+    attribute says so) keeps only the newest ``obs_shape[0] // frame_stack`` channels, and sampling rebuilds
+    every stack with one gather, walking back through the episode's frames and, at its start, repeating its
+    first frame, which is what the environments' own stacks hold after a reset. Memory drops by the stack
+    factor. (Only the oldest frames held, whose predecessors were overwritten or not loaded, are padded where
+    the environment had older frames.)
+
+    Resuming: ``state()`` writes every complete episode and returns the sizes of replay.h5 and the sampler's RNG
+    state; ``Replay(..., load=True, state=that)`` cuts replay.h5 back to those sizes (dropping what was written
+    after the checkpoint, e.g. the unfinished episode ``close`` wrote) and restores the RNG, so that the loaded
+    replay is the checkpointed one minus its unfinished episode and samples the same indices.
 
     Args:
         path: where replay.h5 lives (``None``: RAM only).

@@ -1,13 +1,4 @@
-"""DQN for discrete actions: double Q-learning, n-step returns, a target network, Huber loss.
-
-The Q network is the config's ``Eyes → Model`` (default ``Identity → MLP``) from observation to one value
-per action; the optimiser is the config's ``Optim`` with ``lr`` and ``optim.*`` (fused when it can be).
-
-From pixels (``Eyes=NatureCNN``, recipes ``dqn_atari`` and ``atari100k``) observations stay uint8 in the
-replay and on their way to the device, and become floats there (NatureCNN divides by 255). With ``Aug``
-set (``Aug=RandomShiftsAug``, as DrQ(ε) on Atari-100k) image observations and next observations are
-augmented in updates only, each independently; acting and evaluation see the raw frames.
-"""
+"""DQN for discrete actions: double Q-learning, n-step returns, a target network, Huber loss."""
 
 from __future__ import annotations
 
@@ -27,6 +18,14 @@ from ML.hyperparams import instantiate, output_shape
 
 class DQNAgent(BaseAgent):
     """Deep Q-learning (Mnih et al. 2015) with double Q (van Hasselt et al. 2016) and n-step returns.
+
+    The Q network is the config's ``Eyes → Model`` (default ``Identity → MLP``) from observation to one value
+    per action; the optimiser is the config's ``Optim`` with ``lr`` and ``optim.*`` (fused when it can be).
+
+    From pixels (``Eyes=NatureCNN``, recipes ``dqn_atari`` and ``atari100k``) observations stay uint8 in the
+    replay and on their way to the device, and become floats there (NatureCNN divides by 255). With ``Aug``
+    set (``Aug=RandomShiftsAug``, as DrQ(ε) on Atari-100k) image observations and next observations are
+    augmented in updates only, each independently; acting and evaluation see the raw frames.
 
     Args:
         spec, config: given by the engine (the task's shapes; the resolved config).

@@ -1,18 +1,4 @@
-"""DrQ-v2 (Yarats et al. 2021): DDPG with n-step returns, twin critics and random-shift augmentation.
-
-Pixels → ``Eyes`` (DrQ-v2's conv ``Encoder`` by default) → flat features shared by the actor and the
-critic. Each has its own trunk (Linear → LayerNorm → Tanh to ``feature_dim``); the actor's MLP gives the
-action mean (tanh), explored with a truncated normal of scheduled std; the critic's twin MLPs value
-[trunk features, action]. The critic regresses on the n-step target built from the smaller of the two
-target-critic values (target critic: Polyak averaging at ``critic_tau``; the encoder has no target copy),
-with the next action sampled at the scheduled std clipped to ``stddev_clip``. The actor maximises the
-smaller twin value on detached encoder features, so the encoder learns only through the critic.
-Observations and next observations are augmented with ``Aug`` (random shifts by default) on pixels.
-
-From states (``env.pixels=false``, classic control) the ``Eyes`` is ``Identity``: no encoder, no augmentation.
-Actions are produced in [-1, 1] and rescaled to the task's [action_low, action_high].
-The config's ``Model`` is not used: the actor and critic are DrQ-v2's (sized by ``hidden_dim``).
-"""
+"""DrQ-v2 (Yarats et al. 2021): DDPG with n-step returns, twin critics and random-shift augmentation."""
 
 from __future__ import annotations
 
@@ -135,7 +121,20 @@ def _is_default(spec: Any, names: tuple[str, ...]) -> bool:
 
 
 class DrQV2Agent(BaseAgent):
-    """DrQ-v2 for continuous actions, from pixels or states (see the module docstring).
+    """DrQ-v2 for continuous actions, from pixels or states.
+
+    Pixels → ``Eyes`` (DrQ-v2's conv ``Encoder`` by default) → flat features shared by the actor and the
+    critic. Each has its own trunk (Linear → LayerNorm → Tanh to ``feature_dim``); the actor's MLP gives the
+    action mean (tanh), explored with a truncated normal of scheduled std; the critic's twin MLPs value
+    [trunk features, action]. The critic regresses on the n-step target built from the smaller of the two
+    target-critic values (target critic: Polyak averaging at ``critic_tau``; the encoder has no target copy),
+    with the next action sampled at the scheduled std clipped to ``stddev_clip``. The actor maximises the
+    smaller twin value on detached encoder features, so the encoder learns only through the critic.
+    Observations and next observations are augmented with ``Aug`` (random shifts by default) on pixels.
+
+    From states (``env.pixels=false``, classic control) the ``Eyes`` is ``Identity``: no encoder, no augmentation.
+    Actions are produced in [-1, 1] and rescaled to the task's [action_low, action_high].
+    The config's ``Model`` is not used: the actor and critic are DrQ-v2's (sized by ``hidden_dim``).
 
     Args:
         spec, config: given by the engine (the task's shapes; the resolved config). ``config.lr`` is the

@@ -1,21 +1,4 @@
-"""The benchmark grid: validate config.yaml against its schema, read suite files, expand recipe × task × seed.
-
-A suite file (``ML/recipes/suites/NAME.yaml``) names its environment kind, tasks and protocol::
-
-    env: DMC                # Classic | Classify | Atari | DMC
-    protocol: drqv2         # optional: ML/recipes/protocols/drqv2.yaml (ML.benchmarking.protocols)
-    difficulty: easy        # optional: the protocol's difficulty of every task below
-    tasks: [cartpole_balance, walker_walk]
-    args: {}                # optional extra ML arguments for every task of the suite
-    task_args: {}           # optional, per task: {walker_walk: {batch_size: 512}}
-
-A grid entry in config.yaml names ``recipe``, ``suite`` and optionally ``tasks`` (a subset), ``seeds`` and
-``args``. Each cell becomes one call of ``ML task=<recipe> <task> <arguments> seed=<s> experiment=<exp>
-results=<root> threads=<n>`` writing ``<root>/<exp>/runs/<recipe>/<env>/<task>/<seed>/``; its arguments
-are, later ones winning: the protocol's (all tasks, the difficulty's, the task's), the suite's ``args``
-and ``task_args``, config.yaml's ``args``, the grid entry's ``args`` — one ``key=value`` per key, so
-``snakemake -n -p`` shows exactly what a cell runs.
-"""
+"""The benchmark grid: validate config.yaml against its schema, read suite files, expand recipe × task × seed."""
 
 from __future__ import annotations
 
@@ -106,7 +89,17 @@ def known_suites() -> list[str]:
 
 
 def load_suite(name: str) -> Suite:
-    """A suite by file name (case-insensitive, ``Classic`` → classic.yaml) or by path to a YAML file."""
+    """A suite by file name (case-insensitive, ``Classic`` → classic.yaml) or by path to a YAML file.
+
+    A suite file (``ML/recipes/suites/NAME.yaml``) names its environment kind, tasks and protocol::
+
+        env: DMC                # Classic | Classify | Atari | DMC
+        protocol: drqv2         # optional: ML/recipes/protocols/drqv2.yaml (ML.benchmarking.protocols)
+        difficulty: easy        # optional: the protocol's difficulty of every task below
+        tasks: [cartpole_balance, walker_walk]
+        args: {}                # optional extra ML arguments for every task of the suite
+        task_args: {}           # optional, per task: {walker_walk: {batch_size: 512}}
+    """
     path = Path(name)
     if not (path.suffix in (".yaml", ".yml") and path.is_file()):
         matches = [p for p in SUITES_DIR.glob("*.yaml") if p.stem.lower() == name.lower()]
@@ -225,7 +218,15 @@ def validate(config: dict[str, Any], schema_path: str | Path = SCHEMA) -> dict[s
 
 
 def expand(config: dict[str, Any]) -> list[Cell]:
-    """Every recipe × task × seed cell of a validated config, in grid order; duplicates are an error."""
+    """Every recipe × task × seed cell of a validated config, in grid order; duplicates are an error.
+
+    A grid entry in config.yaml names ``recipe``, ``suite`` and optionally ``tasks`` (a subset), ``seeds`` and
+    ``args``. Each cell becomes one call of ``ML task=<recipe> <task> <arguments> seed=<s> experiment=<exp>
+    results=<root> threads=<n>`` writing ``<root>/<exp>/runs/<recipe>/<env>/<task>/<seed>/``; its arguments
+    are, later ones winning: the protocol's (all tasks, the difficulty's, the task's), the suite's ``args``
+    and ``task_args``, config.yaml's ``args``, the grid entry's ``args`` — one ``key=value`` per key, so
+    ``snakemake -n -p`` shows exactly what a cell runs.
+    """
     cells: dict[tuple[str, str, str, str], Cell] = {}
     common = format_args(config.get("args"))
     for i, entry in enumerate(config["grid"]):

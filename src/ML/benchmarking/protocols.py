@@ -1,19 +1,4 @@
-"""Published protocols as recipe arguments: what a suite's cells must run to be comparable with a paper.
-
-A protocol file (``ML/recipes/protocols/NAME.yaml``) holds the arguments a published protocol sets, for
-every task, per difficulty and per task::
-
-    source: facebookresearch/drqv2 cfgs/task/*.yaml (MIT)
-    args: {evaluate_episodes: 10}                      # every task
-    difficulties:
-      easy: {train_steps: 550000, agent.stddev_schedule: linear(1.0,0.1,100000)}
-    tasks:
-      walker_walk: {agent.n_step: 1, batch_size: 512}  # one task, over its difficulty
-
-A suite names one (``protocol: drqv2``) and the difficulty of its tasks (``difficulty: easy``). A cell's
-arguments are, later ones winning: the protocol's ``args``, its difficulty's, its task's, the suite's own
-``args`` and ``task_args``, then the grid entry's ``args``.
-"""
+"""Published protocols as recipe arguments: what a suite's cells must run to be comparable with a paper."""
 
 from __future__ import annotations
 
@@ -68,7 +53,22 @@ def _mapping(value: Any, where: str) -> dict[str, Any]:
 
 @functools.cache
 def load(name: str) -> Protocol:
-    """A protocol by name (``drqv2``, ``atari100k``), or ProtocolError naming the known ones."""
+    """A protocol by name (``drqv2``, ``atari100k``), or ProtocolError naming the known ones.
+
+    A protocol file (``ML/recipes/protocols/NAME.yaml``) holds the arguments a published protocol sets, for
+    every task, per difficulty and per task::
+
+        source: facebookresearch/drqv2 cfgs/task/*.yaml (MIT)
+        args: {evaluate_episodes: 10}                      # every task
+        difficulties:
+          easy: {train_steps: 550000, agent.stddev_schedule: linear(1.0,0.1,100000)}
+        tasks:
+          walker_walk: {agent.n_step: 1, batch_size: 512}  # one task, over its difficulty
+
+    A suite names one (``protocol: drqv2``) and the difficulty of its tasks (``difficulty: easy``). A cell's
+    arguments are, later ones winning: the protocol's ``args``, its difficulty's, its task's, the suite's own
+    ``args`` and ``task_args``, then the grid entry's ``args``.
+    """
     path = PROTOCOLS_DIR / f"{name}.yaml"
     if not isinstance(name, str) or not name or not path.is_file():
         raise ProtocolError(f"unknown protocol {name!r}: expected {path} (known protocols: {', '.join(known())})")

@@ -10,19 +10,7 @@
   (P(x > y) + ½ P(x = y)), averaged over the tasks both recipes ran; stratified bootstrap CI (X and Y
   resampled independently within each task).
 
-The final score of a run is the mean of its evaluations over the last ``window`` fraction of its steps
-(default 10%: step ≥ 0.9 × the last step; ``window = 0``: the last evaluation alone). The definition,
-resamples, seed and CI level are written beside stats.csv in ``stats.json``.
-
-``stats.csv``: ``experiment, recipe, suite, step, metric, value, ci_low, ci_high``. ``step`` is ``final``
-for each run's last evaluation, else an evaluation step common to every run of the group (the curve).
-A recipe evaluated on several suites also gets the suite ``all`` (every task of every suite).
-
-    python -m ML.benchmarking.cli stats --scores results/default/scores.csv --out results/default/stats.csv \
-        [--window 0.1] [--cells results/default/cells.csv]
-
-writes stats.csv, stats.json, profiles.csv, comparisons.csv, final_scores.csv/.md and summary.md beside it.
-"""
+The command line (stats.csv and the other tables beside it): ``python -m ML.benchmarking.cli stats``."""
 
 from __future__ import annotations
 
@@ -203,7 +191,12 @@ def verdict(poi: float, low: float, high: float, seeds: int, max_seeds: int = 10
 
 def final_scores(scores: pd.DataFrame, window: float = 0.1) -> pd.DataFrame:
     """One row per run: the mean ``score`` and ``normalized`` of its evaluations at step ≥ (1 − window) ×
-    its last step (``window = 0``: the last evaluation), with ``step`` = its last step, ``frame``, ``time``."""
+    its last step (``window = 0``: the last evaluation), with ``step`` = its last step, ``frame``, ``time``.
+
+    The final score of a run is the mean of its evaluations over the last ``window`` fraction of its steps
+    (default 10%: step ≥ 0.9 × the last step; ``window = 0``: the last evaluation alone). The definition,
+    resamples, seed and CI level are written beside stats.csv in ``stats.json``.
+    """
     keys = ["experiment", "recipe", "suite", "task", "seed"]
     if scores.empty:
         return pd.DataFrame(columns=[*keys, "step", "frame", "time", "score", "normalized", "evaluations"])
@@ -241,7 +234,12 @@ def _task_arrays(rows: pd.DataFrame, column: str = "normalized") -> list[np.ndar
 def compute(scores: pd.DataFrame, reps: int = 2000, seed: int = 0, ci: float = 0.95, log=print,
             window: float = 0.1) -> pd.DataFrame:
     """stats.csv rows from a scores.csv frame: final metrics (each run's final score, see ``final_scores``)
-    and curves over the evaluation steps common to every run of the group."""
+    and curves over the evaluation steps common to every run of the group.
+
+    ``stats.csv``: ``experiment, recipe, suite, step, metric, value, ci_low, ci_high``. ``step`` is ``final``
+    for each run's last evaluation, else an evaluation step common to every run of the group (the curve).
+    A recipe evaluated on several suites also gets the suite ``all`` (every task of every suite).
+    """
     records = []
     usable = scores.dropna(subset=["normalized"])
     left_out = scores[scores["normalized"].isna()][["experiment", "recipe", "suite", "task"]].drop_duplicates()

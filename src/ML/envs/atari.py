@@ -1,42 +1,5 @@
-"""Atari 2600 games through ale-py: ``Env=Atari env.game=pong``.
-
-``Atari`` is a ``gymnasium.Wrapper`` around ``gymnasium.make("ALE/<Game>-v5", frameskip=1, ...)`` with
-gymnasium's ``AtariPreprocessing`` (frame skip with a max-pool over the last two frames, no-op starts,
-84x84 grayscale by INTER_AREA resize) and a frame stack done here. Observations are uint8 numpy arrays,
-channels first: ``(frame_stack, 84, 84)`` in grayscale, ``(3 * frame_stack, 84, 84)`` in colour.
-Rewards are the raw game rewards (clipping, if any, is the agent's business), so returns are game scores.
-
-Game names are lower case without underscores, as the source document writes them (``mspacman``,
-``privateeye``, ``upndown``); the ALE's own snake_case ids (``ms_pacman``) are accepted too. Every game
-with a single-player ROM in ale-py's wheel can be played (104 of its 108 ROMs; the 57 of the benchmark
-are all there).
-
-Settings (``None`` means: the protocol's value, else the default shown):
-
-==========================  =======  =========  =======
-setting                     default  atari100k  machado
-==========================  =======  =========  =======
-frame_skip                  4        4          4
-sticky_actions              0.0      0.0        0.25
-full_action_space           False    False      True
-terminal_on_life_loss       False    True       False
-noop_max                    30       30         0
-max_episode_frames          108_000  108_000    108_000
-==========================  =======  =========  =======
-
-``atari100k`` is the data-efficient benchmark (Kaiser et al. 2020; DER, SPR, DrQ, BBF): 100k agent steps
-= 400k frames of training, recorded in ``task_spec.info`` as ``budget_steps``/``budget_frames``, with a
-terminal on life loss as in those papers' (dopamine) configurations. ``machado`` is Machado et al.
-(2018)'s recommended protocol: sticky actions (p=0.25) as the only stochasticity (so no no-op starts),
-the full 18-action set, episodes end only at game over.
-
-``terminal_on_life_loss`` applies to training only: the evaluation copy (``evaluation=True``) always plays
-to the real game over. A lost life ends the training episode (``terminated=True``, ``info["life_loss"]``)
-but not the game: the next ``reset`` continues the same game with one no-op step (the DQN convention,
-baselines' ``EpisodicLifeEnv``), ignoring its seed; only a real game over (or the frame cap) resets the
-emulator. ``reset(seed=s)`` otherwise reseeds the whole emulator (ALE random seed, sticky actions and
-no-op count), so the same seed gives the same episode.
-"""
+"""Atari 2600 games through ale-py: ``Env=Atari env.game=pong``, with gymnasium's ``AtariPreprocessing`` and
+the published protocols' settings (``Atari``); its fast path is tested against the real wrappers."""
 
 from __future__ import annotations
 
@@ -132,8 +95,45 @@ def _settings(protocol: str | None, given: dict[str, Any]) -> dict[str, Any]:
 class Atari(gymnasium.Wrapper):
     """An Atari game with standard preprocessing and its ``TaskSpec``.
 
+    ``Atari`` is a ``gymnasium.Wrapper`` around ``gymnasium.make("ALE/<Game>-v5", frameskip=1, ...)`` with
+    gymnasium's ``AtariPreprocessing`` (frame skip with a max-pool over the last two frames, no-op starts,
+    84x84 grayscale by INTER_AREA resize) and a frame stack done here. Observations are uint8 numpy arrays,
+    channels first: ``(frame_stack, 84, 84)`` in grayscale, ``(3 * frame_stack, 84, 84)`` in colour.
+    Rewards are the raw game rewards (clipping, if any, is the agent's business), so returns are game scores.
+
+    Game names are lower case without underscores, as the source document writes them (``mspacman``,
+    ``privateeye``, ``upndown``); the ALE's own snake_case ids (``ms_pacman``) are accepted too. Every game
+    with a single-player ROM in ale-py's wheel can be played (104 of its 108 ROMs; the 57 of the benchmark
+    are all there).
+
+    Settings (``None`` means: the protocol's value, else the default shown):
+
+    ==========================  =======  =========  =======
+    setting                     default  atari100k  machado
+    ==========================  =======  =========  =======
+    frame_skip                  4        4          4
+    sticky_actions              0.0      0.0        0.25
+    full_action_space           False    False      True
+    terminal_on_life_loss       False    True       False
+    noop_max                    30       30         0
+    max_episode_frames          108_000  108_000    108_000
+    ==========================  =======  =========  =======
+
+    ``atari100k`` is the data-efficient benchmark (Kaiser et al. 2020; DER, SPR, DrQ, BBF): 100k agent steps
+    = 400k frames of training, recorded in ``task_spec.info`` as ``budget_steps``/``budget_frames``, with a
+    terminal on life loss as in those papers' (dopamine) configurations. ``machado`` is Machado et al.
+    (2018)'s recommended protocol: sticky actions (p=0.25) as the only stochasticity (so no no-op starts),
+    the full 18-action set, episodes end only at game over.
+
+    ``terminal_on_life_loss`` applies to training only: the evaluation copy (``evaluation=True``) always plays
+    to the real game over. A lost life ends the training episode (``terminated=True``, ``info["life_loss"]``)
+    but not the game: the next ``reset`` continues the same game with one no-op step (the DQN convention,
+    baselines' ``EpisodicLifeEnv``), ignoring its seed; only a real game over (or the frame cap) resets the
+    emulator. ``reset(seed=s)`` otherwise reseeds the whole emulator (ALE random seed, sticky actions and
+    no-op count), so the same seed gives the same episode.
+
     Args:
-        game: ``pong``, ``breakout``, ``mspacman``... (see the module docstring).
+        game: ``pong``, ``breakout``, ``mspacman``... (see above).
         seed: seeds the first ``reset`` when it is given no seed; the evaluation copy uses ``seed + 10000``.
         evaluation: the evaluation copy: never ends an episode on a lost life.
         protocol: ``atari100k`` or ``machado``: presets for the settings left ``None``.

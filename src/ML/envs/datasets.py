@@ -2,30 +2,7 @@
 
 ``load(config) -> (train, test, spec)``; ``batches(dataset, batch_size, generator)`` streams shuffled
 training batches forever (``.epoch`` counts completed epochs); ``iterate(dataset, batch_size)`` is one
-ordered pass (evaluation).
-
-What ``Dataset=`` takes:
-
-* ``Digits`` — scikit-learn's 8×8 digits (shipped with scikit-learn, offline): 1797 images (1, 8, 8) in
-  [0, 1], 10 classes, a stratified 80/20 train/test split fixed by ``dataset.split_seed`` (default 0,
-  independent of the run seed, so every run shares one test set).
-* ``MNIST``, ``FashionMNIST``, ``CIFAR10`` — torchvision's own loaders, reading the original files under
-  ``dataset.root`` (default: ``$ML_DATASETS`` if set, else ``datasets/`` in the working directory):
-  ``<root>/MNIST/raw/train-images-idx3-ubyte`` ... (``.gz`` files are unpacked in place) and
-  ``<root>/cifar-10-batches-py/data_batch_1`` ... (or ``<root>/cifar-10-python.tar.gz``, unpacked).
-  CIFAR-10 files are verified against torchvision's md5 sums. Nothing downloads unless
-  ``dataset.download=true``.
-* a torchvision dataset class (``ML.launch(Dataset=torchvision.datasets.MNIST)``), built with
-  ``root``, ``train=True/False`` and ``download`` as above;
-* a ``torch.utils.data.Dataset`` class or instance (``Dataset=MyFile.MyDataset``), built with the
-  ``dataset.*`` arguments (plus ``train=True/False`` when its signature takes ``train``). Without a
-  train/test notion a fixed ``dataset.test_fraction`` (default 0.2) is split off with
-  ``dataset.split_seed``.
-
-Items are ``(x, y)``: ``x`` a tensor, array or PIL image (PIL and uint8 arrays become floats in [0, 1],
-PIL channels first, as torchvision's ``ToTensor``); ``y`` an integer class. The number of classes comes
-from ``dataset.num_classes``, else a ``classes`` attribute, else the largest label + 1.
-"""
+ordered pass (evaluation)."""
 
 from __future__ import annotations
 
@@ -544,6 +521,28 @@ def _test_override(config: Any) -> Any:
 
 def load(config: Any, store: Callable[..., tuple[Any, Any]] | None = None) -> tuple[Any, Any, TaskSpec]:
     """The training set, the test set and the task's spec for ``config.Dataset`` / ``config.dataset``.
+
+    What ``Dataset=`` takes:
+
+    * ``Digits`` — scikit-learn's 8×8 digits (shipped with scikit-learn, offline): 1797 images (1, 8, 8) in
+      [0, 1], 10 classes, a stratified 80/20 train/test split fixed by ``dataset.split_seed`` (default 0,
+      independent of the run seed, so every run shares one test set).
+    * ``MNIST``, ``FashionMNIST``, ``CIFAR10`` — torchvision's own loaders, reading the original files under
+      ``dataset.root`` (default: ``$ML_DATASETS`` if set, else ``datasets/`` in the working directory):
+      ``<root>/MNIST/raw/train-images-idx3-ubyte`` ... (``.gz`` files are unpacked in place) and
+      ``<root>/cifar-10-batches-py/data_batch_1`` ... (or ``<root>/cifar-10-python.tar.gz``, unpacked).
+      CIFAR-10 files are verified against torchvision's md5 sums. Nothing downloads unless
+      ``dataset.download=true``.
+    * a torchvision dataset class (``ML.launch(Dataset=torchvision.datasets.MNIST)``), built with
+      ``root``, ``train=True/False`` and ``download`` as above;
+    * a ``torch.utils.data.Dataset`` class or instance (``Dataset=MyFile.MyDataset``), built with the
+      ``dataset.*`` arguments (plus ``train=True/False`` when its signature takes ``train``). Without a
+      train/test notion a fixed ``dataset.test_fraction`` (default 0.2) is split off with
+      ``dataset.split_seed``.
+
+    Items are ``(x, y)``: ``x`` a tensor, array or PIL image (PIL and uint8 arrays become floats in [0, 1],
+    PIL channels first, as torchvision's ``ToTensor``); ``y`` an integer class. The number of classes comes
+    from ``dataset.num_classes``, else a ``classes`` attribute, else the largest label + 1.
 
     ``store(name, args, build)``: where a built-in dataset's (train, test) come from instead of ``build()``
     (the driver passes ``memmap.store_for(config)``: the memory-mapped store under ``accelerate=true``).

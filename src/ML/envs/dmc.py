@@ -1,28 +1,5 @@
-"""DeepMind Control Suite tasks as gymnasium environments: ``Env=DMC env.task=cheetah_run``.
-
-Rendering: MuJoCo picks its OpenGL backend from ``MUJOCO_GL`` when dm_control is first imported, and the
-choice cannot change afterwards in that process. Importing this module sets ``MUJOCO_GL=egl`` when it is
-unset (headless; on a machine without a GPU EGL renders in software through llvmpipe, no package needed),
-so import ``ML.envs.dmc`` before anything imports ``dm_control`` or ``mujoco``, or set ``MUJOCO_GL``
-yourself (``egl``, ``osmesa`` with the ``libosmesa6`` package, ``glfw`` with a display).
-An 84x84 render on CPU takes ~20-25 ms (~40-55 frames/s); ``fast_render=True`` turns off shadows and
-multisampling (``model.vis.quality.shadowsize=0``, ``offsamples=0``), ~5x faster, but the images differ,
-so it is an option recorded in ``task_spec.info``, never a silent default.
-
-Tasks are ``<domain>_<task>`` from ``dm_control.suite.ALL_TASKS`` (``cheetah_run``, ``ball_in_cup_catch``,
-``point_mass_easy``, ``finger_turn_hard``, ``humanoid_run``...); DrQ-v2's ``cup_<task>`` spelling
-(``cup_catch``) names the ``ball_in_cup`` domain. The task name is kept as given (it names the run
-directory); ``task_spec.info`` records the dm_control domain and task.
-
-Observations: with ``pixels=True`` the customary camera (DrQ-v2: camera 2 for quadruped, 0 otherwise)
-rendered at ``size`` x ``size`` RGB, channels first, the last ``frame_stack`` frames stacked:
-``(3 * frame_stack, size, size)`` uint8. With ``pixels=False`` the task's state observation flattened into
-one float32 vector (no stacking). Actions are float32 in [-1, 1] (rescaled to the task's own bounds, which
-differ for quadruped); each is repeated ``action_repeat`` times and the rewards summed. Episodes are the
-suite's 1000 physics-control steps (500 agent steps at ``action_repeat=2``) and end ``truncated`` (a time
-limit), unless the task itself ends one with discount 0 (``terminated``). ``reset(seed=s)`` reseeds the
-task's random state, so the same seed gives the same initial state.
-"""
+"""DeepMind Control Suite tasks as gymnasium environments: ``Env=DMC env.task=cheetah_run``, from pixels
+(DrQ-v2's cameras and frame stack) or states. Import it before ``dm_control``: it picks the OpenGL backend (``DMC``)."""
 
 from __future__ import annotations
 
@@ -115,7 +92,30 @@ def _split(task: str, suite: Any) -> tuple[str, str]:
 
 
 class DMC(gymnasium.Env):
-    """A DeepMind Control Suite task with its ``TaskSpec`` (see the module docstring).
+    """A DeepMind Control Suite task with its ``TaskSpec``.
+
+    Rendering: MuJoCo picks its OpenGL backend from ``MUJOCO_GL`` when dm_control is first imported, and the
+    choice cannot change afterwards in that process. Importing this module sets ``MUJOCO_GL=egl`` when it is
+    unset (headless; on a machine without a GPU EGL renders in software through llvmpipe, no package needed),
+    so import ``ML.envs.dmc`` before anything imports ``dm_control`` or ``mujoco``, or set ``MUJOCO_GL``
+    yourself (``egl``, ``osmesa`` with the ``libosmesa6`` package, ``glfw`` with a display).
+    An 84x84 render on CPU takes ~20-25 ms (~40-55 frames/s); ``fast_render=True`` turns off shadows and
+    multisampling (``model.vis.quality.shadowsize=0``, ``offsamples=0``), ~5x faster, but the images differ,
+    so it is an option recorded in ``task_spec.info``, never a silent default.
+
+    Tasks are ``<domain>_<task>`` from ``dm_control.suite.ALL_TASKS`` (``cheetah_run``, ``ball_in_cup_catch``,
+    ``point_mass_easy``, ``finger_turn_hard``, ``humanoid_run``...); DrQ-v2's ``cup_<task>`` spelling
+    (``cup_catch``) names the ``ball_in_cup`` domain. The task name is kept as given (it names the run
+    directory); ``task_spec.info`` records the dm_control domain and task.
+
+    Observations: with ``pixels=True`` the customary camera (DrQ-v2: camera 2 for quadruped, 0 otherwise)
+    rendered at ``size`` x ``size`` RGB, channels first, the last ``frame_stack`` frames stacked:
+    ``(3 * frame_stack, size, size)`` uint8. With ``pixels=False`` the task's state observation flattened into
+    one float32 vector (no stacking). Actions are float32 in [-1, 1] (rescaled to the task's own bounds, which
+    differ for quadruped); each is repeated ``action_repeat`` times and the rewards summed. Episodes are the
+    suite's 1000 physics-control steps (500 agent steps at ``action_repeat=2``) and end ``truncated`` (a time
+    limit), unless the task itself ends one with discount 0 (``terminated``). ``reset(seed=s)`` reseeds the
+    task's random state, so the same seed gives the same initial state.
 
     Args:
         task: ``<domain>_<task>``, e.g. ``cheetah_run``.

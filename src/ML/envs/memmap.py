@@ -1,30 +1,5 @@
-"""The memory-mapped dataset store and the shared-RAM batch workers of ``accelerate=true``.
-
-**Store.** A built-in classification dataset (``Digits``, ``MNIST``, ``FashionMNIST``, ``CIFAR10``,
-``ImageFolder``) is converted once into ``<results>/.cache/datasets/<name>-<hash>/``::
-
-    meta.json                       {"scale": 1/255, "classes": [...], "shape": [...], ...}
-    train_x.npy  train_y.npy        inputs as uint8 (N, C, H, W), labels int64
-    test_x.npy   test_y.npy
-
-``<hash>`` covers the dataset's name and its ``dataset.*`` arguments (root, split seed, ...), not the run
-seed, so every run and seed of a task reuses one store. The store is written into a temporary folder and
-renamed into place (a concurrent or interrupted build never leaves a half store); it is opened with
-``np.load(mmap_mode="r")``: the inputs stay on disk and in the OS page cache, which is the one copy every
-process reading them shares. Inputs are stored as uint8 whenever they are exactly ``k * scale`` for a
-``scale`` of 1/255 or 1/16 (Digits) — the round trip is exact — and as float32 otherwise. The extra disk
-use is the size of the uint8 arrays: ~55 MB for MNIST, ~180 MB for CIFAR-10, ~0.1 MB for Digits.
-
-**Workers.** ``SharedBatches`` serves the same batches as ``datasets.Batches`` (the same permutation from
-the same generator), but the gathering is done by ``workers`` processes: each reads the memory map (no
-per-worker copy of the dataset) and writes its batch into a ring of shared-memory slots
-(``Tensor.share_memory_()``); the main process turns a finished slot into the float batch (pinned when the
-batch goes to a GPU) while the next ones are being gathered. Under DistributedDataParallel each rank takes
-its own slice of every global batch.
-
-``shared_zeros`` gives numpy arrays in anonymous shared memory (inherited by forked workers):
-``Replay(shared=True)`` keeps its RAM arrays there, so a sampler process can read the same copy.
-"""
+"""The memory-mapped dataset store (``cached``) and the shared-RAM batch workers (``SharedBatches``) of
+``accelerate=true``: one on-disk copy of a dataset that every process and run shares."""
 
 from __future__ import annotations
 
@@ -136,7 +111,23 @@ class MemmapData(TensorData):
 
 
 def cached(name: str, args: dict[str, Any], cache_root: str | Path, build: Any) -> tuple[Any, Any]:
-    """The store's (train, test), built from ``build()`` the first time; other datasets pass through."""
+    """The store's (train, test), built from ``build()`` the first time; other datasets pass through.
+
+    A built-in classification dataset (``Digits``, ``MNIST``, ``FashionMNIST``, ``CIFAR10``,
+    ``ImageFolder``) is converted once into ``<results>/.cache/datasets/<name>-<hash>/``::
+
+        meta.json                       {"scale": 1/255, "classes": [...], "shape": [...], ...}
+        train_x.npy  train_y.npy        inputs as uint8 (N, C, H, W), labels int64
+        test_x.npy   test_y.npy
+
+    ``<hash>`` covers the dataset's name and its ``dataset.*`` arguments (root, split seed, ...), not the run
+    seed, so every run and seed of a task reuses one store. The store is written into a temporary folder and
+    renamed into place (a concurrent or interrupted build never leaves a half store); it is opened with
+    ``np.load(mmap_mode="r")``: the inputs stay on disk and in the OS page cache, which is the one copy every
+    process reading them shares. Inputs are stored as uint8 whenever they are exactly ``k * scale`` for a
+    ``scale`` of 1/255 or 1/16 (Digits) — the round trip is exact — and as float32 otherwise. The extra disk
+    use is the size of the uint8 arrays: ~55 MB for MNIST, ~180 MB for CIFAR-10, ~0.1 MB for Digits.
+    """
     folder = Path(cache_root) / "datasets" / store_key(name, args)
     if not (folder / "meta.json").is_file():
         train, test = build()
@@ -158,7 +149,8 @@ def store_for(config: Any) -> Any:
 
 
 def shared_zeros(shape: Any, dtype: Any) -> np.ndarray:
-    """A zeroed numpy array in anonymous shared memory (``MAP_SHARED``): forked processes see one copy."""
+    """A zeroed numpy array in anonymous shared memory (``MAP_SHARED``): forked processes see one copy
+    (``Replay(shared=True)`` keeps its RAM arrays there, so a sampler process reads the same copy)."""
     dtype = np.dtype(dtype)
     shape = tuple(int(s) for s in (shape if isinstance(shape, (tuple, list)) else (shape,)))
     count = int(np.prod(shape)) if shape else 1
@@ -195,8 +187,15 @@ def _worker(folder: str, split: str, slots_x: torch.Tensor, slots_y: torch.Tenso
 
 
 class SharedBatches:
-    """Shuffled training batches from a ``MemmapData``, gathered by worker processes (see the module
-    docstring); the same batches, in the same order, as ``datasets.batches`` with the same generator.
+    """Shuffled training batches from a ``MemmapData``, gathered by worker processes; the same batches, in
+    the same order, as ``datasets.batches`` with the same generator.
+
+    ``SharedBatches`` serves the same batches as ``datasets.Batches`` (the same permutation from
+    the same generator), but the gathering is done by ``workers`` processes: each reads the memory map (no
+    per-worker copy of the dataset) and writes its batch into a ring of shared-memory slots
+    (``Tensor.share_memory_()``); the main process turns a finished slot into the float batch (pinned when the
+    batch goes to a GPU) while the next ones are being gathered. Under DistributedDataParallel each rank takes
+    its own slice of every global batch.
 
     ``shard=(rank, world)``: the permutation walks global batches of ``batch_size × world`` and this rank
     gets its ``batch_size`` slice. ``workers=0`` gathers in the calling process. Batches are planned up to

@@ -1,18 +1,4 @@
-"""Direct code in hyperparameters (``Model=nn.Linear(64,10)``), evaluated by an allowlist — never ``eval``.
-
-``evaluate(text)`` parses ``text`` as one Python expression and walks its syntax tree. It builds only:
-
-* literals (numbers, strings, ``True``/``False``/``None``), lists, tuples, dicts, unary ``-``/``+`` and
-  arithmetic on numbers (``3 * 32 * 32``);
-* calls of constructors: ``nn.*`` module classes (``nn.Linear``, ``nn.Sequential``), the built-in parts
-  (``CNN``, ``MLP``, ``ResNet18``...) and names from ``MyFile.py`` in the working directory (the user's own
-  code), with arguments built by these same rules;
-* as argument values: those classes, ``F.*`` functions (``activation=F.gelu``) and dtypes (``torch.float32``).
-
-Everything else is refused with a one-line ``UserError`` naming what was refused: any other call
-(``torch.set_default_dtype(...)``, ``torch.load(...)``, ``os.system(...)``, ``open``, ``eval``), any other
-name, imports, ``_private`` or ``__dunder__`` access, subscripts, lambdas, comprehensions, f-strings.
-"""
+"""Direct code in hyperparameters (``Model=nn.Linear(64,10)``), evaluated by an allowlist — never ``eval``."""
 
 from __future__ import annotations
 
@@ -167,7 +153,21 @@ class _Evaluator:
 
 
 def evaluate(text: str) -> Any:
-    """The object ``text`` (one expression) builds, under the rules in the module docstring."""
+    """The object ``text`` (one expression) builds, under the rules in the module docstring.
+
+    ``evaluate(text)`` parses ``text`` as one Python expression and walks its syntax tree. It builds only:
+
+    * literals (numbers, strings, ``True``/``False``/``None``), lists, tuples, dicts, unary ``-``/``+`` and
+      arithmetic on numbers (``3 * 32 * 32``);
+    * calls of constructors: ``nn.*`` module classes (``nn.Linear``, ``nn.Sequential``), the built-in parts
+      (``CNN``, ``MLP``, ``ResNet18``...) and names from ``MyFile.py`` in the working directory (the user's own
+      code), with arguments built by these same rules;
+    * as argument values: those classes, ``F.*`` functions (``activation=F.gelu``) and dtypes (``torch.float32``).
+
+    Everything else is refused with a one-line ``UserError`` naming what was refused: any other call
+    (``torch.set_default_dtype(...)``, ``torch.load(...)``, ``os.system(...)``, ``open``, ``eval``), any other
+    name, imports, ``_private`` or ``__dunder__`` access, subscripts, lambdas, comprehensions, f-strings.
+    """
     if len(text) > 2000:
         raise _refuse(text[:40] + "...", "expression longer than 2000 characters")
     try:

@@ -1,18 +1,4 @@
-"""Recipes that pick another recipe by the environment's action space (``task=RL``).
-
-A recipe with a ``by_action_space`` mapping names one recipe per kind of task::
-
-    by_action_space:
-      discrete: dqn                 # discrete actions, state observations (classic control)
-      discrete_pixels: atari100k    # discrete actions, image observations (Atari)
-      continuous: drqv2_states      # continuous actions, states (DMC env.pixels=false)
-      continuous_pixels: drqv2      # continuous actions, images (DMC)
-
-The environment the command asks for (its ``Env`` and ``env.*``, else the recipe's) is built once to read
-its action space, then the chosen recipe replaces this one; ``task`` keeps its name, so runs land under
-``runs/RL/...``. A DeepMind Control task on a suite with a published protocol (``dmc_easy`` ...) also gets
-that protocol's arguments (DrQ-v2's budget, std schedule and per-task settings), under the command line's.
-"""
+"""Recipes that pick another recipe by the environment's action space (``task=RL``)."""
 
 from __future__ import annotations
 
@@ -51,7 +37,21 @@ def kind(env_class: Any, env_args: dict[str, Any]) -> tuple[str, Any]:
 
 
 def pick(recipe: dict[str, Any], overrides: list[Override]) -> dict[str, Any]:
-    """The recipe ``by_action_space`` names for the environment the overrides ask for."""
+    """The recipe ``by_action_space`` names for the environment the overrides ask for.
+
+    A recipe with a ``by_action_space`` mapping names one recipe per kind of task::
+
+        by_action_space:
+          discrete: dqn                 # discrete actions, state observations (classic control)
+          discrete_pixels: atari100k    # discrete actions, image observations (Atari)
+          continuous: drqv2_states      # continuous actions, states (DMC env.pixels=false)
+          continuous_pixels: drqv2      # continuous actions, images (DMC)
+
+    The environment the command asks for (its ``Env`` and ``env.*``, else the recipe's) is built once to read
+    its action space, then the chosen recipe replaces this one; ``task`` keeps its name, so runs land under
+    ``runs/RL/...``. A DeepMind Control task on a suite with a published protocol (``dmc_easy`` ...) also gets
+    that protocol's arguments (DrQ-v2's budget, std schedule and per-task settings), under the command line's.
+    """
     choices = recipe.get("by_action_space") or {}
     env_class, env_args = _env_of(recipe, overrides)
     if env_class is None:
