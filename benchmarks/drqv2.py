@@ -144,12 +144,14 @@ def build(batch_size: int, accelerate: bool = False, seed: int = 0):
     return agent, batch, float(config.lr)
 
 
-def rate(fn: Any, updates: int) -> float:
+def rate(fn: Any, updates: int) -> tuple[float, float]:
+    """(frames/s of wall time, frames/s of CPU time) over ``updates`` calls after a warm-up call."""
     fn()  # warm-up (first-call allocations, optimiser state)
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     for _ in range(updates):
         fn()
-    return updates * FRAMES_PER_UPDATE / (time.perf_counter() - began)
+    frames = updates * FRAMES_PER_UPDATE
+    return frames / (time.perf_counter() - began), frames / (time.process_time() - cpu)
 
 
 def main() -> None:
@@ -164,20 +166,24 @@ def main() -> None:
     agent, batch, lr = build(args.batch, args.accelerate)
     reference = Reference(build(args.batch)[0], lr)
     step = 10_000
-    engine_rates, bare_rates = [], []
+    engine_rates: list[tuple[float, float]] = []
+    bare_rates: list[tuple[float, float]] = []
     for r in range(args.repeats):  # interleaved, alternating which goes first
         sides = [("engine", lambda: agent.learn(batch, step)), ("bare", lambda: reference.update(batch, step))]
         for name, fn in sides if r % 2 == 0 else sides[::-1]:
             (engine_rates if name == "engine" else bare_rates).append(rate(fn, args.updates))
-        print(f"repeat {r}: engine {engine_rates[-1]:7.1f} frames/s   bare {bare_rates[-1]:7.1f} frames/s   "
-              f"ratio {engine_rates[-1] / bare_rates[-1]:.3f}", flush=True)
-    ratio = statistics.median(e / b for e, b in zip(engine_rates, bare_rates, strict=True))
+        (e, ec), (b, bc) = engine_rates[-1], bare_rates[-1]
+        print(f"repeat {r}: engine {e:7.2f} frames/s ({ec:7.2f} per CPU s)   bare {b:7.2f} frames/s "
+              f"({bc:7.2f} per CPU s)   ratio {e / b:.3f} wall, {ec / bc:.3f} CPU", flush=True)
     mode = "accelerate=true" if args.accelerate else "fp32"
     print(f"DrQ-v2 update, batch {args.batch}, 9x84x84 pixels, {args.threads} thread(s), engine {mode}, "
           f"median of {args.repeats}:")
-    print(f"  engine (DrQV2Agent.learn)  : {statistics.median(engine_rates):7.1f} frames/s")
-    print(f"  bare (drqv2's update)      : {statistics.median(bare_rates):7.1f} frames/s")
-    print(f"  ratio engine / bare        : {ratio:7.3f}   (target >= 1.2)")
+    for i, what in ((0, "frames/s      "), (1, "frames/CPU-s  ")):
+        e = statistics.median(r[i] for r in engine_rates)
+        b = statistics.median(r[i] for r in bare_rates)
+        ratio = statistics.median(x[i] / y[i] for x, y in zip(engine_rates, bare_rates, strict=True))
+        print(f"  {what}: engine (DrQV2Agent.learn) {e:7.2f}   bare (drqv2's update) {b:7.2f}   "
+              f"ratio engine / bare {ratio:6.3f}   (target >= 1.2)")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
     .venv/bin/pip install -e '.[bench]'          # stable-baselines3 (benchmarks only, never a run-time need)
     .venv/bin/python benchmarks/peer_sb3.py [--env CartPole-v1|Acrobot-v1] [--seeds 0 1 2] [--threads 1]
+                                            [--steps N] [-- key=value ...]
 
 Both sides run in this one process's run, seed by seed, alternating which goes first:
 - ours: a whole ``ML task=dqn env.task=<env> seed=<s>`` process (start-up, evaluations every 5k steps,
@@ -10,7 +11,8 @@ Both sides run in this one process's run, seed by seed, alternating which goes f
 - SB3: ``stable_baselines3.DQN`` built with rl-zoo3's hyperparameters for the task and ``learn()``-ed for
   rl-zoo3's ``n_timesteps``, timed from construction to the end of ``learn()`` (its imports excluded);
   its final score is the mean of 10 deterministic episodes on seeded evaluation envs afterwards.
-Prints each side's seconds per run and steps/s, the median final returns and the ratio SB3 time / ours.
+Prints each side's seconds per run (wall and CPU: on a machine shared with other work, CPU time is the
+steadier of the two) and steps/s, the median final returns and the ratios SB3 time / ours.
 
 rl-zoo3's hyperparameters are copied here (``ZOO``) rather than installed: the ``rl_zoo3`` package pulls
 optuna, huggingface_hub, moviepy and more. Source: DLR-RM/rl-baselines3-zoo, ``hyperparams/dqn.yml``
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -47,30 +50,36 @@ INSTALL = ("benchmarks/peer_sb3.py needs Stable-Baselines3, which the engine nev
            "pip install -e '.[bench]'  (or pip install stable-baselines3==2.9.2)")
 
 
-def ours(env_id: str, seed: int, threads: int, extra: list[str]) -> tuple[float, float, int]:
-    """(seconds, final score, steps) of one whole ``ML task=dqn`` process."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def ours(env_id: str, seed: int, threads: int, extra: list[str]) -> tuple[float, float, float, int]:
+    """(wall seconds, CPU seconds, final score, steps) of one whole ``ML task=dqn`` process."""
     with tempfile.TemporaryDirectory() as tmp:
         command = [sys.executable, "-m", "ML", "task=dqn", f"env.task={env_id}", f"seed={seed}",
                    f"threads={threads}", "progress=false", f"run_dir={tmp}", *extra]
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), _children_cpu()
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS":
                                                                            str(threads)})
-        seconds = time.perf_counter() - began
+        seconds, cpu = time.perf_counter() - began, _children_cpu() - cpu
         rows = list(csv.DictReader((Path(tmp) / "eval.csv").open()))
-    return seconds, float(rows[-1]["score"]), int(rows[-1]["step"])
+    return seconds, cpu, float(rows[-1]["score"]), int(rows[-1]["step"])
 
 
-def sb3(env_id: str, seed: int, episodes: int = 10) -> tuple[float, float, int]:
-    """(seconds, final score, steps) of SB3's DQN with rl-zoo3's hyperparameters."""
+def sb3(env_id: str, seed: int, budget: int | None = None, episodes: int = 10) -> tuple[float, float, float, int]:
+    """(wall seconds, CPU seconds, final score, steps) of SB3's DQN with rl-zoo3's hyperparameters."""
     import gymnasium
     from stable_baselines3 import DQN
 
     settings = dict(ZOO[env_id])
     steps = settings.pop("n_timesteps")
-    began = time.perf_counter()
+    steps = steps if budget is None else budget
+    began, cpu = time.perf_counter(), time.process_time()
     model = DQN("MlpPolicy", gymnasium.make(env_id), seed=seed, device="cpu", verbose=0, **settings)
     model.learn(total_timesteps=steps)
-    seconds = time.perf_counter() - began
+    seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
     env, returns = gymnasium.make(env_id), []
     for i in range(episodes):
         obs, _ = env.reset(seed=10_000 + 100 * seed + i)
@@ -81,7 +90,7 @@ def sb3(env_id: str, seed: int, episodes: int = 10) -> tuple[float, float, int]:
             total += float(reward)
             done = terminated or truncated
         returns.append(total)
-    return seconds, float(np.mean(returns)), steps
+    return seconds, cpu, float(np.mean(returns)), steps
 
 
 def main() -> int:
@@ -89,8 +98,12 @@ def main() -> int:
     parser.add_argument("--env", default="CartPole-v1", choices=sorted(ZOO))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("ml_args", nargs="*", help="extra key=value arguments for our side (e.g. train_steps=)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="both sides' budget (default: the dqn recipe's for ours, rl-zoo3's n_timesteps for SB3)")
+    parser.add_argument("ml_args", nargs="*", help="after --: extra key=value arguments for our side")
     args = parser.parse_args()
+    if args.steps is not None:
+        args.ml_args = [f"train_steps={args.steps}", *args.ml_args]
     try:
         import stable_baselines3  # noqa: F401
     except ImportError:
@@ -99,23 +112,28 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    results: dict[str, list[tuple[float, float, int]]] = {"ours": [], "sb3": []}
+    results: dict[str, list[tuple[float, float, float, int]]] = {"ours": [], "sb3": []}
     for k, seed in enumerate(args.seeds):  # alternate which goes first, so slow spells of a shared machine even out
         order = ("ours", "sb3") if k % 2 == 0 else ("sb3", "ours")
         for side in order:
-            result = ours(args.env, seed, args.threads, args.ml_args) if side == "ours" else sb3(args.env, seed)
+            if side == "ours":
+                result = ours(args.env, seed, args.threads, args.ml_args)
+            else:
+                result = sb3(args.env, seed, args.steps)
             results[side].append(result)
-        (a, fa, _), (b, fb, _) = results["ours"][-1], results["sb3"][-1]
-        print(f"seed {seed}: ours {a:7.1f} s (final {fa:7.1f})   SB3 {b:7.1f} s (final {fb:7.1f})   "
-              f"SB3 / ours {b / a:.2f}", flush=True)
+        (a, ca, fa, _), (b, cb, fb, _) = results["ours"][-1], results["sb3"][-1]
+        print(f"seed {seed}: ours {a:7.1f} s ({ca:7.1f} s CPU, final {fa:7.1f})   SB3 {b:7.1f} s ({cb:7.1f} s CPU, "
+              f"final {fb:7.1f})   SB3 / ours {b / a:.2f} wall, {cb / ca:.2f} CPU", flush=True)
     print(f"DQN {args.env}, seeds {args.seeds}, {args.threads} thread(s):")
     for side, label in (("ours", "ours (whole ML process)      "), ("sb3", "SB3 + rl-zoo3 (build+learn)  ")):
-        seconds = [r[0] for r in results[side]]
-        steps = results[side][0][2]
-        print(f"  {label}: {statistics.mean(seconds):7.1f} s a run, {steps / statistics.mean(seconds):7.1f} "
-              f"steps/s ({steps} steps), median final return {statistics.median(r[1] for r in results[side]):.1f}")
-    ratio = sum(r[0] for r in results["sb3"]) / sum(r[0] for r in results["ours"])
-    print(f"  speed ratio (SB3 total time / ours)  : {ratio:7.2f}   (target >= 1.5)")
+        seconds = statistics.mean(r[0] for r in results[side])
+        steps = results[side][0][3]
+        print(f"  {label}: {seconds:7.1f} s a run ({statistics.mean(r[1] for r in results[side]):7.1f} s CPU), "
+              f"{steps / seconds:7.1f} steps/s ({steps} steps), "
+              f"median final return {statistics.median(r[2] for r in results[side]):.1f}")
+    for i, what in ((0, "wall"), (1, "CPU ")):
+        ratio = sum(r[i] for r in results["sb3"]) / sum(r[i] for r in results["ours"])
+        print(f"  speed ratio (SB3 / ours, {what} time)  : {ratio:7.2f}   (target >= 1.5, wall)")
     return 0
 
 

@@ -194,9 +194,10 @@ def test_fused_adam_steps_exactly_as_torch_adam_and_skips_dynamo() -> None:
     for a, b in zip(nets[0].parameters(), nets[1].parameters(), strict=True):
         assert torch.equal(a, b)
     assert isinstance(_agent(Classic("CartPole-v1"), _config()).optim, FusedAdam)
-    # a fresh process: building and stepping the agent's optimiser never imports torch._dynamo (seconds)
+    # a fresh process: building, stepping and checkpointing the optimiser never imports torch._dynamo (seconds)
     code = ("import sys, torch; from ML.blocks.optim import FusedAdam; net = torch.nn.Linear(2, 1); "
             "o = FusedAdam(net.parameters()); net(torch.ones(1, 2)).sum().backward(); o.step(); o.zero_grad(); "
+            "o.load_state_dict(o.state_dict()); "
             "print('torch._dynamo' in sys.modules)")
     import subprocess
     import sys

@@ -2,9 +2,10 @@
 
 Why: a small network's update (DQN on classic control) spends more time in the Python around the kernel
 than in the kernel: torch.optim's step wrapper (hooks, profiler ranges, grad-mode switches, the per-device
-grouping) costs ~0.3 ms a step here. And the first call of torch.optim's ``add_param_group``, ``step`` or
-``zero_grad`` imports ``torch._dynamo`` (~2 s of start-up on a CPU), only to mark those methods as not
-traceable by ``torch.compile``, which an eager step never needs.
+grouping) costs ~0.3 ms a step here. And the first call of torch.optim's ``add_param_group``, ``step``,
+``zero_grad``, ``state_dict`` or ``load_state_dict`` (a checkpoint's save and load) imports ``torch._dynamo``
+(~2 s of CPU at start-up), only to mark those methods as not traceable by ``torch.compile``, which an eager
+step never needs.
 
 It is a subclass of ``torch.optim.Adam``: the same state (``exp_avg``, ``exp_avg_sq``, ``step``), the same
 ``state_dict``, schedulers and ``isinstance`` checks work, and the same ``torch._fused_adam_`` kernel does
@@ -30,6 +31,12 @@ class FusedAdam(torch.optim.Adam):
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         # the undecorated method: its decorator only imports torch._dynamo to keep torch.compile out
         torch.optim.Optimizer.add_param_group.__wrapped__(self, param_group)
+
+    def state_dict(self) -> dict[str, Any]:
+        return torch.optim.Optimizer.state_dict.__wrapped__(self)  # (undecorated, as add_param_group)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        torch.optim.Optimizer.load_state_dict.__wrapped__(self, state_dict)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for group in self.param_groups:
