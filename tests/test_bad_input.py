@@ -10,6 +10,7 @@ one, a results path under a file, a read-only mount and a full one.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
 import json
 import subprocess
@@ -23,7 +24,7 @@ import ML
 from ML import cli, plot_cli
 from ML.benchmarking import grid
 from ML.errors import UserError
-from ML.hyperparams import recipes, resolve_config, schema
+from ML.hyperparams import recipes, resolve, resolve_config, schema
 
 RUN = Path("results/Exp/runs/classify/Classify/Digits/0")  # where `ML task=classify` writes
 DQN_RUN = Path("results/Exp/runs/dqn/Classic/CartPole-v1/0")
@@ -80,6 +81,10 @@ CLI: list[tuple[str, list[str], str, Callable[[Path], None] | None]] = [
     ("unknown-atari-game", ["task=dqn_atari", "env.game=pongg", "device=cpu"], "pongg", None),
     ("unknown-dmc-task", ["task=drqv2_states", "env.task=cheetah_runn", "device=cpu"], "cheetah_runn", None),
     ("agent-argument-type", ["task=dqn", "agent.n_step=banana"], "agent.n_step=banana: expected an integer", None),
+    ("agent-argument-range", ["task=dqn", "agent.gamma=1.5"], "agent.gamma=1.5: expected a number ≥ 0 and ≤ 1",
+     None),
+    ("architecture-argument-range", ["task=classify", "model.hidden_dim=0"],
+     "model.hidden_dim=0: expected an integer ≥ 1", None),
     ("unknown-constructor-argument", ["task=classify", "Eyes=CNN", "eyes.nosuch=1"],
      "Eyes does not take argument 'nosuch'", None),
     ("direct-code-global-setter", ["task=classify", "Model=torch.set_default_dtype(torch.float64)"],
@@ -191,6 +196,11 @@ def test_every_engine_setting_is_typed() -> None:
     for path in sorted(recipes.BUILTIN.glob("[!_]*.yaml")):
         config = resolve_config(argv=[f"task={path.stem}"])  # checked as a run would be (raises if wrong)
         assert set(config) <= set(schema.TYPES), path.name
+        for part in ("Agent", "Env", "Eyes", "Model", "Aug", "Discriminator"):  # and the parts' arguments
+            target = resolve(config[part]) if isinstance(config.get(part), str) else None
+            if target is not None and target.__module__.startswith("ML."):
+                params = inspect.signature(target).parameters
+                schema.check_arguments(params, dict(config[part.lower()]), part, own=True)
 
 
 # ------------------------------------------------------------------ the disk itself

@@ -40,7 +40,7 @@ def test_epsilon_decays_linearly_then_stays() -> None:
 def test_short_training_run_updates_on_schedule() -> None:
     torch.manual_seed(0)
     env, config = Classic("CartPole-v1"), _config(batch_size=32)
-    agent = _agent(env, config, learn_start=100, target_update=50, eps_decay_steps=300)
+    agent = _agent(env, config, learn_start=100, target_update=50, eps_decay_steps=300, update_every=2)
     replay = Replay(None, 10_000, env.task_spec.obs_shape, np.float32, (), np.int64)
     before = [p.detach().clone() for p in agent.q.parameters()]
     obs, _ = env.reset()
@@ -57,13 +57,13 @@ def test_short_training_run_updates_on_schedule() -> None:
             replay.start(obs)
     assert all(log == {} for log in logs[:100])  # nothing before learn_start
     learned = [log for log in logs if log]
-    assert len(learned) == 300 and agent.updates == 300
+    assert len(learned) == 150 and agent.updates == 150  # one update every 2 steps from step 100
     assert set(learned[-1]) == {"loss", "q", "epsilon"}
     assert all(np.isfinite(log["loss"]) and np.isfinite(log["q"]) for log in learned)
     assert any(not torch.equal(a, b) for a, b in zip(before, agent.q.parameters(), strict=True))
     # the target network is a hard copy made every target_update updates
     for a, b in zip(agent.q.parameters(), agent.target.parameters(), strict=True):
-        assert torch.equal(a, b)  # 300 is a multiple of 50
+        assert torch.equal(a, b)  # 150 is a multiple of 50
 
 
 def test_polyak_target_moves_a_little_each_update() -> None:
@@ -139,7 +139,7 @@ def test_dqn_end_to_end_writes_the_run_directory(workdir: Path) -> None:
         assert f["obs"].shape[0] == 2000 + f["episodes"].shape[0]  # every step's frame, plus one per episode
         assert int(f["valid"][:].sum()) == 2000
     agent = ML.load_agent(str(run / "agent.pt"))
-    assert isinstance(agent, DQNAgent) and agent.updates == 1500
+    assert isinstance(agent, DQNAgent) and agent.updates == 750  # one update every 2 steps from 500
     assert agent.act(np.zeros(4, np.float32), 0, eval_mode=True) in (0, 1)
 
 

@@ -94,6 +94,9 @@ TINY = {
          "args": {"train_steps": 40, "evaluate_per_steps": 20}},
         {"recipe": "dqn", "suite": "Classic", "tasks": ["CartPole-v1"], "seeds": [0],
          "args": ["train_steps=200", "evaluate_per_steps=100", "evaluate_episodes=2", "agent.learn_start=50"]},
+        # the default grid's second recipe on Classic: summary.md gets a verdict
+        {"recipe": "dqn_nstep1", "suite": "Classic", "tasks": ["CartPole-v1"], "seeds": [0],
+         "args": ["train_steps=200", "evaluate_per_steps=100", "evaluate_episodes=2", "agent.learn_start=50"]},
         # fails at once (no such recipe): recorded, named in the summary, never blocks the rest
         {"recipe": "nosuchrecipe", "suite": "classify", "tasks": ["Digits"], "seeds": [0]},
     ],
@@ -107,12 +110,13 @@ def test_end_to_end_tiny_grid(tmp_path: Path):
     proc = snakemake(tmp_path, "--cores", "2")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     counts = job_counts(proc.stdout + proc.stderr)
-    assert counts["train_small"] == 4 and counts["baseline_classic"] == 1
+    assert counts["train_small"] == 5 and counts["baseline_classic"] == 1
     print(f"end-to-end: {time.monotonic() - start:.1f} s")
 
     runs = sorted(root.glob("runs/*/*/*/*/run.json"))
     assert [str(p.relative_to(root).parent) for p in runs] == [
-        "runs/classify/Classify/Digits/0", "runs/classify/Classify/Digits/1", "runs/dqn/Classic/CartPole-v1/0"]
+        "runs/classify/Classify/Digits/0", "runs/classify/Classify/Digits/1", "runs/dqn/Classic/CartPole-v1/0",
+        "runs/dqn_nstep1/Classic/CartPole-v1/0"]
     assert (tmp_path / "results" / "baselines" / "Classic" / "CartPole-v1.json").is_file()
     failed = json.loads((root / "cells" / "nosuchrecipe" / "Classify" / "Digits" / "0.json").read_text())
     assert failed["status"] == "failed" and failed["failures"] == 1 and "nosuchrecipe" in failed["problem"]
@@ -126,7 +130,7 @@ def test_end_to_end_tiny_grid(tmp_path: Path):
     digits = scores[scores.task == "Digits"]
     assert ((digits.score - 0.1) / 0.9 - digits.normalized).abs().max() < 1e-9
     cells = pd.read_csv(root / "cells.csv").set_index("recipe")
-    assert cells.loc["nosuchrecipe", "status"] == "failed" and (cells.status == "complete").sum() == 3
+    assert cells.loc["nosuchrecipe", "status"] == "failed" and (cells.status == "complete").sum() == 4
 
     table = stats.read_stats(root / "stats.csv")
     assert set(table.metric) == set(stats.METRICS)
@@ -138,6 +142,9 @@ def test_end_to_end_tiny_grid(tmp_path: Path):
         assert (root / name).is_file(), name
     summary = (root / "summary.md").read_text()
     assert "nosuchrecipe/Classify/Digits/0: **failed**" in summary
+    assert "On Classic, dqn" in summary and "P(dqn > dqn_nstep1) = " in summary  # a verdict
+    assert "## Protocols" in summary and json.loads(cells.loc["dqn", "protocol"])["frame_budget"] == 200
+    assert provenance["protocols"]["Classic"]["dqn_nstep1"]["eval_episodes"] == 2
     names = set(plots.figure_files(["Classic", "Classify"]))
     assert {p.name for p in (root / "plots").iterdir()} == names
     report = (root / "report.html").read_text(errors="replace")
@@ -152,7 +159,7 @@ def test_end_to_end_tiny_grid(tmp_path: Path):
 
     # once the grid no longer holds the broken cell, nothing is left to do... but its removal changes the
     # scores' inputs, so aggregate once more; then nothing at all
-    config = {**TINY, "grid": TINY["grid"][:2]}
+    config = {**TINY, "grid": [entry for entry in TINY["grid"] if entry["recipe"] != "nosuchrecipe"]}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     proc = snakemake(tmp_path, "--cores", "2")
     assert proc.returncode == 0, proc.stderr[-3000:]

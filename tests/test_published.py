@@ -91,3 +91,11 @@ def test_mixed_protocols_are_named() -> None:
                           "seed": 0, "status": "complete", "reason": "", "frames": 1.0,
                           "protocol": [json.dumps({"sticky_actions": 0.0}), json.dumps({"sticky_actions": 0.25})]})
     assert analysis.suite_protocols(table)["Atari"]["r"]["sticky_actions"] == "mixed: 0.0 | 0.25"
+
+
+def test_video_pinball_convention_is_stated() -> None:
+    table = pd.DataFrame({"experiment": "E", "recipe": "r", "suite": "Atari", "task": ["videopinball"], "seed": 0,
+                          "step": 0, "frame": 0.0, "time": 0.0, "score": 20000.0, "normalized": 1.0})
+    notes = analysis.reference_notes(table, None)
+    assert any("Video Pinball's random score is 16256.9" in n for n in notes)
+    assert references.atari_human_random("videopinball") == (16256.9, 17667.9)

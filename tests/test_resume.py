@@ -150,6 +150,7 @@ def test_a_running_run_whose_heartbeat_stopped_reads_as_killed(tmp_path: Path, u
     assert runinfo.status(fresh) == "running"
     stale = {**info, "status": "running", "heartbeat": "2020-01-01T00:00:00+00:00"}
     assert runinfo.status(stale) == "killed"
+    assert runinfo.status({**info, "status": "running", "heartbeat": None}) == "running"  # from before heartbeats
     (run / "run.json").write_text(json.dumps(stale))
     lines: list[str] = []
     assert scores.gather([run / "run.json"], log=lines.append).empty

@@ -72,6 +72,9 @@ def test_dmc_command_trains_as_written(tmp_path: Path) -> None:
         info = json.loads((tmp_path / f"results/DMC/runs/RL/DMC/{task}/0/run.json").read_text())
         assert info["status"] == "complete" and info["config"]["Agent"] == "DrQV2Agent"
         assert info["recipe"] == "RL" and info["suite"] == "DMC"
+        card = info["protocol"]  # the protocol card: what decides comparability
+        assert (card["observation"], card["action_repeat"], card["frame_stack"]) == ("pixels 16x16", 2, 3)
+        assert card["max_episode_frames"] == 1000 and card["frame_budget"] == 2 and card["eval_episodes"] == 1
 
 
 def test_atari_command_trains_as_written(tmp_path: Path) -> None:
@@ -82,6 +85,11 @@ def test_atari_command_trains_as_written(tmp_path: Path) -> None:
         info = json.loads((tmp_path / f"results/ALE/runs/RL/Atari/{game}/0/run.json").read_text())
         assert info["status"] == "complete" and info["config"]["Agent"] == "DQNAgent"
         assert info["env"]["terminal_on_life_loss"] is True and info["env"]["sticky_actions"] == 0.0
+        card = info["protocol"]
+        assert (card["sticky_actions"], card["noop_max"], card["terminal_on_life_loss"]) == (0.0, 30, True)
+        assert card["action_set"].startswith("minimal") and card["eval_epsilon"] == 0.001
+        assert (card["action_repeat"], card["frame_stack"], card["max_episode_frames"]) == (4, 4, 2000)
+        assert card["frame_budget"] == 4 and card["final_eval_episodes"] == 1
 
 
 def test_final_evaluation_has_its_own_episode_count(tmp_path: Path) -> None:

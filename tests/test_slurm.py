@@ -197,6 +197,8 @@ def test_grid_through_sbatch_resources_failed_cell_and_rerun(cluster, tmp_path: 
         "gpu", "1", "16000M", "12:00:00"), pixel
     assert "gres/gpu=1" in pixel["AllocTRES"], pixel
     assert len(submitted(log)) == 2
+    assert sorted(re.findall(r"^\s*rule (train\w*):", log, re.M)) == ["train"] + ["train_small"] * 4
+    assert "Falling back to 'sacct'" not in log  # squeue answered the status queries
 
     # scores, statistics, figures and the report from the complete cells, naming the failed one
     for name in ("scores.csv", "stats.csv", "stats.json", "summary.md", "report.html"):
@@ -212,7 +214,7 @@ def test_grid_through_sbatch_resources_failed_cell_and_rerun(cluster, tmp_path: 
     log = second.stdout + second.stderr
     assert second.returncode == 0, log[-8000:]
     assert len(submitted(log)) == 1, log[-8000:]
-    assert re.findall(r"rule (train\w*):", log) == ["train"]
+    assert re.findall(r"^\s*rule (train\w*):", log, re.M) == ["train"]
     assert json.loads(cell_path(root, "cells", *PIXEL, 0).read_text())["failures"] == 2
     assert {p: p.read_text() for p in kept} == kept
 

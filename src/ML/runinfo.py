@@ -157,15 +157,16 @@ class RunInfo:
 
 
 def status(info: dict[str, Any] | None, now_s: float | None = None) -> str:
-    """A run's status as readers report it: ``running`` with a heartbeat older than ``STALE_SECONDS`` (or
-    none) is ``killed``; ``unreadable`` when there is no record."""
+    """A run's status as readers report it: ``running`` with a heartbeat older than ``STALE_SECONDS`` is
+    ``killed`` (a record without one, from before heartbeats, keeps its status); ``unreadable`` when there is
+    no record."""
     if info is None:
         return "unreadable"
     recorded = str(info.get("status", "unknown"))
-    if recorded != "running":
+    if recorded != "running" or not info.get("heartbeat"):
         return recorded
     try:
-        beat = _dt.datetime.fromisoformat(str(info.get("heartbeat"))).timestamp()
+        beat = _dt.datetime.fromisoformat(str(info["heartbeat"])).timestamp()
     except ValueError:
         return "killed"
     return "killed" if (time.time() if now_s is None else now_s) - beat > STALE_SECONDS else "running"

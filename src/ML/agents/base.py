@@ -1,7 +1,8 @@
 """The agent contract the drivers rely on (``Agent``, ``DatasetAgent``) and the base class agents extend.
 
-An agent is built as ``Agent(spec=TaskSpec, config=Config, **agent_args)`` and pickled whole (optimisers
-included) into agent.pt. ARCHITECTURE.md shows where agents sit between the drivers and the blocks.
+An agent is built as ``Agent(spec=TaskSpec, config=Config, **agent_args)``; agent.pt keeps its state
+(``ML.checkpoints.agent_state``: modules, optimisers, generators, counters) and rebuilds it the same way.
+ARCHITECTURE.md shows where agents sit between the drivers and the blocks.
 """
 
 from __future__ import annotations

@@ -202,8 +202,6 @@ class DrQV2Agent(BaseAgent):
             # fp16 would need a grad scaler across DrQ-v2's three optimisers: the encoder stays fp32 instead
             self.accel.decision.update(amp=None, grad_scaler=False, why="DrQ-v2: bf16 only (no fp16 scaler)")
             self.accel.dtype, self.accel.scaler = None, None
-        if self.accel.enabled:
-            spec.info["accelerate"] = self.accel.decision  # recorded in run.json (env.accelerate)
 
         encoder_params = [p for p in self.encoder.parameters() if p.requires_grad]
         self.encoder_opt = build_optimizer(config, encoder_params) if encoder_params else None
@@ -285,11 +283,13 @@ class DrQV2Agent(BaseAgent):
         """The encoder's features in float32; with ``accelerate=true`` on hardware with native bf16 (a GPU,
         or a CPU with AMX/AVX512-BF16) the encoder runs under bf16 autocast in ``channels_last``, ~2x faster
         on such a CPU (benchmarks/drqv2.py), while the actor, critic and their losses stay float32."""
-        accel = getattr(self, "accel", None)  # None: an agent pickled before accelerate existed
-        if accel is None or accel.dtype is None:
+        if self.accel.dtype is None:
             return self.encoder(obs)
-        with accel.autocast():
+        with self.accel.autocast():
             return self.encoder(obs).float()
+
+    def describe(self) -> dict[str, Any]:
+        return self.accel.describe()
 
     def learn(self, batch: dict[str, Any], step: int) -> dict[str, float]:
         """One DrQ-v2 update (critic with encoder, then actor, then the target critic) on an n-step batch."""

@@ -51,7 +51,7 @@ def _call(target: Any, args: dict[str, Any], in_shape: Shape | None, out_shape: 
     if params and unknown:
         accepted = ", ".join(p for p in params if p != "self") or "nothing"
         raise UserError(f"{label} does not take argument {unknown[0]!r} (it takes: {accepted}); fix the key")
-    args = schema.check_arguments(params, args, label)
+    args = schema.check_arguments(params, args, label, own=getattr(target, "__module__", "").startswith("ML."))
     if params:  # a missing or surplus argument is the user's to fix; a TypeError inside the class is a bug
         try:
             inspect.signature(target).bind(**kwargs, **args)

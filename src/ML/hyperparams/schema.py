@@ -2,9 +2,11 @@
 
 ``TYPES`` gives each key of ``recipes/_defaults.yaml`` a kind (``Int(ge=0)``, ``Bool``, ``Part``...). The
 checks run in pydantic-core (the validator under pydantic 2, 13 ms to import beside torch), so a wrong type
-or range is one line before any file is written: ``train_steps=banana: expected an integer ≥ 0``. Keys a
-user adds with ``+key=value`` and the constructor arguments under ``eyes.*``, ``env.*``... are not typed
-here: the class they reach checks its own arguments.
+or range is one line before any file is written: ``train_steps=banana: expected an integer ≥ 0``.
+
+The constructor arguments under ``agent.*``, ``env.*``, ``eyes.*``... are checked when their part is built
+(``check_arguments``), against the signature's simple annotations (``n_step: int``) and, for the engine's
+own classes, the ranges in ``RANGES``. Keys a user adds with ``+key=value`` are not typed.
 """
 
 from __future__ import annotations
@@ -73,16 +75,20 @@ def _real(value: Any) -> Any:
     return float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else value
 
 
-def Int(ge: int | None = None, gt: int | None = None) -> Kind:
-    bound = f" ≥ {ge}" if ge is not None else f" > {gt}" if gt is not None else ""
-    return Kind(f"an integer{bound}", lambda: _core().no_info_before_validator_function(
-        _integral, _core().int_schema(strict=True, ge=ge, gt=gt)))
+def _bounds(**bounds: float | None) -> str:
+    signs = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<"}
+    return " and".join(f" {signs[k]} {v:g}" for k, v in bounds.items() if v is not None)
 
 
-def Float(gt: float | None = None, ge: float | None = None) -> Kind:
-    bound = f" > {gt:g}" if gt is not None else f" ≥ {ge:g}" if ge is not None else ""
-    return Kind(f"a number{bound}", lambda: _core().no_info_before_validator_function(
-        _real, _core().float_schema(strict=True, gt=gt, ge=ge, allow_inf_nan=False)))
+def Int(ge: int | None = None, gt: int | None = None, le: int | None = None) -> Kind:
+    return Kind(f"an integer{_bounds(ge=ge, gt=gt, le=le)}", lambda: _core().no_info_before_validator_function(
+        _integral, _core().int_schema(strict=True, ge=ge, gt=gt, le=le)))
+
+
+def Float(gt: float | None = None, ge: float | None = None, le: float | None = None,
+          lt: float | None = None) -> Kind:
+    return Kind(f"a number{_bounds(ge=ge, gt=gt, le=le, lt=lt)}", lambda: _core().no_info_before_validator_function(
+        _real, _core().float_schema(strict=True, gt=gt, ge=ge, le=le, lt=lt, allow_inf_nan=False)))
 
 
 Bool = Kind("true or false", lambda: _core().bool_schema(strict=True))
@@ -192,25 +198,44 @@ def check(config: dict[str, Any]) -> dict[str, Any]:
     return _in_order(config, checked, TYPES)
 
 
-_ANNOTATED = {"int": Int(), "float": Float(), "bool": Bool,
-              "str": Kind("a string", lambda: _core().str_schema(strict=True))}
+_ANNOTATED = {"int": Int, "float": Float, "bool": lambda **_: Bool,
+              "str": lambda **_: Kind("a string", lambda: _core().str_schema(strict=True))}
+_UNIT = {"ge": 0, "le": 1}
+# The ranges of the engine's own parts' arguments (agent.*, env.*, eyes.*...), by argument name: a class of
+# ML.* whose signature annotates ``gamma: float`` gets ``gamma`` checked in [0, 1].
+RANGES: dict[str, dict[str, float]] = {
+    **dict.fromkeys(("gamma", "tau", "critic_tau", "eps_start", "eps_end", "eval_eps", "label_smoothing",
+                     "dropout", "sticky_actions"), _UNIT),
+    "test_fraction": {"gt": 0, "lt": 1},
+    **dict.fromkeys(("n_step", "update_every", "updates_per_step", "target_update", "frame_stack",
+                     "action_repeat", "frame_skip", "eval_batch_size", "eval_samples", "z_dim", "grid",
+                     "feature_dim", "hidden_dim", "channels", "heads", "dim", "width", "kernel_size", "stride",
+                     "size", "screen_size"), {"ge": 1}),
+    **dict.fromkeys(("learn_start", "eps_decay_steps", "eps_hold_steps", "num_expl_steps", "depth", "pad",
+                     "padding", "noop_max", "grad_clip", "reward_clip", "stddev_clip"), {"ge": 0}),
+    "mlp_ratio": {"gt": 0},
+}
 
 
 @functools.cache
-def _argument_validator(annotation: str) -> tuple[Kind, Any] | None:
-    """A validator for a constructor argument annotated ``int``, ``float``, ``bool``, ``str`` (or ``| None``)."""
+def _argument_validator(annotation: str, name: str, own: bool) -> tuple[Kind, Any] | None:
+    """A validator for an argument annotated ``int``, ``float``, ``bool``, ``str`` (or ``| None``); an
+    argument of the engine's own classes also gets its range from ``RANGES``."""
     from pydantic_core import SchemaValidator
 
-    name, _, rest = annotation.replace("Optional[", "").rstrip("]").partition(" | ")
-    kind = _ANNOTATED.get(name.strip())
-    if kind is None or rest.strip() not in ("", "None"):
+    base, _, rest = annotation.replace("Optional[", "").rstrip("]").partition(" | ")
+    make = _ANNOTATED.get(base.strip())
+    if make is None or rest.strip() not in ("", "None"):
         return None
+    bounds = RANGES.get(name, {}) if own and base.strip() in ("int", "float") else {}
+    kind = make(**bounds)
     kind = Null(kind) if rest.strip() == "None" or annotation.startswith("Optional[") else kind
     return kind, SchemaValidator(kind.build())
 
 
-def check_arguments(parameters: dict[str, Any], args: dict[str, Any], label: str) -> dict[str, Any]:
-    """A part's arguments checked against its signature's simple annotations (``n_step: int``)."""
+def check_arguments(parameters: dict[str, Any], args: dict[str, Any], label: str, own: bool = False) -> dict[str, Any]:
+    """A part's arguments checked against its signature's simple annotations (``n_step: int``) and, for
+    the engine's own classes (``own``), their ranges."""
     from pydantic_core import ValidationError
 
     out = dict(args)
@@ -219,7 +244,7 @@ def check_arguments(parameters: dict[str, Any], args: dict[str, Any], label: str
         annotation = getattr(param, "annotation", None)
         if isinstance(annotation, type):
             annotation = annotation.__name__
-        if not isinstance(annotation, str) or (found := _argument_validator(annotation)) is None:
+        if not isinstance(annotation, str) or (found := _argument_validator(annotation, key, own)) is None:
             continue
         kind, validator = found
         try:

@@ -76,7 +76,10 @@ def _dmc_protocol(task: str) -> dict[str, Any]:
     from ML.benchmarking import grid, protocols  # suites and protocols live with the benchmark grid
 
     for name in grid.known_suites():
-        suite = grid.load_suite(name)
+        try:
+            suite = grid.load_suite(name)
+        except grid.ConfigError as e:
+            raise UserError(str(e)) from None
         if suite.env == "DMC" and suite.protocol and task in suite.tasks:
             nested: dict[str, Any] = {}
             for key, value in protocols.load(suite.protocol).task_args(task, suite.difficulty).items():
