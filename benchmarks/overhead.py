@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import copy
 import csv
+import resource
 import statistics
 import subprocess
 import sys
@@ -156,16 +157,21 @@ def startup(repeats: int) -> None:
     commands = {"import torch": [sys.executable, "-c", "import torch"],
                 "ML task=dqn train_steps=0": [sys.executable, "-m", "ML", "task=dqn", "train_steps=0",
                                               "progress=false", "save=false"]}
-    times: dict[str, list[float]] = {name: [] for name in commands}
+    def cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(repeats):
             for name, command in commands.items():
-                began = time.perf_counter()
+                began, used = time.perf_counter(), cpu()
                 subprocess.run(command, check=True, cwd=tmp, stdout=subprocess.DEVNULL)
-                times[name].append(time.perf_counter() - began)
-    torch_s, ml_s = (statistics.median(t) for t in times.values())
-    print(f"start-up, median of {repeats}: python -c 'import torch' {torch_s:.2f} s, "
-          f"ML task=dqn train_steps=0 {ml_s:.2f} s, difference {ml_s - torch_s:.2f} s (target <= 0.5)")
+                times[name].append((time.perf_counter() - began, cpu() - used))
+    for i, what in ((0, "wall"), (1, "CPU ")):
+        torch_s, ml_s = (statistics.median(t[i] for t in runs) for runs in times.values())
+        print(f"start-up ({what} s), median of {repeats}: python -c 'import torch' {torch_s:.2f}, "
+              f"ML task=dqn train_steps=0 {ml_s:.2f}, difference {ml_s - torch_s:.2f} (target <= 0.5)")
 
 
 def main() -> None:
