@@ -305,7 +305,7 @@ class SharedBatches:
     def __del__(self) -> None:
         try:
             self.close()
-        except Exception:
+        except (AttributeError, OSError, ValueError):  # half-built, or queues already closed at interpreter exit
             pass
 
 
