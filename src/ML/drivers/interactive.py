@@ -49,9 +49,19 @@ class Interactive:
             raise UserError("offline=true learns from a saved replay and stream=true keeps none: pick one")
         if self.offline:
             self.frames_per_step = 0  # no environment frames are consumed while learning offline
+        self.num_envs = int(self.spec.info.get("num_envs", 1))
+        self.vector: Any = None  # env.num_envs > 1: ML.envs.atari_vector.AtariVector collects
+        if self.num_envs > 1:
+            if self.offline:
+                raise UserError(f"env.num_envs={self.num_envs} collects from several games, offline=true from "
+                                "none: drop env.num_envs")
+            from ML.envs.atari_vector import AtariVector
+
+            self.vector = AtariVector(self.env, self.num_envs, self.seed)
+        self._ended: list[tuple[float, int]] = []  # vector episodes that ended, reported one a step
         self.episode = 0
         self.evaluations = 0
-        self.replay: Replay | None = None
+        self.replay: Any = None  # a Replay, or with env.num_envs > 1 ML.replay_streams.Streams
         self._return = 0.0
         self._length = 0
         self._actions: list[Any] = []  # the unfinished episode's actions, to rebuild it after a resume
@@ -69,9 +79,13 @@ class Interactive:
             path, capacity = None, int(self.config.batch_size) + 64
         else:
             path, capacity = run_dir / "replay.h5", int(self.config.replay.capacity)
+        load = bool(resume or self.config.replay.load or self.offline)
+        frame_stack = int(self.spec.info.get("frame_stack") or 1)
+        if self.vector is not None:
+            self._open_vector(path, capacity, action_shape, load, frame_stack, state)
+            return
         self.replay = Replay(path, capacity, self.spec.obs_shape, self.env.observation_space.dtype, action_shape,
-                             space.dtype, load=bool(resume or self.config.replay.load or self.offline),
-                             seed=self.seed, frame_stack=int(self.spec.info.get("frame_stack") or 1),
+                             space.dtype, load=load, seed=self.seed, frame_stack=frame_stack,
                              state=state.get("replay"))
         if self.offline and len(self.replay) == 0:
             raise UserError(f"offline=true learns from a saved replay, but {path} holds no transitions")
@@ -82,6 +96,39 @@ class Interactive:
         # the environment and the replay exactly as they were at the checkpoint.
         for action in state.get("actions", ()):
             self._step_env(action)
+
+    def _open_vector(self, path: Path | None, capacity: int, action_shape: tuple, load: bool, frame_stack: int,
+                     state: dict[str, Any]) -> None:
+        """One replay per game (``capacity`` shared out); at a resume the games start afresh: the unfinished
+        episodes of the checkpoint are dropped (run.json: ``resume_exact: false``)."""
+        from ML.replay_streams import Streams
+
+        self.replay = Streams(self.num_envs, path, max(capacity // self.num_envs, 2), self.spec.obs_shape,
+                              np.uint8, action_shape, self.env.action_space.dtype, load=load, seed=self.seed,
+                              frame_stack=frame_stack, states=state.get("replay"))
+        self.episode = state.get("episode", 0)
+        self.evaluations = state.get("evaluations", 0)
+        obs = self.vector.reset(episode_seed(self.seed, 3, self.episode))
+        for i in range(self.num_envs):
+            self.replay[i].start(obs[i])
+        self._vector_returns = np.zeros(self.num_envs)
+        self._vector_lengths = np.zeros(self.num_envs, np.int64)
+
+    def _step_vector(self, agent: Any, step: int) -> None:
+        """One step of all N games (one batched act), their transitions into their replays."""
+        actions = agent.act_batch(self.vector.obs, step)
+        obs, reward, terminated, truncated, restarted = self.vector.step(actions)
+        for i in range(self.num_envs):
+            if restarted[i]:  # the step after an episode's end is its game's reset: a new episode starts
+                self.replay[i].start(obs[i])
+                continue
+            self.replay[i].add(actions[i], reward[i], obs[i], terminated[i], truncated[i])
+            self._vector_returns[i] += reward[i]
+            self._vector_lengths[i] += 1
+            if terminated[i] or truncated[i]:
+                self._ended.append((float(self._vector_returns[i]), int(self._vector_lengths[i])))
+                self._vector_returns[i], self._vector_lengths[i] = 0.0, 0
+                self.episode += 1
 
     def _reset(self) -> None:
         self.obs, _ = self.env.reset(seed=episode_seed(self.seed, 0, self.episode))
@@ -101,6 +148,14 @@ class Interactive:
     def step(self, agent: Any, step: int) -> dict[str, float]:
         if self.offline:  # learn from the saved replay alone; the environment is only for evaluation
             return agent.update(self.replay, step)
+        if self.vector is not None:  # N games: one vector step every N loop steps, N env steps
+            if step % self.num_envs == 0:
+                self._step_vector(agent, step)
+            metrics = agent.update(self.replay, step)
+            if self._ended:
+                episode_return, length = self._ended.pop(0)
+                metrics = {**metrics, "episode_return": episode_return, "episode_length": length}
+            return metrics
         ended = self._step_env(agent.act(self.obs, step))
         metrics = agent.update(self.replay, step)
         if ended:
@@ -197,3 +252,5 @@ class Interactive:
         self.eval_env.close()
         if self._eval_vector is not None:
             self._eval_vector.close()
+        if self.vector is not None:
+            self.vector.close()

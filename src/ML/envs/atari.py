@@ -148,6 +148,9 @@ class Atari(gymnasium.Wrapper):
         sticky_actions: the ALE's repeat_action_probability.
         full_action_space: all 18 actions instead of the game's minimal set.
         mode, difficulty: ALE game mode and difficulty (None: the game's default).
+        num_envs: training collects from this many games at once in ale-py's ``AtariVectorEnv``
+            (``ML.envs.atari_vector``; the driver builds it, this env gives the spec and evaluates); recorded
+            in ``task_spec.info`` when above 1.
     """
 
     def __init__(self, game: str = "pong", seed: int = 0, evaluation: bool = False,
@@ -155,7 +158,7 @@ class Atari(gymnasium.Wrapper):
                  screen_size: int = 84, grayscale: bool = True, noop_max: int | None = None,
                  max_episode_frames: int | None = None, terminal_on_life_loss: bool | None = None,
                  sticky_actions: float | None = None, full_action_space: bool | None = None,
-                 mode: int | None = None, difficulty: int | None = None):
+                 mode: int | None = None, difficulty: int | None = None, num_envs: int = 1):
         name, rom, ale_id = _game(game)
         s = _settings(protocol, {"frame_skip": frame_skip, "sticky_actions": sticky_actions,
                                  "full_action_space": full_action_space,
@@ -213,6 +216,8 @@ class Atari(gymnasium.Wrapper):
                 "frame_stack": frame_stack, "screen_size": screen_size, "grayscale": grayscale,
                 "max_pool": s["frame_skip"] > 1, "mode": mode, "difficulty": difficulty,
                 "reward_clipping": False}
+        if int(num_envs) > 1:
+            info["num_envs"] = int(num_envs)
         self.task_spec = TaskSpec(suite="Atari", task=name, obs_shape=shape, discrete=True,
                                   num_actions=int(self.action_space.n), action_repeat=s["frame_skip"],
                                   info=info)

@@ -210,7 +210,7 @@ RANGES: dict[str, dict[str, float]] = {
     **dict.fromkeys(("n_step", "update_every", "updates_per_step", "target_update", "frame_stack",
                      "action_repeat", "frame_skip", "eval_batch_size", "eval_samples", "z_dim", "grid",
                      "feature_dim", "hidden_dim", "channels", "heads", "dim", "width", "kernel_size", "stride",
-                     "size", "screen_size"), {"ge": 1}),
+                     "size", "screen_size", "num_envs"), {"ge": 1}),
     **dict.fromkeys(("learn_start", "eps_decay_steps", "eps_hold_steps", "num_expl_steps", "depth", "pad",
                      "padding", "noop_max", "grad_clip", "reward_clip", "stddev_clip"), {"ge": 0}),
     "mlp_ratio": {"gt": 0},
