@@ -19,7 +19,8 @@ class AtariVector:
     rewards stay raw and there is no FIRE on reset, as in ``Atari``. The frame stack is done here (the vector
     env's is asked for 1 frame), so a reset stack repeats its first frame as ``Atari``'s and the replay's do.
     Refused (a ``UserError``), because the vector env would differ: a lost life as a terminal (its
-    ``episodic_life`` resets differently), RGB observations, an ALE ``mode``/``difficulty``.
+    ``episodic_life`` resets the whole game at every lost life, where ``Atari`` plays on), RGB observations,
+    an ALE ``mode``/``difficulty``.
 
     ``step`` autoresets on the next step (ale-py's ``NEXT_STEP``): an env whose episode ended returns its
     reset observation at the next step, that step's action ignored; ``restarted`` marks those envs.
