@@ -45,7 +45,7 @@ class AtariVector:
             grayscale=True, img_height=info["screen_size"], img_width=info["screen_size"], stack_num=1,
             noop_max=info["noop_max"], repeat_action_probability=info["sticky_actions"],
             full_action_space=info["full_action_space"], max_num_frames_per_episode=info["max_episode_frames"],
-            episodic_life=False, reward_clipping=False, use_fire_reset=False, num_threads=self.num_envs)
+            episodic_life=False, reward_clipping=False, use_fire_reset=False)
         self._done = np.zeros(self.num_envs, bool)
         self.obs = np.zeros((self.num_envs, *atari.task_spec.obs_shape), np.uint8)
 
