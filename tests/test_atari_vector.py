@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import random
+import signal
 from pathlib import Path
 
 import h5py
@@ -11,6 +13,7 @@ import numpy as np
 from ML.envs.atari import Atari
 from ML.envs.atari_vector import AtariVector
 from tests.conftest import run_ml
+from tests.test_resume import kill_after_checkpoint, table
 
 TINY = ("env.max_episode_frames=400", "agent.learn_start=100", "replay.capacity=2000", "evaluate_per_steps=300",
         "evaluate_episodes=1", "log_per_steps=50", "device=cpu", "threads=1")
@@ -51,7 +54,7 @@ def test_num_envs_2_trains_pong_end_to_end(tmp_path: Path):
             assert f["episodes"][0].tolist()[1:] == [101, 2] and f["obs"].shape[1:] == (1, 84, 84)
     info = json.loads((run_dir / "run.json").read_text())
     assert info["env"]["num_envs"] == 2 and info["env"]["frame_skip"] == 4 and info["env"]["noop_max"] == 30
-    assert info["resume_exact"] is False and "num_envs" in info["resume_note"]
+    assert info["resume_exact"] is True
 
 
 def test_num_envs_refuses_what_the_vector_env_plays_differently(tmp_path: Path):
@@ -63,3 +66,19 @@ def test_num_envs_refuses_what_the_vector_env_plays_differently(tmp_path: Path):
     assert not run_dir.exists()
     proc = run_ml("task=dqn_atari", "env.num_envs=0", f"run_dir={run_dir}", cwd=tmp_path, check=False)
     assert proc.returncode == 2 and "num_envs" in proc.stderr and not run_dir.exists()
+
+
+def test_num_envs_2_sigkilled_run_resumes_exactly(tmp_path: Path):
+    """Killed after a checkpoint, the same command ends with an uninterrupted run's logs and replays."""
+    args = ["task=dqn_atari", "env.num_envs=2", "train_steps=450", "save_per_steps=150", *TINY, "progress=false"]
+    whole, run = tmp_path / "whole", tmp_path / "run"
+    run_ml(*args, f"run_dir={whole}", cwd=tmp_path)
+    kill_after_checkpoint(tmp_path, [*args, f"run_dir={run}"], run, signal.SIGKILL, 150, random.Random(0))
+    assert len(table(run / "train.csv")) < len(table(whole / "train.csv"))
+    assert "resuming" in run_ml(*args, f"run_dir={run}", cwd=tmp_path).stdout
+    for name in ("eval.csv", "train.csv"):
+        assert table(run / name) == table(whole / name)
+    for name in ("replay.h5", "replay.env1.h5"):
+        with h5py.File(run / name, "r") as a, h5py.File(whole / name, "r") as b:
+            for column in ("obs", "action", "reward", "episodes"):
+                np.testing.assert_array_equal(a[column][()], b[column][()])

@@ -97,10 +97,6 @@ def resume_exactness(config: Config, spec: Any) -> dict[str, Any]:
     """run.json's ``resume_exact``: whether a killed run, started again, ends as an uninterrupted one would."""
     if ranks.world_size(config) > 1:
         return {"resume_exact": False, "resume_note": "data-parallel run: resume is off, it starts fresh"}
-    if spec.info.get("num_envs", 1) > 1:
-        return {"resume_exact": False, "resume_note": "env.num_envs > 1: a resume restarts the vector env's games "
-                "(their unfinished episodes are dropped); the replay's complete episodes, agent and counters "
-                "continue"}
     if spec.info.get("terminal_on_life_loss"):
         return {"resume_exact": False, "resume_note": "a lost life ends a training episode mid-game, which a "
                 "resume cannot rebuild by replaying the episode's actions"}

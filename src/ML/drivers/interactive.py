@@ -99,8 +99,7 @@ class Interactive:
 
     def _open_vector(self, path: Path | None, capacity: int, action_shape: tuple, load: bool, frame_stack: int,
                      state: dict[str, Any]) -> None:
-        """One replay per game (``capacity`` shared out); at a resume the games start afresh: the unfinished
-        episodes of the checkpoint are dropped (run.json: ``resume_exact: false``)."""
+        """One replay per game (``capacity`` shared out), and the games started (``_restart_games``)."""
         from ML.replay_streams import Streams
 
         self.replay = Streams(self.num_envs, path, max(capacity // self.num_envs, 2), self.spec.obs_shape,
@@ -108,7 +107,18 @@ class Interactive:
                               frame_stack=frame_stack, states=state.get("replay"))
         self.episode = state.get("episode", 0)
         self.evaluations = state.get("evaluations", 0)
-        obs = self.vector.reset(episode_seed(self.seed, 3, self.episode))
+        self._ended = [tuple(e) for e in state.get("ended", ())]
+        self._restarts = max(state.get("restarts", 0) - 1, 0)  # a checkpoint's restart is done again here
+        self._restart_games()
+
+    def _restart_games(self) -> None:
+        """Every game from a fresh seeded reset, its running episode kept in its replay, unended.
+
+        Done at the start and at every checkpoint (``state``), where a resume does it too: the vector env's
+        games cannot be rebuilt mid-episode one by one, so the run is the same with or without a resume.
+        """
+        obs = self.vector.reset(episode_seed(self.seed, 3, self._restarts))
+        self._restarts += 1
         for i in range(self.num_envs):
             self.replay[i].start(obs[i])
         self._vector_returns = np.zeros(self.num_envs)
@@ -242,6 +252,10 @@ class Interactive:
 
     def state(self) -> dict[str, Any]:
         """What a checkpoint needs to continue exactly (the replay writes its complete episodes first)."""
+        if self.vector is not None:
+            self._restart_games()
+            return {"episode": self.episode, "evaluations": self.evaluations, "actions": [],
+                    "replay": self.replay.state(), "restarts": self._restarts, "ended": list(self._ended)}
         return {"episode": self.episode, "evaluations": self.evaluations, "actions": list(self._actions),
                 "replay": self.replay.state()}
 
