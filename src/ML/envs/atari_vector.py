@@ -22,6 +22,12 @@ class AtariVector:
     ``episodic_life`` resets the whole game at every lost life, where ``Atari`` plays on), RGB observations,
     an ALE ``mode``/``difficulty``.
 
+    In the RL driver (``ML.drivers.interactive``) one loop step is one env step: the N games step together
+    (one batched ``act_batch``) every N loop steps, and the agent updates every loop step, as with one game,
+    so ``frame = step × frame_skip`` holds. Each game has its own replay (``ML.replay_streams``: replay.h5,
+    replay.env1.h5, ...). A checkpoint restarts every game from a seeded reset (the running episodes stay in
+    the replays, unended) and a resume does the same, so a resumed run is the uninterrupted one.
+
     ``step`` autoresets on the next step (ale-py's ``NEXT_STEP``): an env whose episode ended returns its
     reset observation at the next step, that step's action ignored; ``restarted`` marks those envs.
     """
