@@ -12,6 +12,7 @@ import numpy as np
 
 from ML.envs.atari import Atari
 from ML.envs.atari_vector import AtariVector
+from ML.replay import Replay
 from tests.conftest import run_ml
 from tests.test_resume import kill_after_checkpoint, table
 
@@ -30,15 +31,51 @@ def test_vector_env_plays_as_the_single_env():
     for a in actions:
         steps += 1
         obs, reward, terminated, truncated, _ = single.step(int(a))
-        batch, rewards, terms, truncs, restarted = vector.step([a, a])
-        assert not restarted.any() and (batch == obs).all() and (rewards == reward).all()
-        assert (terms == terminated).all() and (truncs == truncated).all()
+        got = vector.step([a, a])
+        assert not got.restarted.any() and (got.obs == obs).all() and (got.reward == reward).all()
+        assert (got.terminated == terminated).all() and (got.truncated == truncated).all()
         if truncated:
             break
     assert steps == 100  # 400 frames at frame skip 4
-    batch, _, _, _, restarted = vector.step([0, 0])  # the step after the end: each game's reset
-    assert restarted.all() and (batch == single.reset(seed=0)[0]).all()
+    got = vector.step([0, 0])  # the step after the end: each game's reset
+    assert got.restarted.all() and (got.obs == single.reset(seed=0)[0]).all()
     vector.close()
+
+
+def test_vector_life_loss_gives_the_single_envs_replay(tmp_path: Path):
+    """env.terminal_on_life_loss: the same actions give the same replay.h5 (a terminal at every lost life, the
+    game playing on from a NOOP, a reset at game over) from one game and from each of the vector's games."""
+    single = Atari("breakout", noop_max=0, terminal_on_life_loss=True)
+    vector = AtariVector(single, 2, seed=0)
+    shape = single.task_spec.obs_shape
+    replays = [Replay(tmp_path / f"{name}.h5", 1000, shape, np.uint8, (), np.int64, frame_stack=4)
+               for name in ("single", "game0", "game1")]
+    replays[0].start(single.reset(seed=0)[0])
+    for i, obs in enumerate(vector.reset(0)):
+        replays[1 + i].start(obs)
+    ends = {"life": 0, "game": 0}
+    for a in np.random.default_rng(0).integers(4, size=260):
+        obs, reward, terminated, truncated, info = single.step(int(a))
+        replays[0].add(a, reward, obs, terminated, truncated)
+        if terminated or truncated:
+            ends["life" if info.get("life_loss") else "game"] += 1
+            replays[0].start(single.reset(seed=0)[0])
+        got = vector.step([a, a])
+        while got.restarted.any() or got.skipped.any():  # the vector's reset steps (their actions ignored)
+            for i in np.flatnonzero(got.restarted):
+                replays[1 + i].start(got.obs[i])
+            got = vector.step([a, a])
+        for i in range(2):
+            replays[1 + i].add(got.actions[i], got.reward[i], got.obs[i], got.terminated[i], got.truncated[i])
+    assert ends == {"life": 4 + 1, "game": 1}  # a game over at step 184, then a life lost in the next game
+    for replay in replays:
+        replay.close()
+    vector.close()
+    with h5py.File(tmp_path / "single.h5", "r") as one:
+        for name in ("game0", "game1"):
+            with h5py.File(tmp_path / f"{name}.h5", "r") as other:
+                for column in ("obs", "action", "reward", "terminal", "episodes"):
+                    np.testing.assert_array_equal(other[column][()], one[column][()])
 
 
 def test_num_envs_2_trains_pong_end_to_end(tmp_path: Path):
@@ -57,12 +94,26 @@ def test_num_envs_2_trains_pong_end_to_end(tmp_path: Path):
     assert info["resume_exact"] is True
 
 
+def test_num_envs_2_trains_atari100k_with_life_loss_terminals(tmp_path: Path):
+    """DrQ(eps) with a terminal at every lost life: each game's replay holds its lives as episodes."""
+    run_dir = tmp_path / "run"
+    run_ml("task=atari100k", "env.game=breakout", "env.num_envs=2", "train_steps=300", "evaluate_episodes_final=1",
+           f"run_dir={run_dir}", *TINY, "env.max_episode_frames=4000", "agent.learn_start=250", cwd=tmp_path)
+    returns = [r for r in table(run_dir / "train.csv") if r.get("episode_return")]
+    assert len(returns) >= 4  # a life lasts some 30 steps: several per game in 150 steps each
+    for name in ("replay.h5", "replay.env1.h5"):
+        with h5py.File(run_dir / name, "r") as f:
+            endings = f["episodes"][:, 2].tolist()  # 1: terminated, a life lost; 0: running at the end
+            assert endings.count(1) >= 2 and set(endings[:-1]) == {1}
+            assert f["terminal"][()].sum() == endings.count(1)
+
+
 def test_num_envs_refuses_what_the_vector_env_plays_differently(tmp_path: Path):
     run_dir = tmp_path / "run"
-    proc = run_ml("task=atari100k", "env.num_envs=2", "train_steps=10", f"run_dir={run_dir}", cwd=tmp_path,
-                  check=False)
+    proc = run_ml("task=dqn_atari", "env.num_envs=2", "env.grayscale=false", "train_steps=10", f"run_dir={run_dir}",
+                  cwd=tmp_path, check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert "env.num_envs=2" in proc.stderr and "terminal_on_life_loss" in proc.stderr
+    assert "env.num_envs=2" in proc.stderr and "grayscale" in proc.stderr and len(proc.stderr.splitlines()) <= 3
     assert not run_dir.exists()
     proc = run_ml("task=dqn_atari", "env.num_envs=0", f"run_dir={run_dir}", cwd=tmp_path, check=False)
     assert proc.returncode == 2 and "num_envs" in proc.stderr and not run_dir.exists()

@@ -145,3 +145,25 @@ def test_supervised_driver_evaluates_through_the_protocol_only(workdir):
     with pytest.raises(UserError, match="RandomAgent learns from an environment"):
         driver.evaluate(rl, 0)
     driver.close(keep=False)
+
+
+def test_state_is_a_read_and_before_checkpoint_settles_the_driver(workdir):
+    """``run`` calls ``before_checkpoint`` then ``state``: with N Atari games a step is in flight between loop
+    steps, which ``state`` refuses to read past and ``before_checkpoint`` stores (and restarts the games)."""
+    config = resolve_config(argv=["task=dqn_atari", "env.num_envs=2", "device=cpu", "replay.capacity=1000"])
+    driver = Interactive(config)
+    driver.open(workdir, False)
+    agent = instantiate(config.Agent, {**config.agent, "spec": driver.spec, "config": config}, label="Agent")
+    try:
+        for step in range(6):
+            driver.step(agent, step)
+        assert driver.vector.pending and len(driver.replay) == 4  # 3 vector steps sent, 2 stored
+        with pytest.raises(RuntimeError, match="before_checkpoint"):
+            driver.state()
+        driver.before_checkpoint()
+        assert not driver.vector.pending and len(driver.replay) == 6
+        obs = driver.vector.obs.copy()
+        first = driver.state()
+        assert driver.state() == first and (driver.vector.obs == obs).all() and len(driver.replay) == 6
+    finally:
+        driver.close(keep=False)

@@ -190,6 +190,7 @@ def _loop(config: Config, driver: Any, agent: Any, build: tuple[Any, Any], info:
 
     def checkpoint(finished: bool = False) -> None:
         target, spec = build
+        driver.before_checkpoint()
         checkpoints.save(ckpt_path, agent, target, config, spec, RunState(
             step=step, frame=frame, time=elapsed(), finished=finished, config_hash=info.data["config_hash"],
             evaluated=evaluated, window=window, window_step=window_start[0],

@@ -33,8 +33,12 @@ class Driver(Protocol):
     def evaluate(self, agent: Agent, step: int, /) -> dict[str, float]:
         """One evaluation: an eval.csv row's values, ``score`` among them."""
 
+    def before_checkpoint(self) -> None:
+        """Settle the driver for a checkpoint (e.g. finish work in flight), so that ``state()``, a pure read,
+        is what a resume continues from; ``run`` calls it right before gathering a checkpoint's state."""
+
     def state(self) -> dict[str, Any]:
-        """What a checkpoint needs to continue exactly."""
+        """What a checkpoint needs to continue exactly (after ``before_checkpoint``); changes nothing."""
 
     def close(self, keep: bool, /) -> None:
         """Release the environment or workers; ``keep``: keep the replay on disk."""

@@ -114,8 +114,9 @@ class Interactive:
     def _restart_games(self) -> None:
         """Every game from a fresh seeded reset, its running episode kept in its replay, unended.
 
-        Done at the start and at every checkpoint (``state``), where a resume does it too: the vector env's
-        games cannot be rebuilt mid-episode one by one, so the run is the same with or without a resume.
+        Done at the start and at every checkpoint (``before_checkpoint``), where a resume does it too: the
+        vector env's games cannot be rebuilt mid-episode one by one, so the run is the same with or without a
+        resume.
         """
         obs = self.vector.reset(episode_seed(self.seed, 3, self._restarts))
         self._restarts += 1
@@ -125,20 +126,40 @@ class Interactive:
         self._vector_lengths = np.zeros(self.num_envs, np.int64)
 
     def _step_vector(self, agent: Any, step: int) -> None:
-        """One step of all N games (one batched act), their transitions into their replays."""
-        actions = agent.act_batch(self.vector.obs, step)
-        obs, reward, terminated, truncated, restarted = self.vector.step(actions)
+        """Receive the N games' step in flight, act on it (one batched act) and send the next; then, while the
+        games step in C++ threads, store the received step's transitions (``_store``).
+
+        So a loop step's ``agent.update`` samples from the replays without the N transitions in flight: at
+        loop step ``s`` they hold the ``s - s % N`` transitions of the rounds before ``s``'s (one game's would
+        hold ``s + 1``). Everything happens in the same order with or without a resume (``before_checkpoint``
+        stores the step in flight), so the run stays exact.
+        """
+        received = self.vector.recv() if self.vector.pending else None
+        self.vector.send(agent.act_batch(self.vector.obs, step))
+        if received is not None:
+            self._store(received)
+
+    def _store(self, received: Any) -> None:
+        """One vector step (an ``ML.envs.atari_vector.Round``) into the games' replays and episode counts."""
         for i in range(self.num_envs):
-            if restarted[i]:  # the step after an episode's end is its game's reset: a new episode starts
-                self.replay[i].start(obs[i])
+            if received.skipped[i]:
                 continue
-            self.replay[i].add(actions[i], reward[i], obs[i], terminated[i], truncated[i])
-            self._vector_returns[i] += reward[i]
+            if received.restarted[i]:  # the step after an episode's end: a new episode starts
+                self.replay[i].start(received.obs[i])
+                continue
+            terminated, truncated = received.terminated[i], received.truncated[i]
+            self.replay[i].add(received.actions[i], received.reward[i], received.obs[i], terminated, truncated)
+            self._vector_returns[i] += received.reward[i]
             self._vector_lengths[i] += 1
-            if terminated[i] or truncated[i]:
+            if terminated or truncated:
                 self._ended.append((float(self._vector_returns[i]), int(self._vector_lengths[i])))
                 self._vector_returns[i], self._vector_lengths[i] = 0.0, 0
                 self.episode += 1
+
+    def _drain(self) -> None:
+        """Store the vector step in flight, if any."""
+        if self.vector is not None and self.vector.pending:
+            self._store(self.vector.recv())
 
     def _reset(self) -> None:
         self.obs, _ = self.env.reset(seed=episode_seed(self.seed, 0, self.episode))
@@ -250,16 +271,25 @@ class Interactive:
         frame = as_frame(obs, self._channels)
         return frame if frame is not None else self.eval_env.render()
 
-    def state(self) -> dict[str, Any]:
-        """What a checkpoint needs to continue exactly (the replay writes its complete episodes first)."""
+    def before_checkpoint(self) -> None:
+        """With ``env.num_envs`` > 1: store the step in flight and restart the games (``_restart_games``)."""
         if self.vector is not None:
+            self._drain()
             self._restart_games()
+
+    def state(self) -> dict[str, Any]:
+        """What a checkpoint needs to continue exactly (the replay writes its complete episodes first);
+        ``before_checkpoint`` comes first."""
+        if self.vector is not None:
+            if self.vector.pending:
+                raise RuntimeError("Interactive.state with a vector step in flight: call before_checkpoint()")
             return {"episode": self.episode, "evaluations": self.evaluations, "actions": [],
                     "replay": self.replay.state(), "restarts": self._restarts, "ended": list(self._ended)}
         return {"episode": self.episode, "evaluations": self.evaluations, "actions": list(self._actions),
                 "replay": self.replay.state()}
 
     def close(self, keep: bool) -> None:
+        self._drain()
         if self.replay is not None:
             self.replay.close(keep=keep)
         self.env.close()

@@ -65,6 +65,9 @@ class Supervised:
         agent.train()
         return {"score": float(result["score"]), **{k: float(v) for k, v in result.items() if k != "score"}}
 
+    def before_checkpoint(self) -> None:
+        """Nothing to settle: the batch order is all the state, and ``state`` reads it as it is."""
+
     def state(self) -> dict[str, Any]:
         """The batch order (generator, this epoch's permutation and position): a resume continues mid-epoch."""
         return {"batches": self.batches.state()}
