@@ -13,38 +13,61 @@ both and the ratio engine / raw (target >= 0.9); episode resets count on both si
 ``--vector N``: the engine's ``env.num_envs=N`` collection (``ML.envs.atari_vector.AtariVector``, one
 ``Replay`` with replay.h5 per game through ``ML.replay_streams.Streams``, as the RL driver does) against the
 engine's one env (target >= 1.5 with 4 envs) and against raw ale-py ``AtariVectorEnv`` with N games and the
-same preprocessing, frames into a numpy store (target >= 0.9).
+same preprocessing, frames into a numpy store (target >= 0.9). Actions are uniformly random, or with
+``--agent`` the ``dqn_atari`` recipe's DQN agent's (``act`` per observation for one env, one ``act_batch``
+for N: what collection costs in training, batched inference's saving included), on all three sides.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
+import torch
 
 from ML.envs.atari import Atari
-from ML.envs.atari_vector import AtariVector
+from ML.envs.atari_vector import AtariVector, Round
+from ML.hyperparams import instantiate, resolve_config
 from ML.replay import Replay
 from ML.replay_streams import Streams
 
 
-def engine(game: str, steps: int, seed: int) -> float:
+def random_policy(num_actions: int, seed: int) -> Callable[[np.ndarray], Any]:
+    """Uniformly random actions, one per observation in the batch (or one for an unbatched observation)."""
+    rng = np.random.default_rng(seed)
+    return lambda obs: rng.integers(num_actions, size=len(obs)) if obs.ndim == 4 else int(rng.integers(num_actions))
+
+
+def agent_policy(game: str, seed: int) -> Callable[[np.ndarray], Any]:
+    """The ``dqn_atari`` recipe's DQN agent acting as in training (ε at its final 0.1): ``act`` for one
+    observation, ``act_batch`` for the vector env's batch, as ``ML.drivers.interactive`` calls them."""
+    config = resolve_config(argv=["task=dqn_atari", f"env.game={game}", "device=cpu", f"seed={seed}"])
+    spec = Atari(game, seed=seed).task_spec
+    agent = instantiate(config.Agent, {**config.agent, "spec": spec, "config": config}, label="Agent")
+    step = int(config.agent.eps_decay_steps)
+    return lambda obs: agent.act_batch(obs, step) if obs.ndim == 4 else agent.act(obs, step)
+
+
+def engine(game: str, steps: int, seed: int, policy: Callable[[np.ndarray], Any] | None = None) -> float:
     env = Atari(game, seed=seed)
     spec = env.task_spec
-    rng = np.random.default_rng(seed)
-    actions = rng.integers(spec.num_actions, size=steps)
+    act = policy or random_policy(spec.num_actions, seed)
     with tempfile.TemporaryDirectory() as tmp:
         replay = Replay(Path(tmp) / "replay.h5", steps + 1000, spec.obs_shape, np.uint8, (), np.int64,
                         frame_stack=spec.info["frame_stack"], seed=seed)
         began = time.perf_counter()
         obs, _ = env.reset(seed=seed)
         replay.start(obs)
-        for action in actions:
+        for _ in range(steps):
+            action = act(obs)
             obs, reward, terminated, truncated, _ = env.step(action)
             replay.add(action, reward, obs, terminated, truncated)
             if terminated or truncated:
@@ -122,49 +145,59 @@ def raw(game: str, steps: int, seed: int) -> float:
     return steps / (time.perf_counter() - began)
 
 
-def vector(game: str, steps: int, seed: int, num_envs: int) -> float:
+def vector(game: str, steps: int, seed: int, num_envs: int, policy: Callable[[np.ndarray], Any] | None = None) -> float:
     """Agent steps/s of ale-py's ``AtariVectorEnv`` (C++ threads) with the same preprocessing, all envs counted."""
     from ale_py.vector_env import AtariVectorEnv
 
     env = AtariVectorEnv(game, num_envs, noop_max=30, frameskip=4, maxpool=True, stack_num=4, img_height=84,
                          img_width=84, grayscale=True, reward_clipping=False, use_fire_reset=False,
-                         repeat_action_probability=0.0, max_num_frames_per_episode=108_000)
-    rng = np.random.default_rng(seed)
+                         repeat_action_probability=0.0, max_num_frames_per_episode=108_000,
+                         num_threads=min(num_envs, os.cpu_count() or 1))
+    act = policy or random_policy(int(env.single_action_space.n), seed)
     rounds = max(steps // num_envs, 1)
-    actions = rng.integers(env.single_action_space.n, size=(rounds, num_envs))
     store = np.zeros((rounds + 1, num_envs, 84, 84), np.uint8)
     began = time.perf_counter()
     obs, _ = env.reset(seed=seed)
     store[0] = obs[:, -1]
-    for i, action in enumerate(actions):
-        obs, reward, terminated, truncated, _ = env.step(action)
+    for i in range(rounds):
+        obs, reward, terminated, truncated, _ = env.step(np.asarray(act(obs), np.int64))
         store[i + 1] = obs[:, -1]
     elapsed = time.perf_counter() - began
     env.close()
     return rounds * num_envs / elapsed
 
 
-def engine_vector(game: str, steps: int, seed: int, num_envs: int) -> float:
-    """Agent steps/s of the engine's ``env.num_envs`` collection (Interactive._step_vector's work), all envs."""
+def engine_vector(game: str, steps: int, seed: int, num_envs: int,
+                  policy: Callable[[np.ndarray], Any] | None = None) -> float:
+    """Agent steps/s of the engine's ``env.num_envs`` collection, all envs counted: what
+    ``Interactive._step_vector`` does (receive the step in flight, act, send the next, then store the received
+    one into the games' replays while the games step)."""
     single = Atari(game, seed=seed)
     spec = single.task_spec
     env = AtariVector(single, num_envs, seed)
+    act = policy or random_policy(spec.num_actions, seed)
     rounds = max(steps // num_envs, 1)
-    actions = np.random.default_rng(seed).integers(spec.num_actions, size=(rounds, num_envs))
     with tempfile.TemporaryDirectory() as tmp:
         replay = Streams(num_envs, Path(tmp) / "replay.h5", rounds + 1000, spec.obs_shape, np.uint8, (), np.int64,
                          frame_stack=spec.info["frame_stack"], seed=seed)
+
+        def store(got: Round) -> None:
+            for i in range(num_envs):
+                if got.restarted[i]:
+                    replay[i].start(got.obs[i])
+                elif not got.skipped[i]:
+                    replay[i].add(got.actions[i], got.reward[i], got.obs[i], got.terminated[i], got.truncated[i])
+
         began = time.perf_counter()
         obs = env.reset(seed)
         for i in range(num_envs):
             replay[i].start(obs[i])
-        for action in actions:
-            obs, reward, terminated, truncated, restarted = env.step(action)
-            for i in range(num_envs):
-                if restarted[i]:
-                    replay[i].start(obs[i])
-                else:
-                    replay[i].add(action[i], reward[i], obs[i], terminated[i], truncated[i])
+        env.send(act(env.obs))
+        for _ in range(rounds - 1):
+            got = env.recv()
+            env.send(act(env.obs))
+            store(got)
+        store(env.recv())
         for stream in replay.streams:
             stream.flush()
         elapsed = time.perf_counter() - began
@@ -173,16 +206,19 @@ def engine_vector(game: str, steps: int, seed: int, num_envs: int) -> float:
     return rounds * num_envs / elapsed
 
 
-def main_vector(game: str, steps: int, repeats: int, num_envs: int) -> None:
+def main_vector(game: str, steps: int, repeats: int, num_envs: int, agent: bool) -> None:
     names = ("engine 1 env", f"engine {num_envs} envs", f"raw vector {num_envs} envs")
     rates: dict[str, list[float]] = {name: [] for name in names}
+    if agent:
+        torch.set_num_threads(1)  # the cores are the games' (C++ threads); one for the network's forward passes
     for r in range(repeats):
-        rates[names[0]].append(engine(game, steps, r))
-        rates[names[1]].append(engine_vector(game, steps, r, num_envs))
-        rates[names[2]].append(vector(game, steps, r, num_envs))
+        rates[names[0]].append(engine(game, steps, r, agent_policy(game, r) if agent else None))
+        rates[names[1]].append(engine_vector(game, steps, r, num_envs, agent_policy(game, r) if agent else None))
+        rates[names[2]].append(vector(game, steps, r, num_envs, agent_policy(game, r) if agent else None))
         print("repeat", r, "  ".join(f"{k} {v[-1]:8.1f}" for k, v in rates.items()), flush=True)
     med = {k: statistics.median(v) for k, v in rates.items()}
-    print(f"Atari {game}, {steps} random agent steps, median of {repeats} (agent steps/s, all envs counted):")
+    acting = "dqn_atari's DQN agent acting (eps 0.1, CPU, 1 torch thread)" if agent else "random actions"
+    print(f"Atari {game}, {steps} agent steps, {acting}, median of {repeats} (agent steps/s, all envs counted):")
     for k, v in med.items():
         print(f"  {k:<22}: {v:8.1f}")
     print(f"  ratio engine {num_envs} envs / engine 1 env     : {med[names[1]] / med[names[0]]:.2f}   (target >= 1.5)")
@@ -197,9 +233,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--vector", type=int, default=0, metavar="N",
                         help="instead: the engine's env.num_envs=N against its one env and raw AtariVectorEnv")
+    parser.add_argument("--agent", action="store_true",
+                        help="with --vector: actions from dqn_atari's DQN agent (act / act_batch), not random")
     args = parser.parse_args()
     if args.vector:
-        return main_vector(args.game, args.steps, args.repeats, args.vector)
+        return main_vector(args.game, args.steps, args.repeats, args.vector, args.agent)
     engine_rates, raw_rates = [], []
     for r in range(args.repeats):  # alternate which goes first, so slow spells of a shared machine even out
         first, second = (engine, raw) if r % 2 == 0 else (raw, engine)
