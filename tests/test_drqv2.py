@@ -245,6 +245,7 @@ def test_cli_runs_and_a_run_resumes_from_its_checkpoint(workdir) -> None:
     run_ml(*args, cwd=workdir)
     run = workdir / "results" / "Exp" / "runs" / "drqv2_states" / "Classic" / "Pendulum-v1" / "3"
     assert [r["step"] for r in csv.DictReader(io.StringIO((run / "eval.csv").read_text()))] == ["0", "200", "400"]
+    assert json.loads((run / "run.json").read_text())["env"]["malloc"]["tuned"] is True  # glibc: ML.allocator
     resumed = [a if not a.startswith("train_steps") else "train_steps=600" for a in args]
     agent = ML.launch(*resumed, "load=true")
     assert agent.updates == 150 + 100  # (400 - 100) / 2 before, 200 / 2 after
