@@ -76,7 +76,7 @@ def random_shifts(x: torch.Tensor, pad: int) -> torch.Tensor:
 
 
 class Reference:
-    """drqv2's update on copies of an engine agent's networks (the same weights and layout)."""
+    """drqv2's ``act`` and ``update`` on copies of an engine agent's networks (the same weights and layout)."""
 
     def __init__(self, agent: Any, lr: float):
         self.encoder = copy.deepcopy(agent.encoder)
