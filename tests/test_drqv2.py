@@ -245,6 +245,7 @@ def test_cli_runs_and_a_run_resumes_from_its_checkpoint(workdir) -> None:
     run_ml(*args, cwd=workdir)
     run = workdir / "results" / "Exp" / "runs" / "drqv2_states" / "Classic" / "Pendulum-v1" / "3"
     assert [r["step"] for r in csv.DictReader(io.StringIO((run / "eval.csv").read_text()))] == ["0", "200", "400"]
+    assert json.loads((run / "run.json").read_text())["env"]["malloc"]["tuned"] is True  # glibc: ML.allocator
     resumed = [a if not a.startswith("train_steps") else "train_steps=600" for a in args]
     agent = ML.launch(*resumed, "load=true")
     assert agent.updates == 150 + 100  # (400 - 100) / 2 before, 200 / 2 after
@@ -290,3 +291,27 @@ def test_accelerate_runs_the_encoder_in_bf16_only_where_the_cpu_has_it() -> None
     approx = fast.learn(batch, step=10_000)  # the same weights (seeded build) and draws: bf16 rounding only
     assert approx["critic_loss"] == pytest.approx(exact["critic_loss"], rel=0.05)
     assert np.isfinite(approx["actor_loss"])
+
+
+def test_the_benchmarks_bare_replay_samples_drqv2s_n_step_targets() -> None:
+    """benchmarks/drqv2.py --loop's bare replay: drqv2's n-step reward and discount, next_obs n steps on, and
+    never a chain across an episode's end."""
+    from benchmarks.drqv2 import BareReplay
+
+    gamma, n = 0.9, 3
+    replay = BareReplay(32, (1, 2, 2), n_step=n, gamma=gamma, seed=0)
+    frames = iter(range(1, 100))
+    for length, end_discount in ((6, 0.0), (5, 1.0)):  # the first episode terminates, the second runs on
+        replay.start(np.full((1, 2, 2), next(frames), np.uint8))
+        for t in range(length):
+            replay.add(np.array([0.1]), reward=float(t + 1), discount=end_discount if t == length - 1 else 1.0,
+                       next_obs=np.full((1, 2, 2), next(frames), np.uint8))
+    batch = replay.sample(256)
+    first = batch["obs"][:, 0, 0, 0].numpy().astype(int)
+    assert set(first) == {1, 2, 3, 4, 8, 9, 10}  # the starts with 3 steps left in their episode
+    r = {1: 1, 2: 2, 3: 3, 4: 4, 8: 1, 9: 2, 10: 3}  # the reward of the step leaving each frame
+    for i, f in enumerate(first):
+        assert batch["next_obs"][i, 0, 0, 0] == f + n
+        assert batch["reward"][i].item() == pytest.approx(r[f] + gamma * (r[f] + 1) + gamma**2 * (r[f] + 2))
+        terminal = f == 4  # its third step ends episode 1 with discount 0
+        assert batch["discount"][i].item() == pytest.approx(0.0 if terminal else gamma**n)
