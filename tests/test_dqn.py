@@ -151,10 +151,10 @@ def _random_return(workdir: Path, seed: int) -> float:
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_trained_dqn_beats_a_random_policy(workdir: Path, seed: int) -> None:
-    """2000 environment steps (seconds on a CPU): the greedy policy balances the pole several times longer
-    than random actions do (measured: seeds 0, 1, 2 reach 452, 274, 239; random 16, 24, 30)."""
-    ML.launch(task="dqn", seed=seed, train_steps=2000, evaluate_per_steps=2000, evaluate_episodes=10,
-              threads=1, progress=False, save=False, **{"agent.learn_start": 500, "agent.eps_decay_steps": 2000})
+    """3000 environment steps (seconds on a CPU): the greedy policy balances the pole several times longer
+    than random actions do (measured: seeds 0, 1, 2 reach 144, 193, 250; random 16, 24, 30)."""
+    ML.launch(task="dqn", seed=seed, train_steps=3000, evaluate_per_steps=3000, evaluate_episodes=10,
+              threads=1, progress=False, save=False, **{"agent.learn_start": 500, "agent.eps_decay_steps": 3000})
     trained = float(_rows(workdir / f"results/Exp/runs/dqn/Classic/CartPole-v1/{seed}/eval.csv")[-1]["score"])
     random = _random_return(workdir, seed)
     assert 10 < random < 40  # CartPole's random return, as published (~22)
