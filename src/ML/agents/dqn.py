@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from ML.agents.base import BaseAgent
-from ML.blocks.network import build_aug, build_network, build_optimizer, config_device
+from ML.blocks.network import NumpyMLP, build_aug, build_network, build_optimizer, config_device
 from ML.blocks.optim import clip_grad_norm
 from ML.errors import UserError
 from ML.hyperparams import instantiate, output_shape
@@ -85,6 +85,7 @@ class DQNAgent(BaseAgent):
         self.target_params = list(self.target.parameters())
         self.target.eval()
         self.params = list(self.q.parameters())  # listed once: walking the modules every update costs time
+        self._act_numpy = NumpyMLP.of(self.q)  # acting on one observation: numpy views of the CPU MLP's weights
         self.optim = build_optimizer(config, self.params)
         self.aug = build_aug(config, tuple(spec.obs_shape)) if augment else None
         self.rng = np.random.default_rng(int(config.get("seed", 0)))
@@ -115,6 +116,8 @@ class DQNAgent(BaseAgent):
         eps = self.eval_eps if eval_mode else self.epsilon(step)
         if eps > 0 and self.rng.random() < eps:
             return int(self.rng.integers(self.num_actions))
+        if self._act_numpy is not None and isinstance(obs, np.ndarray):
+            return int(self._act_numpy(obs).argmax())
         with torch.no_grad():
             return int(self.q(self._input(obs).unsqueeze(0)).argmax(1).item())
 

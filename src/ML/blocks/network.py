@@ -6,9 +6,11 @@ import inspect
 import math
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
+from ML.blocks.architectures import MLP, Identity
 from ML.errors import UserError
 from ML.hyperparams import instantiate, output_shape, resolve
 
@@ -100,3 +102,50 @@ def build_optimizer(config: Any, params: Any) -> Any:
 
         optim = FusedAdam
     return instantiate(optim, args, label="Optim")
+
+
+class NumpyMLP:
+    """A CPU network of ``Linear`` and ``ReLU`` layers run on one observation in numpy, for acting.
+
+    One observation through a small MLP costs torch more in per-call overhead (module calls, tensor
+    wrapping, ``.item()``) than the math; numpy does the same matrix-vector products several times faster.
+    The layers are numpy views of the network's parameters, which the optimiser and ``load_state_dict`` update
+    in place, so the copy is always the network itself. ``of(net)`` is ``None`` for any other network.
+    """
+
+    _CONTAINERS = (nn.Sequential, MLP)
+    _SKIPPED = (Identity, nn.Identity, nn.Flatten)
+
+    def __init__(self, layers: list[tuple[np.ndarray, np.ndarray | None] | None]):
+        self.layers = layers  # (weight, bias) of a Linear, or None for a ReLU
+
+    @classmethod
+    def of(cls, net: nn.Module) -> NumpyMLP | None:
+        """The numpy copy of ``net`` when it is only (nested) ``Sequential``/``MLP`` containers of
+        ``Linear``, ``ReLU``, ``Identity`` and ``Flatten`` on the CPU, with one output axis; else ``None``."""
+        layers: list[tuple[np.ndarray, np.ndarray | None] | None] = []
+        for module in net.modules():
+            if type(module) in cls._CONTAINERS:
+                if isinstance(module, MLP) and module.out_shape is not None and len(module.out_shape) > 1:
+                    return None
+            elif type(module) is nn.Linear:
+                if module.weight.device.type != "cpu" or module.weight.dtype != torch.float32:
+                    return None
+                bias = module.bias.detach().numpy() if module.bias is not None else None
+                layers.append((module.weight.detach().numpy(), bias))
+            elif type(module) is nn.ReLU:
+                layers.append(None)
+            elif type(module) not in cls._SKIPPED:
+                return None
+        return cls(layers) if layers else None
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """The output for one observation (any shape; flattened first, as the network's ``Flatten``)."""
+        x = np.asarray(x, np.float32).reshape(-1)
+        for layer in self.layers:
+            if layer is None:
+                x = np.maximum(x, 0.0)
+            else:
+                weight, bias = layer
+                x = weight @ x if bias is None else weight @ x + bias
+        return x
