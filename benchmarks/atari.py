@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from ML.envs.atari import Atari
-from ML.envs.atari_vector import AtariVector, Round
+from ML.envs.atari_vector import AtariVector
 from ML.hyperparams import instantiate, resolve_config
 from ML.replay import Replay
 from ML.replay_streams import Streams
@@ -174,30 +174,21 @@ def engine_vector(game: str, steps: int, seed: int, num_envs: int,
     one into the games' replays while the games step)."""
     single = Atari(game, seed=seed)
     spec = single.task_spec
-    env = AtariVector(single, num_envs, seed)
+    env = AtariVector(single, num_envs)
     act = policy or random_policy(spec.num_actions, seed)
     rounds = max(steps // num_envs, 1)
     with tempfile.TemporaryDirectory() as tmp:
         replay = Streams(num_envs, Path(tmp) / "replay.h5", rounds + 1000, spec.obs_shape, np.uint8, (), np.int64,
                          frame_stack=spec.info["frame_stack"], seed=seed)
 
-        def store(got: Round) -> None:
-            for i in range(num_envs):
-                if got.restarted[i]:
-                    replay[i].start(got.obs[i])
-                elif not got.skipped[i]:
-                    replay[i].add(got.actions[i], got.reward[i], got.obs[i], got.terminated[i], got.truncated[i])
-
         began = time.perf_counter()
-        obs = env.reset(seed)
-        for i in range(num_envs):
-            replay[i].start(obs[i])
+        replay.start(env.reset(seed))
         env.send(act(env.obs))
         for _ in range(rounds - 1):
             got = env.recv()
             env.send(act(env.obs))
-            store(got)
-        store(env.recv())
+            replay.add_round(got)
+        replay.add_round(env.recv())
         for stream in replay.streams:
             stream.flush()
         elapsed = time.perf_counter() - began

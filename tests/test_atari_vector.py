@@ -23,7 +23,7 @@ TINY = ("env.max_episode_frames=400", "agent.learn_start=100", "replay.capacity=
 def test_vector_env_plays_as_the_single_env():
     """Same game, settings and actions: the same observations, rewards and ending, then an autoreset."""
     single = Atari("pong", noop_max=0, max_episode_frames=400)
-    vector = AtariVector(single, 2, seed=0)
+    vector = AtariVector(single, 2)
     obs, batch = single.reset(seed=0)[0], vector.reset(0)
     assert batch.shape == (2, 4, 84, 84) and (batch == obs).all()
     actions = np.random.default_rng(0).integers(6, size=200)
@@ -46,7 +46,7 @@ def test_vector_life_loss_gives_the_single_envs_replay(tmp_path: Path):
     """env.terminal_on_life_loss: the same actions give the same replay.h5 (a terminal at every lost life, the
     game playing on from a NOOP, a reset at game over) from one game and from each of the vector's games."""
     single = Atari("breakout", noop_max=0, terminal_on_life_loss=True)
-    vector = AtariVector(single, 2, seed=0)
+    vector = AtariVector(single, 2)
     shape = single.task_spec.obs_shape
     replays = [Replay(tmp_path / f"{name}.h5", 1000, shape, np.uint8, (), np.int64, frame_stack=4)
                for name in ("single", "game0", "game1")]

@@ -39,6 +39,20 @@ class Streams:
     def frames(self) -> int:
         return sum(s.frames for s in self.streams)
 
+    def start(self, obs: Any) -> None:
+        """Every game's first observation (``obs[i]`` is game ``i``'s), after the games were reset."""
+        for replay, first in zip(self.streams, obs, strict=True):
+            replay.start(first)
+
+    def add_round(self, step: Any) -> None:
+        """One step of all N games (an ``ML.envs.atari_vector.Round``): each game's transition, or the first
+        observation of its new episode where it ``restarted``; nothing for a ``skipped`` game."""
+        for i, replay in enumerate(self.streams):
+            if step.restarted[i]:
+                replay.start(step.obs[i])
+            elif not step.skipped[i]:
+                replay.add(step.actions[i], step.reward[i], step.obs[i], step.terminated[i], step.truncated[i])
+
     def sample(self, batch_size: int, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
         sizes = np.array([len(s) for s in self.streams], np.float64)
         counts = self.rng.multinomial(int(batch_size), sizes / sizes.sum())

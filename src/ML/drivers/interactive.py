@@ -57,7 +57,7 @@ class Interactive:
                                 "none: drop env.num_envs")
             from ML.envs.atari_vector import AtariVector
 
-            self.vector = AtariVector(self.env, self.num_envs, self.seed)
+            self.vector = AtariVector(self.env, self.num_envs)
         self._ended: list[tuple[float, int]] = []  # vector episodes that ended, reported one a step
         self.episode = 0
         self.evaluations = 0
@@ -120,8 +120,7 @@ class Interactive:
         """
         obs = self.vector.reset(episode_seed(self.seed, 3, self._restarts))
         self._restarts += 1
-        for i in range(self.num_envs):
-            self.replay[i].start(obs[i])
+        self.replay.start(obs)
         self._vector_returns = np.zeros(self.num_envs)
         self._vector_lengths = np.zeros(self.num_envs, np.int64)
 
@@ -141,20 +140,14 @@ class Interactive:
 
     def _store(self, received: Any) -> None:
         """One vector step (an ``ML.envs.atari_vector.Round``) into the games' replays and episode counts."""
-        for i in range(self.num_envs):
-            if received.skipped[i]:
-                continue
-            if received.restarted[i]:  # the step after an episode's end: a new episode starts
-                self.replay[i].start(received.obs[i])
-                continue
-            terminated, truncated = received.terminated[i], received.truncated[i]
-            self.replay[i].add(received.actions[i], received.reward[i], received.obs[i], terminated, truncated)
-            self._vector_returns[i] += received.reward[i]
-            self._vector_lengths[i] += 1
-            if terminated or truncated:
-                self._ended.append((float(self._vector_returns[i]), int(self._vector_lengths[i])))
-                self._vector_returns[i], self._vector_lengths[i] = 0.0, 0
-                self.episode += 1
+        self.replay.add_round(received)
+        stepped = ~(received.skipped | received.restarted)  # the games whose step was a transition
+        self._vector_returns[stepped] += received.reward[stepped]
+        self._vector_lengths[stepped] += 1
+        for i in np.flatnonzero(stepped & (received.terminated | received.truncated)):
+            self._ended.append((float(self._vector_returns[i]), int(self._vector_lengths[i])))
+            self._vector_returns[i], self._vector_lengths[i] = 0.0, 0
+            self.episode += 1
 
     def _drain(self) -> None:
         """Store the vector step in flight, if any."""

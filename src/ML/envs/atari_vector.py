@@ -51,7 +51,7 @@ class AtariVector:
     step's action ignored; ``Round.restarted`` marks those envs.
     """
 
-    def __init__(self, atari: Atari, num_envs: int, seed: int):
+    def __init__(self, atari: Atari, num_envs: int):
         info = atari.task_spec.info
         refused = [name for name, bad in (("env.grayscale=false", not info["grayscale"]),
                                           ("env.mode", info["mode"] is not None),
@@ -64,7 +64,6 @@ class AtariVector:
         self.num_envs = int(num_envs)
         self.frame_stack = int(info["frame_stack"])
         self.life_loss = bool(atari.life_loss)
-        self.seed = int(seed)
         self.vector = AtariVectorEnv(
             info["rom"], self.num_envs, frameskip=info["frame_skip"], maxpool=info["max_pool"],
             grayscale=True, img_height=info["screen_size"], img_width=info["screen_size"], stack_num=1,
