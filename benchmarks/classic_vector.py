@@ -4,8 +4,9 @@
                                                   [--repeats 3] [--threads 1]
 
 Both sides use the real parts of a ``task=dqn`` run: the recipe's ``DQNAgent`` (network, batch, n-step
-sampling), ``Classic`` envs and RAM ``Replay``s (one per env, as a vector run would keep), epsilon at its
-final value. ``one env``: ``agent.act`` on one observation, one ``env.step``, one ``replay.add`` a step.
+sampling), ``Classic`` envs and RAM ``Replay``s (one per env, sampled as one through ``ML.replay_streams.Streams``,
+as a vector run would), epsilon at its final value. ``one env``: ``agent.act`` on one observation, one
+``env.step``, one ``replay.add`` a step.
 ``N envs``: one ``agent.act_batch`` for N observations and one ``SyncVectorEnv.step`` (same-step autoreset),
 N transitions into the replays. Each side is timed twice over ``--steps`` environment steps: collection
 alone, and training (collection plus the recipe's gradient updates: one every ``update_every`` env steps).
@@ -27,6 +28,7 @@ from ML.agents.dqn import DQNAgent
 from ML.envs.classic import Classic
 from ML.hyperparams import Config, instantiate, resolve_config
 from ML.replay import Replay
+from ML.replay_streams import Streams
 
 
 def _agent(env_id: str, env: Classic) -> tuple[DQNAgent, Config]:
@@ -72,11 +74,10 @@ def n_envs(env_id: str, n: int, steps: int, train: bool) -> float:
                                             autoreset_mode=gymnasium.vector.AutoresetMode.SAME_STEP)
     spec_env = Classic(env_id)
     agent, _ = _agent(env_id, spec_env)
-    replays = [_replay(spec_env, steps // n + 1000) for _ in range(n)]
+    replays = Streams(n, None, steps // n + 1000, spec_env.task_spec.obs_shape, np.float32, (), np.int64)
     late = agent.learn_start + agent.eps_decay_steps
     obs, _ = vector.reset(seed=list(range(n)))
-    for replay, o in zip(replays, obs, strict=True):
-        replay.start(o)
+    replays.start(obs)
     for _ in range(agent.batch_size + agent.n_step):
         obs = _vector(vector, agent, replays, obs, late)
     began, step = time.perf_counter(), late
@@ -84,16 +85,16 @@ def n_envs(env_id: str, n: int, steps: int, train: bool) -> float:
         obs = _vector(vector, agent, replays, obs, step)
         for _ in range(n):  # the same updates per env step as one env: one every update_every env steps
             if train:
-                agent.update(replays[step % n], step)
+                agent.update(replays, step)
             step += 1
     return (steps // n) * n / (time.perf_counter() - began)
 
 
-def _vector(vector: gymnasium.vector.SyncVectorEnv, agent: DQNAgent, replays: list[Replay], obs: np.ndarray,
+def _vector(vector: gymnasium.vector.SyncVectorEnv, agent: DQNAgent, replays: Streams, obs: np.ndarray,
             step: int) -> np.ndarray:
     actions = agent.act_batch(obs, step)
     obs, reward, terminated, truncated, info = vector.step(actions)
-    for i, replay in enumerate(replays):
+    for i, replay in enumerate(replays.streams):
         ended = terminated[i] or truncated[i]
         replay.add(actions[i], reward[i], info["final_obs"][i] if ended else obs[i], terminated[i], truncated[i])
         if ended:
