@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import copy
 import csv
-import resource
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,7 @@ import gymnasium
 import numpy as np
 import torch
 import torch.nn.functional as F
+from timing import children_cpu
 from torch import nn
 
 import ML
@@ -157,17 +157,13 @@ def startup(repeats: int) -> None:
     commands = {"import torch": [sys.executable, "-c", "import torch"],
                 "ML task=dqn train_steps=0": [sys.executable, "-m", "ML", "task=dqn", "train_steps=0",
                                               "progress=false", "save=false"]}
-    def cpu() -> float:
-        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return usage.ru_utime + usage.ru_stime
-
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(repeats):
             for name, command in commands.items():
-                began, used = time.perf_counter(), cpu()
+                began, used = time.perf_counter(), children_cpu()
                 subprocess.run(command, check=True, cwd=tmp, stdout=subprocess.DEVNULL)
-                times[name].append((time.perf_counter() - began, cpu() - used))
+                times[name].append((time.perf_counter() - began, children_cpu() - used))
     for i, what in ((0, "wall"), (1, "CPU ")):
         torch_s, ml_s = (statistics.median(t[i] for t in runs) for runs in times.values())
         print(f"start-up ({what} s), median of {repeats}: python -c 'import torch' {torch_s:.2f}, "

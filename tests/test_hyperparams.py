@@ -39,6 +39,23 @@ def test_recipe_imports_self_and_priority(workdir: Path) -> None:
     assert config.seed == 5 and config.batch_size == 9  # command line > code > recipe
 
 
+def test_by_task_settings_follow_the_commands_task(workdir: Path) -> None:
+    (workdir / "tuned.yaml").write_text(
+        "imports: [dqn]\nby_task:\n  CartPole-v1: {batch_size: 32}\n  MountainCar-v0: {agent: {gamma: 0.98}}\n")
+    assert resolve_config(argv=["task=tuned"]).batch_size == 32  # the Env's default task (Classic: CartPole-v1)
+    mountain = resolve_config(argv=["task=tuned", "env.task=MountainCar-v0"])
+    assert mountain.batch_size == 128 and mountain.agent["gamma"] == 0.98 and mountain.agent["n_step"] == 3
+    assert "by_task" not in mountain
+    assert resolve_config(argv=["task=tuned", "env.task=MountainCar-v0", "agent.gamma=0.9"]).agent["gamma"] == 0.9
+    # the shipped dqn recipe: Acrobot-v1 at lr 5e-4, everywhere it is reached (imports, task=RL), CartPole at 1e-3
+    assert resolve_config(argv=["task=dqn"]).lr == 0.001
+    for argv in (["task=dqn"], ["task=dqn_nstep1"], ["task=RL", "Env=Classic"]):
+        assert resolve_config(argv=[*argv, "env.task=Acrobot-v1"]).lr == 0.0005
+    (workdir / "bad_by_task.yaml").write_text("by_task: [Acrobot-v1]\n")
+    with pytest.raises(UserError, match="by_task in a recipe must map task names"):
+        resolve_config(argv=["task=bad_by_task"])
+
+
 def test_unknown_key_and_new_key(workdir: Path) -> None:
     with pytest.raises(UserError, match="did you mean 'train_steps'"):
         resolve_config(argv=["trian_steps=5"])

@@ -6,7 +6,7 @@ import difflib
 from typing import Any
 
 from ML.errors import UserError
-from ML.hyperparams import recipes, schema
+from ML.hyperparams import recipes, schema, select
 from ML.hyperparams.instantiate import instantiate, output_shape
 from ML.hyperparams.parse import Override, from_kwargs, parse_tokens
 from ML.hyperparams.paths import resolve
@@ -80,9 +80,9 @@ def resolve_config(code_args: tuple[Any, ...] = (), code_kwargs: dict[str, Any] 
     if task is not None:
         recipe = recipes.load(str(task))
         if "by_action_space" in recipe:  # task=RL: DQN or DrQ-v2 by the environment's action space
-            from ML.hyperparams import select
-
             recipe = select.pick(recipe, code + cli)
+        if "by_task" in recipe:  # per-task settings (dqn: Acrobot-v1 at lr 5e-4)
+            recipe = select.by_task(recipe, code + cli)
         declared = recipes.merge(declared, recipe)
     config = recipes.merge(declared, {})
     for override in code + cli:

@@ -1,13 +1,16 @@
-"""Recipes that pick another recipe by the environment's action space (``task=RL``)."""
+"""Recipe parts chosen by the environment a command asks for: another recipe by its action space
+(``task=RL``), per-task settings by its task name (``by_task``)."""
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from ML.errors import UserError
 from ML.hyperparams import recipes
 from ML.hyperparams.instantiate import instantiate
 from ML.hyperparams.parse import Override
+from ML.hyperparams.paths import resolve
 
 KINDS = ("discrete", "discrete_pixels", "continuous", "continuous_pixels")
 
@@ -69,6 +72,39 @@ def pick(recipe: dict[str, Any], overrides: list[Override]) -> dict[str, Any]:
     if spec.suite == "DMC":
         chosen = recipes.merge(chosen, _dmc_protocol(spec.task))
     return chosen
+
+
+def task_name(recipe: dict[str, Any], overrides: list[Override]) -> str | None:
+    """The task the command runs: its ``env.task`` (``env.game`` for Atari), else the Env's default."""
+    env_class, env_args = _env_of(recipe, overrides)
+    for key in ("task", "game"):
+        if key in env_args:
+            return str(env_args[key])
+    if env_class is None:
+        return None
+    parameters = inspect.signature(resolve(env_class, "Env")).parameters
+    for key in ("task", "game"):
+        if key in parameters and parameters[key].default is not inspect.Parameter.empty:
+            return str(parameters[key].default)
+    return None
+
+
+def by_task(recipe: dict[str, Any], overrides: list[Override]) -> dict[str, Any]:
+    """The recipe with its ``by_task`` settings for the command's task merged in (and the mapping removed).
+
+    Published agents are tuned per task (rl-zoo3's ``hyperparams/dqn.yml`` keys its settings by env id), so a
+    recipe may too; the code and the command line still win::
+
+        by_task:
+          Acrobot-v1: {lr: 0.0005}      # nested like the recipe itself
+    """
+    recipe = dict(recipe)
+    table = recipe.pop("by_task") or {}
+    if not isinstance(table, dict) or not all(isinstance(v, dict) for v in table.values()):
+        raise UserError("by_task in a recipe must map task names to recipe keys (by_task: {Acrobot-v1: "
+                        "{lr: 0.0005}}); fix the recipe")
+    task = task_name(recipe, overrides)
+    return recipes.merge(recipe, table[task]) if task in table else recipe
 
 
 def _dmc_protocol(task: str) -> dict[str, Any]:
