@@ -44,11 +44,22 @@ def test_random_shifts_are_whole_pixel_crops_of_the_replicate_padded_image() -> 
     shifts = set()
     for i in range(len(x)):
         found = [(dy, dx) for dy in range(2 * pad + 1) for dx in range(2 * pad + 1)
-                 if torch.allclose(out[i], padded[i, :, dy:dy + 20, dx:dx + 20], atol=1e-3)]
+                 if torch.equal(out[i], padded[i, :, dy:dy + 20, dx:dx + 20])]  # an exact crop
         assert found, f"image {i} is not a shift of at most {pad} pixels"
         shifts.add(found[0])
     assert len(shifts) > 1  # random, per image
     assert torch.equal(RandomShiftsAug(pad=0)(x), x)
+
+
+def test_random_shifts_are_drqv2s_grid_sample_shifts_up_to_its_rounding() -> None:
+    from benchmarks.drqv2 import random_shifts
+
+    x = torch.randint(0, 256, (32, 9, 84, 84), dtype=torch.uint8)
+    torch.manual_seed(7)
+    ours = RandomShiftsAug(pad=4)(x)
+    torch.manual_seed(7)  # the same draws: each image gets DrQ-v2's shift
+    theirs = random_shifts(x.float(), 4)
+    assert (ours - theirs).abs().max() < 0.01 and (ours - theirs).abs().mean() < 1e-3
 
 
 def test_random_shifts_take_uint8_and_non_square_images() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import random
 import signal
 import subprocess
@@ -58,8 +59,10 @@ def checkpoint_step(path: Path) -> int:
         return -1
 
 
-def kill_after_checkpoint(cwd: Path, args: list[str], run: Path, sig: int, at_least: int, rng: random.Random) -> None:
-    """Start the real ML and kill it with ``sig`` a random moment after a checkpoint at step ≥ ``at_least``."""
+def kill_after_checkpoint(cwd: Path, args: list[str], run: Path, sig: int, at_least: int, rng: random.Random,
+                          group: bool = False) -> None:
+    """Start the real ML and kill it with ``sig`` a random moment after a checkpoint at step ≥ ``at_least``
+    (``group``: every process of its group, as a terminal's ^C or SLURM's signal reaches an env process too)."""
     proc = subprocess.Popen([str(BIN / "ML"), *args], cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
     deadline = time.time() + 120
@@ -69,7 +72,10 @@ def kill_after_checkpoint(cwd: Path, args: list[str], run: Path, sig: int, at_le
         time.sleep(0.02)
     time.sleep(rng.uniform(0, 0.2))  # anywhere between two checkpoints: rows written after it must go
     assert proc.poll() is None, "the run ended before it could be interrupted"
-    proc.send_signal(sig)
+    if group:
+        os.killpg(proc.pid, sig)
+    else:
+        proc.send_signal(sig)
     proc.wait(timeout=60)
 
 
@@ -125,14 +131,16 @@ def test_sigkilled_run_resumes_exactly(tmp_path: Path, uninterrupted, kind: str)
     assert_same_run(run, whole)
 
 
-def test_sigterm_checkpoints_and_resumes_exactly(tmp_path: Path, uninterrupted) -> None:
-    args, run_path, at_least = CASES["dqn"]
+@pytest.mark.parametrize("kind", ["dqn", "drqv2-pixels"])
+def test_sigterm_checkpoints_and_resumes_exactly(tmp_path: Path, uninterrupted, kind: str) -> None:
+    """SIGTERM to the whole process group (drqv2's env steps in a process of its own, env_process=true)."""
+    args, run_path, at_least = CASES[kind]
     args = [*args, *COMMON]
     run = tmp_path / run_path
-    kill_after_checkpoint(tmp_path, args, run, signal.SIGTERM, at_least, random.Random(0))
+    kill_after_checkpoint(tmp_path, args, run, signal.SIGTERM, at_least, random.Random(0), group=True)
     assert json.loads((run / "run.json").read_text())["status"] == "interrupted"
     assert "resuming" in run_ml(*args, cwd=tmp_path).stdout
-    assert_same_run(run, uninterrupted("dqn"))
+    assert_same_run(run, uninterrupted(kind))
 
 
 def test_a_running_run_whose_heartbeat_stopped_reads_as_killed(tmp_path: Path, uninterrupted) -> None:

@@ -11,6 +11,7 @@ import numpy as np
 from ML.errors import UserError
 from ML.hyperparams import instantiate
 from ML.hyperparams.instantiate import offer
+from ML.hyperparams.paths import resolve
 from ML.replay import Replay
 from ML.video import as_frame, write_mp4
 
@@ -26,9 +27,23 @@ class Interactive:
     def __init__(self, config: Any):
         self.config = config
         self.seed = int(config.seed)
-        self.env = instantiate(config.Env, offer(config.Env, config.env, seed=self.seed, evaluation=False), label="Env")
+        self.offline = bool(config.get("offline"))
+        # env_process=true: the training env steps in a process of its own while the agent updates; the eval
+        # env is built here first, so a bad env argument fails in this process with its usual message
         self.eval_env = instantiate(config.Env, offer(config.Env, config.env, seed=self.seed, evaluation=True),
                                     label="Env")
+        self.env_process = bool(config.get("env_process")) and not self.offline
+        self.num_envs = int(self.eval_env.task_spec.info.get("num_envs", 1))
+        if self.num_envs > 1 and self.env_process:
+            raise UserError(f"env.num_envs={self.num_envs} steps its games in C++ threads already; "
+                            "drop env_process=true")
+        train_args = offer(config.Env, config.env, seed=self.seed, evaluation=False)
+        if self.env_process:
+            from ML.envs.process import EnvProcess
+
+            self.env: Any = EnvProcess(resolve(config.Env, "Env"), train_args)
+        else:
+            self.env = instantiate(config.Env, train_args, label="Env")
         self.spec = self.env.task_spec
         self.frames_per_step = self.spec.action_repeat
         self.vlog = bool(config.get("vlog"))
@@ -43,13 +58,11 @@ class Interactive:
                                 "and its Env takes no render_mode; use pixels (env.pixels=true) or vlog=false")\
                     from None
         self.run_dir: Path | None = None
-        self.offline = bool(config.get("offline"))
         self.stream = bool(config.get("stream"))
         if self.offline and self.stream:
             raise UserError("offline=true learns from a saved replay and stream=true keeps none: pick one")
         if self.offline:
             self.frames_per_step = 0  # no environment frames are consumed while learning offline
-        self.num_envs = int(self.spec.info.get("num_envs", 1))
         self.vector: Any = None  # env.num_envs > 1: ML.envs.atari_vector.AtariVector collects
         if self.num_envs > 1:
             if self.offline:
@@ -162,7 +175,11 @@ class Interactive:
 
     def _step_env(self, action: Any) -> bool:
         """One environment step into the replay; True when the episode ended."""
-        self.obs, reward, terminated, truncated, _ = self.env.step(action)
+        return self._store_step(action, self.env.step(action))
+
+    def _store_step(self, action: Any, result: tuple) -> bool:
+        """A step's ``(obs, reward, terminated, truncated, info)`` into the replay; True when the episode ended."""
+        self.obs, reward, terminated, truncated, _ = result
         self.replay.add(action, reward, self.obs, terminated, truncated)
         self._return += float(reward)
         self._length += 1
@@ -180,8 +197,14 @@ class Interactive:
                 episode_return, length = self._ended.pop(0)
                 metrics = {**metrics, "episode_return": episode_return, "episode_length": length}
             return metrics
-        ended = self._step_env(agent.act(self.obs, step))
-        metrics = agent.update(self.replay, step)
+        action = agent.act(self.obs, step)
+        if self.env_process:  # DrQ-v2's order: the update samples the replay before this step's transition
+            self.env.send(action)
+            metrics = agent.update(self.replay, step)
+            ended = self._store_step(action, self.env.recv())
+        else:
+            ended = self._step_env(action)
+            metrics = agent.update(self.replay, step)
         if ended:
             metrics = {**metrics, "episode_return": self._return, "episode_length": self._length}
             self.episode += 1
