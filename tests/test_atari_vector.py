@@ -9,6 +9,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import pytest
 
 from ML.envs.atari import Atari
 from ML.envs.atari_vector import AtariVector
@@ -42,10 +43,13 @@ def test_vector_env_plays_as_the_single_env():
     vector.close()
 
 
-def test_vector_life_loss_gives_the_single_envs_replay(tmp_path: Path):
+@pytest.mark.parametrize("max_frames", [108_000, 116])
+def test_vector_life_loss_gives_the_single_envs_replay(tmp_path: Path, max_frames: int):
     """env.terminal_on_life_loss: the same actions give the same replay.h5 (a terminal at every lost life, the
-    game playing on from a NOOP, a reset at game over) from one game and from each of the vector's games."""
-    single = Atari("breakout", noop_max=0, terminal_on_life_loss=True)
+    game playing on from a NOOP, a reset at game over) from one game and from each of the vector's games.
+    At a 116-frame cap the first life is lost at step 28 (frame 112) and the NOOP after it ends the game by
+    the cap: the single env resets in its ``reset``, the vector skips that step and restarts the game."""
+    single = Atari("breakout", noop_max=0, terminal_on_life_loss=True, max_episode_frames=max_frames)
     vector = AtariVector(single, 2)
     shape = single.task_spec.obs_shape
     replays = [Replay(tmp_path / f"{name}.h5", 1000, shape, np.uint8, (), np.int64, frame_stack=4)
@@ -54,6 +58,7 @@ def test_vector_life_loss_gives_the_single_envs_replay(tmp_path: Path):
     for i, obs in enumerate(vector.reset(0)):
         replays[1 + i].start(obs)
     ends = {"life": 0, "game": 0}
+    skipped = 0
     for a in np.random.default_rng(0).integers(4, size=260):
         obs, reward, terminated, truncated, info = single.step(int(a))
         replays[0].add(a, reward, obs, terminated, truncated)
@@ -62,12 +67,16 @@ def test_vector_life_loss_gives_the_single_envs_replay(tmp_path: Path):
             replays[0].start(single.reset(seed=0)[0])
         got = vector.step([a, a])
         while got.restarted.any() or got.skipped.any():  # the vector's reset steps (their actions ignored)
+            skipped += int(got.skipped.any())
             for i in np.flatnonzero(got.restarted):
                 replays[1 + i].start(got.obs[i])
             got = vector.step([a, a])
         for i in range(2):
             replays[1 + i].add(got.actions[i], got.reward[i], got.obs[i], got.terminated[i], got.truncated[i])
-    assert ends == {"life": 4 + 1, "game": 1}  # a game over at step 184, then a life lost in the next game
+    if max_frames == 116:
+        assert skipped >= 1 and ends["life"] >= 1  # the NOOP after a lost life ended the game at least once
+    else:
+        assert ends == {"life": 4 + 1, "game": 1} and skipped == 0  # a game over at step 184, then a life lost
     for replay in replays:
         replay.close()
     vector.close()
