@@ -102,3 +102,22 @@ def test_the_drqv2_recipe_steps_its_env_in_a_process_and_the_vector_path_refuses
     config = resolve_config(argv=["task=dqn_atari", "env.num_envs=2", "env_process=true"])
     with pytest.raises(UserError, match="drop env_process=true"):
         Interactive(config)
+
+
+def test_a_run_py_without_a_main_guard_trains_once(tmp_path: Path) -> None:
+    """The child is a fresh ``python -m ML.envs.process``, not a multiprocessing spawn, which would import the
+    user's script again (and train again, or fail)."""
+    import subprocess
+    import sys
+
+    (tmp_path / "Run.py").write_text(
+        "import ML\n"
+        "ML.launch(task='drqv2_states', Env='Classic', env={'task': 'Pendulum-v1'}, train_steps=30,\n"
+        "          evaluate_per_steps=0, evaluate_episodes=0, progress=False, save=False, device='cpu',\n"
+        "          **{'agent.learn_start': 10, 'agent.num_expl_steps': 10, 'batch_size': 8})\n"
+        "print('trained')\n")
+    out = subprocess.run([sys.executable, "Run.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("trained") == 1
+    config = next(tmp_path.glob("results/*/runs/drqv2_states/Classic/Pendulum-v1/0/run.json")).read_text()
+    assert '"env_process": true' in config

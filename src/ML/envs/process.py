@@ -2,15 +2,19 @@
 the agent updates: DrQ-v2's loop order (act, update, then the env step) with the env step off the critical path.
 
 A DMC frame renders in 20-50 ms on a CPU (EGL through llvmpipe); a render thread cannot share the main
-thread's EGL context, a process has its own. The env is built in the child from its class (imported there
-by name) and arguments: a spawned interpreter, no fork of a process holding torch threads or a GL context.
+thread's EGL context, a process has its own. The child is a fresh interpreter (``python -m ML.envs.process``,
+no fork of a process holding torch threads or a GL context) that imports the env's class by name. It is not
+a ``multiprocessing`` spawn, which would run the user's main script again (a ``Run.py`` calling
+``ML.launch`` without an ``if __name__ == "__main__"`` guard would train twice, or fail).
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import pickle
 import signal
+import socket
+import subprocess
+import sys
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -25,13 +29,17 @@ def _send_failure(conn: Connection, error: BaseException) -> None:
         conn.send((False, RuntimeError(f"in the env process: {type(error).__name__}: {error}")))
 
 
-def _serve(conn: Connection, env_class: Any, args: dict[str, Any]) -> None:
-    """The child: build the env, then answer ``(method, argument)`` requests until ``close`` or EOF."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles ^C and SIGTERM (checkpoint, exit) and
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # closes this process itself
+def serve(conn: Connection) -> None:
+    """The child: build the env the parent sends, then answer ``(method, argument)`` requests until
+    ``close`` or EOF (the parent is gone)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles ^C and SIGTERM (a checkpoint, then exit)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # and closes this process itself
     try:
+        env_class, args = conn.recv()
         env = env_class(**args)
         conn.send((True, (env.task_spec, env.observation_space, env.action_space)))
+    except EOFError:
+        return
     except BaseException as e:  # noqa: BLE001 - sent to the parent, which raises it
         _send_failure(conn, e)
         return
@@ -39,7 +47,7 @@ def _serve(conn: Connection, env_class: Any, args: dict[str, Any]) -> None:
         while True:
             try:
                 method, argument = conn.recv()
-            except EOFError:  # the parent is gone
+            except EOFError:
                 return
             if method == "close":
                 return
@@ -59,31 +67,36 @@ class EnvProcess:
 
     def __init__(self, env_class: Any, args: dict[str, Any]):
         try:
-            pickle.dumps(env_class)
+            payload = pickle.dumps((env_class, dict(args)))
         except (pickle.PicklingError, AttributeError, TypeError):
             raise UserError(f"env_process=true builds the env in another process, which must import its class "
                             f"by name, and {env_class!r} cannot be: define it at the top of a module, or pass "
                             "env_process=false") from None
-        context = multiprocessing.get_context("spawn")
-        self._conn, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(child, env_class, dict(args)), daemon=True,
-                                         name="UnifiedML-env")
-        self._process.start()
-        child.close()
+        ours, theirs = socket.socketpair()
+        self._process = subprocess.Popen([sys.executable, "-m", "ML.envs.process", str(theirs.fileno())],
+                                         pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
+        theirs.close()
+        self._conn = Connection(ours.detach())
         self.pending = False
+        self._conn.send_bytes(payload)
         self.task_spec, self.observation_space, self.action_space = self._answer()
 
     @property
-    def pid(self) -> int | None:
+    def pid(self) -> int:
         return self._process.pid
+
+    def _died(self) -> RuntimeError:
+        try:
+            code = self._process.wait(5)
+        except subprocess.TimeoutExpired:
+            code = None
+        return RuntimeError(f"the env process died (exit code {code}; its own error, if any, is printed above)")
 
     def _answer(self) -> Any:
         try:
             ok, value = self._conn.recv()
         except (EOFError, OSError):  # OSError: ConnectionResetError
-            self._process.join(5)
-            raise RuntimeError(f"the env process died (exit code {self._process.exitcode}; its own error, if "
-                               "any, is printed above)") from None
+            raise self._died() from None
         if not ok:
             raise value
         return value
@@ -92,9 +105,7 @@ class EnvProcess:
         try:
             self._conn.send((method, argument))
         except OSError:  # BrokenPipeError: the child is gone
-            self._process.join(5)
-            raise RuntimeError(f"the env process died (exit code {self._process.exitcode}; its own error, if "
-                               "any, is printed above)") from None
+            raise self._died() from None
 
     def reset(self, *, seed: int | None = None) -> tuple[Any, dict[str, Any]]:
         self._request("reset", seed)
@@ -113,14 +124,20 @@ class EnvProcess:
         return self.recv()
 
     def close(self) -> None:
-        if self._process.is_alive():
+        if self._process.poll() is None:
             try:
                 if self.pending:
                     self.recv()
                 self._conn.send(("close", None))
             except (EOFError, OSError, RuntimeError):
                 pass
-            self._process.join(10)
-        if self._process.is_alive():
-            self._process.kill()
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
         self._conn.close()
+
+
+if __name__ == "__main__":  # the child: python -m ML.envs.process <socket fd>
+    serve(Connection(int(sys.argv[1])))
