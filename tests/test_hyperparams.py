@@ -51,6 +51,9 @@ def test_by_task_settings_follow_the_commands_task(workdir: Path) -> None:
     assert resolve_config(argv=["task=dqn"]).lr == 0.001
     for argv in (["task=dqn"], ["task=dqn_nstep1"], ["task=RL", "Env=Classic"]):
         assert resolve_config(argv=[*argv, "env.task=Acrobot-v1"]).lr == 0.0005
+    from ML.hyperparams.select import task_name
+
+    assert task_name({"Env": object()}, []) is None  # an object from code: no default task to read
     (workdir / "bad_by_task.yaml").write_text("by_task: [Acrobot-v1]\n")
     with pytest.raises(UserError, match="by_task in a recipe must map task names"):
         resolve_config(argv=["task=bad_by_task"])

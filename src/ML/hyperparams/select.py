@@ -82,7 +82,10 @@ def task_name(recipe: dict[str, Any], overrides: list[Override]) -> str | None:
             return str(env_args[key])
     if env_class is None:
         return None
-    parameters = inspect.signature(resolve(env_class, "Env")).parameters
+    try:
+        parameters = inspect.signature(resolve(env_class, "Env")).parameters
+    except (TypeError, ValueError):  # an Env object given in code, not a class: no default to read
+        return None
     for key in ("task", "game"):
         if key in parameters and parameters[key].default is not inspect.Parameter.empty:
             return str(parameters[key].default)
