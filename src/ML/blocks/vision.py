@@ -75,7 +75,8 @@ class RandomShiftsAug(nn.Module):
     DrQ-v2 samples the shifted image with a bilinear ``grid_sample`` at pixel centres, which is this crop up
     to float rounding (≤ 0.004 on a 0-255 image); the crop is exact and ~4x cheaper on a CPU.
 
-    Takes (N, C, H, W) batches (integer ones are cropped, then cast) and returns float ones of the same shape.
+    Takes (N, C, H, W) batches (integer ones are cast to float first) and returns float ones of the same
+    shape. The offsets are read on the host (``tolist``): one device sync a call on a GPU.
 
     Args:
         pad: the largest shift, in pixels (4 in DrQ-v2).
