@@ -61,7 +61,7 @@ def percentile(score: float, published: np.ndarray) -> float:
     """The percentile of ``score`` among ``published`` (ties count half): 100 × P(score > a published run),
     the Mann-Whitney statistic of one run against them, as the probability of improvement counts it."""
     published = np.asarray(published, dtype=float)
-    return float(100 * ((published < score).mean() + 0.5 * (published == score).mean()))
+    return float(100 * ((published < score).sum() + 0.5 * (published == score).sum()) / published.size)
 
 
 def ordinal(n: int) -> str:

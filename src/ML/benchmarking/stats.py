@@ -27,6 +27,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from ML.benchmarking.published import is_published
+
 COLUMNS = ["experiment", "recipe", "suite", "step", "metric", "value", "ci_low", "ci_high"]
 # The fewest runs per task for an interval or a verdict: Agarwal et al. (2021, "Deep RL at the Edge of the
 # Statistical Precipice") make their stratified-bootstrap intervals for the few-run regime of 3 to 10 runs
@@ -348,7 +350,8 @@ def _protocol_difference(x: str, y: str, cards: dict[str, dict[str, Any]]) -> st
 
 def comparisons(finals: pd.DataFrame, reps: int = 2000, seed: int = 0, ci: float = 0.95,
                 cards: dict[tuple[str, str], dict[str, Any]] | None = None) -> pd.DataFrame:
-    """P(X > Y) and a verdict for every pair of recipes (``labelled``) on each suite, over the tasks both ran.
+    """P(X > Y) and a verdict for every pair of recipes (``labelled``) on each suite, over the tasks both ran
+    (a published entry is always Y).
 
     A verdict (better / worse / no difference) only where both recipes have ``MIN_RUNS`` runs on every task
     compared, reached the same budget (final frames within ``BUDGET_TOLERANCE``) and share a protocol card
@@ -359,7 +362,7 @@ def comparisons(finals: pd.DataFrame, reps: int = 2000, seed: int = 0, ci: float
     cards = cards or {}
     records = []
     for suite, rows in usable.groupby("suite", sort=True):
-        labels = sorted(rows["label"].unique())
+        labels = sorted(rows["label"].unique(), key=lambda lab: (is_published(lab), lab))  # a user's recipe is X
         per = {lab: dict(tuple(rows[rows["label"] == lab].groupby("task"))) for lab in labels}
         suite_cards = {lab: card for (s, lab), card in cards.items() if s == suite}
         for i, x in enumerate(labels):
