@@ -55,12 +55,14 @@ rule plots:
         "2>&1 | tee {log:q}"
 
 
-# snakemake --report from inside the workflow, on the same config (workflow/scripts/report.py).
+# snakemake --report from inside the workflow, on the same config (workflow/scripts/report.py); its first page
+# is the headline of the tables (verdicts, normalized IQM) and the main figure, not the workflow graph.
 rule report:
     input:
         PLOTS,
         STATS_CSV,
         SUMMARY,
+        TABLES,
     output:
         REPORT,
     log:
@@ -68,6 +70,7 @@ rule report:
     params:
         snakefile=str(workflow.main_snakefile),
         directory=os.getcwd(),
+        stylesheet=workflow.source_path("../report/landing.css"),
     conda:
         CONDA_ENV
     script:

@@ -5,7 +5,8 @@ score's definition, bootstrap resamples, seed, CI level), ``profiles.csv`` (perf
 ``comparisons.csv`` (P(X > Y) and a verdict for each pair of recipes), ``final_scores.csv`` and
 ``final_scores.md`` (per recipe per task, with each run's percentile among the published runs of the agent
 it reproduces). ``summary`` writes the one-page ``summary.md``: results first (verdicts, headline IQM,
-placement among published runs), then protocols and provenance.
+placement among published runs), then protocols and provenance; and beside it ``report_headline.rst``, the
+same headline for the HTML report's first page (``ML.benchmarking.landing``).
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from typing import Any
 
 import pandas as pd
 
+from ML.benchmarking import landing, references, stats
 from ML.benchmarking import published as published_runs
-from ML.benchmarking import references, stats
+from ML.benchmarking.landing import IQM_HEADER, VERDICT_RULE, interval, runs_per_task
 from ML.benchmarking.scores import write_csv
 from ML.fileio import write_json, write_text
 
@@ -345,16 +347,6 @@ def checkpoint_markdown(table: pd.DataFrame, scores: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-VERDICT_RULE = (f"A verdict (better / worse / no difference) needs at least {stats.MIN_RUNS} runs of each recipe "
-                "on every task compared (Agarwal et al. 2021, 'Deep RL at the Edge of the Statistical Precipice', "
-                "make stratified-bootstrap intervals for the few-run regime of 3 to 10 runs per task; with fewer "
-                "a task has next to nothing to resample), the same budget (final frames within "
-                f"{stats.BUDGET_TOLERANCE:.0%}) and the same protocol card. Then: better when the 95% CI of "
-                "P(X > Y) lies above 0.5, worse when below, else no difference detected, with about how many "
-                "seeds per task would likely decide it (the CI's half-width shrinks like 1/sqrt(n)). Below the "
-                "runs needed, intervals read n/a, never an exact [x, x].")
-
-
 def published_entries(scores: pd.DataFrame) -> dict[str, str]:
     """stats.json ``published_entry``: each published comparison entry present and where its runs come from."""
     present = set(scores["recipe"]) if len(scores) else set()
@@ -368,48 +360,6 @@ def published_entries(scores: pd.DataFrame) -> dict[str, str]:
     return out
 
 
-def interval(value: float, low: float, high: float, runs: int | None = None) -> str:
-    """``0.412 [0.301, 0.520]``, or ``0.412 (CI n/a: n = 1 per task; need ≥ 3)`` when too few runs."""
-    if isinstance(low, float) and math.isnan(low):
-        why = f"n = {runs} per task; need ≥ {stats.MIN_RUNS}" if runs is not None else "too few runs"
-        return f"{value:.3f} (CI n/a: {why})"
-    return f"{value:.3f} [{low:.3f}, {high:.3f}]"
-
-
-def runs_per_task(final: pd.DataFrame) -> dict[tuple[str, str, str], tuple[int, int]]:
-    """(experiment, recipe, suite) → (the fewest runs on one of its tasks, its tasks); suite ``all``: over
-    every suite. From final_scores.csv's final rows (``seeds`` per task)."""
-    rows = final[final["at"] == "final"] if "at" in final else final
-    out = {(e, r, s): (int(g["seeds"].min()), len(g)) for (e, r, s), g in rows.groupby(["experiment", "recipe",
-                                                                                          "suite"])}
-    out.update({(e, r, "all"): (int(g["seeds"].min()), len(g)) for (e, r), g in rows.groupby(["experiment",
-                                                                                              "recipe"])})
-    return out
-
-
-def headline(frames: dict[str, Any]) -> dict[str, Any]:
-    """What the summary and the report's first page lead with: ``verdicts`` (one sentence per pair),
-    ``iqm`` (rows: recipe, suite, normalized IQM with its CI, runs per task, tasks) and ``placements``
-    (each task's runs among the published runs of the agent they reproduce)."""
-    table, final = frames["stats"], frames["final_table"]
-    several = table["experiment"].nunique() > 1 if len(table) else False
-    groups = runs_per_task(final) if len(final) else {}
-    iqm = []
-    rows = table[(table["step"].astype(str) == stats.FINAL) & (table["metric"] == "iqm")] if len(table) else table
-    for r in rows.sort_values(["suite", "recipe"], key=lambda c: c.map(str)).itertuples(index=False):
-        runs, tasks = groups.get((r.experiment, r.recipe, r.suite), (None, None))
-        iqm.append([f"{r.recipe} ({r.experiment})" if several else str(r.recipe), str(r.suite),
-                    interval(r.value, r.ci_low, r.ci_high, runs), "–" if runs is None else str(runs),
-                    "–" if tasks is None else str(tasks)])
-    placed = final[(final["at"] == "final") & final["placement"].fillna("").astype(str).ne("")] \
-        if "placement" in final and len(final) else final.iloc[0:0]
-    return {"verdicts": list(frames["comparisons"]["sentence"]), "iqm": iqm,
-            "placements": [f"{r.recipe}: {r.placement}" for r in placed.itertuples(index=False)]}
-
-
-IQM_HEADER = ["recipe", "suite", "normalized IQM (95% CI)", "runs per task", "tasks"]
-
-
 def summary(out_path: str | Path, experiment: str, scores: pd.DataFrame, frames: dict[str, Any],
             cells: pd.DataFrame | None, figures: list[Path]) -> Path:
     """The one-page summary.md, results first: verdicts, the headline IQM table and each run among the
@@ -417,7 +367,7 @@ def summary(out_path: str | Path, experiment: str, scores: pd.DataFrame, frames:
     out_path = Path(out_path)
     prov = frames["provenance"]
     table = frames["stats"]
-    top = headline(frames)
+    top = landing.headline(frames)
     lines = [f"# Benchmark summary: {experiment}", ""]
     own = scores[~scores["recipe"].map(published_runs.is_published)] if len(scores) else scores
     n_runs = own.groupby(["experiment", "recipe", "suite", "task", "seed"]).ngroups if len(own) else 0
@@ -482,6 +432,8 @@ def summary(out_path: str | Path, experiment: str, scores: pd.DataFrame, frames:
     lines += ["Tables: `stats.csv` (+ `stats.json`), `profiles.csv`, `comparisons.csv`, `final_scores.csv`, "
               "`final_scores.md`.", ""]
     write_text(out_path, "\n".join(lines))
+    main = [p for p in figures if p.name == landing.MAIN_FIGURE]
+    write_text(out_path.parent / landing.HEADLINE, landing.rst(top, main[0] if main else None))
     return out_path
 
 
