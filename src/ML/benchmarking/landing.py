@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from ML.benchmarking import stats
+from ML.benchmarking.published import is_published
 
 MAIN_FIGURE = "intervals.png"
 HEADLINE = "report_headline.rst"
@@ -60,7 +61,9 @@ def headline(frames: dict[str, Any]) -> dict[str, Any]:
     groups = runs_per_task(final) if len(final) else {}
     iqm = []
     rows = table[(table["step"].astype(str) == stats.FINAL) & (table["metric"] == "iqm")] if len(table) else table
-    for r in rows.sort_values(["suite", "recipe"], key=lambda c: c.map(str)).itertuples(index=False):
+    rows = rows.assign(_published=rows["recipe"].map(is_published)) if len(rows) else rows
+    order = ["suite", "_published", "recipe"] if len(rows) else []
+    for r in rows.sort_values(order, key=lambda c: c.map(str)).itertuples(index=False):  # published entries last
         runs, tasks = groups.get((r.experiment, r.recipe, r.suite), (None, None))
         iqm.append([f"{r.recipe} ({r.experiment})" if several else str(r.recipe), str(r.suite),
                     interval(r.value, r.ci_low, r.ci_high, runs), "–" if runs is None else str(runs),

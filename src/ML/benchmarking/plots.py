@@ -30,6 +30,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from ML.benchmarking import analysis, references  # noqa: E402
+from ML.benchmarking.published import is_published  # noqa: E402
 from ML.benchmarking.stats import FINAL, METRICS, MIN_RUNS, curves, labelled  # noqa: E402
 from ML.fileio import atomic_write  # noqa: E402
 
@@ -90,6 +91,12 @@ def _grid(n: int, width: float = 4.2, height: float = 3.2):
     for ax in list(axes.flat)[n:]:
         ax.set_axis_off()
     return fig, axes
+
+
+def _published_note(labels) -> str:
+    """A title line naming the published Atari-100k entries among ``labels`` (DrQ-v2's has its own)."""
+    names = sorted(str(x) for x in set(labels) if is_published(x) and x != references.DRQV2_LABEL)
+    return f"\n{', '.join(names)}: published runs on the same games (rliable's Atari-100k data)" if names else ""
 
 
 def _mean_band(rows: pd.DataFrame, x: str) -> pd.DataFrame:
@@ -211,6 +218,7 @@ def intervals(stats: pd.DataFrame, path: Path, colors: dict, atari_label: str | 
         title += f"\nAtari dotted lines: {atari_label}"
     if (rows["recipe"] == references.DRQV2_LABEL).any():
         title += f"\n{references.DRQV2_LABEL}: DrQ-v2's own seeds, {references.DRQV2_SOURCE}"
+    title += _published_note(rows["recipe"])
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
@@ -264,6 +272,7 @@ def poi_matrix(pairs: pd.DataFrame, path: Path) -> Path:
     title = f"Probability of improvement P(X > Y) with 95% CI (n/a below {MIN_RUNS} runs per task)"
     if references.DRQV2_LABEL in set(pairs["x"]) | set(pairs["y"]):
         title += f"\n{references.DRQV2_LABEL}: DrQ-v2's own seeds, {references.DRQV2_SOURCE}"
+    title += _published_note(set(pairs["y"]))
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
