@@ -70,7 +70,6 @@ rule report:
     params:
         snakefile=str(workflow.main_snakefile),
         directory=os.getcwd(),
-        stylesheet=workflow.source_path("../report/landing.css"),
     conda:
         CONDA_ENV
     script:

@@ -15,6 +15,7 @@ import tempfile
 import yaml
 
 sm = snakemake  # noqa: F821 (the object Snakemake gives a rule's script)
+stylesheet = os.path.join(os.path.dirname(sm.params.snakefile), "report", "landing.css")
 provenance = json.loads(open(next(p for p in sm.input if p.endswith("stats.json"))).read())
 metadata = {"complete runs": int(provenance["runs"]), "bootstrap resamples": int(provenance["reps"]),
             "runs per task for a verdict (at least)": int(provenance["min_runs"])}
@@ -27,7 +28,7 @@ try:
     config, landing = temporary
     command = [sys.executable, "-m", "snakemake", "--snakefile", sm.params.snakefile, "--directory",
                sm.params.directory, "--configfile", config, "--nolock", "--report", sm.output[0],
-               "--report-metadata", landing, "--report-stylesheet", sm.params.stylesheet, *sm.input]
+               "--report-metadata", landing, "--report-stylesheet", stylesheet, *sm.input]
     with open(sm.log[0], "w") as log:
         subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=True)
 finally:
