@@ -174,5 +174,7 @@ def test_five_seeds_are_compared_with_the_published_runs(tmp_path: Path) -> None
     expected = stats.iqm([normalize.normalize(g["score"].to_numpy(float), "Atari", t) for t, g in mine.groupby("task")])
     assert iqm.loc["DrQ(eps) (published)", "value"] == pytest.approx(expected)
     assert iqm.loc["DrQ(eps) (published)", "ci_low"] < expected < iqm.loc["DrQ(eps) (published)", "ci_high"]
-    assert set(pd.read_csv(tmp_path / "E" / "final_scores.csv").query("at == 'final' and recipe == 'atari100k'")
-               ["percentiles"]) == {"100; 100; 100; 100; 100"}
+    final = pd.read_csv(tmp_path / "E" / "final_scores.csv").query("at == 'final' and recipe == 'atari100k'")
+    assert set(final["percentiles"]) == {"100; 100; 100; 100; 100"}
+    assert "Pong, 5 runs: 100th, 100th, 100th, 100th and 100th percentiles of 100 published DrQ(eps) runs " \
+           "(mean 100)" in set(final["placement"])

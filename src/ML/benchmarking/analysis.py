@@ -37,15 +37,14 @@ def _placement(g: pd.DataFrame) -> str:
     if len(g) == 1:
         return str(g["sentence"].iloc[0])
     first = g.iloc[0]
-    game = str(first["sentence"]).split(" ")[0]
     ranks = [published_runs.ordinal(round(v)) for v in g["percentile"]]
-    return (f"{game}, {len(g)} runs: {', '.join(ranks[:-1])} and {ranks[-1]} percentiles of {first['published_runs']} "
-            f"published {first['agent']} runs (mean {g['percentile'].mean():.0f})")
+    return (f"{first['game']}, {len(g)} runs: {', '.join(ranks[:-1])} and {ranks[-1]} percentiles of "
+            f"{first['published_runs']} published {first['agent']} runs (mean {g['percentile'].mean():.0f})")
 
 
 def final_table(finals: pd.DataFrame, placements: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per experiment, recipe and task: the final score's mean and standard deviation over seeds, and where a
-    run reproduces a published agent (``placements``, see ``published_runs.placements``) its runs' percentiles
+    run reproduces a published agent (``placements``, see ``published.placements``) its runs' percentiles
     among that agent's published runs (``percentile``: their mean, 100 × P(a run beats a published one))."""
     if finals.empty:
         return pd.DataFrame(columns=FINAL_COLUMNS)

@@ -69,7 +69,7 @@ def ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-PLACEMENT_COLUMNS = ["experiment", "recipe", "suite", "task", "seed", "score", "agent", "published_runs",
+PLACEMENT_COLUMNS = ["experiment", "recipe", "suite", "task", "seed", "score", "agent", "game", "published_runs",
                      "percentile", "sentence"]
 
 
@@ -85,11 +85,10 @@ def placements(finals: pd.DataFrame, card_of) -> pd.DataFrame:
         runs = runs_of(agent, row.task) if agent else None
         if runs is None or runs.empty:
             continue
-        value = percentile(row.score, runs["score"].to_numpy())
-        sentence = (f"{runs['game'].iloc[0]} {row.score:,.0f}: {ordinal(round(value))} percentile of {len(runs)} "
-                    f"published {agent} runs")
+        value, game = percentile(row.score, runs["score"].to_numpy()), str(runs["game"].iloc[0])
+        sentence = f"{game} {row.score:,.0f}: {ordinal(round(value))} percentile of {len(runs)} published {agent} runs"
         records.append((row.experiment, row.recipe, row.suite, row.task, int(row.seed), float(row.score), agent,
-                        len(runs), value, sentence))
+                        game, len(runs), value, sentence))
     return pd.DataFrame.from_records(records, columns=PLACEMENT_COLUMNS)
 
 
