@@ -149,6 +149,11 @@ def test_end_to_end_tiny_grid(tmp_path: Path):
     assert {p.name for p in (root / "plots").iterdir()} == names
     report = (root / "report.html").read_text(errors="replace")
     assert "aggregate_iqm.png" in report and "performance_profile.png" in report and "summary.md" in report
+    # one seed each: no verdict, and the report opens on that (metadata given: not on the workflow graph)
+    assert "not enough runs for a verdict (n = 1 each; need ≥ 3)" in summary and "is better than" not in summary
+    assert re.search(r'var metadata = \{"complete runs": 4, ', report)
+    first = json.loads(re.search(r"var workflow_desc = (\".*\");\n", report)[1])
+    assert first.index("Verdicts") < first.index("not enough runs for a verdict") < first.index("data:image/png")
 
     # the failed cell, and only it (then what depends on it), is retried by the next call
     proc = snakemake(tmp_path, "--cores", "2", "-n")

@@ -76,15 +76,26 @@ def _tidy(values: dict[str, list[list[float]]], steps=(0, 10, 20)) -> pd.DataFra
 
 
 def test_compute_final_and_curves():
-    frame = _tidy({"a": [[0, 0.5, 1.0], [0, 0.4, 0.8]], "b": [[0, 0.1, 0.2], [0, 0.3, 0.6]]})
+    frame = _tidy({"a": [[0, 0.5, 1.0], [0, 0.4, 0.8], [0, 0.3, 0.6]], "b": [[0, 0.1, 0.2], [0, 0.3, 0.6],
+                                                                            [0, 0.2, 0.4]]})
     table = stats.compute(frame, reps=200, seed=0, log=lambda *_: None)
     assert list(table.columns) == stats.COLUMNS
     final = table[(table.step == "final") & (table.metric == "mean")].iloc[0]
-    assert final.value == pytest.approx(((1.0 + 0.8) / 2 + (0.2 + 0.6) / 2) / 2)
+    assert final.value == pytest.approx(((1.0 + 0.8 + 0.6) / 3 + (0.2 + 0.6 + 0.4) / 3) / 2)
+    assert final.ci_low < final.value < final.ci_high
     curve = stats.curves(table)
     assert sorted(curve.step.unique()) == [0, 10, 20]
     at0 = curve[(curve.step == 0) & (curve.metric == "optimality_gap")].iloc[0]
-    assert at0.value == at0.ci_low == at0.ci_high == 1.0
+    assert at0.value == at0.ci_low == at0.ci_high == 1.0  # every run scores 0 at step 0: exact, from 3 runs
+
+
+def test_too_few_runs_give_no_interval():
+    # 2 runs of task b (MIN_RUNS = 3): the point estimates stay, every interval is NaN (never [x, x])
+    frame = _tidy({"a": [[0, 0.5, 1.0], [0, 0.4, 0.8], [0, 0.3, 0.6]], "b": [[0, 0.1, 0.2], [0, 0.3, 0.6]]})
+    table = stats.compute(frame, reps=200, seed=0, log=lambda *_: None)
+    assert table.value.notna().all() and table.ci_low.isna().all() and table.ci_high.isna().all()
+    profile = stats.profiles(stats.final_scores(frame), reps=50)
+    assert profile.value.notna().all() and profile.ci_low.isna().all()
 
 
 def test_compute_adds_all_suite_for_recipes_on_several_suites():
@@ -133,7 +144,7 @@ def test_verdicts_and_seeds_needed():
     assert stats.verdict(0.1, 0.01, 0.3, 5)[0] == "worse"
     word, needed = stats.verdict(0.6, 0.4, 0.8, 5)
     # half-width 0.2, |P - 0.5| = 0.1: 5 x (0.2 / 0.1)^2 = 20 seeds
-    assert word == "inconclusive" and needed == 20
+    assert word == "no difference" and needed == 20
     assert np.isnan(stats.verdict(0.5, 0.3, 0.7, 5)[1])
 
 
@@ -161,3 +172,61 @@ def test_comparisons_table_per_pair_of_recipes():
     assert table.loc[("good", "same"), "verdict"] == "better"
     assert "good is better than same" in table.loc[("good", "same"), "sentence"]
     assert table.loc[("bad", "same")].tasks == 2 and table.loc[("bad", "same")].seeds == 5
+
+
+def _finals(arms: dict[str, dict[str, list[float]]], frames: dict[str, float] | None = None) -> pd.DataFrame:
+    """Final-score rows: arms = {recipe: {task: [one score per seed]}}, ``frames`` = each recipe's budget."""
+    rows = [dict(experiment="e", recipe=recipe, suite="S", task=task, seed=seed, step=100,
+                 frame=(frames or {}).get(recipe, 400.0), time=1.0, score=v, normalized=v)
+            for recipe, tasks in arms.items() for task, values in tasks.items() for seed, v in enumerate(values)]
+    return stats.final_scores(pd.DataFrame(rows))
+
+
+def test_one_seed_per_recipe_gives_no_verdict_and_no_exact_interval():
+    # the finding: one run each, every dqn run above every dqn_nstep1 run -> P = 1 with a zero-width CI
+    finals = _finals({"dqn": {"CartPole": [1.0], "Acrobot": [0.9]},
+                      "dqn_nstep1": {"CartPole": [0.2], "Acrobot": [0.1]}})
+    row = stats.comparisons(finals, reps=200).iloc[0]
+    assert row.verdict == "not enough runs" and row.verdict not in stats.VERDICTS
+    assert row.poi == 1.0 and np.isnan(row.ci_low) and np.isnan(row.ci_high)
+    assert "not enough runs for a verdict (n = 1 each; need ≥ 3)" in row.sentence
+    assert "better" not in row.sentence and "[1.00, 1.00]" not in row.sentence and "CI n/a" in row.sentence
+
+
+def test_enough_seeds_and_a_real_difference_give_a_verdict():
+    rng = np.random.default_rng(0)
+    good = {t: list(0.8 + 0.1 * rng.random(5)) for t in ("t1", "t2")}
+    bad = {t: list(0.2 + 0.1 * rng.random(5)) for t in ("t1", "t2")}
+    same = {t: list(0.2 + 0.1 * rng.random(5)) for t in ("t1", "t2")}
+    table = stats.comparisons(_finals({"bad": bad, "good": good, "same": same}), reps=300).set_index(["x", "y"])
+    assert table.loc[("bad", "good"), "verdict"] == "worse"
+    assert "bad is worse than good" in table.loc[("bad", "good"), "sentence"]
+    assert table.loc[("bad", "same"), "verdict"] == "no difference"
+    assert "no difference detected" in table.loc[("bad", "same"), "sentence"]
+    # exactly at the minimum (3 runs each) a clear difference is still decided
+    three = _finals({"a": {"t": [0.9, 0.95, 1.0]}, "b": {"t": [0.1, 0.15, 0.2]}})
+    assert stats.comparisons(three, reps=300).iloc[0].verdict == "better"
+
+
+def test_two_budgets_are_never_compared():
+    finals = _finals({"long": {"t": [0.9, 0.95, 1.0]}, "short": {"t": [0.1, 0.15, 0.2]}},
+                     frames={"long": 400_000.0, "short": 100_000.0})
+    row = stats.comparisons(finals, reps=100).iloc[0]
+    assert row.verdict == "different budgets" and np.isnan(row.poi)
+    assert "not compared (different budgets: long ends at 400,000 frames, short at 100,000 on t)" in row.sentence
+    # within 2% (a published curve ending at 980k beside runs at 1M) is one budget
+    near = _finals({"a": {"t": [0.9, 0.95, 1.0]}, "b": {"t": [0.1, 0.15, 0.2]}}, frames={"a": 1e6, "b": 980e3})
+    assert stats.comparisons(near, reps=100).iloc[0].verdict == "better"
+
+
+def test_two_protocols_are_never_compared():
+    finals = _finals({"a": {"t": [0.9, 0.95, 1.0]}, "b": {"t": [0.1, 0.15, 0.2]}})
+    cards = {("S", "a"): {"sticky_actions": 0.25, "frame_stack": 4}, ("S", "b"): {"sticky_actions": 0.0,
+                                                                                  "frame_stack": 4}}
+    row = stats.comparisons(finals, reps=100, cards=cards).iloc[0]
+    assert row.verdict == "different protocols" and "sticky_actions 0.25 vs 0.0" in row.sentence
+    mixed = {("S", "a"): {"sticky_actions": "mixed: 0.0 | 0.25"}, ("S", "b"): {"sticky_actions": 0.0}}
+    row = stats.comparisons(finals, reps=100, cards=mixed).iloc[0]
+    assert row.verdict == "different protocols" and "a's runs mix protocols (sticky_actions)" in row.sentence
+    same = {("S", "a"): {"sticky_actions": 0.0}, ("S", "b"): {"sticky_actions": 0.0}}
+    assert stats.comparisons(finals, reps=100, cards=same).iloc[0].verdict == "better"

@@ -39,6 +39,7 @@ TABLES = [f"{ROOT}/{name}" for name in ("stats.json", "profiles.csv", "compariso
 PLOTS = [f"{ROOT}/plots/{name}" for name in figure_names(SUITES)]
 PLOT_FILES = [f"{ROOT}/plots/{name}" for name in figure_files(SUITES)]
 SUMMARY = f"{ROOT}/summary.md"
+HEADLINE = f"{ROOT}/report_headline.rst"  # written beside SUMMARY (ML.benchmarking.landing)
 REPORT = f"{ROOT}/report.html"
 # Every rule runs in workflow/envs/unifiedml.yaml under --software-deployment-method conda, with that env's
 # python and ML; otherwise with this snakemake's Python and the ML console script beside it (a venv's bin/

@@ -3,7 +3,10 @@
 ``tables`` writes, into an experiment folder: ``stats.csv`` (+ ``stats.json``, its provenance: the final
 score's definition, bootstrap resamples, seed, CI level), ``profiles.csv`` (performance profiles),
 ``comparisons.csv`` (P(X > Y) and a verdict for each pair of recipes), ``final_scores.csv`` and
-``final_scores.md`` (per recipe per task). ``summary`` writes the one-page ``summary.md``.
+``final_scores.md`` (per recipe per task, with each run's percentile among the published runs of the agent
+it reproduces). ``summary`` writes the one-page ``summary.md``: results first (verdicts, headline IQM,
+placement among published runs), then protocols and provenance; and beside it ``report_headline.rst``, the
+same headline for the HTML report's first page (``ML.benchmarking.landing``).
 """
 
 from __future__ import annotations
@@ -16,25 +19,53 @@ from typing import Any
 
 import pandas as pd
 
-from ML.benchmarking import references, stats
+from ML.benchmarking import landing, references, stats
+from ML.benchmarking import published as published_runs
+from ML.benchmarking.landing import IQM_HEADER, VERDICT_RULE, interval, runs_per_task
 from ML.benchmarking.scores import write_csv
 from ML.fileio import write_json, write_text
 
 FINAL_COLUMNS = ["experiment", "recipe", "suite", "task", "seeds", "score_mean", "score_std", "normalized_mean",
-                 "normalized_std", "frames", "at", "published", "published_seeds", "note"]
+                 "normalized_std", "frames", "at", "published", "published_seeds", "note", "published_agent",
+                 "percentile", "percentiles", "placement"]
+KEYS = ["experiment", "recipe", "suite", "task"]
 
 
-def final_table(finals: pd.DataFrame) -> pd.DataFrame:
-    """Per experiment, recipe and task: the final score's mean and standard deviation over seeds."""
+def _placement(g: pd.DataFrame) -> str:
+    """One task's runs among the published runs: ``RoadRunner 11,360: 58th percentile of 100 published
+    DrQ(eps) runs``, or for several runs their percentiles in seed order."""
+    if len(g) == 1:
+        return str(g["sentence"].iloc[0])
+    first = g.iloc[0]
+    ranks = [published_runs.ordinal(round(v)) for v in g["percentile"]]
+    return (f"{first['game']}, {len(g)} runs: {', '.join(ranks[:-1])} and {ranks[-1]} percentiles of "
+            f"{first['published_runs']} published {first['agent']} runs (mean {g['percentile'].mean():.0f})")
+
+
+def final_table(finals: pd.DataFrame, placements: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per experiment, recipe and task: the final score's mean and standard deviation over seeds, and where a
+    run reproduces a published agent (``placements``, see ``published.placements``) its runs' percentiles
+    among that agent's published runs (``percentile``: their mean, 100 × P(a run beats a published one))."""
     if finals.empty:
         return pd.DataFrame(columns=FINAL_COLUMNS)
-    group = finals.groupby(["experiment", "recipe", "suite", "task"], sort=True)
+    group = finals.groupby(KEYS, sort=True)
     out = pd.DataFrame({
         "seeds": group.size(),
         "score_mean": group["score"].mean(), "score_std": group["score"].std(ddof=0),
         "normalized_mean": group["normalized"].mean(), "normalized_std": group["normalized"].std(ddof=0),
         "frames": group["frame"].max(),
-    }).reset_index().assign(at="final", published=float("nan"), published_seeds=0, note="")
+    }).reset_index().assign(at="final", published=float("nan"), published_seeds=0, note="", published_agent="",
+                            percentile=float("nan"), percentiles="", placement="")
+    if placements is not None and len(placements):
+        placed = placements.sort_values([*KEYS, "seed"]).groupby(KEYS, sort=True)
+        summary = pd.DataFrame({
+            "published_agent": placed["agent"].first(), "published_seeds": placed["published_runs"].first(),
+            "percentile": placed["percentile"].mean(),
+            "percentiles": placed["percentile"].agg(lambda v: "; ".join(f"{x:.0f}" for x in v)),
+            "placement": placed.apply(_placement, include_groups=False)})
+        out = out.set_index(KEYS)
+        out.update(summary)
+        out = out.reset_index()
     return out[FINAL_COLUMNS]
 
 
@@ -42,7 +73,8 @@ def with_checkpoints(final: pd.DataFrame, checkpoints: pd.DataFrame) -> pd.DataF
     """final_scores.csv: the final rows (``at`` = final), then the rows at the published budgets."""
     if checkpoints.empty:
         return final
-    extra = checkpoints.rename(columns={"frame": "frames"}).assign(normalized_std=float("nan"))
+    extra = checkpoints.rename(columns={"frame": "frames"}).assign(
+        normalized_std=float("nan"), published_agent="", percentile=float("nan"), percentiles="", placement="")
     return pd.concat([final, extra[FINAL_COLUMNS]], ignore_index=True)
 
 
@@ -78,6 +110,17 @@ def final_markdown(table: pd.DataFrame, window: float) -> str:
     return text + markdown_table(["suite", "task", *labels], rows)
 
 
+def placement_markdown(placements: pd.DataFrame) -> str:
+    """Each run among the published runs of the agent it reproduces, one line per run."""
+    if placements.empty:
+        return ""
+    lines = ["Each run among the published runs of the agent it reproduces (same game, final scores at 100k "
+             "steps; percentile = the share of published runs it beats, ties counted half):", ""]
+    lines += [f"- {r.recipe} seed {r.seed}: {r.sentence}"
+              for r in placements.sort_values(["recipe", "task", "seed"]).itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
 def tables(scores: pd.DataFrame, out_dir: str | Path, reps: int = 2000, seed: int = 0, ci: float = 0.95,
            window: float = 0.1, log=print, cells: pd.DataFrame | None = None) -> dict[str, Any]:
     """Compute and write every table of an experiment folder; returns the frames by name. ``cells``
@@ -87,21 +130,22 @@ def tables(scores: pd.DataFrame, out_dir: str | Path, reps: int = 2000, seed: in
     table = stats.compute(scores, reps, seed, ci, log=log, window=window)
     table["step"] = table["step"].astype(str)
     profile = stats.profiles(finals, reps, seed, ci)
-    pairs = stats.comparisons(finals, reps, seed, ci)
+    pairs = stats.comparisons(finals, reps, seed, ci, cards=label_cards(cells, finals))
     checkpoints = checkpoint_scores(scores, cells)
-    final = with_checkpoints(final_table(finals), checkpoints)
+    placed = published_runs.placements(finals, run_cards(cells))
+    final = with_checkpoints(final_table(finals, placed), checkpoints)
     provenance = {
         "final_score": stats.describe_final(window), "final_window": window,
         "bootstrap": "stratified (runs resampled with replacement within each task), percentile intervals",
         "reps": reps, "seed": seed, "ci": ci,
         "metrics": {"iqm": "25% trimmed mean of all runs x tasks", "median": "median of per-task means",
                     "mean": "mean of per-task means", "optimality_gap": "mean of max(0, 1 - score), gamma = 1"},
-        "runs": int((finals["recipe"] != references.DRQV2_LABEL).sum()), "evaluation_rows": int(scores.shape[0]),
+        "verdict_rule": VERDICT_RULE, "min_runs": stats.MIN_RUNS, "budget_tolerance": stats.BUDGET_TOLERANCE,
+        "runs": int((~finals["recipe"].map(published_runs.is_published)).sum()) if len(finals) else 0,
+        "evaluation_rows": int(scores.shape[0]),
         "protocols": suite_protocols(cells),
         "references": reference_status(scores, cells),
-        "published_entry": {references.DRQV2_LABEL: f"DrQ-v2's own per-seed evaluations ({references.DRQV2_SOURCE}), "
-                            "at its evaluation frames up to the last frame of the DMC runs whose protocol matches"}
-        if (scores["recipe"] == references.DRQV2_LABEL).any() else {},
+        "published_entry": published_entries(scores),
         "written": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
     write_csv(table, out_dir / "stats.csv")
@@ -110,11 +154,12 @@ def tables(scores: pd.DataFrame, out_dir: str | Path, reps: int = 2000, seed: in
     write_csv(pairs, out_dir / "comparisons.csv")
     write_csv(final, out_dir / "final_scores.csv")
     write_text(out_dir / "final_scores.md", final_markdown(final[final["at"] == "final"], window)
+                + ("\n" + placement_markdown(placed) if len(placed) else "")
                 + ("\n" + checkpoint_markdown(checkpoints, scores) if len(checkpoints) else ""))
     log(f"stats: {len(table)} rows, {len(pairs)} comparison(s), {len(final)} final scores "
         f"({reps} resamples, {ci:.0%} CIs; final score = {stats.describe_final(window)}) -> {out_dir}/")
     return {"stats": table, "profiles": profile, "comparisons": pairs, "finals": finals, "final_table": final,
-            "provenance": provenance, "checkpoints": checkpoints}
+            "provenance": provenance, "checkpoints": checkpoints, "placements": placed}
 
 
 def read_tables(out_dir: str | Path) -> dict[str, Any]:
@@ -143,18 +188,40 @@ def cards(cells: pd.DataFrame | None) -> pd.DataFrame:
     return rows[columns]
 
 
+def _merged(group: pd.Series) -> dict[str, Any]:
+    """The protocol card a group of runs shares; a field on which they differ reads ``mixed: a | b``."""
+    merged: dict[str, Any] = {}
+    for key in dict.fromkeys(k for card in group for k in card):
+        values = list(dict.fromkeys(json.dumps(card.get(key)) for card in group))
+        merged[key] = json.loads(values[0]) if len(values) == 1 else "mixed: " + " | ".join(values)
+    return merged
+
+
 def suite_protocols(cells: pd.DataFrame | None) -> dict[str, dict[str, dict[str, Any]]]:
-    """Per suite and recipe, the protocol card its runs share; a field on which they differ reads
-    ``mixed: a | b``. (stats.json ``protocols``; the summary's protocol table.)"""
+    """Per suite and recipe, the protocol card its runs share (``_merged``). (stats.json ``protocols``; the
+    summary's protocol table.)"""
     out: dict[str, dict[str, dict[str, Any]]] = {}
-    table = cards(cells)
-    for (suite, recipe), g in table.groupby(["suite", "recipe"], sort=True):
-        merged: dict[str, Any] = {}
-        for key in dict.fromkeys(k for card in g["card"] for k in card):
-            values = list(dict.fromkeys(json.dumps(card.get(key)) for card in g["card"]))
-            merged[key] = json.loads(values[0]) if len(values) == 1 else "mixed: " + " | ".join(values)
-        out.setdefault(str(suite), {})[str(recipe)] = merged
+    for (suite, recipe), g in cards(cells).groupby(["suite", "recipe"], sort=True):
+        out.setdefault(str(suite), {})[str(recipe)] = _merged(g["card"])
     return out
+
+
+def label_cards(cells: pd.DataFrame | None, finals: pd.DataFrame) -> dict[tuple[str, str], dict[str, Any]]:
+    """(suite, comparison label) → the protocol card its runs share, for the runs that have one (the
+    comparisons check that two recipes share it)."""
+    table = cards(cells)
+    table = table[[bool(card) for card in table["card"]]]
+    if table.empty or finals.empty:
+        return {}
+    table = table.assign(label=stats.labelled(table, finals["experiment"].nunique() > 1))
+    return {(str(suite), str(label)): _merged(g["card"]) for (suite, label), g in table.groupby(["suite", "label"])}
+
+
+def run_cards(cells: pd.DataFrame | None):
+    """A finals row → its run's protocol card (None when cells.csv lacks the run)."""
+    table = cards(cells)
+    by_run = {(r.experiment, r.recipe, r.suite, r.task, int(r.seed)): r.card for r in table.itertuples(index=False)}
+    return lambda row: by_run.get((row.experiment, row.recipe, row.suite, row.task, int(row.seed)))
 
 
 def reference_status(scores: pd.DataFrame, cells: pd.DataFrame | None) -> dict[str, dict[str, Any]]:
@@ -163,7 +230,7 @@ def reference_status(scores: pd.DataFrame, cells: pd.DataFrame | None) -> dict[s
     out: dict[str, dict[str, Any]] = {}
     table = cards(cells)
     for suite, ref in references.REFERENCES.items():
-        rows = scores[(scores["suite"] == suite) & (scores["recipe"] != references.DRQV2_LABEL)] \
+        rows = scores[(scores["suite"] == suite) & ~scores["recipe"].map(published_runs.is_published)] \
             if len(scores) else scores
         if rows.empty:
             continue
@@ -235,7 +302,7 @@ def checkpoint_scores(scores: pd.DataFrame, cells: pd.DataFrame | None) -> pd.Da
         for frames, measured, value, seeds in points:
             at = _at_frame(rows, measured)
             note = "" if len(at) else f"not reached: runs end at {int(rows['frame'].max())} frames"
-            if differs and recipe != references.DRQV2_LABEL:
+            if differs and not published_runs.is_published(recipe):
                 note = "; ".join(filter(None, [note, f"protocol differs ({differs})"]))
             label = references.checkpoint_label(frames, measured) + (" frames" if suite == "DMC" else
                                                                       f" frames ({frames // 4 // 1000}k steps)")
@@ -279,24 +346,78 @@ def checkpoint_markdown(table: pd.DataFrame, scores: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def published_entries(scores: pd.DataFrame) -> dict[str, str]:
+    """stats.json ``published_entry``: each published comparison entry present and where its runs come from."""
+    present = set(scores["recipe"]) if len(scores) else set()
+    out = {}
+    if references.DRQV2_LABEL in present:
+        out[references.DRQV2_LABEL] = (f"DrQ-v2's own per-seed evaluations ({references.DRQV2_SOURCE}), at its "
+                                       "evaluation frames up to the last frame of the DMC runs whose protocol matches")
+    for label in sorted(r for r in present if published_runs.is_published(r) and r != references.DRQV2_LABEL):
+        out[label] = ("every published run's final score at 100k steps on the games the matching runs played "
+                      "(rliable's Atari-100k data, Apache-2.0; reference/atari100k_runs.csv)")
+    return out
+
+
 def summary(out_path: str | Path, experiment: str, scores: pd.DataFrame, frames: dict[str, Any],
             cells: pd.DataFrame | None, figures: list[Path]) -> Path:
-    """The one-page summary.md: runs counted and missing, headline metrics, verdicts, references, figures."""
+    """The one-page summary.md, results first: verdicts, the headline IQM table and each run among the
+    published runs; then the other metrics, cells not counted, references, budgets, protocols, figures."""
     out_path = Path(out_path)
     prov = frames["provenance"]
     table = frames["stats"]
+    top = landing.headline(frames)
     lines = [f"# Benchmark summary: {experiment}", ""]
-    own = scores[scores["recipe"] != references.DRQV2_LABEL] if len(scores) else scores
+    own = scores[~scores["recipe"].map(published_runs.is_published)] if len(scores) else scores
     n_runs = own.groupby(["experiment", "recipe", "suite", "task", "seed"]).ngroups if len(own) else 0
-    lines.append(f"{n_runs} complete run(s) counted. Final score: {prov['final_score']}. "
-                 f"Intervals: {prov['ci']:.0%} stratified bootstrap, {prov['reps']} resamples, seed {prov['seed']}.")
+    lines += [f"{n_runs} complete run(s) counted. Final score: {prov['final_score']}. "
+              f"Intervals: {prov['ci']:.0%} stratified bootstrap, {prov['reps']} resamples, seed {prov['seed']}.", ""]
+    lines += ["## Verdicts", ""]
+    if top["verdicts"]:
+        lines += [f"- {s}" for s in top["verdicts"]] + ["", f"Verdict rule: {VERDICT_RULE}"]
+    else:
+        lines.append("No pair of recipes shares a suite: nothing to compare.")
     lines.append("")
-    published = scores[scores["recipe"] == references.DRQV2_LABEL] if len(scores) else scores
-    if len(published):
-        lines += [f"**{references.DRQV2_LABEL}**: DrQ-v2's own evaluations ({references.DRQV2_SOURCE}), "
-                  f"{published.groupby(['task', 'seed']).ngroups} seed curves on {published['task'].nunique()} "
-                  "task(s), taken at its evaluation frames (every 20k) up to the last frame of the DMC runs whose "
-                  "protocol matches DrQ-v2's, and compared with them like any recipe.", ""]
+    if top["iqm"]:
+        lines += ["## Headline: normalized IQM", "", markdown_table(IQM_HEADER, top["iqm"])]
+    if top["placements"]:
+        lines += ["## Among the published runs", "",
+                  "Each run's final score among the published runs of the agent its recipe reproduces (same game; "
+                  "percentile = the share of published runs it beats, ties counted half):", ""]
+        lines += [f"- {p}" for p in top["placements"]] + [""]
+    published_rows = scores[scores["recipe"].map(published_runs.is_published)] if len(scores) else scores
+    for label, source in published_entries(scores).items():
+        rows = published_rows[published_rows["recipe"] == label]
+        lines += [f"**{label}**: {source}; {rows.groupby(['task', 'seed']).ngroups} runs on "
+                  f"{rows['task'].nunique()} task(s), compared with the runs like any recipe.", ""]
+    final = table[table["step"].astype(str) == stats.FINAL]
+    if len(final):
+        groups = runs_per_task(frames["final_table"]) if len(frames["final_table"]) else {}
+        lines += ["## Final aggregate metrics (normalized)", ""]
+        rows = []
+        for (exp, recipe, suite), g in final.groupby(["experiment", "recipe", "suite"], sort=True):
+            by = g.set_index("metric")
+            n = groups.get((exp, recipe, suite), (None, None))[0]
+            rows.append([recipe if scores["experiment"].nunique() <= 1 else f"{recipe} ({exp})", suite] + [
+                interval(by.loc[m, "value"], by.loc[m, "ci_low"], by.loc[m, "ci_high"], n)
+                if m in by.index else "–" for m in stats.METRICS])
+        lines += [markdown_table(["recipe", "suite", "IQM", "median", "mean", "optimality gap"], rows)]
+    if cells is not None and len(cells):
+        bad = cells[cells["status"] != "complete"]
+        if len(bad):
+            lines += [f"## Not counted: {len(bad)} of {len(cells)} cell(s)", ""]
+            for r in bad.itertuples(index=False):
+                lines.append(f"- {r.recipe}/{r.suite}/{r.task}/{r.seed}: **{r.status}**"
+                             + (f" ({r.reason})" if isinstance(r.reason, str) and r.reason else ""))
+            lines.append("")
+        else:
+            lines += [f"All {len(cells)} cell(s) of the grid are complete.", ""]
+    notes = reference_notes(scores, cells)
+    if notes:
+        lines += ["## Published references", ""] + [f"- {n}" for n in notes] + [""]
+    checkpoints = frames.get("checkpoints")
+    if checkpoints is not None and len(checkpoints):
+        lines += ["## At the published budgets", "", checkpoint_markdown(checkpoints, scores)]
     protocols = suite_protocols(cells)
     if protocols:
         lines += ["## Protocols", "", "Each suite's protocol card (run.json `protocol`; frames are env frames):", ""]
@@ -305,48 +426,13 @@ def summary(out_path: str | Path, experiment: str, scores: pd.DataFrame, frames:
             keys = list(dict.fromkeys(k for card in by_recipe.values() for k in card))
             rows = [[key, *(_card_value(by_recipe[r].get(key)) for r in recipes)] for key in keys]
             lines += [f"**{suite}**", "", markdown_table(["setting", *recipes], rows)]
-    if cells is not None and len(cells):
-        bad = cells[cells["status"] != "complete"]
-        if len(bad):
-            lines.append(f"## Not counted: {len(bad)} of {len(cells)} cell(s)")
-            lines.append("")
-            for r in bad.itertuples(index=False):
-                lines.append(f"- {r.recipe}/{r.suite}/{r.task}/{r.seed}: **{r.status}**"
-                             + (f" ({r.reason})" if isinstance(r.reason, str) and r.reason else ""))
-            lines.append("")
-        else:
-            lines += [f"All {len(cells)} cell(s) of the grid are complete.", ""]
-    final = table[table["step"].astype(str) == stats.FINAL]
-    if len(final):
-        lines += ["## Final aggregate metrics (normalized)", ""]
-        rows = []
-        for (exp, recipe, suite), g in final.groupby(["experiment", "recipe", "suite"], sort=True):
-            by = g.set_index("metric")
-            rows.append([recipe if scores["experiment"].nunique() <= 1 else f"{recipe} ({exp})", suite] + [
-                f"{by.loc[m, 'value']:.3f} [{by.loc[m, 'ci_low']:.3f}, {by.loc[m, 'ci_high']:.3f}]"
-                if m in by.index else "–" for m in stats.METRICS])
-        lines += [markdown_table(["recipe", "suite", "IQM", "median", "mean", "optimality gap"], rows)]
-    pairs = frames["comparisons"]
-    lines += ["## Verdicts", ""]
-    if len(pairs):
-        lines += [f"- {s}" for s in pairs["sentence"]]
-        lines += ["", "Verdict rule: better when the CI of P(X > Y) lies above 0.5, worse when below, else "
-                  "inconclusive. Seeds needed: the CI's half-width shrinks like 1/√n, so n ≈ seeds × "
-                  "(half-width / |P − 0.5|)² seeds per task would likely exclude 0.5."]
-    else:
-        lines.append("No pair of recipes shares a suite: nothing to compare.")
-    lines.append("")
-    notes = reference_notes(scores, cells)
-    if notes:
-        lines += ["## Published references", ""] + [f"- {n}" for n in notes] + [""]
-    checkpoints = frames.get("checkpoints")
-    if checkpoints is not None and len(checkpoints):
-        lines += ["## At the published budgets", "", checkpoint_markdown(checkpoints, scores)]
     if figures:
         lines += ["## Figures", ""] + [f"- `{p.name}`" for p in figures if p.suffix == ".png"] + [""]
     lines += ["Tables: `stats.csv` (+ `stats.json`), `profiles.csv`, `comparisons.csv`, `final_scores.csv`, "
               "`final_scores.md`.", ""]
     write_text(out_path, "\n".join(lines))
+    main = [p for p in figures if p.name == landing.MAIN_FIGURE]
+    write_text(out_path.parent / landing.HEADLINE, landing.rst(top, main[0] if main else None))
     return out_path
 
 

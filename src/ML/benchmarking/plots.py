@@ -30,7 +30,8 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from ML.benchmarking import analysis, references  # noqa: E402
-from ML.benchmarking.stats import FINAL, METRICS, curves, labelled  # noqa: E402
+from ML.benchmarking.published import is_published  # noqa: E402
+from ML.benchmarking.stats import FINAL, METRICS, MIN_RUNS, curves, labelled  # noqa: E402
 from ML.fileio import atomic_write  # noqa: E402
 
 PALETTE = "colorblind"
@@ -92,11 +93,18 @@ def _grid(n: int, width: float = 4.2, height: float = 3.2):
     return fig, axes
 
 
+def _published_note(labels) -> str:
+    """A title line naming the published Atari-100k entries among ``labels`` (DrQ-v2's has its own)."""
+    names = sorted(str(x) for x in set(labels) if is_published(x) and x != references.DRQV2_LABEL)
+    return f"\n{', '.join(names)}: published runs on the same games (rliable's Atari-100k data)" if names else ""
+
+
 def _mean_band(rows: pd.DataFrame, x: str) -> pd.DataFrame:
-    """Per label and step: x (mean over seeds), mean score and a 95% normal-approximation CI."""
+    """Per label and step: x (mean over seeds), mean score and a 95% normal-approximation CI (none below
+    ``MIN_RUNS`` seeds)."""
     g = rows.groupby(["label", "step"], sort=True)
     out = g.agg(x=(x, "mean"), mean=("score", "mean"), sd=("score", "std"), n=("score", "size")).reset_index()
-    half = 1.96 * out["sd"].fillna(0.0) / np.sqrt(out["n"])
+    half = (1.96 * out["sd"] / np.sqrt(out["n"])).where(out["n"] >= MIN_RUNS)
     return out.assign(low=out["mean"] - half, high=out["mean"] + half)
 
 
@@ -190,8 +198,11 @@ def intervals(stats: pd.DataFrame, path: Path, colors: dict, atari_label: str | 
             if name not in m.index:
                 continue
             r = m.loc[name]
-            ax.barh(y, r["ci_high"] - r["ci_low"], left=r["ci_low"], height=0.6, color=colors[r["label"]],
-                    alpha=0.55)
+            if np.isnan(r["ci_low"]):  # too few runs: the point alone, marked
+                ax.annotate("CI n/a", (r["value"], y), textcoords="offset points", xytext=(6, -3), fontsize=7)
+            else:
+                ax.barh(y, r["ci_high"] - r["ci_low"], left=r["ci_low"], height=0.6, color=colors[r["label"]],
+                        alpha=0.55)
             ax.plot([r["value"]], [y], marker="|", markersize=14, color="black")
         if published is not None and metric in ("mean", "median"):
             for i, ref in enumerate(published.itertuples(index=False)):
@@ -202,11 +213,12 @@ def intervals(stats: pd.DataFrame, path: Path, colors: dict, atari_label: str | 
         ax.set_yticks(range(len(order)), order)
         ax.set_title(TITLES[metric])
         ax.set_xlabel("normalized score")
-    title = "Final scores: point estimate and 95% stratified bootstrap CI"
+    title = f"Final scores: point estimate and 95% stratified bootstrap CI (n/a below {MIN_RUNS} runs per task)"
     if published is not None:
         title += f"\nAtari dotted lines: {atari_label}"
     if (rows["recipe"] == references.DRQV2_LABEL).any():
         title += f"\n{references.DRQV2_LABEL}: DrQ-v2's own seeds, {references.DRQV2_SOURCE}"
+    title += _published_note(rows["recipe"])
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
@@ -245,16 +257,22 @@ def poi_matrix(pairs: pd.DataFrame, path: Path) -> Path:
         notes = pd.DataFrame("", index=labels, columns=labels)
         for r in rows.itertuples(index=False):
             matrix.loc[r.x, r.y], matrix.loc[r.y, r.x] = r.poi, 1 - r.poi
-            notes.loc[r.x, r.y] = f"{r.poi:.2f}\n[{r.ci_low:.2f}, {r.ci_high:.2f}]"
-            notes.loc[r.y, r.x] = f"{1 - r.poi:.2f}\n[{1 - r.ci_high:.2f}, {1 - r.ci_low:.2f}]"
+            if np.isnan(r.poi):  # different budgets or protocols: never compared
+                notes.loc[r.x, r.y] = notes.loc[r.y, r.x] = r.verdict.replace(" ", "\n")
+            elif np.isnan(r.ci_low):  # too few runs: no interval
+                notes.loc[r.x, r.y], notes.loc[r.y, r.x] = f"{r.poi:.2f}\nCI n/a", f"{1 - r.poi:.2f}\nCI n/a"
+            else:
+                notes.loc[r.x, r.y] = f"{r.poi:.2f}\n[{r.ci_low:.2f}, {r.ci_high:.2f}]"
+                notes.loc[r.y, r.x] = f"{1 - r.poi:.2f}\n[{1 - r.ci_high:.2f}, {1 - r.ci_low:.2f}]"
         sns.heatmap(matrix, annot=notes, fmt="", vmin=0, vmax=1, cmap="RdBu", center=0.5, ax=ax, cbar=True,
                     annot_kws={"fontsize": 7}, square=True)
         ax.set_title(suite)
         ax.set_xlabel("Y")
         ax.set_ylabel("X")
-    title = "Probability of improvement P(X > Y) with 95% CI"
+    title = f"Probability of improvement P(X > Y) with 95% CI (n/a below {MIN_RUNS} runs per task)"
     if references.DRQV2_LABEL in set(pairs["x"]) | set(pairs["y"]):
         title += f"\n{references.DRQV2_LABEL}: DrQ-v2's own seeds, {references.DRQV2_SOURCE}"
+    title += _published_note(set(pairs["y"]))
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return _save(fig, path)

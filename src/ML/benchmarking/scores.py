@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from ML import runinfo
+from ML.benchmarking import published as published_runs
 from ML.benchmarking import references
 from ML.benchmarking.normalize import ReferenceWarning, normalize
 from ML.fileio import atomic_write, read_json
@@ -77,9 +78,11 @@ def gather(run_jsons: Iterable[str | Path], baselines: str | Path | None = None,
 
     Missing references give NaN ``normalized`` and one ReferenceWarning per suite/task. With ``published``,
     DMC tasks run under DrQ-v2's protocol also get DrQ-v2's own seeds as the entry ``DrQ-v2 (published)``
-    (``published_rows``)."""
+    (``published_rows``), and Atari games run by a recipe that reproduces a published agent get that agent's
+    published runs as ``<agent> (published)`` (``ML.benchmarking.published``)."""
     frames, skipped = [], []
     matching: dict[str, float] = {}
+    agents: dict[str, set[str]] = {}  # published agent -> the Atari games reproducing it
     for run_json in map(Path, run_jsons):
         info = read_json(run_json)
         status = runinfo.status(info)  # a running run whose heartbeat stopped is "killed"
@@ -108,6 +111,9 @@ def gather(run_jsons: Iterable[str | Path], baselines: str | Path | None = None,
         frames.append((key, rows, [str(w.message) for w in caught]))
         if ident["suite"] == "DMC" and not references.DMC_REFERENCE.mismatches(info.get("protocol")):
             matching[ident["task"]] = max(matching.get(ident["task"], 0.0), float(rows["frame"].max()))
+        agent = published_runs.published_agent(ident["recipe"], ident["suite"], info.get("protocol"))
+        if agent:
+            agents.setdefault(agent, set()).add(ident["task"])
     if skipped:
         log(f"scores: not counted, {len(skipped)} run(s) not complete: " + "; ".join(skipped))
     warned = set()
@@ -124,6 +130,12 @@ def gather(run_jsons: Iterable[str | Path], baselines: str | Path | None = None,
         if len(extra):
             log(f"scores: {references.DRQV2_LABEL} ({references.DRQV2_SOURCE}) added on {extra['task'].nunique()} "
                 f"DMC task(s), {extra.groupby(['task', 'seed']).ngroups} published seed curves")
+            out = pd.concat([out, extra], ignore_index=True)
+    if published and agents:
+        extra = published_runs.atari100k_rows(agents, experiment or str(out["experiment"].iloc[0]), COLUMNS)
+        if len(extra):
+            log(f"scores: {', '.join(sorted(extra['recipe'].unique()))} (rliable's Atari-100k runs) added on "
+                f"{extra['task'].nunique()} game(s), {len(extra)} published runs")
             out = pd.concat([out, extra], ignore_index=True)
     return out.sort_values(IDENTITY + ["step"], kind="stable").reset_index(drop=True)
 

@@ -10,18 +10,31 @@
   (P(x > y) + ½ P(x = y)), averaged over the tasks both recipes ran; stratified bootstrap CI (X and Y
   resampled independently within each task).
 
+Too few runs: an interval needs at least ``MIN_RUNS`` runs in every task of its group (with one run a
+within-task resample is that run again, so the interval has zero width; see docs/statistics.md). Below it
+the interval is NaN, shown as "n/a", never as an exact ``[x, x]``; and a verdict (better / worse / no
+difference) needs it for both recipes on every task compared, at the same budget and protocol.
+
 The command line (stats.csv and the other tables beside it): ``python -m ML.benchmarking.cli stats``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from ML.benchmarking.published import is_published
+
 COLUMNS = ["experiment", "recipe", "suite", "step", "metric", "value", "ci_low", "ci_high"]
+# The fewest runs per task for an interval or a verdict: Agarwal et al. (2021, "Deep RL at the Edge of the
+# Statistical Precipice") make their stratified-bootstrap intervals for the few-run regime of 3 to 10 runs
+# per task; with 1 run a task has nothing to resample and with 2 only 3 distinct resamples.
+MIN_RUNS = 3
+BUDGET_TOLERANCE = 0.02  # two runs' final frames within 2% are one budget (DrQ-v2's curves end at 980k of 1M)
 METRICS = ("iqm", "median", "mean", "optimality_gap")
 FINAL = "final"
 
@@ -176,17 +189,19 @@ def probability_of_improvement(x: Sequence[np.ndarray], y: Sequence[np.ndarray],
 
 
 def verdict(poi: float, low: float, high: float, seeds: int, max_seeds: int = 1000) -> tuple[str, float]:
-    """better / worse / inconclusive from P(X > Y)'s CI against ½, and for an inconclusive pair the seeds
-    per task that would likely decide it: the CI's half-width shrinks like 1/√n, so it excludes ½ once
-    n ≥ seeds × (half-width / |P − ½|)²  (NaN when P = ½ exactly; capped at ``max_seeds``)."""
+    """better / worse / no difference from P(X > Y)'s CI against ½ (given enough runs, see ``MIN_RUNS``),
+    and for a pair with no difference the seeds per task that would likely decide it: the CI's half-width
+    shrinks like 1/√n, so it excludes ½ once n ≥ seeds × (half-width / |P − ½|)²  (NaN when P = ½
+    exactly; capped at ``max_seeds``)."""
     if low > 0.5:
         return "better", float("nan")
     if high < 0.5:
         return "worse", float("nan")
     gap, half = abs(poi - 0.5), (high - low) / 2
     if gap < 1e-12:
-        return "inconclusive", float("nan")
-    return "inconclusive", float(min(max_seeds, max(seeds + 1, int(np.ceil(round(seeds * (half / gap) ** 2, 9))))))
+        return "no difference", float("nan")
+    return "no difference", float(min(max_seeds, max(seeds + 1, int(np.ceil(round(seeds * (half / gap) ** 2,
+                                                                                        9))))))
 
 
 def final_scores(scores: pd.DataFrame, window: float = 0.1) -> pd.DataFrame:
@@ -217,6 +232,11 @@ def describe_final(window: float) -> str:
             f"(step >= {1 - window:g} x its last step)")
 
 
+def enough_runs(tasks: Sequence[np.ndarray]) -> bool:
+    """Whether every task has the ``MIN_RUNS`` runs an interval needs."""
+    return min(len(t) for t in tasks) >= MIN_RUNS
+
+
 def _groups(scores: pd.DataFrame):
     """(experiment, recipe, suite, frame) per group, plus suite ``all`` for recipes on several suites."""
     for (experiment, recipe), by_recipe in scores.groupby(["experiment", "recipe"], sort=True):
@@ -236,7 +256,8 @@ def compute(scores: pd.DataFrame, reps: int = 2000, seed: int = 0, ci: float = 0
     """stats.csv rows from a scores.csv frame: final metrics (each run's final score, see ``final_scores``)
     and curves over the evaluation steps common to every run of the group.
 
-    ``stats.csv``: ``experiment, recipe, suite, step, metric, value, ci_low, ci_high``. ``step`` is ``final``
+    ``stats.csv``: ``experiment, recipe, suite, step, metric, value, ci_low, ci_high`` (the CI NaN when a
+    task of the group has fewer than ``MIN_RUNS`` runs). ``step`` is ``final``
     for each run's last evaluation, else an evaluation step common to every run of the group (the curve).
     A recipe evaluated on several suites also gets the suite ``all`` (every task of every suite).
     """
@@ -253,7 +274,9 @@ def compute(scores: pd.DataFrame, reps: int = 2000, seed: int = 0, ci: float = 0
         final = finals[(finals["experiment"] == experiment) & (finals["recipe"] == recipe)]
         if suite != "all":
             final = final[final["suite"] == suite]
-        for metric, (value, low, high) in bootstrap(_task_arrays(final), METRICS, reps, seed, ci).items():
+        tasks = _task_arrays(final)
+        for metric, (value, low, high) in bootstrap(tasks, METRICS, reps, seed, ci).items():
+            low, high = (low, high) if enough_runs(tasks) else (np.nan, np.nan)
             records.append((experiment, recipe, suite, FINAL, metric, value, low, high))
         wide = rows.pivot_table(index=cell_keys, columns="step", values="normalized", aggfunc="last")
         wide = wide.dropna(axis=1)  # the steps every run evaluated
@@ -263,6 +286,8 @@ def compute(scores: pd.DataFrame, reps: int = 2000, seed: int = 0, ci: float = 0
             curve = bootstrap_steps(by_task, METRICS, reps, seed, ci)
             for metric in METRICS:
                 value, low, high = curve[metric]
+                if not enough_runs(by_task):
+                    low = high = np.full_like(value, np.nan)
                 records += [(experiment, recipe, suite, step, metric, v, lo, hi)
                             for step, v, lo, hi in zip(steps, value, low, high, strict=True)]
         log(f"stats: {experiment}/{recipe}/{suite}: {len(wide)} run(s), {len(steps)} common evaluation steps")
@@ -282,7 +307,8 @@ PROFILE_COLUMNS = ["experiment", "recipe", "suite", "tau", "value", "ci_low", "c
 
 def profiles(finals: pd.DataFrame, reps: int = 2000, seed: int = 0, ci: float = 0.95,
              taus: np.ndarray | None = None) -> pd.DataFrame:
-    """Performance profiles of the final normalized scores per experiment, recipe and suite."""
+    """Performance profiles of the final normalized scores per experiment, recipe and suite (bands NaN below
+    ``MIN_RUNS`` runs per task)."""
     usable = finals.dropna(subset=["normalized"])
     if taus is None:
         top = max(1.0, float(usable["normalized"].max())) if len(usable) else 1.0
@@ -290,7 +316,10 @@ def profiles(finals: pd.DataFrame, reps: int = 2000, seed: int = 0, ci: float = 
         taus = np.linspace(bottom, top, 81)
     records = []
     for experiment, recipe, suite, rows in _groups(usable):
-        value, low, high = performance_profile(_task_arrays(rows), taus, reps, seed, ci)
+        tasks = _task_arrays(rows)
+        value, low, high = performance_profile(tasks, taus, reps, seed, ci)
+        if not enough_runs(tasks):
+            low = high = np.full_like(value, np.nan)
         records += [(experiment, recipe, suite, t, v, lo, hi) for t, v, lo, hi in zip(taus, value, low, high,
                                                                                          strict=True)]
     return pd.DataFrame.from_records(records, columns=PROFILE_COLUMNS)
@@ -298,33 +327,87 @@ def profiles(finals: pd.DataFrame, reps: int = 2000, seed: int = 0, ci: float = 
 
 COMPARISON_COLUMNS = ["suite", "x", "y", "poi", "ci_low", "ci_high", "verdict", "tasks", "seeds",
                       "seeds_needed", "sentence"]
+VERDICTS = ("better", "worse", "no difference")  # the others say why there is none
 
 
-def comparisons(finals: pd.DataFrame, reps: int = 2000, seed: int = 0, ci: float = 0.95) -> pd.DataFrame:
-    """P(X > Y) and a verdict for every pair of recipes (``labelled``) on each suite, over the tasks both ran."""
+def _budget(rows: pd.DataFrame) -> float:
+    """The env frames a recipe's runs of one task reached (the step where a run has no frames)."""
+    return float(rows["frame"].where(rows["frame"].notna(), rows["step"]).max())
+
+
+def _protocol_difference(x: str, y: str, cards: dict[str, dict[str, Any]]) -> str | None:
+    """Why two recipes' protocol cards (``cards``: label → card, absent when unknown) are not one protocol."""
+    for label in (x, y):
+        mixed = [k for k, v in cards.get(label, {}).items() if str(v).startswith("mixed: ")]
+        if mixed:
+            return f"{label}'s runs mix protocols ({', '.join(mixed)})"
+    if x not in cards or y not in cards:
+        return None
+    keys = dict.fromkeys([*cards[x], *cards[y]])
+    diff = [f"{k} {cards[x].get(k)} vs {cards[y].get(k)}" for k in keys if cards[x].get(k) != cards[y].get(k)]
+    return "; ".join(diff) or None
+
+
+def comparisons(finals: pd.DataFrame, reps: int = 2000, seed: int = 0, ci: float = 0.95,
+                cards: dict[tuple[str, str], dict[str, Any]] | None = None) -> pd.DataFrame:
+    """P(X > Y) and a verdict for every pair of recipes (``labelled``) on each suite, over the tasks both ran
+    (a published entry is always Y).
+
+    A verdict (better / worse / no difference) only where both recipes have ``MIN_RUNS`` runs on every task
+    compared, reached the same budget (final frames within ``BUDGET_TOLERANCE``) and share a protocol card
+    (``cards``: (suite, label) → the card its runs share; a pair without one is not checked). Otherwise the
+    verdict says why not: ``not enough runs`` (P shown, CI NaN), ``different budgets`` or ``different
+    protocols`` (nothing computed: such runs are never compared)."""
     usable = finals.dropna(subset=["normalized"]).assign(label=lambda f: labelled(f))
+    cards = cards or {}
     records = []
     for suite, rows in usable.groupby("suite", sort=True):
-        labels = sorted(rows["label"].unique())
-        per = {lab: {task: g["normalized"].to_numpy(float) for task, g in rows[rows["label"] == lab].groupby("task")}
-               for lab in labels}
+        labels = sorted(rows["label"].unique(), key=lambda lab: (is_published(lab), lab))  # a user's recipe is X
+        per = {lab: dict(tuple(rows[rows["label"] == lab].groupby("task"))) for lab in labels}
+        suite_cards = {lab: card for (s, lab), card in cards.items() if s == suite}
         for i, x in enumerate(labels):
             for y in labels[i + 1:]:
                 tasks = sorted(set(per[x]) & set(per[y]))
                 if not tasks:
                     continue
-                poi, low, high = probability_of_improvement([per[x][t] for t in tasks], [per[y][t] for t in tasks],
-                                                            reps, seed, ci)
-                seeds = int(min(min(per[x][t].size, per[y][t].size) for t in tasks))
-                word, needed = verdict(poi, low, high, seeds)
-                sentence = (f"On {suite}, {x} is {word} than {y}" if word != "inconclusive"
-                            else f"On {suite}, {x} vs {y} is inconclusive")
-                sentence += (f": P({x} > {y}) = {poi:.2f}, {ci:.0%} CI [{low:.2f}, {high:.2f}] "
-                             f"over {len(tasks)} task(s) with {seeds} seed(s) each")
-                if word == "inconclusive":
-                    sentence += ("; P is exactly 0.5, more seeds would not decide it" if np.isnan(needed)
-                                 else f"; about {int(needed)} seeds per task would likely decide it")
-                records.append((suite, x, y, poi, low, high, word, len(tasks), seeds, needed, sentence + "."))
+                head = f"On {suite}, {x} vs {y}"
+                nx = min(len(per[x][t]) for t in tasks)
+                ny = min(len(per[y][t]) for t in tasks)
+                budgets = [(t, _budget(per[x][t]), _budget(per[y][t])) for t in tasks]
+                apart = [(t, a, b) for t, a, b in budgets if abs(a - b) > BUDGET_TOLERANCE * max(abs(a), abs(b))]
+                protocol = _protocol_difference(x, y, suite_cards)
+                nan = float("nan")
+                if apart:
+                    t, a, b = apart[0]
+                    why = (f"different budgets: {x} ends at {a:,.0f} frames, {y} at {b:,.0f} on {t}"
+                           + (f" (and {len(apart) - 1} more task(s))" if len(apart) > 1 else ""))
+                    records.append((suite, x, y, nan, nan, nan, "different budgets", len(tasks), min(nx, ny), nan,
+                                    f"{head}: not compared ({why})."))
+                    continue
+                if protocol:
+                    records.append((suite, x, y, nan, nan, nan, "different protocols", len(tasks), min(nx, ny),
+                                    nan, f"{head}: not compared (different protocols: {protocol})."))
+                    continue
+                scores_x = [per[x][t]["normalized"].to_numpy(float) for t in tasks]
+                scores_y = [per[y][t]["normalized"].to_numpy(float) for t in tasks]
+                poi, low, high = probability_of_improvement(scores_x, scores_y, reps, seed, ci)
+                n = f"{nx} each" if nx == ny else f"{nx} and {ny}"
+                where = f"over {len(tasks)} task(s), {n.replace(' each', '')} run(s) per task" + (
+                    " each" if nx == ny else "")
+                if min(nx, ny) < MIN_RUNS:
+                    records.append((suite, x, y, poi, nan, nan, "not enough runs", len(tasks), min(nx, ny), MIN_RUNS,
+                                    f"{head}: not enough runs for a verdict (n = {n}; need ≥ {MIN_RUNS}): "
+                                    f"P({x} > {y}) = {poi:.2f}, CI n/a, {where}."))
+                    continue
+                word, needed = verdict(poi, low, high, min(nx, ny))
+                p = f"P({x} > {y}) = {poi:.2f}, {ci:.0%} CI [{low:.2f}, {high:.2f}] {where}"
+                if word == "no difference":
+                    sentence = f"{head}: no difference detected ({p}; the CI includes 0.5"
+                    sentence += ("; P is exactly 0.5, more seeds would not decide it)" if np.isnan(needed)
+                                 else f"; about {int(needed)} seeds per task would likely decide it)")
+                else:
+                    sentence = f"On {suite}, {x} is {word} than {y}: {p}"
+                records.append((suite, x, y, poi, low, high, word, len(tasks), min(nx, ny), needed, sentence + "."))
     return pd.DataFrame.from_records(records, columns=COMPARISON_COLUMNS)
 
 
