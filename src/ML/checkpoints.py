@@ -179,7 +179,10 @@ def load_agent_state(agent: nn.Module, state: dict[str, Any], source: Path | str
 
 
 def save(path: str | Path, agent: nn.Module, target: Any, config: Any, spec: TaskSpec, state: RunState) -> None:
-    """Write atomically: a checkpoint is whole or absent, never half-written."""
+    """Write atomically: a checkpoint is whole or absent, never half-written (and the temporary file of a write
+    that a kill cut short is removed here)."""
+    for stale in Path(path).parent.glob(f".{Path(path).name}.*.tmp"):
+        stale.unlink(missing_ok=True)
     payload = {"format": FORMAT, "version": VERSION,
                "agent": {"target": jsonable(target), "config": jsonable(config), "spec": jsonable(asdict(spec)),
                          "state": agent_state(agent)},
