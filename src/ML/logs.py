@@ -105,6 +105,8 @@ class Progress:
                            leave=False, position=1 if self.bar is not None else 0)
             if bar is not None:
                 bar.update(done - bar.n)
+                if done == total:
+                    bar.refresh()  # the last count is drawn even within tqdm's minimum interval
 
         try:
             yield tick
