@@ -34,7 +34,8 @@ KINDS = {
     "classify": (["task=classify", "train_steps=300", "evaluate_per_steps=100", "log_per_steps=10",
                   "save_per_steps=50", "batch_size=32"], "Exp/runs/classify/Classify/Digits/0",
                  [("step@20:INT", 130), ("evaluate@2:TERM", 143), ("checkpoint@1:KILL", -9),
-                  ("eval_row@1:KILL", -9), ("train_row@3:TERM", 143), ("checkpoint@1:INT", 130)]),
+                  ("eval_row@1:KILL", -9), ("train_row@3:TERM", 143), ("checkpoint@1:INT", 130),
+                  ("finished@1:KILL", -9)]),  # killed after the last checkpoint: the next run only completes
     # eval_eps > 0: evaluation draws from the agent's generator, which a stopped evaluation must put back
     "dqn": (["task=dqn", "train_steps=600", "evaluate_per_steps=200", "evaluate_episodes=3", "log_per_steps=50",
              "agent.learn_start=100", "agent.eval_eps=0.2", "batch_size=32", "save_per_steps=150"],
@@ -73,7 +74,8 @@ def ml_here(args: list[str], monkeypatch: pytest.MonkeyPatch, stop_at: str | Non
 
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_stopped_or_killed_at_every_boundary_the_run_resumes_exactly(kind: str, tmp_path: Path,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                      monkeypatch: pytest.MonkeyPatch,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
     command, where, stops = KINDS[kind]
     whole = [*command, *COMMON, f"results={tmp_path / 'whole'}"]
     assert ml_here(whole, monkeypatch) == 0
@@ -87,7 +89,9 @@ def test_stopped_or_killed_at_every_boundary_the_run_resumes_exactly(kind: str, 
         assert code == expected, stop_at
         status = json.loads((run / "run.json").read_text())["status"]
         assert status == ("running" if expected == -9 else "interrupted"), stop_at
+    capsys.readouterr()
     assert ml_here(args, monkeypatch) == 0
+    assert "resuming" in capsys.readouterr().out  # (classify: from its finished checkpoint, only to complete)
     assert_same_run(run, tmp_path / "whole" / where)
     info = json.loads((run / "run.json").read_text())
     assert info["resume_exact"] is True

@@ -57,12 +57,15 @@ LOGS = ("eval.csv", "train.csv")
 
 
 def _unfinished(ckpt_path: Path, config: Config) -> dict[str, Any] | None:
-    """This run's own checkpoint, if it is unfinished and of the same config: the same command resumes it."""
+    """This run's own checkpoint, if it is unfinished and of the same config: the same command resumes it.
+    A finished one whose run.json is not complete (killed in between) resumes too, and completes at once."""
     if not ckpt_path.is_file():
         return None
     payload = checkpoints.read(ckpt_path)
     state = checkpoints.run_state(payload)
-    if state.finished or state.config_hash != config_hash(config):
+    if state.config_hash != config_hash(config):
+        return None
+    if state.finished and (RunInfo.read(ckpt_path.parent / "run.json") or {}).get("status") == "complete":
         return None
     return payload
 
@@ -246,10 +249,11 @@ def _loop(config: Config, driver: Any, agent: Any, build: tuple[Any, Any], info:
             raise
         progress.close()  # a signal from here on waits the few seconds until the run is complete
         if config.save:
-            checkpoint(finished=True)
-        driver.close(keep=bool(config.replay.save))
+            checkpoint(finished=True)  # killed after it, before run.json says complete: a resume completes
+            stops.point("finished")
         final = float(eval_log.last["score"]) if eval_log.last else None
         info.write(status="complete", ended=now(), final_score=final, steps=step, frames=frame)
+        driver.close(keep=bool(config.replay.save))
     if signals.signum is not None:  # the run is complete: stop here (a sweep starts no next run)
         raise SystemExit(stops.Stop(signals.signum).code)
     return agent

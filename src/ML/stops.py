@@ -11,8 +11,9 @@ Test hook (not a setting): ``ML_STOP_AT=<point>@<n>[:<SIGNAL>]`` makes the proce
 (default TERM; INT, TERM or KILL) the n-th time it passes ``point``, so tests stop a run at an exact moment.
 Points: ``step`` (a training step done), ``train_row`` / ``eval_row`` (a log row written), ``new_column`` (a
 row widened a log's header), ``evaluate`` (an evaluation's progress: an episode or the dataset done),
-``checkpoint`` (agent.pt written to its temporary name, not yet renamed) and ``flush`` (replay.h5 half
-appended: ``obs`` written, the other columns not).
+``checkpoint`` (agent.pt written to its temporary name, not yet renamed), ``flush`` (replay.h5 half appended:
+``obs`` written, the other columns not) and ``finished`` (the last checkpoint written, run.json not yet
+complete).
 """
 
 from __future__ import annotations
