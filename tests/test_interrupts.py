@@ -51,8 +51,8 @@ KINDS = {
     "gan": (["task=dcgan", "train_steps=200", "evaluate_per_steps=120", "log_per_steps=20", "save_per_steps=40",
              "batch_size=16", "agent.eval_samples=64", "agent.grid=4", "model.channels=8",
              "discriminator.channels=8"], "Exp/runs/dcgan/Generate/Digits/0",
-            [("train_row@2:INT", 130), ("evaluate@2:KILL", -9), ("evaluate@2:TERM", 143),
-             ("checkpoint@2:TERM", 143), ("eval_row@1:KILL", -9)]),
+            [("train_row@2:INT", 130), ("checkpoint@2:KILL", -9), ("evaluate@2:TERM", 143),
+             ("eval_row@1:KILL", -9)]),
 }
 
 
