@@ -98,6 +98,28 @@ def test_stopped_or_killed_at_every_boundary_the_run_resumes_exactly(kind: str, 
     assert not list(run.glob(".agent.pt.*.tmp"))  # a write cut short by a kill leaves nothing behind
 
 
+def test_a_vector_run_is_exact_when_stopped_at_a_checkpoint_and_says_so_when_not(tmp_path: Path,
+                                                                                  monkeypatch: pytest.MonkeyPatch
+                                                                                  ) -> None:
+    """env.num_envs=2 restarts its games at every checkpoint: stopped right after a periodic one, the run keeps
+    it (exact); stopped between two, it checkpoints anyway (nothing lost) and run.json says resume_exact false."""
+    args = ["task=dqn_atari", "env.num_envs=2", "train_steps=200", "save_per_steps=100", "agent.learn_start=1000",
+            "env.max_episode_frames=400", "replay.capacity=2000", "evaluate_per_steps=0", "evaluate_episodes=1",
+            "log_per_steps=50", "device=cpu", *COMMON]
+    whole, at_checkpoint, between = tmp_path / "whole", tmp_path / "at", tmp_path / "between"
+    assert ml_here([*args, f"run_dir={whole}"], monkeypatch) == 0
+    assert ml_here([*args, f"run_dir={at_checkpoint}"], monkeypatch, "train_row@2:TERM") == 143  # step 100
+    assert ml_here([*args, f"run_dir={at_checkpoint}"], monkeypatch) == 0
+    assert_same_run(at_checkpoint, whole)
+    assert json.loads((at_checkpoint / "run.json").read_text())["resume_exact"] is True
+    assert ml_here([*args, f"run_dir={between}"], monkeypatch, "train_row@3:INT") == 130  # step 150
+    assert ml_here([*args, f"run_dir={between}"], monkeypatch) == 0
+    info = json.loads((between / "run.json").read_text())
+    assert info["status"] == "complete" and info["resume_exact"] is False and info["resume_stop"] == 150
+    assert "restart" in info["resume_note"]
+    assert table(between / "train.csv")[:3] == table(whole / "train.csv")[:3]
+
+
 def test_a_stop_during_a_long_evaluation_ends_within_seconds(tmp_path: Path) -> None:
     """^C to the process group while the first of 100000 evaluation episodes play: the evaluation is dropped,
     the checkpoint is the moment before it (which a resume evaluates again), exit 130."""

@@ -73,7 +73,7 @@ def _unfinished(ckpt_path: Path, config: Config) -> dict[str, Any] | None:
 def resume_exactness(config: Config, spec: Any, previous: dict[str, Any] | None = None) -> dict[str, Any]:
     """run.json's ``resume_exact``: whether a killed run, started again, ends as an uninterrupted one would
     (``previous``: the run.json a resume continues, which keeps an earlier stop's ``false``)."""
-    if previous and previous.get("resume_exact") is False and previous.get("resume_stop"):
+    if previous and previous.get("resume_exact") is False and "resume_stop" in previous:
         return {k: previous[k] for k in ("resume_exact", "resume_note", "resume_stop")}
     if ranks.world_size(config) > 1:
         return {"resume_exact": False, "resume_note": "data-parallel run: resume is off, it starts fresh"}
