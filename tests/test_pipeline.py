@@ -216,7 +216,8 @@ def _descendants(root: int) -> list[int]:
 
 def test_a_job_killed_outright_still_gets_the_complete_cells_reported(tmp_path: Path):
     """A cell whose job dies (SIGKILL: a scheduler's time or memory kill) fails the workflow; the onerror
-    handler still aggregates the complete cells and names the dead one."""
+    handler still aggregates the complete cells, into partial/ (the pipeline's own outputs stay missing, so the
+    next call trains the dead cell), and names the dead one."""
     experiment = f"killed{os.getpid()}"
     config = {"experiment": experiment, "seeds": [0], "threads": 1, "stats": {"reps": 50, "seed": 0},
               "grid": [{"recipe": "classify", "suite": "classify", "tasks": ["Digits"],
@@ -247,9 +248,11 @@ def test_a_job_killed_outright_still_gets_the_complete_cells_reported(tmp_path: 
             proc.wait()
     assert proc.returncode != 0, out
     root = tmp_path / "results" / experiment
-    summary = (root / "summary.md").read_text()
+    summary = (root / "partial" / "summary.md").read_text()
     assert "dqn/Classic/CartPole-v1/0" in summary and "classify" in summary
-    assert set(pd.read_csv(root / "scores.csv")["recipe"]) == {"classify"}
+    assert set(pd.read_csv(root / "partial" / "scores.csv")["recipe"]) == {"classify"}
+    assert not (root / "summary.md").exists() and not (root / "scores.csv").exists()
+    assert "Not finished: 1 of 2 cells complete" in out
 
 
 def test_strict_exits_nonzero_when_a_cell_failed(tmp_path: Path):

@@ -14,6 +14,7 @@ import pickle
 import random
 import shutil
 import zipfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ML import stops
 from ML.envs.base import TaskSpec
 from ML.errors import UserError
 from ML.fileio import atomic_write
@@ -89,15 +91,21 @@ def decode(value: Any) -> Any:
 
 
 def rng_states() -> dict[str, Any]:
+    """The global generators: python, numpy, torch, and CUDA's once a run has used it."""
     name, keys, pos, has_gauss, gauss = np.random.get_state()
-    return {"python": random.getstate(), "numpy": [name, keys, pos, has_gauss, gauss],
-            "torch": torch.get_rng_state()}
+    states = {"python": random.getstate(), "numpy": [name, keys, pos, has_gauss, gauss],
+              "torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
 
 
 def restore_rng(states: dict[str, Any]) -> None:
     random.setstate(tuple(states["python"][:1]) + (tuple(states["python"][1]),) + tuple(states["python"][2:]))
     np.random.set_state(tuple(states["numpy"]))
     torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available() and len(states["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(states["cuda"])
 
 
 # ---------------------------------------------------------------- the agent
@@ -111,21 +119,44 @@ def build_agent(target: Any, config: Any, spec: TaskSpec) -> Any:
 def agent_state(agent: nn.Module) -> dict[str, Any]:
     """The agent's learned state: its modules, the optimisers/schedulers/grad scalers and generators it
     holds, and its progress counters (``COUNTERS``)."""
-    objects, rngs, counters = {}, {}, {}
-    for name, value in vars(agent).items():
-        if name.startswith("_") or isinstance(value, nn.Module):
-            continue  # modules are in state_dict(); private attributes are rebuilt (caches, wrappers)
+    objects, counters = {}, {}
+    for name, value in _public(agent):
         if name in COUNTERS and isinstance(value, int):
             counters[name] = value
-        elif isinstance(value, np.random.Generator):
-            rngs[name] = value.bit_generator.state
-        elif isinstance(value, torch.Generator):
-            rngs[name] = value.get_state()
+        elif isinstance(value, (np.random.Generator, torch.Generator)):
+            continue  # generator_states
         elif hasattr(value, "state_dict") and hasattr(value, "load_state_dict"):
             objects[name] = value.state_dict()
         elif getattr(value, "scaler", None) is not None:  # the Accelerator's grad scaler
             objects[f"{name}.scaler"] = value.scaler.state_dict()
-    return {"module": agent.state_dict(), "objects": objects, "rngs": rngs, "counters": counters}
+    return {"module": agent.state_dict(), "objects": objects, "rngs": generator_states(agent),
+            "counters": counters}
+
+
+def _public(agent: nn.Module) -> Iterator[tuple[str, Any]]:
+    """The agent's attributes a checkpoint may hold: modules are in state_dict(), private attributes are
+    rebuilt (caches, wrappers)."""
+    return ((n, v) for n, v in vars(agent).items() if not n.startswith("_") and not isinstance(v, nn.Module))
+
+
+def generator_states(agent: nn.Module) -> dict[str, Any]:
+    """The states of the random generators the agent holds (numpy and torch)."""
+    rngs: dict[str, Any] = {}
+    for name, value in _public(agent):
+        if isinstance(value, np.random.Generator):
+            rngs[name] = value.bit_generator.state
+        elif isinstance(value, torch.Generator):
+            rngs[name] = value.get_state()
+    return rngs
+
+
+def load_generator_states(agent: nn.Module, states: dict[str, Any]) -> None:
+    for name, value in states.items():
+        generator = getattr(agent, name)
+        if isinstance(generator, torch.Generator):
+            generator.set_state(value)
+        else:
+            generator.bit_generator.state = value
 
 
 def load_agent_state(agent: nn.Module, state: dict[str, Any], source: Path | str = "agent.pt") -> None:
@@ -139,12 +170,7 @@ def load_agent_state(agent: nn.Module, state: dict[str, Any], source: Path | str
         first = str(e).strip().splitlines()[0]
         raise UserError(f"checkpoint {source} does not fit this agent ({first}); load it with the settings "
                         "that trained it, or start without load=") from None
-    for name, value in state["rngs"].items():
-        generator = getattr(agent, name)
-        if isinstance(generator, torch.Generator):
-            generator.set_state(value)
-        else:
-            generator.bit_generator.state = value
+    load_generator_states(agent, state["rngs"])
     for name, value in state["counters"].items():
         setattr(agent, name, int(value))
 
@@ -153,7 +179,10 @@ def load_agent_state(agent: nn.Module, state: dict[str, Any], source: Path | str
 
 
 def save(path: str | Path, agent: nn.Module, target: Any, config: Any, spec: TaskSpec, state: RunState) -> None:
-    """Write atomically: a checkpoint is whole or absent, never half-written."""
+    """Write atomically: a checkpoint is whole or absent, never half-written (and the temporary file of a write
+    that a kill cut short is removed here)."""
+    for stale in Path(path).parent.glob(f".{Path(path).name}.*.tmp"):
+        stale.unlink(missing_ok=True)
     payload = {"format": FORMAT, "version": VERSION,
                "agent": {"target": jsonable(target), "config": jsonable(config), "spec": jsonable(asdict(spec)),
                          "state": agent_state(agent)},
@@ -162,6 +191,7 @@ def save(path: str | Path, agent: nn.Module, target: Any, config: Any, spec: Tas
     def write(tmp: Path) -> None:
         try:
             torch.save(payload, tmp)
+            stops.point("checkpoint")
         except RuntimeError as e:  # torch's writer reports a full disk as a RuntimeError, errno lost
             if shutil.disk_usage(tmp.parent).free >= 1 << 20:
                 raise

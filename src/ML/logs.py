@@ -5,11 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
+from ML import stops
 from ML.fileio import write_text
 
 LEAD = ("step", "frame", "episode", "time")
@@ -39,8 +42,10 @@ class CSVLog:
         self.last: dict[str, Any] | None = None
         if keep is not None and self.path.is_file():
             rows, columns = keep
-            kept = read_rows(self.path)[1][: int(rows)]
-            self.columns, self.count = list(columns), len(kept)
+            self.columns = list(columns)
+            # rows written before the checkpoint have no values in columns added after it: drop those
+            kept = [{c: row.get(c, "") for c in self.columns} for row in read_rows(self.path)[1][: int(rows)]]
+            self.count = len(kept)
             self.last = kept[-1] if kept else None
             self._rewrite(kept)
 
@@ -52,6 +57,8 @@ class CSVLog:
             self.columns = [c for c in LEAD if c in self.columns or c in row] + \
                 [c for c in [*self.columns, *new] if c not in LEAD]
             self._rewrite([*rows, row])
+            if rows:
+                stops.point("new_column")
         else:
             line = io.StringIO()
             csv.DictWriter(line, fieldnames=self.columns, lineterminator="\n").writerow(row)
@@ -80,10 +87,32 @@ class Progress:
     """A tqdm bar (rate and ETA) on a terminal; plain log lines otherwise."""
 
     def __init__(self, total: int, initial: int, enabled: Any = "auto", desc: str = ""):
-        interactive = sys.stderr.isatty() if enabled == "auto" else bool(enabled)
+        self.interactive = sys.stderr.isatty() if enabled == "auto" else bool(enabled)
         self.bar = tqdm(total=total, initial=initial, desc=desc, unit="step", dynamic_ncols=True,
-                        smoothing=0.1) if interactive else None
+                        smoothing=0.1) if self.interactive else None
         self.shown = initial
+
+    @contextmanager
+    def evaluation(self, step: int) -> Iterator[Callable[[int, int], None]]:
+        """A second bar while an evaluation runs: ``tick(done, total)`` episodes (or 1 of 1 for a dataset),
+        with rate and ETA, gone when it ends; silent where the training bar is."""
+        bar: tqdm | None = None
+
+        def tick(done: int, total: int) -> None:
+            nonlocal bar
+            if bar is None and self.interactive:
+                bar = tqdm(total=total, desc=f"eval  step {step}", unit="episode", dynamic_ncols=True,
+                           leave=False, position=1 if self.bar is not None else 0)
+            if bar is not None:
+                bar.update(done - bar.n)
+                if done == total:
+                    bar.refresh()  # the last count is drawn even within tqdm's minimum interval
+
+        try:
+            yield tick
+        finally:
+            if bar is not None:
+                bar.close()
 
     def update(self, step: int) -> None:
         if self.bar is not None:

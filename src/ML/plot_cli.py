@@ -4,10 +4,12 @@
     Plot experiments=[ALE,DMC]            side by side: results/plots/ALE+DMC/
     Plot task=classify                    one recipe of the experiment: results/<experiment>/plots/classify/
     Plot experiment=default rescore=false redraw from the existing scores.csv/stats.csv (snakemake plots)
+    Plot experiment=default out=results/default/partial   the same, written elsewhere (an interrupted grid)
 
 Keys: experiment(s), task (a recipe), suite, results (root, default results), reps, seed, ci (bootstrap),
 window (final score: last fraction of each run, default 0.1), rescore (default true: gather the run
-directories again), baselines (measure missing classic-control random baselines: true/false).
+directories again), baselines (measure missing classic-control random baselines: true/false), out (one
+experiment: the folder for its tables, plots/ and summary, default results/<experiment>).
 The same modules serve the pipeline's rules (ML.benchmarking.*).
 """
 
@@ -26,7 +28,7 @@ from ML.fileio import read_json
 
 DEFAULTS: dict[str, Any] = {
     "experiment": None, "experiments": None, "task": None, "suite": None, "results": "results",
-    "reps": 2000, "seed": 0, "ci": 0.95, "window": 0.1, "rescore": True, "baselines": True,
+    "reps": 2000, "seed": 0, "ci": 0.95, "window": 0.1, "rescore": True, "baselines": True, "out": None,
 }
 
 
@@ -89,6 +91,10 @@ def run(options: dict[str, Any]) -> list[Path]:
     names = [str(n) for n in names]
     single = len(names) == 1
     base = results / names[0] if single else results / "plots" / "+".join(names)
+    if options["out"] is not None:
+        if not single:
+            raise UserError("out= takes one experiment; several write to results/plots/<A+B>/")
+        base = Path(str(options["out"]))
     filters = {k: options[k] for k in ("task", "suite") if options[k] is not None}
     out_dir = (base / "plots") if single else base
     if filters:

@@ -7,7 +7,6 @@ Data flows one way: config → driver + agent → rows → eval.csv / train.csv 
 from __future__ import annotations
 
 import random
-import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ML import checkpoints, ranks, tracking
+from ML import checkpoints, ranks, stops, tracking
 from ML.allocator import keep_freed_memory
 from ML.checkpoints import RunState
 from ML.drivers import make_driver
@@ -53,49 +52,29 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-class _Stop(Exception):
-    """SIGTERM (a scheduler preempting the job): checkpoint at the next step boundary, then exit."""
-
-
-class _StopFlag:
-    """Set by SIGTERM; the loop checks it between steps so no write is cut in half."""
-
-    def __init__(self) -> None:
-        self.raised = False
-        self.previous: Any = None
-
-    def __call__(self, signum: int, frame: Any) -> None:
-        self.raised = True
-
-    def __enter__(self) -> _StopFlag:
-        try:
-            self.previous = signal.signal(signal.SIGTERM, self)
-        except ValueError:  # not the main thread: leave signals alone
-            self.previous = None
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGTERM, self.previous)
-
-
 RUN_FILES = ("eval.csv", "train.csv", "replay.h5", "agent.pt", "run.json")
 LOGS = ("eval.csv", "train.csv")
 
 
 def _unfinished(ckpt_path: Path, config: Config) -> dict[str, Any] | None:
-    """This run's own checkpoint, if it is unfinished and of the same config: the same command resumes it."""
+    """This run's own checkpoint, if it is unfinished and of the same config: the same command resumes it.
+    A finished one whose run.json is not complete (killed in between) resumes too, and completes at once."""
     if not ckpt_path.is_file():
         return None
     payload = checkpoints.read(ckpt_path)
     state = checkpoints.run_state(payload)
-    if state.finished or state.config_hash != config_hash(config):
+    if state.config_hash != config_hash(config):
+        return None
+    if state.finished and (RunInfo.read(ckpt_path.parent / "run.json") or {}).get("status") == "complete":
         return None
     return payload
 
 
-def resume_exactness(config: Config, spec: Any) -> dict[str, Any]:
-    """run.json's ``resume_exact``: whether a killed run, started again, ends as an uninterrupted one would."""
+def resume_exactness(config: Config, spec: Any, previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """run.json's ``resume_exact``: whether a killed run, started again, ends as an uninterrupted one would
+    (``previous``: the run.json a resume continues, which keeps an earlier stop's ``false``)."""
+    if previous and previous.get("resume_exact") is False and "resume_stop" in previous:
+        return {k: previous[k] for k in ("resume_exact", "resume_note", "resume_stop")}
     if ranks.world_size(config) > 1:
         return {"resume_exact": False, "resume_note": "data-parallel run: resume is off, it starts fresh"}
     if spec.info.get("terminal_on_life_loss"):
@@ -157,7 +136,7 @@ def train(config: Config, command: list[str]) -> Any:
     env_info = {**spec.info, "action_repeat": spec.action_repeat, "malloc": malloc,
                 **agent.describe()}  # agent: run-time choices
     info = RunInfo(run_dir / "run.json", ident, config, env_info, command, previous)
-    info.data.update(resume_exactness(config, spec))
+    info.data.update(resume_exactness(config, spec, previous))
     info.data["protocol"] = protocol_card(config, spec, agent, driver.frames_per_step)  # comparability (ML.runinfo)
     logs = {name: CSVLog(run_dir / name, state.logs.get(name) if resume else None) for name in LOGS}
     eval_log, train_log = tracking.track(config, info, logs["eval.csv"], logs["train.csv"])  # wandb=true
@@ -191,7 +170,11 @@ def _loop(config: Config, driver: Any, agent: Any, build: tuple[Any, Any], info:
     def elapsed() -> float:
         return time.perf_counter() - clock
 
+    saved = step if state.config_hash else -1  # the step of the last checkpoint
+
     def checkpoint(finished: bool = False) -> None:
+        nonlocal saved
+        saved = step
         target, spec = build
         driver.before_checkpoint()
         checkpoints.save(ckpt_path, agent, target, config, spec, RunState(
@@ -200,25 +183,43 @@ def _loop(config: Config, driver: Any, agent: Any, build: tuple[Any, Any], info:
             logs={"eval.csv": eval_log.keep(), "train.csv": train_log.keep()}, driver=driver.state(),
             rng=checkpoints.rng_states()))
 
-    with _StopFlag() as stop:
+    def evaluate() -> dict[str, Any]:
+        """The driver's evaluation; stopped in the middle, the random generators go back to where they were
+        before it, so the checkpoint is the moment before it and a resume evaluates again, exactly."""
+        before = checkpoints.rng_states(), checkpoints.generator_states(agent)
+        with progress.evaluation(step) as show:
+            def tick(done: int, total: int) -> None:
+                show(done, total)
+                stops.point("evaluate")
+
+            try:
+                return driver.evaluate(agent, step, progress=tick)
+            except stops.Stop:
+                checkpoints.restore_rng(before[0])
+                checkpoints.load_generator_states(agent, before[1])
+                raise
+
+    # SIGINT / SIGTERM (ML.stops): a checkpoint at the last consistent point, then exit 128 + the signal
+    with stops.Signals() as signals:
         try:
             while True:
                 if (step % every_eval == 0 or step == total) and step > evaluated:
                     row = {"step": step, "frame": frame, "episode": driver.episode,
-                           "time": round(elapsed(), 3), **driver.evaluate(agent, step)}
+                           "time": round(elapsed(), 3), **evaluate()}
                     eval_log.append(row)
                     evaluated = step
+                    stops.point("eval_row")
                     progress.write(f"eval  step {step:>8}  frame {frame:>9}  score {row['score']:.4g}  "
                                    f"({row['time']:.1f} s)")
                 if step >= total:
                     break
-                if stop.raised:
-                    raise _Stop()
+                signals.check()
                 metrics = driver.step(agent, step)
                 step += 1
                 frame += driver.frames_per_step
                 for key, value in metrics.items():
                     window.setdefault(key, []).append(value)
+                stops.point("step")
                 if step % every_log == 0 or step == total:
                     tick = time.perf_counter()
                     fps = (step - window_start[0]) * driver.frames_per_step / max(tick - window_start[1], 1e-9)
@@ -227,22 +228,32 @@ def _loop(config: Config, driver: Any, agent: Any, build: tuple[Any, Any], info:
                                       **{k: float(np.mean(v)) for k, v in window.items()}})
                     window, window_start = {}, (step, tick)
                     progress.update(step)
+                    stops.point("train_row")
                 if every_save and step % every_save == 0:
                     checkpoint()
-        except (_Stop, KeyboardInterrupt):
-            checkpoint()
+        except stops.Stop as stop:
+            restarts = int(build[1].info.get("num_envs") or 1) > 1  # its checkpoints restart the games
+            if restarts and saved != step:
+                info.data.update(resume_exact=False, resume_stop=step, resume_note=(
+                    f"stopped at step {step}, between checkpoints: the env.num_envs games restart there"))
+            if not restarts or saved != step:
+                checkpoint()
             info.write(status="interrupted")
             progress.close()
             driver.close(keep=True)
-            raise SystemExit(143) from None
+            print(f"ML: stopped by {stop} at step {step}: checkpoint saved; the same command resumes it", flush=True)
+            raise SystemExit(stop.code) from None
         except BaseException:
             info.write(status="failed")
             progress.close()
             raise
-    progress.close()
-    if config.save:
-        checkpoint(finished=True)
-    driver.close(keep=bool(config.replay.save))
-    final = float(eval_log.last["score"]) if eval_log.last else None
-    info.write(status="complete", ended=now(), final_score=final, steps=step, frames=frame)
+        progress.close()  # a signal from here on waits the few seconds until the run is complete
+        if config.save:
+            checkpoint(finished=True)  # killed after it, before run.json says complete: a resume completes
+            stops.point("finished")
+        final = float(eval_log.last["score"]) if eval_log.last else None
+        info.write(status="complete", ended=now(), final_score=final, steps=step, frames=frame)
+        driver.close(keep=bool(config.replay.save))
+    if signals.signum is not None:  # the run is complete: stop here (a sweep starts no next run)
+        raise SystemExit(stops.Stop(signals.signum).code)
     return agent

@@ -40,6 +40,7 @@ PLOTS = [f"{ROOT}/plots/{name}" for name in figure_names(SUITES)]
 PLOT_FILES = [f"{ROOT}/plots/{name}" for name in figure_files(SUITES)]
 SUMMARY = f"{ROOT}/summary.md"
 HEADLINE = f"{ROOT}/report_headline.rst"  # written beside SUMMARY (ML.benchmarking.landing)
+PARTIAL = f"{ROOT}/partial"  # what an interrupted or failed call aggregates of the complete cells (onerror)
 REPORT = f"{ROOT}/report.html"
 # Every rule runs in workflow/envs/unifiedml.yaml under --software-deployment-method conda, with that env's
 # python and ML; otherwise with this snakemake's Python and the ML console script beside it (a venv's bin/
@@ -114,6 +115,16 @@ def train_resource(name, scale_with_attempt=False):
 def failed_cells():
     """The status files of the grid's cells whose last attempt failed (named at the end of every run)."""
     return [path for path in STATUSES if _read_status(path).get("status") == "failed"]
+
+
+def interrupted_summary():
+    """What an unfinished call leaves: cells complete of the grid, and how to finish it."""
+    states = [_read_status(path).get("status") for path in STATUSES]
+    done, failed = states.count("complete"), states.count("failed")
+    return (f"Not finished: {done} of {len(STATUSES)} cells complete, {failed} failed, "
+            f"{len(STATUSES) - done - failed} stopped or not started. The same command resumes stopped cells "
+            f"from their checkpoints and finishes the grid. Partial results of the complete cells: "
+            f"{PARTIAL}/summary.md")
 
 
 def finish(failed, strict):

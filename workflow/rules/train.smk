@@ -2,8 +2,10 @@
 # The declared output is the cell's status file (results/<exp>/cells/<recipe>/<suite>/<task>/<seed>.json),
 # written whether ML succeeds or fails, so one failed cell never blocks the scores, statistics and figures of
 # the others (they count complete run directories only and name the failed cells). A failed cell is rerun on
-# the next snakemake call (its `failures` param changed); a complete one is not. ML resumes an unfinished run
-# of the same config from its checkpoint by itself: the run directory is never deleted here.
+# the next snakemake call (its `failures` param changed); a complete one is not. A cell stopped by ^C or
+# SIGTERM writes no status file (so it is not done) and exits 130/143; the same command runs it again, and ML
+# resumes an unfinished run of the same config from its checkpoint: the run directory is no output, never
+# deleted here (docs/interrupts.md).
 # `train` runs the pixel suites (Atari, DMC: a GPU each, one submission per cell); `train_small`, the same rule
 # for the cheap suites (Classic, Classify), only so the SLURM profile can group those into fewer submissions.
 # Resources (common.smk): runtime, memory (growing with each retry), GPUs, partition per suite from config.yaml.

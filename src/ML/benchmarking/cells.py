@@ -1,11 +1,14 @@
 """Grid cells and their status: the pipeline's train wrapper and ``cells.csv``.
 
 The train rule's declared output is a small status file per cell, ``<root>/<exp>/cells/<recipe>/<suite>/
-<task>/<seed>.json``, written whether ``ML`` succeeds or not, so one failed cell never blocks the scores,
+<task>/<seed>.json``, written whether ``ML`` succeeds or fails, so one failed cell never blocks the scores,
 statistics and figures of the others. A failure raises the file's ``failures`` count, which is also the
 train rule's ``failures`` param: on the next ``snakemake`` call the param differs from the one recorded
 for the last attempt, so snakemake reruns exactly the failed cells (``ML`` resumes an unfinished run by
-itself); a complete cell keeps its count and is not rerun.
+itself); a complete cell keeps its count and is not rerun. A cell stopped by a signal (^C, SIGTERM from
+a scheduler) writes no status file and exits 128 + the signal: snakemake counts it not done, and the same
+command runs it again, which resumes it. The run directory is no declared output, so snakemake never
+deletes it.
 
     python -m ML.benchmarking.cli train --status S.json --run-dir RUN --log LOG --failures 0 -- ML task=...
 """
@@ -50,33 +53,55 @@ def _tail(path: Path, lines: int = 3) -> str:
     return " | ".join(line.strip() for line in text[-lines:])
 
 
-def _run(command: list[str], out: Any) -> tuple[int, bool]:
-    """Run ``command``; a SIGTERM to this wrapper (a scheduler preempting or requeueing the job) is passed on,
-    so ML checkpoints and exits. Returns the exit code and whether it was so interrupted."""
+#: stop signals: passed on to ML, which checkpoints and exits 128 + the signal (ML.stops)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _run(command: list[str], out: Any) -> tuple[int, int | None]:
+    """Run ``command``; a stop signal to this wrapper (^C in the terminal, a scheduler preempting, cancelling
+    or requeueing the job) is passed on, so ML checkpoints and exits. Returns the exit code and the signal, if
+    this wrapper got one."""
     child = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-    interrupted = []
+    received: list[int] = []
 
     def forward(signum: int, frame: Any) -> None:
-        interrupted.append(signum)
+        received.append(signum)
         child.send_signal(signum)
 
-    previous = signal.signal(signal.SIGTERM, forward)
+    previous = {s: signal.signal(s, forward) for s in STOP_SIGNALS}
     try:
-        return child.wait(), bool(interrupted)
+        return child.wait(), (received[0] if received else None)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
-def train(command: list[str], status: Path, run_dir: Path, log: Path, previous_failures: int) -> dict[str, Any] | None:
-    """Run ``command`` (an ``ML`` call) with its output in ``log``, then record the cell's status. Interrupted
-    by SIGTERM, it records nothing and returns None: the cell did not fail, its next attempt resumes it."""
+def stop_signal(code: int, received: int | None) -> int | None:
+    """The stop signal that ended ML: one this wrapper passed on, or ML's own exit status saying so
+    (128 + the signal after its checkpoint; minus the signal when one ended it before its loop began)."""
+    if received is not None:
+        return received
+    for s in STOP_SIGNALS:
+        if code in (128 + s, -s):
+            return int(s)
+    return None
+
+
+def train(command: list[str], status: Path, run_dir: Path, log: Path, previous_failures: int) -> dict[str, Any]:
+    """Run ``command`` (an ``ML`` call) with its output in ``log``, then record the cell's status.
+
+    Stopped by a signal before its run completed, the cell did not fail: nothing is recorded (so snakemake
+    counts the cell not done, and the same command runs it again; ML resumes it from its checkpoint), and the
+    returned record says ``interrupted``."""
     log.parent.mkdir(parents=True, exist_ok=True)
     started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     with open(log, "w") as out:
-        code, interrupted = _run(command, out)
-    if interrupted:
-        return None
-    problem = scores.check(run_dir / "run.json") if code == 0 else f"ML exited with code {code}: {_tail(log)}"
+        code, received = _run(command, out)
+    stopped = stop_signal(code, received)
+    problem = scores.check(run_dir / "run.json") if code == 0 or stopped else \
+        f"ML exited with code {code}: {_tail(log)}"
+    if stopped and problem is not None:
+        return {"status": "interrupted", "signal": signal.Signals(stopped).name, "returncode": 128 + stopped}
     ok = problem is None
     record = {"status": "complete" if ok else "failed", "failures": previous_failures + (0 if ok else 1),
               "returncode": code, "problem": problem, "run_dir": str(run_dir), "log": str(log),

@@ -26,9 +26,10 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if not command:
         parser.error("give the ML command after --")
     record = cells.train(command, Path(args.status), Path(args.run_dir), Path(args.log), args.failures)
-    if record is None:
-        print("cell interrupted (SIGTERM): ML saved its checkpoint; the next attempt resumes it", file=sys.stderr)
-        return 143
+    if record["status"] == "interrupted":
+        print(f"cell interrupted ({record['signal']}): ML saved its checkpoint; the same command resumes it",
+              file=sys.stderr)
+        return int(record["returncode"])
     if record["status"] != "complete":
         print(f"cell failed (attempt {record['failures']}, rerun on the next snakemake call): {record['problem']}",
               file=sys.stderr)
@@ -115,8 +116,8 @@ def parser() -> argparse.ArgumentParser:
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = top.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="run one cell's ML command and record its status (exit 0 either way, "
-                                      "143 when interrupted by SIGTERM)")
+    t = sub.add_parser("train", help="run one cell's ML command and record its status (exit 0 either way; "
+                                      "128 + the signal, recording nothing, when ^C or SIGTERM stopped it)")
     t.add_argument("--status", required=True)
     t.add_argument("--run-dir", required=True)
     t.add_argument("--log", required=True)

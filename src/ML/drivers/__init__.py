@@ -6,6 +6,7 @@ through ``ML.agents.base.Agent`` (and ``DatasetAgent`` for evaluation on a datas
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -30,8 +31,11 @@ class Driver(Protocol):
     def step(self, agent: Agent, step: int, /) -> dict[str, float]:
         """One training step of ``agent``; its metrics for train.csv."""
 
-    def evaluate(self, agent: Agent, step: int, /) -> dict[str, float]:
-        """One evaluation: an eval.csv row's values, ``score`` among them."""
+    def evaluate(self, agent: Agent, step: int, /, progress: Callable[[int, int], None] | None = None
+                 ) -> dict[str, float]:
+        """One evaluation: an eval.csv row's values, ``score`` among them. ``progress(done, total)`` as it goes
+        (episodes). It changes no state until its work is done, which runs in ``ML.stops.abortable()``: a stop
+        signal ends it at once, and the loop evaluates again on resume."""
 
     def before_checkpoint(self) -> None:
         """Settle the driver for a checkpoint (e.g. finish work in flight), so that ``state()``, a pure read,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import gymnasium
 import numpy as np
 
+from ML import stops
 from ML.errors import UserError
 from ML.hyperparams import instantiate
 from ML.hyperparams.instantiate import offer
@@ -211,29 +213,36 @@ class Interactive:
             self._reset()
         return metrics
 
-    def evaluate(self, agent: Any, step: int) -> dict[str, float]:
+    def evaluate(self, agent: Any, step: int, progress: Callable[[int, int], None] | None = None
+                 ) -> dict[str, float]:
         """Mean return over ``evaluate_episodes`` (the last evaluation: ``evaluate_episodes_final`` when set)
         greedy episodes on the separately seeded eval env.
 
         An agent with ``act_batch`` plays them all at once in a gymnasium vector env (one batched forward
-        per step instead of one per episode and step); episode ``i`` gets the same seed either way.
+        per step instead of one per episode and step); episode ``i`` gets the same seed either way. The
+        episodes are abortable (``ML.stops``): only the count of evaluations done is kept, once they end.
         """
         episodes = int(self.config.evaluate_episodes)
         if step >= int(self.config.train_steps) and self.config.get("evaluate_episodes_final") is not None:
             episodes = int(self.config.evaluate_episodes_final)  # a protocol's final score (Atari-100k: 100)
         seeds = [episode_seed(self.seed, 1, self.evaluations, i) for i in range(episodes)]
+        tick = progress or (lambda done, total: None)
         agent.eval()
-        if episodes > 1 and not self.vlog and hasattr(agent, "act_batch"):
-            returns, lengths = self._evaluate_batched(agent, step, seeds)
-        else:
-            returns, lengths = self._evaluate_sequential(agent, step, seeds)
-        agent.train()
+        try:
+            with stops.abortable():
+                if episodes > 1 and not self.vlog and hasattr(agent, "act_batch"):
+                    returns, lengths = self._evaluate_batched(agent, step, seeds, tick)
+                else:
+                    returns, lengths = self._evaluate_sequential(agent, step, seeds, tick)
+        finally:
+            agent.train()
         self.evaluations += 1
         score = float(np.mean(returns)) if returns else float("nan")
         return {"score": score, "score_std": float(np.std(returns)) if returns else float("nan"),
                 "episodes": len(returns), "length": float(np.mean(lengths)) if lengths else float("nan")}
 
-    def _evaluate_sequential(self, agent: Any, step: int, seeds: list[int]) -> tuple[list[float], list[int]]:
+    def _evaluate_sequential(self, agent: Any, step: int, seeds: list[int], tick: Callable[[int, int], None]
+                             ) -> tuple[list[float], list[int]]:
         returns, lengths = [], []
         for i, seed in enumerate(seeds):
             obs, _ = self.eval_env.reset(seed=seed)
@@ -250,9 +259,11 @@ class Interactive:
                 write_mp4(self.run_dir / "videos" / f"step_{step}.mp4", frames)
             returns.append(total)
             lengths.append(length)
+            tick(i + 1, len(seeds))
         return returns, lengths
 
-    def _evaluate_batched(self, agent: Any, step: int, seeds: list[int]) -> tuple[list[float], list[int]]:
+    def _evaluate_batched(self, agent: Any, step: int, seeds: list[int], tick: Callable[[int, int], None]
+                          ) -> tuple[list[float], list[int]]:
         """Each seed's episode in a vector env of at most ``_VECTOR_WIDTH`` copies, a chunk of seeds at a time.
 
         An env whose episode ended keeps stepping (autoreset), its rewards uncounted, until the chunk's last
@@ -279,6 +290,7 @@ class Interactive:
                 totals += reward * running
                 steps += running
                 running &= ~(terminated | truncated)
+                tick(first + len(chunk) - int(running[:len(chunk)].sum()), len(seeds))
             returns += totals[:len(chunk)].tolist()
             lengths += steps[:len(chunk)].tolist()
         return returns, lengths

@@ -7,12 +7,13 @@ takes its ``batch_size`` slice of every global batch of ``batch_size × world_si
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ML import ranks
+from ML import ranks, stops
 from ML.agents.base import DatasetAgent
 from ML.envs import datasets, memmap
 from ML.errors import UserError
@@ -55,14 +56,21 @@ class Supervised:
     def step(self, agent: Any, step: int) -> dict[str, float]:
         return agent.update(next(self.batches), step)
 
-    def evaluate(self, agent: Any, step: int) -> dict[str, float]:
+    def evaluate(self, agent: Any, step: int, progress: Callable[[int, int], None] | None = None
+                 ) -> dict[str, float]:
+        """The agent's evaluation on the test set, abortable (``ML.stops``): it keeps no state."""
         if not isinstance(agent, DatasetAgent):
             raise UserError(f"{type(agent).__name__} learns from an environment and cannot be evaluated on a "
                             "dataset; use Agent=ClassifierAgent (or GANAgent) with Dataset=..., or set Env=...")
+        tick = progress or (lambda done, total: None)
         agent.eval()
-        with torch.no_grad():
-            result = agent.evaluate(self.test_set, step, self.run_dir)
-        agent.train()
+        try:
+            with stops.abortable(), torch.no_grad():
+                tick(0, 1)
+                result = agent.evaluate(self.test_set, step, self.run_dir)
+                tick(1, 1)
+        finally:
+            agent.train()
         return {"score": float(result["score"]), **{k: float(v) for k, v in result.items() if k != "score"}}
 
     def before_checkpoint(self) -> None:
