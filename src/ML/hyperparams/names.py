@@ -10,6 +10,9 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +78,35 @@ ALIASES = {"nn": "torch.nn", "F": "torch.nn.functional", "DCGAN": "ML.blocks.gan
             "optim": "torch.optim"}
 
 
+#: the libraries a checkpoint's config may import without trust: the engine and the ones it is built on
+TRUSTED_ROOTS = ("ML", "torch", "torchvision")
+_UNTRUSTED: ContextVar[str | None] = ContextVar("untrusted", default=None)
+
+
+class UntrustedCode(UserError):
+    """A checkpoint's config names code outside the engine's libraries, and the user did not say to trust it."""
+
+
+@contextmanager
+def untrusted(source: str) -> Iterator[None]:
+    """While inside, names from ``source`` (a checkpoint's config) import only ``TRUSTED_ROOTS``: a MyFile
+    name, a file path or another module path is refused before it is imported."""
+    token = _UNTRUSTED.set(source)
+    try:
+        yield
+    finally:
+        _UNTRUSTED.reset(token)
+
+
+def require_trust(root: str, label: str) -> None:
+    """Refuse to import ``root`` (for ``label``) while inside ``untrusted`` unless it is an engine library."""
+    source = _UNTRUSTED.get()
+    if source is not None and root not in TRUSTED_ROOTS:
+        raise UntrustedCode(f"{source} names {label}, code outside ML and torch: building it runs that code; load "
+                            "it with trust=True (ML.load_agent(path, trust=True), trust_code=true on the command "
+                            "line) only if you trust where the file came from")
+
+
 def import_module(module: str) -> Any:
     try:
         return importlib.import_module(module)
@@ -93,6 +125,7 @@ def getattrs(obj: Any, names: list[str]) -> Any:
 
 
 def from_file(file: Path, attrs: list[str], spec: str) -> Any:
+    require_trust(str(file), spec)
     if not file.is_file():
         raise UserError(f"cannot resolve {spec!r}: file {file} does not exist")
     main = sys.modules.get("__main__")
