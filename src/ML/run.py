@@ -21,7 +21,7 @@ from ML.checkpoints import RunState
 from ML.drivers import make_driver
 from ML.errors import UserError
 from ML.hyperparams import Config
-from ML.hyperparams.names import UntrustedCode
+from ML.hyperparams.names import Unresolved
 from ML.logs import CSVLog, Progress
 from ML.runinfo import RunInfo, config_hash, now, protocol_card
 
@@ -211,44 +211,51 @@ def train(config: Config, command: list[str]) -> Any:
         place, payload, resume = _prepare(final_dir, config, spec, loaded, own_load)
         if place.done:
             return _done(place, agent)
-        run_dir = place.work
-        ckpt_path = run_dir / "agent.pt"
-        if resume and checkpoints.run_state(payload).config_hash == config_hash(config):
-            checkpoints.load_agent_state(agent, checkpoints.saved_agent(payload)["state"], ckpt_path)
-        elif payload is not None:
-            agent = _loaded(payload, config, spec)
-        state = RunState()
-        if resume:  # the same run continues: counters, RNGs, logs, replay
-            state = checkpoints.run_state(payload)
-            checkpoints.restore_rng(state.rng)
-            print(f"ML: resuming {run_dir} from step {state.step}", flush=True)
+        with place.replacing():  # beside a complete run: swapped in when complete, discarded when failed
+            return _train_in(place.work, config, command, driver, agent, (target, spec, ident),
+                             (payload, resume), {"malloc": malloc, "lock": lock.status})
 
-        previous = RunInfo.read(run_dir / "run.json") if resume else None
-        env_info = {**spec.info, "action_repeat": spec.action_repeat, "malloc": malloc,
-                    **agent.describe()}  # agent: run-time choices
-        info = RunInfo(run_dir / "run.json", ident, config, env_info, command, previous)
-        info.data.update(resume_exactness(config, spec))
-        info.data["protocol"] = protocol_card(config, spec, agent, driver.frames_per_step)  # comparability
-        info.data["lock"] = lock.status  # one writer (ML.runlock), or why not
-        logs = {name: CSVLog(run_dir / name, state.logs.get(name) if resume else None) for name in LOGS}
-        eval_log, train_log = tracking.track(config, info, logs["eval.csv"], logs["train.csv"])  # wandb=true
-        driver.open(run_dir, resume, state.driver or None)
-        info.write()
-        with info.heartbeat():
-            agent = _loop(config, driver, agent, (target, spec), info, eval_log, train_log, state, ckpt_path)
-        place.commit()  # a run trained beside a complete one replaces it only now
-        return agent
+
+def _train_in(run_dir: Path, config: Config, command: list[str], driver: Any, agent: Any,
+              build: tuple[Any, Any, dict[str, Any]], start: tuple[dict[str, Any] | None, bool],
+              record: dict[str, Any]) -> Any:
+    """Train in ``run_dir`` (the run directory, or a sibling replacing a complete run): from ``start``'s
+    checkpoint and resuming or not, ``record`` going to run.json (malloc settings, the lock's status)."""
+    target, spec, ident = build
+    payload, resume = start
+    ckpt_path = run_dir / "agent.pt"
+    if resume and checkpoints.run_state(payload).config_hash == config_hash(config):
+        checkpoints.load_agent_state(agent, checkpoints.saved_agent(payload)["state"], ckpt_path)
+    elif payload is not None:
+        agent = _loaded(payload, config, spec)
+    state = RunState()
+    if resume:  # the same run continues: counters, RNGs, logs, replay
+        state = checkpoints.run_state(payload)
+        checkpoints.restore_rng(state.rng)
+        print(f"ML: resuming {run_dir} from step {state.step}", flush=True)
+
+    previous = RunInfo.read(run_dir / "run.json") if resume else None
+    env_info = {**spec.info, "action_repeat": spec.action_repeat, "malloc": record["malloc"],
+                **agent.describe()}  # agent: run-time choices
+    info = RunInfo(run_dir / "run.json", ident, config, env_info, command, previous)
+    info.data.update(resume_exactness(config, spec))
+    info.data["protocol"] = protocol_card(config, spec, agent, driver.frames_per_step)  # comparability (ML.runinfo)
+    info.data["lock"] = record["lock"]  # one writer (ML.runlock), or why not
+    logs = {name: CSVLog(run_dir / name, state.logs.get(name) if resume else None) for name in LOGS}
+    eval_log, train_log = tracking.track(config, info, logs["eval.csv"], logs["train.csv"])  # wandb=true
+    driver.open(run_dir, resume, state.driver or None)
+    info.write()
+    with info.heartbeat():
+        return _loop(config, driver, agent, (target, spec), info, eval_log, train_log, state, ckpt_path)
 
 
 def _loaded(payload: dict[str, Any], config: Config, spec: Any) -> Any:
     """``load=`` another checkpoint: its agent as it was built; from this run's config when the checkpoint's
-    own config cannot rebuild it (objects passed in code). Code it names outside the engine's libraries is
-    built only with ``trust_code=true``."""
+    own config names what is not here (objects passed in code). Code it names outside the engine's libraries
+    is built only with ``trust_code=true``; any other refusal of its names stands."""
     try:
         return checkpoints.restore(payload, trust=bool(config.get("trust_code")))
-    except UntrustedCode:
-        raise
-    except UserError:
+    except Unresolved:
         return checkpoints.restore(payload, config, spec)
 
 

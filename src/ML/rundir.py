@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,19 @@ class Place:
         """A fresh run never mixes with files of an earlier one (``kept``: what it learns from)."""
         for name in set(RUN_FILES) - set(kept):
             (self.work / name).unlink(missing_ok=True)
+
+    @contextmanager
+    def replacing(self) -> Iterator[None]:
+        """Around the training: a run beside the run directory is swapped in when it completes, and goes when
+        it fails (an interrupted one, ``SystemExit``/``KeyboardInterrupt``, stays for the same command to
+        resume)."""
+        try:
+            yield
+        except Exception:
+            if self.work != self.final:
+                shutil.rmtree(self.work, ignore_errors=True)
+            raise
+        self.commit()
 
     def commit(self) -> None:
         """Swap a run trained beside the run directory in for the complete run there."""

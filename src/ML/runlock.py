@@ -24,6 +24,21 @@ from ML.errors import UserError
 
 #: flock errors that mean "this filesystem cannot lock", not "someone else holds it"
 _UNSUPPORTED = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL, errno.ENOSYS}
+#: the lock files this process holds open. A forked child (a data worker) closes its copies at once: a lock
+#: belongs to the open file, so a worker outliving a killed run would otherwise keep its directory locked.
+_HELD: set[int] = set()
+
+
+def _close_in_child() -> None:
+    for fd in _HELD:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _HELD.clear()
+
+
+os.register_at_fork(after_in_child=_close_in_child)
 
 
 @dataclass
@@ -86,8 +101,10 @@ def hold(run_dir: Path, started: str = "") -> Iterator[Lock]:
         record = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": started}).encode()
         os.ftruncate(fd, 0)
         os.pwrite(fd, record, 0)
+        _HELD.add(fd)
         yield Lock(path, status)
     finally:
+        _HELD.discard(fd)
         if fd >= 0:
             if status == "held":
                 path.unlink(missing_ok=True)  # still holding it: a waiter that opened it retries (see above)

@@ -60,10 +60,24 @@ def resolve(spec: Any, slot: str = "") -> Any:
                 return slots.check(_constructor(found, label) if slots.slot_of(label) not in slots.KINDS
                                    else found, label)
     known = ", ".join(sorted(BUILTINS))
-    raise UserError(
+    raise names.Unresolved(
         f"cannot resolve {label!r}: not a built-in name ({known}), not MyFile.attr with MyFile.py in "
         f"{Path.cwd()}, not path/to/file.py.attr, and not an importable module path"
     )
+
+
+def check_parts(config: dict[str, Any]) -> None:
+    """Every ``Uppercase=`` name of a config checked for its slot's kind before a run starts, parts the task
+    does not build included (``Discriminator=os.system`` on a classifier is refused, not ignored). A name
+    that resolves to nothing is left to the part that builds it, which says so in its own words."""
+    for slot in slots.KINDS:
+        value = config.get(slot)
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and not code.looks_like_code(item):
+                try:
+                    resolve(item, slot)
+                except names.Unresolved:
+                    pass
 
 
 def _constructor(obj: Any, label: str) -> Any:
