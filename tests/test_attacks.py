@@ -400,19 +400,18 @@ def _ml(root: Path, *args: str) -> subprocess.Popen:
                             text=True)
 
 
-def test_two_commands_at_once(arena: Path) -> None:
-    """Two real ML processes with the same command: the second stops in one line naming the first, which
-    goes on alone (stopped here by SIGTERM); no eval.csv row is written twice."""
+def test_two_commands_at_once(arena: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A real ML process trains; the same command beside it (here in-process) stops in one line naming it; the
+    first goes on alone (stopped here by SIGTERM), and no eval.csv row is written twice."""
     args = [*CLS, "experiment=Twice", "train_steps=1000000", "evaluate_per_steps=200", "log_per_steps=100"]
     first = _ml(arena, *args)
     run = arena / "results/Twice/runs/classify/Classify/Digits/0"
     deadline = time.time() + 120
     while not (run / "eval.csv").exists() and time.time() < deadline:
         time.sleep(0.05)
-    second = _ml(arena, *args)
-    out, err = second.communicate(timeout=120)
-    assert second.returncode == 2 and BUSY in one_line(err), err
-    assert f"pid {first.pid} " in err
+    assert cli.main(args) == 2
+    line = one_line(capsys.readouterr().err)
+    assert BUSY in line and f"pid {first.pid} " in line, line
     first.send_signal(signal.SIGTERM)
     first.communicate(timeout=120)
     assert first.returncode == 143
@@ -433,21 +432,21 @@ def _kill_while_staged(root: Path, args: list[str], run: str) -> None:
 
 
 @pytest.mark.parametrize("case", ["overwrite", "offline"])
-def test_a_kill_during_a_replacement_keeps_the_old_run(arena: Path, case: str) -> None:
+def test_a_kill_during_a_replacement_keeps_the_old_run(arena: Path, capsys: pytest.CaptureFixture[str],
+                                                        case: str) -> None:
     """overwrite=true / offline=true over a complete run, killed midway: the old run is whole; the same command
     resumes the replacement beside it and swaps it in when complete."""
-    run, args = {"overwrite": (CLS_RUN, [*CLS, "lr=0.5", "train_steps=3000", "evaluate_per_steps=1000"]),
-                 "offline": (DQN_RUN, [*DQN, "offline=true", "train_steps=3000", "evaluate_per_steps=1000"])}[case]
-    args = [*args, "overwrite=true", "save_per_steps=100"]
+    run, args = {"overwrite": (CLS_RUN, [*CLS, "lr=0.5", "train_steps=1500", "evaluate_per_steps=500"]),
+                 "offline": (DQN_RUN, [*DQN, "offline=true", "train_steps=1500", "evaluate_per_steps=500"])}[case]
+    args = [*args, "overwrite=true", "save_per_steps=50"]
     before = hashes(arena / run)
     _kill_while_staged(arena, args, run)
     assert hashes(arena / run) == before
-    proc = _ml(arena, *args)
-    out, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0 and "resuming" in out, out + err
+    assert cli.main(args) == 0  # the same command, in-process
+    assert "resuming" in capsys.readouterr().out
     info = json.loads((arena / run / "run.json").read_text())
-    assert info["status"] == "complete" and info["config"]["train_steps"] == 3000
-    assert steps(arena / run / "eval.csv") == ["0", "1000", "2000", "3000"]
+    assert info["status"] == "complete" and info["config"]["train_steps"] == 1500
+    assert steps(arena / run / "eval.csv") == ["0", "500", "1000", "1500"]
     assert sorted(p.name for p in (arena / run).parent.iterdir()) == ["0"]  # nothing left beside it
 
 
