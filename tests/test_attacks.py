@@ -363,16 +363,17 @@ def test_load_agent_refuses_crafted_checkpoints(arena: Path, expected: str, setu
 
 
 def test_trusted_checkpoint_builds_its_own_code(arena: Path) -> None:
-    """The user's own module, named in a checkpoint, builds when they say they trust it."""
-    (arena / "MyNet.py").write_text("from torch import nn\nclass Net(nn.Linear):\n    pass\n")
+    """The user's own module, named in a checkpoint, builds only when they say they trust it."""
+    (arena / "MyNet.py").write_text("from ML.blocks.architectures import MLP\nclass Net(MLP):\n    pass\n")
     _crafted(_agent_config(Model="MyNet.Net"))(arena)
     with pytest.raises(UserError, match=UNTRUSTED):
         ML.load_agent(str(arena / "crafted.pt"))
-    payload = torch.load(arena / "crafted.pt", weights_only=True)
-    payload["agent"]["state"]["module"] = {k.replace("net.1.model.", "net.1."): v  # MLP's names → Linear's
-                                           for k, v in payload["agent"]["state"]["module"].items()}
-    with pytest.raises(UserError, match="does not fit this agent"):  # built (trusted), then its weights checked
-        ML.load_agent(str(arena / "crafted.pt"), trust=True)
+    assert "MyNet" not in sys.modules  # refused before it was imported
+    agent = ML.load_agent(str(arena / "crafted.pt"), trust=True)
+    original = ML.load_agent(str(arena / CLS_RUN))
+    assert type(agent.net[-1]).__name__ == "Net" and type(agent.net[-1]).__module__ == "MyNet"
+    x = torch.rand(3, 1, 8, 8)
+    assert torch.equal(agent(x), original(x))
 
 
 def test_launch_same_config_returns_the_saved_agent(arena: Path, capsys: pytest.CaptureFixture[str]) -> None:

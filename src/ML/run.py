@@ -156,11 +156,10 @@ def _prepare(run_dir: Path, config: Config, spec: Any, loaded: dict[str, Any] | 
         place = rundir.beside(run_dir, None, reuse=_unfinished(rundir.staged(run_dir) / "agent.pt", config)
                               is not None)
     elif not config.get("overwrite"):
-        same = previous.get("config_hash") == config_hash(config)
         if loaded is not None:
             raise UserError(f"{run_dir} holds a complete run and load={config.load} would start it over; use "
                             "another experiment=NAME, or overwrite=true to replace it")
-        if not same:
+        if previous.get("config_hash") != config_hash(config):
             raise UserError(f"{run_dir} holds a complete run of another config (experiment, recipe, suite, task "
                             "and seed are the same); use another experiment=NAME, or overwrite=true to replace it")
         if ranks.world_size(config) == 1:
@@ -205,8 +204,9 @@ def train(config: Config, command: list[str]) -> Any:
     ident = identity(config, spec)
     final_dir = run_directory(config, ident)
     target = config.Agent or default_agent(spec)
-    agent = checkpoints.build_agent(target, config, spec)  # every name is checked before the run directory is
-    loaded, own_load = _load_source(config, final_dir, spec)  # read, and load= before it is touched
+    # every name and argument is checked (by building), and load='s file, before the run directory is touched
+    agent = checkpoints.build_agent(target, config, spec)
+    loaded, own_load = _load_source(config, final_dir, spec)
     with runlock.hold(final_dir, now()) as lock:
         place, payload, resume = _prepare(final_dir, config, spec, loaded, own_load)
         if place.done:

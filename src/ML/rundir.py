@@ -105,10 +105,11 @@ class Place:
         if self.work == self.final:
             return
         old = _sibling(self.final, "old")
-        os.rename(self.final, old)
+        if self.final.exists():  # (unless it was moved away meanwhile)
+            os.rename(self.final, old)
         os.rename(self.work, self.final)
         _sync(self.final.parent)
-        shutil.rmtree(old)
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def beside(run_dir: Path, copied: Iterable[str] | None, reuse: bool) -> Place:
