@@ -499,22 +499,23 @@ def mounted(arena: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
-DISK = [
-    ("read-only-same", [*CLS], "Read-only file system"),
-    ("read-only-overwrite", [*CLS, "lr=0.5", "overwrite=true"], "Read-only file system"),
-    ("read-only-load-true", [*CLS, "train_steps=6", "load=true"], "Read-only file system"),
-    ("full-overwrite", [*CLS, "lr=0.5", "overwrite=true", "+model.hidden_dim=4096"], "free some space"),
-    ("full-load-true", [*CLS, "train_steps=6", "load=true", "save_per_steps=1"], "free some space"),
+DISK = [  # (id, argv, the one line, free space left in kB: None for a read-only disk)
+    ("read-only-same", [*CLS], "Read-only file system", None),
+    ("read-only-overwrite", [*CLS, "lr=0.5", "overwrite=true"], "Read-only file system", None),
+    ("read-only-load-true", [*CLS, "train_steps=6", "load=true"], "Read-only file system", None),
+    ("full-overwrite", [*CLS, "lr=0.5", "overwrite=true", "+model.hidden_dim=4096"], "free some space", 1536),
+    ("full-load-true", [*CLS, "train_steps=6", "load=true", "save_per_steps=1"], "free some space", 1536),
+    ("full-copying-the-run", [*CLS, "train_steps=6", "load=true"], "free some space", 256),
 ]
 
 
-@pytest.mark.parametrize(("argv", "expected"), [c[1:] for c in DISK], ids=[c[0] for c in DISK])
-def test_disk(mounted: Path, capsys: pytest.CaptureFixture[str], argv: list[str], expected: str) -> None:
-    if expected.startswith("Read-only"):
+@pytest.mark.parametrize(("argv", "expected", "free"), [c[1:] for c in DISK], ids=[c[0] for c in DISK])
+def test_disk(mounted: Path, capsys: pytest.CaptureFixture[str], argv: list[str], expected: str,
+              free: int | None) -> None:
+    if free is None:
         subprocess.run(["mount", "-o", "remount,ro", str(mounted)], check=True)
-    else:  # fill the disk but for 1.5 MB
-        free = shutil.disk_usage(mounted).free
-        (mounted / "filler").write_bytes(b"\0" * max(free - 1536 * 1024, 0))
+    else:  # fill the disk but for ``free`` kB
+        (mounted / "filler").write_bytes(b"\0" * max(shutil.disk_usage(mounted).free - free * 1024, 0))
     before = hashes(mounted)
     status = cli.main([*argv, f"results={mounted / 'results'}"])
     line = one_line(capsys.readouterr().err)

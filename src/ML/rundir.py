@@ -120,13 +120,18 @@ def beside(run_dir: Path, copied: Iterable[str] | None, reuse: bool) -> Place:
     if not reuse:
         if new.exists():
             shutil.rmtree(new)
-        if copied is None:
-            shutil.copytree(run_dir, new)
-        else:
+        try:
             new.mkdir()
-            for name in copied:
-                if (run_dir / name).is_file():
-                    shutil.copy2(run_dir / name, new / name)
+            paths = sorted(run_dir.rglob("*")) if copied is None else [run_dir / name for name in copied]
+            for path in paths:  # one by one (not copytree), so a full disk is the OSError that says so
+                target = new / path.relative_to(run_dir)
+                if path.is_dir():
+                    target.mkdir()
+                elif path.is_file():
+                    shutil.copy2(path, target)
+        except BaseException:  # a full disk: no half copy left beside the run
+            shutil.rmtree(new, ignore_errors=True)
+            raise
     return Place(run_dir, new)
 
 
