@@ -43,7 +43,7 @@ def _name(obj: Any) -> str:
 def _returns(function: Any) -> Any:
     try:
         return typing.get_type_hints(function).get("return")
-    except Exception:  # noqa: BLE001 - unresolvable annotations (any error evaluating them) mean "not declared"
+    except (NameError, TypeError, AttributeError, SyntaxError):  # unresolvable annotations: "not declared"
         return None
 
 
