@@ -18,8 +18,12 @@ def launch(*args: Any, **kwargs: Any) -> Any:
     return _launch(*args, **kwargs)
 
 
-def load_agent(path: str) -> Any:
-    """The agent saved at ``path`` (a checkpoint, a run directory, or keywords naming one)."""
+def load_agent(path: str, trust: bool = False) -> Any:
+    """The agent saved at ``path`` (a checkpoint, a run directory, or keywords naming one).
+
+    The checkpoint's tensors load without running code; its config names the classes that rebuild the agent.
+    Names outside ML, torch and torchvision (MyFile.Net, a package of yours) are imported, so run, only with
+    ``trust=True``: give it for files you made or trust (docs/security.md)."""
     from ML.checkpoints import load_agent as _load
 
-    return _load(path)
+    return _load(path, trust=trust)

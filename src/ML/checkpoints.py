@@ -8,6 +8,7 @@ that trained it did), then its state is loaded into it. No dataset is ever store
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import pickle
@@ -28,6 +29,7 @@ from ML.envs.base import TaskSpec
 from ML.errors import UserError
 from ML.fileio import atomic_write
 from ML.hyperparams import Config, instantiate
+from ML.hyperparams.names import untrusted
 from ML.runinfo import jsonable
 
 FORMAT = "unifiedml-agent"
@@ -166,8 +168,8 @@ def load_agent_state(agent: nn.Module, state: dict[str, Any], source: Path | str
             owner, _, part = name.partition(".")
             target = getattr(agent, owner)
             (getattr(target, part) if part else target).load_state_dict(value)
-    except (RuntimeError, ValueError, KeyError, AttributeError) as e:
-        first = str(e).strip().splitlines()[0]
+    except (RuntimeError, ValueError, KeyError, AttributeError, TypeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f"checkpoint {source} does not fit this agent ({first}); load it with the settings "
                         "that trained it, or start without load=") from None
     load_generator_states(agent, state["rngs"])
@@ -228,20 +230,43 @@ def run_state(payload: dict[str, Any]) -> RunState:
     return RunState.from_payload(payload["run"])
 
 
-def restore(payload: dict[str, Any], config: Any = None, spec: TaskSpec | None = None) -> Any:
+def saved_agent(payload: dict[str, Any]) -> dict[str, Any]:
+    """The checkpoint's agent record, its fields of the types ``save`` writes (a crafted file is one line)."""
+    saved = payload.get("agent")
+    types = {"target": str, "config": dict, "spec": dict, "state": dict}
+    wrong = [k for k, t in types.items() if not isinstance(saved, dict) or not isinstance(saved.get(k), t)]
+    if not wrong:
+        spec, known = saved["spec"], {f.name for f in fields(TaskSpec)}
+        shapes = [spec.get("obs_shape"), spec.get("action_shape") or []]
+        wrong = [f"spec.{k}" for k in spec if k not in known]
+        wrong += [] if all(isinstance(s, list) and all(type(n) is int for n in s) for s in shapes) else ["spec shape"]
+    if wrong:
+        raise UserError(f"checkpoint {payload.get('path', 'agent.pt')} is malformed (agent {wrong[0]} is missing "
+                        "or of the wrong type); it was not written by UnifiedML: retrain it here")
+    return saved
+
+
+def restore(payload: dict[str, Any], config: Any = None, spec: TaskSpec | None = None, trust: bool = False) -> Any:
     """The checkpoint's agent, rebuilt from the agent class, config and spec it names; with ``config`` and
-    ``spec`` (a run resuming itself, or code that passes its own objects) from those instead."""
-    saved = payload["agent"]
+    ``spec`` (a run resuming itself, or code that passes its own objects) from those instead.
+
+    The checkpoint's own config is data from a file: its names pass the same slot checks as a command line's,
+    and names code outside the engine's libraries (MyFile.Net, my_package.Agent) only with ``trust``."""
+    saved = saved_agent(payload)
+    source = payload.get("path", "agent.pt")
+    guard = contextlib.nullcontext()
     if config is None:
         config = Config(saved["config"])
+        guard = contextlib.nullcontext() if trust else untrusted(f"checkpoint {source}")
     if spec is None:
         spec_data = dict(saved["spec"])
         for key in ("obs_shape", "action_shape"):
             if spec_data.get(key) is not None:
                 spec_data[key] = tuple(spec_data[key])
         spec = TaskSpec(**spec_data)
-    agent = build_agent(saved["target"], config, spec)
-    load_agent_state(agent, saved["state"], payload.get("path", "agent.pt"))
+    with guard:
+        agent = build_agent(saved["target"], config, spec)
+    load_agent_state(agent, saved["state"], source)
     return agent
 
 
@@ -257,8 +282,9 @@ def find(spec: Any, own: Path, results: str | Path = "results") -> Path:
         return path / "agent.pt" if path.is_dir() else path
     words = [w.lower() for w in text.replace("/", " ").split()]
     root = Path(results)
-    candidates = [p for p in root.rglob("agent.pt") if all(w in str(p).lower() for w in words)] \
-        if root.is_dir() else []
+    candidates = [p for p in root.rglob("agent.pt") if all(w in str(p).lower() for w in words)
+                  and not any(part.startswith(".") for part in p.relative_to(root).parts)] \
+        if root.is_dir() else []  # .0.new: a run being trained beside a complete one (ML.rundir)
     if not candidates:
         raise UserError(f"load={text!r}: no path, and no agent.pt under {root}/ whose path contains "
                         f"{' and '.join(map(repr, words))}; pass load=<path to agent.pt>")
@@ -266,8 +292,8 @@ def find(spec: Any, own: Path, results: str | Path = "results") -> Path:
     return min(candidates, key=lambda p: (len(p.parts), -p.stat().st_mtime))
 
 
-def load_agent(spec: str | Path, results: str | Path = "results") -> Any:
-    """The agent at a path or named by keywords, in eval mode, ready for inference."""
-    agent = restore(read(find(spec, Path("agent.pt") if spec is True else Path(str(spec)), results)))
+def load_agent(spec: str | Path, results: str | Path = "results", trust: bool = False) -> Any:
+    """The agent at a path or named by keywords, in eval mode, ready for inference (``trust``: see ``restore``)."""
+    agent = restore(read(find(spec, Path("agent.pt") if spec is True else Path(str(spec)), results)), trust=trust)
     agent.eval()
     return agent

@@ -11,6 +11,7 @@ from typing import Any
 
 from ML import distributed, ranks, run
 from ML.hyperparams import Config, resolve_config
+from ML.hyperparams.paths import check_parts
 from ML.runinfo import command_line
 
 
@@ -22,7 +23,9 @@ def _script_argv() -> list[str]:
 
 
 def start(config: Config, command: list[str]) -> Any:
-    """Train ``config`` and return the agent: on ``world_size`` processes when that is > 1."""
+    """Train ``config`` and return the agent: on ``world_size`` processes when that is > 1. Every part's name
+    is checked for its slot's kind first, before anything is built."""
+    check_parts(config)
     if ranks.world_size(config) > 1:
         return distributed.launch(config, command)
     return run.train(config, command)

@@ -14,12 +14,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from ML import checkpoints, ranks, stops, tracking
+from ML import checkpoints, ranks, rundir, runlock, stops, tracking
 from ML.allocator import keep_freed_memory
 from ML.checkpoints import RunState
 from ML.drivers import make_driver
 from ML.errors import UserError
 from ML.hyperparams import Config
+from ML.hyperparams.names import Unresolved
 from ML.logs import CSVLog, Progress
 from ML.runinfo import RunInfo, config_hash, now, protocol_card
 
@@ -52,7 +53,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-RUN_FILES = ("eval.csv", "train.csv", "replay.h5", "agent.pt", "run.json")
 LOGS = ("eval.csv", "train.csv")
 
 
@@ -83,14 +83,93 @@ def resume_exactness(config: Config, spec: Any, previous: dict[str, Any] | None 
     return {"resume_exact": True}
 
 
-def _refuse_replacing(run_dir: Path, config: Config) -> None:
-    """A complete run of another config in this run's directory is kept unless ``overwrite=true``."""
-    previous = RunInfo.read(run_dir / "run.json")
-    if previous is None or previous.get("status") != "complete" or config.get("overwrite"):
-        return
-    if previous.get("config_hash") != config_hash(config):
-        raise UserError(f"{run_dir} holds a complete run of another config (experiment, recipe, suite, task and "
-                        "seed are the same); use another experiment=NAME, or overwrite=true to replace it")
+def _shape(spec: Any) -> dict[str, Any]:
+    """What an agent's networks are shaped by: a checkpoint fits a task of the same."""
+    get = spec.get if isinstance(spec, dict) else lambda key: getattr(spec, key, None)
+    keys = ("obs_shape", "discrete", "num_actions", "action_shape", "num_classes")
+    return {k: list(get(k)) if isinstance(get(k), (list, tuple)) else get(k) for k in keys}
+
+
+def _show(shape: dict[str, Any]) -> str:
+    if shape["num_classes"]:
+        out = f"{shape['num_classes']} classes"
+    else:
+        out = f"{shape['num_actions']} actions" if shape["discrete"] else f"actions {shape['action_shape']}"
+    return f"observations {shape['obs_shape']}, {out}"
+
+
+def _fits(payload: dict[str, Any], spec: Any, load: Any) -> None:
+    """A checkpoint given to ``load=`` was trained on a task of this run's shapes (checked before anything in
+    the run directory is touched)."""
+    saved = checkpoints.saved_agent(payload)["spec"]
+    if _shape(saved) != _shape(spec):
+        raise UserError(f"load={load}: {payload['path']} was trained on {saved.get('suite')} {saved.get('task')} "
+                        f"({_show(_shape(saved))}), not this run's {spec.suite} {spec.task} "
+                        f"({_show(_shape(spec))}); load a checkpoint of this task, or start without load=")
+
+
+def _load_source(config: Config, run_dir: Path, spec: Any) -> tuple[dict[str, Any] | None, bool]:
+    """``load=``: another run's checkpoint, read and checked to fit before the run directory is touched; or
+    (None, True) for this run's own (checked too), which continues the run and is read again under the lock."""
+    if not config.get("load"):
+        return None, False
+    own = run_dir / "agent.pt"
+    source = checkpoints.find(config.load, own, config.results)
+    payload = checkpoints.read(source)
+    _fits(payload, spec, config.load)
+    if source.resolve() == own.resolve():
+        return None, True
+    return payload, False
+
+
+def _prepare(run_dir: Path, config: Config, spec: Any, loaded: dict[str, Any] | None,
+             own_load: bool) -> tuple[rundir.Place, dict[str, Any] | None, bool]:
+    """Where this run writes (``ML.rundir``), the checkpoint it starts from and whether it resumes. Called
+    under the run's lock, once every input is checked: nothing here is a name or type problem."""
+    rundir.recover(run_dir)
+    previous = rundir.record(run_dir)
+    kept = ("replay.h5",) if config.get("offline") or config.replay.load else ()  # learning from it
+    if previous is None or previous.get("status") != "complete":
+        place = rundir.Place(run_dir, run_dir)
+    elif own_load:  # continue the complete run in a copy, swapped in when it completes
+        place = rundir.beside(run_dir, None, reuse=_unfinished(rundir.staged(run_dir) / "agent.pt", config)
+                              is not None)
+    elif not config.get("overwrite"):
+        if loaded is not None:
+            raise UserError(f"{run_dir} holds a complete run and load={config.load} would start it over; use "
+                            "another experiment=NAME, or overwrite=true to replace it")
+        if previous.get("config_hash") != config_hash(config):
+            raise UserError(f"{run_dir} holds a complete run of another config (experiment, recipe, suite, task "
+                            "and seed are the same); use another experiment=NAME, or overwrite=true to replace it")
+        if ranks.world_size(config) == 1:
+            return rundir.Place(run_dir, run_dir, done=True), None, False
+        place = rundir.beside(run_dir, kept, reuse=False)  # data-parallel ranks all train: train it again
+    else:
+        resumable = config.resume and _unfinished(rundir.staged(run_dir) / "agent.pt", config) is not None
+        place = rundir.beside(run_dir, kept, reuse=bool(resumable))
+    own = place.work / "agent.pt"
+    payload, resume = loaded, False
+    if own_load:
+        payload, resume = checkpoints.read(checkpoints.find(True, own)), True
+        _fits(payload, spec, True)
+    elif loaded is None and config.get("resume"):
+        payload = _unfinished(own, config)
+        resume = payload is not None
+    if not resume:
+        place.clear(kept)
+    return place, payload, resume
+
+
+def _done(place: rundir.Place, agent: Any) -> Any:
+    """The same config over its complete run: nothing trains; the saved agent (None without agent.pt)."""
+    print(f"ML: {place.final} is complete with this config: nothing to train (overwrite=true trains it again)",
+          flush=True)
+    own = place.final / "agent.pt"
+    if not own.is_file():
+        return None
+    payload = checkpoints.read(own)
+    checkpoints.load_agent_state(agent, checkpoints.saved_agent(payload)["state"], own)
+    return agent
 
 
 def train(config: Config, command: list[str]) -> Any:
@@ -102,42 +181,45 @@ def train(config: Config, command: list[str]) -> Any:
     driver = make_driver(config)
     spec = driver.spec
     ident = identity(config, spec)
-    run_dir = run_directory(config, ident)
-    ckpt_path = run_dir / "agent.pt"
-
-    payload, resume = None, False
-    if config.get("load"):
-        source = checkpoints.find(config.load, ckpt_path, config.results)
-        payload = checkpoints.read(source)
-        resume = source.resolve() == ckpt_path.resolve()
-    elif config.get("resume"):
-        payload = _unfinished(ckpt_path, config)
-        resume = payload is not None
+    final_dir = run_directory(config, ident)
     target = config.Agent or default_agent(spec)
-    if not resume:
-        _refuse_replacing(run_dir, config)
-    if payload is None:
-        agent = checkpoints.build_agent(target, config, spec)
-    elif resume and checkpoints.run_state(payload).config_hash == config_hash(config):
-        agent = checkpoints.restore(payload, config, spec)  # this run's own objects (code-passed ones too)
-    else:
+    # every name and argument is checked (by building), and load='s file, before the run directory is touched
+    agent = checkpoints.build_agent(target, config, spec)
+    loaded, own_load = _load_source(config, final_dir, spec)
+    with runlock.hold(final_dir, now()) as lock:
+        place, payload, resume = _prepare(final_dir, config, spec, loaded, own_load)
+        if place.done:
+            return _done(place, agent)
+        with place.replacing():  # beside a complete run: swapped in when complete, discarded when failed
+            return _train_in(place.work, config, command, driver, agent, (target, spec, ident),
+                             (payload, resume), {"malloc": malloc, "lock": lock.status})
+
+
+def _train_in(run_dir: Path, config: Config, command: list[str], driver: Any, agent: Any,
+              build: tuple[Any, Any, dict[str, Any]], start: tuple[dict[str, Any] | None, bool],
+              record: dict[str, Any]) -> Any:
+    """Train in ``run_dir`` (the run directory, or a sibling replacing a complete run): from ``start``'s
+    checkpoint and resuming or not, ``record`` going to run.json (malloc settings, the lock's status)."""
+    target, spec, ident = build
+    payload, resume = start
+    ckpt_path = run_dir / "agent.pt"
+    if resume and checkpoints.run_state(payload).config_hash == config_hash(config):
+        checkpoints.load_agent_state(agent, checkpoints.saved_agent(payload)["state"], ckpt_path)
+    elif payload is not None:
         agent = _loaded(payload, config, spec)
     state = RunState()
     if resume:  # the same run continues: counters, RNGs, logs, replay
         state = checkpoints.run_state(payload)
         checkpoints.restore_rng(state.rng)
         print(f"ML: resuming {run_dir} from step {state.step}", flush=True)
-    else:  # a fresh run never mixes with files of an earlier one
-        kept = {"replay.h5"} if config.get("offline") or config.replay.load else set()  # learning from it
-        for name in set(RUN_FILES) - kept:
-            (run_dir / name).unlink(missing_ok=True)
 
     previous = RunInfo.read(run_dir / "run.json") if resume else None
-    env_info = {**spec.info, "action_repeat": spec.action_repeat, "malloc": malloc,
+    env_info = {**spec.info, "action_repeat": spec.action_repeat, "malloc": record["malloc"],
                 **agent.describe()}  # agent: run-time choices
     info = RunInfo(run_dir / "run.json", ident, config, env_info, command, previous)
     info.data.update(resume_exactness(config, spec, previous))
     info.data["protocol"] = protocol_card(config, spec, agent, driver.frames_per_step)  # comparability (ML.runinfo)
+    info.data["lock"] = record["lock"]  # one writer (ML.runlock), or why not
     logs = {name: CSVLog(run_dir / name, state.logs.get(name) if resume else None) for name in LOGS}
     eval_log, train_log = tracking.track(config, info, logs["eval.csv"], logs["train.csv"])  # wandb=true
     driver.open(run_dir, resume, state.driver or None)
@@ -148,10 +230,11 @@ def train(config: Config, command: list[str]) -> Any:
 
 def _loaded(payload: dict[str, Any], config: Config, spec: Any) -> Any:
     """``load=`` another checkpoint: its agent as it was built; from this run's config when the checkpoint's
-    own config cannot rebuild it (objects passed in code)."""
+    own config names what is not here (objects passed in code). Code it names outside the engine's libraries
+    is built only with ``trust_code=true``; any other refusal of its names stands."""
     try:
-        return checkpoints.restore(payload)
-    except UserError:
+        return checkpoints.restore(payload, trust=bool(config.get("trust_code")))
+    except Unresolved:
         return checkpoints.restore(payload, config, spec)
 
 

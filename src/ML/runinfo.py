@@ -21,7 +21,7 @@ from ML.fileio import read_json, write_json
 
 # keys that change where or how a run is shown, not what it computes
 _NOT_HASHED = {"progress", "load", "resume", "save", "save_per_steps", "results", "run_dir", "threads", "device",
-               "debug", "overwrite"}
+               "debug", "overwrite", "trust_code"}
 #: a running run rewrites its ``heartbeat`` this often; readers call it ``killed`` once it is ``STALE_SECONDS`` old
 HEARTBEAT_SECONDS = 30.0
 STALE_SECONDS = 300.0

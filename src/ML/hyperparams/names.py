@@ -10,6 +10,9 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +78,50 @@ ALIASES = {"nn": "torch.nn", "F": "torch.nn.functional", "DCGAN": "ML.blocks.gan
             "optim": "torch.optim"}
 
 
+#: the libraries a checkpoint's config may import without trust: the engine and the ones it is built on
+TRUSTED_ROOTS = ("ML", "torch", "torchvision")
+_UNTRUSTED: ContextVar[str | None] = ContextVar("untrusted", default=None)
+
+
+class Unresolved(UserError):
+    """A name that names nothing here (a checkpoint's objects passed in code elsewhere are such names)."""
+
+
+class UntrustedCode(UserError):
+    """A checkpoint's config names code outside the engine's libraries, and the user did not say to trust it."""
+
+
+@contextmanager
+def untrusted(source: str) -> Iterator[None]:
+    """While inside, names from ``source`` (a checkpoint's config) import only ``TRUSTED_ROOTS``: a MyFile
+    name, a file path or another module path is refused before it is imported."""
+    token = _UNTRUSTED.set(source)
+    try:
+        yield
+    finally:
+        _UNTRUSTED.reset(token)
+
+
+def _installed(root: str) -> bool:
+    """``root`` is a top-level module that could be imported (found without running it)."""
+    try:
+        return importlib.util.find_spec(root) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def require_trust(root: str | None, label: str) -> None:
+    """Refuse, while inside ``untrusted``, to import module ``root`` (``None``: a file) for ``label``, unless it
+    is an engine library, the running script (``__main__``, code already running) or nothing importable (which
+    then fails to resolve)."""
+    source = _UNTRUSTED.get()
+    if source is None or (root is not None and (root in TRUSTED_ROOTS or root == "__main__" or not _installed(root))):
+        return
+    raise UntrustedCode(f"{source} names {label}, code outside ML and torch: building it runs that code; load it "
+                        "with trust=True (ML.load_agent(path, trust=True), trust_code=true on the command line) "
+                        "only if you trust where the file came from")
+
+
 def import_module(module: str) -> Any:
     try:
         return importlib.import_module(module)
@@ -94,7 +141,8 @@ def getattrs(obj: Any, names: list[str]) -> Any:
 
 def from_file(file: Path, attrs: list[str], spec: str) -> Any:
     if not file.is_file():
-        raise UserError(f"cannot resolve {spec!r}: file {file} does not exist")
+        raise Unresolved(f"cannot resolve {spec!r}: file {file} does not exist")
+    require_trust(None, spec)
     main = sys.modules.get("__main__")
     if main is not None and getattr(main, "__file__", None) and Path(main.__file__).resolve() == file.resolve():
         module = main  # `python Run.py` naming Run.model: use the running script, do not re-import it
@@ -121,7 +169,7 @@ def from_file(file: Path, attrs: list[str], spec: str) -> Any:
     try:
         return getattrs(module, attrs)
     except AttributeError:
-        raise UserError(f"cannot resolve {spec!r}: {file} has no attribute {'.'.join(attrs)!r}") from None
+        raise Unresolved(f"cannot resolve {spec!r}: {file} has no attribute {'.'.join(attrs)!r}") from None
 
 
 def builtin(name: str) -> Any:

@@ -8,7 +8,9 @@ a file path (``./MyFile.py.model``, ``dir/file.py.Class``); or a full module pat
 parentheses (``nn.Linear(64,10)``), built by the safe parser in ``ML.hyperparams.code`` (never ``eval``).
 
 A module path or MyFile name imports and runs that code, as Hydra's ``_target_`` does: a recipe is trusted
-like code. A module path's function must be a constructor (see ``_constructor``).
+like code. What a name resolves to must be of its slot's kind before anything calls it (``slots``); a
+checkpoint's config, rebuilt by ``ML.load_agent``, imports nothing outside the engine's libraries unless
+trusted (``names.untrusted``).
 """
 
 from __future__ import annotations
@@ -19,44 +21,63 @@ from pathlib import Path
 from typing import Any
 
 from ML.errors import UserError
-from ML.hyperparams import code, names
+from ML.hyperparams import code, names, slots
 from ML.hyperparams.names import BUILTINS
 
 
 def resolve(spec: Any, slot: str = "") -> Any:
-    """The object an ``Uppercase=`` value names; non-strings are returned as given."""
+    """The object an ``Uppercase=`` value names, checked to be of its slot's kind (``ML.hyperparams.slots``)
+    before anything calls it; objects passed in code are the user's own, returned as given."""
     if not isinstance(spec, str):
         return spec
     text = spec.strip()
     label = f"{slot}={text}" if slot else text
     if text in BUILTINS:
-        return names.builtin(text)
+        return slots.check(names.builtin(text), label)
     if text.startswith(names.LEGACY_PREFIXES) and text.rsplit(".", 1)[-1] in BUILTINS:
         return resolve(text.rsplit(".", 1)[-1], slot)
     if code.looks_like_code(text):  # direct code: nn.Linear(64,10), parsed safely (never eval)
-        return code.evaluate(text)
+        return slots.check(code.evaluate(text), label)
     if ".py." in text or text.endswith(".py"):  # file path form: ./MyFile.py.model
         file, _, attrs = text.partition(".py")
-        return names.from_file(Path(file + ".py"), [a for a in attrs.split(".") if a], label)
+        found = names.from_file(Path(file + ".py"), [a for a in attrs.split(".") if a], label)
+        return slots.check(found, label, own_code=True)
     parts = text.split(".")
     if len(parts) >= 2:
         local = names.local_file(parts[0])
         if local is not None:
-            return names.from_file(local, parts[1:], label)
+            return slots.check(names.from_file(local, parts[1:], label), label, own_code=True)
         head = names.ALIASES.get(parts[0], parts[0])
         dotted = head.split(".") + parts[1:]
+        names.require_trust(dotted[0], label)  # a checkpoint's config imports only the engine's own libraries
         for cut in range(len(dotted) - 1, 0, -1):
             module = names.import_module(".".join(dotted[:cut]))
             if module is not None:
                 try:
-                    return _constructor(names.getattrs(module, dotted[cut:]), label)
+                    found = names.getattrs(module, dotted[cut:])
                 except AttributeError:
                     break
+                return slots.check(_constructor(found, label) if slots.slot_of(label) not in slots.KINDS
+                                   else found, label)
     known = ", ".join(sorted(BUILTINS))
-    raise UserError(
+    raise names.Unresolved(
         f"cannot resolve {label!r}: not a built-in name ({known}), not MyFile.attr with MyFile.py in "
         f"{Path.cwd()}, not path/to/file.py.attr, and not an importable module path"
     )
+
+
+def check_parts(config: dict[str, Any]) -> None:
+    """Every ``Uppercase=`` name of a config checked for its slot's kind before a run starts, parts the task
+    does not build included (``Discriminator=os.system`` on a classifier is refused, not ignored). A name
+    that resolves to nothing is left to the part that builds it, which says so in its own words."""
+    for slot in slots.KINDS:
+        value = config.get(slot)
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and not code.looks_like_code(item):
+                try:
+                    resolve(item, slot)
+                except names.Unresolved:
+                    pass
 
 
 def _constructor(obj: Any, label: str) -> Any:

@@ -138,7 +138,8 @@ TYPES: dict[str, Kind] = {
     "Eyes": Part, "eyes": Args, "Model": Part, "model": Args, "Optim": Part, "optim": Args,
     "Scheduler": Part, "scheduler": Args, "Aug": Part, "aug": Args, "Pool": Part, "pool": Args,
     "Trunk": Part, "trunk": Args, "Discriminator": Part, "discriminator": Args, "wandb": Bool,
-    "offline": Bool, "stream": Bool, "env_process": Bool, "overwrite": Bool, "evaluate_episodes_final": Null(Int(gt=0)),
+    "offline": Bool, "stream": Bool, "env_process": Bool, "overwrite": Bool, "trust_code": Bool,
+    "evaluate_episodes_final": Null(Int(gt=0)),
     "replay": Section({"save": Bool, "load": Bool, "capacity": Int(gt=0)}),
 }
 
