@@ -284,7 +284,7 @@ def find(spec: Any, own: Path, results: str | Path = "results") -> Path:
     root = Path(results)
     candidates = [p for p in root.rglob("agent.pt") if all(w in str(p).lower() for w in words)
                   and not any(part.startswith(".") for part in p.relative_to(root).parts)] \
-        if root.is_dir() else []  # .0.new: a run being trained beside a complete one (ML.rundir)
+        if root.is_dir() else []  # .0.new: a run being trained beside a complete one (ML.runplace)
     if not candidates:
         raise UserError(f"load={text!r}: no path, and no agent.pt under {root}/ whose path contains "
                         f"{' and '.join(map(repr, words))}; pass load=<path to agent.pt>")

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ML import checkpoints, ranks, rundir, runlock, stops, tracking
+from ML import checkpoints, ranks, runlock, runplace, stops, tracking
 from ML.allocator import keep_freed_memory
 from ML.checkpoints import RunState
 from ML.drivers import make_driver
@@ -123,16 +123,16 @@ def _load_source(config: Config, run_dir: Path, spec: Any) -> tuple[dict[str, An
 
 
 def _prepare(run_dir: Path, config: Config, spec: Any, loaded: dict[str, Any] | None,
-             own_load: bool) -> tuple[rundir.Place, dict[str, Any] | None, bool]:
-    """Where this run writes (``ML.rundir``), the checkpoint it starts from and whether it resumes. Called
+             own_load: bool) -> tuple[runplace.Place, dict[str, Any] | None, bool]:
+    """Where this run writes (``ML.runplace``), the checkpoint it starts from and whether it resumes. Called
     under the run's lock, once every input is checked: nothing here is a name or type problem."""
-    rundir.recover(run_dir)
-    previous = rundir.record(run_dir)
+    runplace.recover(run_dir)
+    previous = runplace.record(run_dir)
     kept = ("replay.h5",) if config.get("offline") or config.replay.load else ()  # learning from it
     if previous is None or previous.get("status") != "complete":
-        place = rundir.Place(run_dir, run_dir)
+        place = runplace.Place(run_dir, run_dir)
     elif own_load:  # continue the complete run in a copy, swapped in when it completes
-        place = rundir.beside(run_dir, None, reuse=_unfinished(rundir.staged(run_dir) / "agent.pt", config)
+        place = runplace.beside(run_dir, None, reuse=_unfinished(runplace.staged(run_dir) / "agent.pt", config)
                               is not None)
     elif not config.get("overwrite"):
         if loaded is not None:
@@ -142,11 +142,11 @@ def _prepare(run_dir: Path, config: Config, spec: Any, loaded: dict[str, Any] | 
             raise UserError(f"{run_dir} holds a complete run of another config (experiment, recipe, suite, task "
                             "and seed are the same); use another experiment=NAME, or overwrite=true to replace it")
         if ranks.world_size(config) == 1:
-            return rundir.Place(run_dir, run_dir, done=True), None, False
-        place = rundir.beside(run_dir, kept, reuse=False)  # data-parallel ranks all train: train it again
+            return runplace.Place(run_dir, run_dir, done=True), None, False
+        place = runplace.beside(run_dir, kept, reuse=False)  # data-parallel ranks all train: train it again
     else:
-        resumable = config.resume and _unfinished(rundir.staged(run_dir) / "agent.pt", config) is not None
-        place = rundir.beside(run_dir, kept, reuse=bool(resumable))
+        resumable = config.resume and _unfinished(runplace.staged(run_dir) / "agent.pt", config) is not None
+        place = runplace.beside(run_dir, kept, reuse=bool(resumable))
     own = place.work / "agent.pt"
     payload, resume = loaded, False
     if own_load:
@@ -160,7 +160,7 @@ def _prepare(run_dir: Path, config: Config, spec: Any, loaded: dict[str, Any] | 
     return place, payload, resume
 
 
-def _done(place: rundir.Place, agent: Any) -> Any:
+def _done(place: runplace.Place, agent: Any) -> Any:
     """The same config over its complete run: nothing trains; the saved agent (None without agent.pt)."""
     print(f"ML: {place.final} is complete with this config: nothing to train (overwrite=true trains it again)",
           flush=True)
