@@ -131,3 +131,40 @@ def test_the_checker_finds_a_cycle_and_passes_a_chain(tmp_path: Path):
 def test_no_import_cycles_in_ML():
     found = cycles(import_graph(SRC / "ML"))
     assert not found, "import cycles in src/ML: " + " | ".join(" <-> ".join(c) for c in found)
+
+
+def private_torch_names(package: Path) -> list[str]:
+    """``module:line torch.<...>._name`` for every attribute of torch reached through a private name (one
+    starting with ``_``, dunders aside): those change without notice between torch releases."""
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            chain: list[str] = []
+            if isinstance(node, ast.Import):
+                chain = [part for a in node.names if a.name.startswith("torch.") for part in a.name.split(".")]
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "torch":
+                chain = [*(node.module or "").split("."), *(a.name for a in node.names)]
+            elif isinstance(node, ast.Attribute):
+                cur: ast.expr = node
+                while isinstance(cur, ast.Attribute):
+                    chain.append(cur.attr)
+                    cur = cur.value
+                chain = chain if isinstance(cur, ast.Name) and cur.id == "torch" else []
+            private = [a for a in chain if a.startswith("_") and not a.startswith("__")]
+            if private:
+                found.append(f"{path.relative_to(package.parent)}:{node.lineno} torch...{private[-1]}")
+    return sorted(set(found))
+
+
+def test_the_private_torch_checker_finds_a_private_kernel(tmp_path: Path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "a.py").write_text("import torch\ntorch._foreach_add_([], 1)\ntorch.optim.Adam\n"
+                                            "torch.nn.utils._foreach_utils\nfrom torch._dynamo import x\n")
+    assert private_torch_names(tmp_path / "pkg") == ["pkg/a.py:2 torch..._foreach_add_",
+                                                     "pkg/a.py:4 torch..._foreach_utils",
+                                                     "pkg/a.py:5 torch..._dynamo"]
+
+
+def test_ML_uses_public_torch_only():
+    found = private_torch_names(SRC / "ML")
+    assert not found, "private torch APIs in src/ML: " + "; ".join(found)

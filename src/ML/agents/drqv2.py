@@ -208,6 +208,8 @@ class DrQV2Agent(BaseAgent):
         self.critic_opt = build_optimizer(config, self.critic.parameters())
         self._critic_params = list(self.critic.parameters())
         self._target_params = list(self.critic_target.parameters())
+        # target ← lerp(target, critic, tau) in one call per update (torch's public EMA, a foreach lerp)
+        self._soft_update = torch.optim.swa_utils.get_ema_multi_avg_fn(1.0 - self.critic_tau)
         self.updates = 0
         self.train()
 
@@ -328,8 +330,7 @@ class DrQV2Agent(BaseAgent):
             self.critic.requires_grad_(True)
         self.actor_opt.step()
 
-        with torch.no_grad():
-            torch._foreach_lerp_(self._target_params, self._critic_params, self.critic_tau)
+        self._soft_update(self._target_params, self._critic_params, None)
         self.updates += 1
         return {"critic_loss": float(critic_loss.detach()), "actor_loss": float(actor_loss.detach()),
                 "critic_q": float(q1.detach().mean()), "critic_target_q": float(target_q.mean()),

@@ -97,10 +97,6 @@ def build_optimizer(config: Any, params: Any) -> Any:
         # one kernel per step instead of a dozen small ones: ~3x faster on a CPU for small networks, the same
         # math (optim.fused=false opts out)
         args["fused"] = True
-    if optim is torch.optim.Adam and args.get("fused"):
-        from ML.blocks.optim import FusedAdam  # the same kernel without torch.optim's per-step Python
-
-        optim = FusedAdam
     return instantiate(optim, args, label="Optim")
 
 
