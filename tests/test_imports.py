@@ -1,4 +1,5 @@
-"""Layers point one way: no import cycle among the modules of src/ML, lazy imports inside functions included
+"""Layers point one way: the engine never imports the pipeline (ML.benchmarking) nor the interfaces, and no import
+cycle among the modules of src/ML, lazy imports inside functions included
 (a lazy import hides a cycle from Python, not from the reader)."""
 
 from __future__ import annotations
@@ -168,3 +169,34 @@ def test_the_private_torch_checker_finds_a_private_kernel(tmp_path: Path):
 def test_ML_uses_public_torch_only():
     found = private_torch_names(SRC / "ML")
     assert not found, "private torch APIs in src/ML: " + "; ".join(found)
+
+
+PIPELINE = "ML.benchmarking"
+INTERFACES = {"ML", "ML.__main__", "ML.cli", "ML.plot_cli"}  # argv / code entries: may use every layer
+
+
+def _layer(module: str) -> int:
+    """0 the engine, 1 the pipeline (``ML.benchmarking``), 2 the interfaces: imports point down only."""
+    if module in INTERFACES:
+        return 2
+    return 1 if module == PIPELINE or module.startswith(PIPELINE + ".") else 0
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(f"{a} -> {b}" for a, targets in graph.items() for b in targets if _layer(b) > _layer(a))
+
+
+def test_the_layer_checker_finds_an_engine_module_importing_the_pipeline(tmp_path: Path):
+    package = tmp_path / "ML"
+    (package / "benchmarking").mkdir(parents=True)
+    for name in ("__init__.py", "cli.py", "benchmarking/__init__.py", "benchmarking/grid.py"):
+        (package / name).write_text("")
+    (package / "run.py").write_text("def train():\n    from ML.benchmarking import grid\n")  # lazy: counts
+    (package / "benchmarking" / "cells.py").write_text("import ML.run\nfrom ML import cli\n")
+    assert upward_imports(import_graph(package)) == ["ML.benchmarking.cells -> ML.cli",
+                                                     "ML.run -> ML.benchmarking.grid"]
+
+
+def test_the_engine_never_imports_the_pipeline():
+    found = upward_imports(import_graph(SRC / "ML"))
+    assert not found, "imports against the layers (engine ← pipeline ← interfaces): " + "; ".join(found)
