@@ -116,8 +116,8 @@ class Critic(nn.Module):
         return self.q1(ha), self.q2(ha)
 
 
-def _is_default(spec: Any, names: tuple[str, ...]) -> bool:
-    return spec is None or (isinstance(spec, str) and spec.strip() in names)
+def _is_default(named: Any, names: tuple[str, ...]) -> bool:
+    return named is None or (isinstance(named, str) and named.strip() in names)
 
 
 class DrQV2Agent(BaseAgent):

@@ -349,19 +349,19 @@ def iterate(dataset: Any, batch_size: int = 1024) -> Iterator[tuple[torch.Tensor
 # ---------------------------------------------------------------- load
 
 
-def _name(spec: Any, target: Any) -> str:
-    if isinstance(spec, str) and spec in BUILTIN_DATASETS:
-        return spec
+def _name(named: Any, target: Any) -> str:
+    if isinstance(named, str) and named in BUILTIN_DATASETS:
+        return named
     if inspect.isclass(target) or inspect.isfunction(target):
         return target.__name__
     return type(target).__name__
 
 
-def _resolve(spec: Any) -> Any:
-    if isinstance(spec, str) and "." not in spec and spec not in BUILTIN_DATASETS:
-        raise UserError(f"unknown Dataset {spec!r}: use a built-in ({', '.join(BUILTIN_DATASETS)}), "
+def _resolve(named: Any) -> Any:
+    if isinstance(named, str) and "." not in named and named not in BUILTIN_DATASETS:
+        raise UserError(f"unknown Dataset {named!r}: use a built-in ({', '.join(BUILTIN_DATASETS)}), "
                         f"MyFile.MyDataset, or a torch Dataset class passed in code")
-    return resolve(spec, "Dataset")
+    return resolve(named, "Dataset")
 
 
 def _split(dataset: Any, test_fraction: float, seed: int) -> tuple[Any, Any]:
@@ -397,9 +397,9 @@ def _parameters(target: Any) -> dict[str, inspect.Parameter]:
         return {}
 
 
-def _build(spec: Any, target: Any, args: dict[str, Any]) -> tuple[Any, Any]:
+def _build(named: Any, target: Any, args: dict[str, Any]) -> tuple[Any, Any]:
     """The (train, test) pair for any form ``Dataset=`` takes."""
-    label = _name(spec, target)
+    label = _name(named, target)
     split_seed = int(args.pop("split_seed", 0))
     test_fraction = float(args.pop("test_fraction", 0.2))
     params = _parameters(target)
@@ -551,22 +551,22 @@ def load(config: Any, store: Callable[..., tuple[Any, Any]] | None = None) -> tu
     labels ignored, one class allowed); ``norm=true`` records the training set's per-channel mean/std in
     ``spec.info["norm"]`` (computed once, cached under ``<results>/.cache/``).
     """
-    spec = config.get("Dataset")
-    if spec is None:
+    named = config.get("Dataset")
+    if named is None:
         raise UserError(f"no Dataset: set Dataset=... ({', '.join(BUILTIN_DATASETS)} or MyFile.MyDataset)")
     args = dict(config.get("dataset") or {})
-    target = _resolve(spec)
+    target = _resolve(named)
     num_classes = args.get("num_classes")
     if "num_classes" not in _parameters(target):  # the engine's option, unless the class takes it (FakeData)
         args.pop("num_classes", None)
-    if store is not None and isinstance(spec, str) and spec in BUILTIN_DATASETS:
-        train, test = store(spec, args, lambda: _build(spec, target, dict(args)))
+    if store is not None and isinstance(named, str) and named in BUILTIN_DATASETS:
+        train, test = store(named, args, lambda: _build(named, target, dict(args)))
     else:
-        train, test = _build(spec, target, args)
+        train, test = _build(named, target, args)
     override = _test_override(config)
     if override is not None:
         test = override
-    name = _name(spec, target)
+    name = _name(named, target)
     if len(train) == 0 or len(test) == 0:
         raise UserError(f"Dataset={name} has an empty training or test set")
     first = train.take(slice(0, 1))[0][0] if isinstance(train, TensorData) else _item(train[0])[0]
