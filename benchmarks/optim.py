@@ -111,7 +111,6 @@ def drqv2_sides() -> tuple[Callable[[], None], Callable[[], None], Callable[[], 
         nets = [copies(m) for m in (agent.encoder, agent.critic, agent.actor)]
         target = [p.detach().clone() for p in nets[1]]
         sides.append(([make(ps, lr=lr) for ps in nets], nets[1], target))
-    ema = torch.optim.swa_utils.get_ema_multi_avg_fn(1.0 - agent.critic_tau)
     (old_opts, old_critic, old_target), (new_opts, new_critic, new_target) = sides
 
     def old() -> None:
@@ -123,6 +122,7 @@ def drqv2_sides() -> tuple[Callable[[], None], Callable[[], None], Callable[[], 
     def new() -> None:
         for opt in new_opts:
             opt.step()
+        ema = torch.optim.swa_utils.get_ema_multi_avg_fn(1.0 - agent.critic_tau)  # built per update, as the agent
         ema(new_target, new_critic, None)
 
     return old, new, lambda: agent.learn(batch, step=10_000)

@@ -92,6 +92,8 @@ CLI: list[tuple[str, list[str], str, Callable[[Path], None] | None]] = [
     ("direct-code-io", ["task=classify", "Model=torch.load('agent.pt')"], "torch.load(...) is not a constructor",
      None),
     ("module-path-function", ["task=classify", "Eyes=os.system"], "Eyes=os.system names a function", None),
+    ("part-the-agent-ignores", ["task=drqv2_states", "Model=CNN"],
+     "Model=CNN would be ignored: DrQV2Agent does not build Model", None),
     ("missing-image-folder", ["task=classify", "Dataset=ImageFolder", "+dataset.root=nowhere"],
      "dataset.root=nowhere is not a folder", None),
     ("mnist-without-files", ["task=classify", "Dataset=MNIST"], "MNIST files not found under", None),

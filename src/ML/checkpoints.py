@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ML.agents import reads
 from ML.envs.base import TaskSpec
 from ML.errors import UserError
 from ML.fileio import atomic_write
@@ -104,7 +105,9 @@ def restore_rng(states: dict[str, Any]) -> None:
 
 
 def build_agent(target: Any, config: Any, spec: TaskSpec) -> Any:
-    """``Agent(spec=..., config=..., **agent)``: how a run builds its agent, and how a checkpoint rebuilds it."""
+    """``Agent(spec=..., config=..., **agent)``: how a run builds its agent, and how a checkpoint rebuilds it.
+    A part the config sets that the agent does not build is refused first (``ML.agents.reads``)."""
+    reads.check(target, config)
     return instantiate(target, {**(config.get("agent") or {}), "spec": spec, "config": config}, label="Agent")
 
 

@@ -153,6 +153,8 @@ class DrQV2Agent(BaseAgent):
         augment: augment observations with ``Aug`` (pixels only; states are never augmented).
     """
 
+    reads = frozenset({"Eyes", "Aug", "Optim"})
+
     def __init__(self, spec: Any, config: Any, feature_dim: int = 50, hidden_dim: int = 1024,
                  critic_tau: float = 0.01, n_step: int = 3, gamma: float = 0.99, update_every: int = 2,
                  learn_start: int = 2000, num_expl_steps: int = 2000,
@@ -208,8 +210,6 @@ class DrQV2Agent(BaseAgent):
         self.critic_opt = build_optimizer(config, self.critic.parameters())
         self._critic_params = list(self.critic.parameters())
         self._target_params = list(self.critic_target.parameters())
-        # target ← lerp(target, critic, tau) in one call per update (torch's public EMA, a foreach lerp)
-        self._soft_update = torch.optim.swa_utils.get_ema_multi_avg_fn(1.0 - self.critic_tau)
         self.updates = 0
         self.train()
 
@@ -330,7 +330,10 @@ class DrQV2Agent(BaseAgent):
             self.critic.requires_grad_(True)
         self.actor_opt.step()
 
-        self._soft_update(self._target_params, self._critic_params, None)
+        # target ← lerp(target, critic, tau) in one call (torch's public EMA: a foreach lerp; built here, as a
+        # closure it could not travel with a pickled agent)
+        ema = torch.optim.swa_utils.get_ema_multi_avg_fn(1.0 - self.critic_tau)
+        ema(self._target_params, self._critic_params, None)
         self.updates += 1
         return {"critic_loss": float(critic_loss.detach()), "actor_loss": float(actor_loss.detach()),
                 "critic_q": float(q1.detach().mean()), "critic_target_q": float(target_q.mean()),
