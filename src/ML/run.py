@@ -21,8 +21,8 @@ from ML.checkpoints import RunState
 from ML.drivers import make_driver
 from ML.errors import UserError
 from ML.hyperparams import Config
+from ML.layout import run_dir
 from ML.logs import CSVLog, Progress
-from ML.rundir import run_dir
 from ML.runinfo import RunInfo, config_hash, now, protocol_card
 
 

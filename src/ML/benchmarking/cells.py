@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from ML import rundir, runinfo
+from ML import layout, runinfo
 from ML.benchmarking import scores
 from ML.fileio import read_json, write_json
 
@@ -124,5 +124,5 @@ def table(run_jsons: Iterable[str | Path], statuses: dict[Path, Path] | None = N
 
 
 def run_json_of(status: str | Path) -> Path:
-    """A cell status file → its run's run.json (``ML.rundir``'s layout)."""
-    return rundir.run_of_status(status) / "run.json"
+    """A cell status file → its run's run.json (``ML.layout``)."""
+    return layout.run_of_status(status) / "run.json"

@@ -11,7 +11,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from ML import rundir
+from ML import layout
 from ML.hyperparams.suites import (  # noqa: F401  (the pipeline's names for the engine's suite reading)
     SUITE_ARGS,
     SUITES_DIR,
@@ -39,7 +39,7 @@ class Cell:
         return self.recipe, self.env, self.task, str(self.seed)
 
     def run_dir(self, results: str | Path, experiment: str) -> Path:
-        return rundir.run_dir(results, experiment, self.recipe, self.env, self.task, self.seed)
+        return layout.run_dir(results, experiment, self.recipe, self.env, self.task, self.seed)
 
     def argv(self, experiment: str, results: str | Path, threads: int) -> list[str]:
         return [

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from ML import rundir, runinfo
+from ML import layout, runinfo
 from ML.benchmarking import references
 from ML.benchmarking.normalize import ReferenceWarning, normalize
 from ML.fileio import atomic_write, read_json
@@ -28,13 +28,13 @@ IDENTITY = ["experiment", "recipe", "suite", "task", "seed"]
 
 
 def find_runs(experiment_dir: str | Path) -> list[Path]:
-    """Every run.json of an experiment (``ML.rundir``'s layout)."""
-    return sorted(Path(experiment_dir).glob(rundir.RUN_GLOB))
+    """Every run.json of an experiment (``ML.layout``)."""
+    return sorted(Path(experiment_dir).glob(layout.RUN_GLOB))
 
 
 def identity(run_json: Path, info: dict[str, Any]) -> dict[str, Any]:
     """experiment/recipe/suite/task/seed from run.json, else from the directory layout."""
-    from_path = rundir.identity_of(run_json.resolve().parent)
+    from_path = layout.identity_of(run_json.resolve().parent)
     out = {key: info.get(key) if info.get(key) not in (None, "") else from_path.get(key) for key in IDENTITY}
     out["seed"] = int(out["seed"]) if out["seed"] is not None else 0
     return out
