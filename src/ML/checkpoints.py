@@ -55,7 +55,8 @@ class RunState:
     rng: dict[str, Any] = field(default_factory=dict)  # python / numpy / torch global generators
 
     def to_payload(self) -> dict[str, Any]:
-        return encode(asdict(self))
+        payload: dict[str, Any] = encode(asdict(self))
+        return payload
 
     @classmethod
     def from_payload(cls, data: dict[str, Any]) -> RunState:
@@ -114,7 +115,9 @@ def build_agent(target: Any, config: Any, spec: TaskSpec) -> Any:
 def agent_state(agent: nn.Module) -> dict[str, Any]:
     """The agent's learned state: its modules, the optimisers/schedulers/grad scalers and generators it
     holds, and its progress counters (``COUNTERS``)."""
-    objects, rngs, counters = {}, {}, {}
+    objects: dict[str, Any] = {}
+    rngs: dict[str, Any] = {}
+    counters: dict[str, int] = {}
     for name, value in vars(agent).items():
         if name.startswith("_") or isinstance(value, nn.Module):
             continue  # modules are in state_dict(); private attributes are rebuilt (caches, wrappers)
@@ -239,7 +242,7 @@ def find(spec: Any, own: Path, results: str | Path = "results") -> Path:
     return min(candidates, key=lambda p: (len(p.parts), -p.stat().st_mtime))
 
 
-def load_agent(spec: str | Path, results: str | Path = "results") -> Any:
+def load_agent(spec: str | Path | bool, results: str | Path = "results") -> Any:
     """The agent at a path or named by keywords, in eval mode, ready for inference."""
     agent = restore(read(find(spec, Path("agent.pt") if spec is True else Path(str(spec)), results)))
     agent.eval()

@@ -46,7 +46,7 @@ class Transient:
     def __init__(self, value: Any = None):
         self.value = value
 
-    def __reduce__(self) -> tuple[type, tuple]:
+    def __reduce__(self) -> tuple[type, tuple[()]]:
         return Transient, ()
 
 

@@ -9,10 +9,12 @@ optimisers are torch's own (``torch.optim.Adam(fused=True)``, ``ML.blocks.networ
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 
-def clip_grad_norm(params: list[torch.Tensor], max_norm: float) -> None:
+def clip_grad_norm(params: Sequence[torch.Tensor], max_norm: float) -> None:
     """``torch.nn.utils.clip_grad_norm_(params, max_norm)``'s math: the 2-norm over every gradient, each
     scaled by ``min(1, max_norm / (norm + 1e-6))``; the result is bitwise torch's (``tests/test_dqn.py``)."""
     grads = [p.grad for p in params if p.grad is not None]

@@ -112,16 +112,17 @@ class ImageFolder(TensorData):
             raise UserError(f"Dataset=ImageFolder: no images ({', '.join(_IMAGE_SUFFIXES)}) under {folder}")
         first = Image.open(files[0][0])
         mode = mode or ("L" if first.mode in ("L", "1", "I", "I;16", "F") else "RGB")
+        hw: tuple[int, ...]
         if size is None:
             hw = (first.height, first.width)
         else:
             hw = (int(size), int(size)) if isinstance(size, (int, float)) else tuple(int(v) for v in size)
         images = np.empty((len(files), 1 if mode == "L" else 3, *hw), dtype=np.uint8)
         for i, (path, _) in enumerate(files):
-            with Image.open(path) as image:
-                image = image.convert(mode)
+            with Image.open(path) as opened:
+                image = opened.convert(mode)
                 if (image.height, image.width) != hw:
-                    image = image.resize((hw[1], hw[0]), Image.BILINEAR)
+                    image = image.resize((hw[1], hw[0]), Image.Resampling.BILINEAR)
                 array = np.asarray(image, dtype=np.uint8)
             images[i] = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
         labels = np.asarray([k for _, k in files], dtype=np.int64)
@@ -151,7 +152,7 @@ def _md5(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _prepare_mnist(cls: type, root: Path) -> None:
+def _prepare_mnist(cls: Any, root: Path) -> None:
     """Unpack ``.gz`` idx files in place (what torchvision's download step would do), or explain."""
     raw = root / cls.__name__ / "raw"
     names = [Path(url).name for url, _ in cls.resources]
@@ -174,7 +175,7 @@ def _prepare_mnist(cls: type, root: Path) -> None:
             f"there, or pass dataset.download=true where a network is available")
 
 
-def _prepare_cifar(cls: type, root: Path) -> None:
+def _prepare_cifar(cls: Any, root: Path) -> None:
     """Unpack a verified ``cifar-10-python.tar.gz`` if only the archive is there, or explain."""
     folder = root / cls.base_folder
     files = [name for name, _ in cls.train_list + cls.test_list] + [cls.meta["filename"]]
@@ -482,7 +483,8 @@ def channel_stats(dataset: Any, key: str, cache: Path | None = None) -> dict[str
                 return stats
         except (OSError, ValueError):
             pass
-    total = total_sq = None
+    total: Any = None
+    total_sq: Any = None
     count = 0
     for x, _ in iterate(dataset, 1024):
         x = x.double()

@@ -42,7 +42,8 @@ class Protocol:
             raise ProtocolError(f"unknown difficulty {difficulty!r} for protocol {self.name} "
                                 f"(known: {', '.join(self.difficulties) or 'none'}); fix the suite's "
                                 f"difficulty: or add it to {self.path}")
-        return {**self.args, **(self.difficulties.get(difficulty) or {}), **self.tasks.get(task, {})}
+        level = self.difficulties.get(difficulty) if difficulty is not None else None
+        return {**self.args, **(level or {}), **self.tasks.get(task, {})}
 
 
 def known_protocols() -> list[str]:
