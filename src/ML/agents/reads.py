@@ -4,8 +4,8 @@ A part is an Uppercase config key with its lowercase arguments (``Scheduler`` an
 builds ``Agent``, ``Env``, ``Dataset`` and ``TestDataset`` itself; every other part is the agent's to build,
 and each agent says which ones it does (``BaseAgent.reads``). A part counts as set when it or its arguments
 differ from ``_defaults.yaml``: ``ML task=drqv2_states Model=CNN`` is refused (DrQ-v2 builds its own actor
-and critic), ``Model: MLP`` left at its default is not. Agent arguments (``agent.*``) need no check here:
-the agent's constructor signature refuses any it does not take (``ML.hyperparams.instantiate``).
+and critic), ``Model: MLP`` left at its default is not. An agent argument (``agent.*``) its constructor does not
+take is refused the same way, naming the agents that take it.
 """
 
 from __future__ import annotations
@@ -38,19 +38,33 @@ def set_parts(config: Any) -> list[str]:
             if config.get(k) != defaults[k] or (config.get(k.lower()) or {}) != (defaults.get(k.lower()) or {})]
 
 
+def _agents() -> list[str]:
+    return sorted({spec.rpartition(":")[2] for spec in BUILTINS.values() if spec.startswith("ML.agents.")})
+
+
 def _readers(part: str) -> list[str]:
     """The built-in agents that build ``part``."""
-    names = sorted({spec.rpartition(":")[2] for spec in BUILTINS.values() if spec.startswith("ML.agents.")})
-    return [name for name in names if part in (resolve(name, "Agent").reads or ())]
+    return [name for name in _agents() if part in (resolve(name, "Agent").reads or ())]
+
+
+def _takes(agent: type, key: str) -> bool:
+    params = inspect.signature(agent).parameters
+    return key in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
 def check(agent: Any, config: Any) -> None:
-    """UserError (one line) naming the first part the config sets that ``agent`` (a class or its name) does
-    not build, and the agents that would; nothing for an agent that does not declare ``reads``."""
+    """UserError (one line) naming the first agent argument ``agent`` (a class or its name) does not take, or
+    part the config sets that it does not build, and the agents that would; nothing for an agent that does not
+    declare ``reads``."""
     target = resolve(agent, "Agent") if isinstance(agent, str) else agent
     reads = getattr(target, "reads", None) if inspect.isclass(target) else None
     if reads is None:
         return
+    for key in config.get("agent") or {}:
+        if key not in ("spec", "config") and not _takes(target, key):
+            takers = ", ".join(n for n in _agents() if _takes(resolve(n, "Agent"), key)) or "no built-in agent"
+            raise UserError(f"agent.{key}: {target.__name__} takes no {key}; it is an argument of {takers}. "
+                            f"Drop agent.{key} or pick another task=/Agent=")
     for part in set_parts(config):
         if part not in reads:
             name = target.__name__
