@@ -28,6 +28,7 @@ test-slurm: $(STAMP)
 
 lint: $(STAMP)
 	.venv/bin/ruff check src tests benchmarks
+	.venv/bin/mypy   # pyproject's [tool.mypy]: src/ML, strict for the contract modules
 
 bench: $(STAMP)
 	$(PY) benchmarks/overhead.py

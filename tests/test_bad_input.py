@@ -101,6 +101,8 @@ CLI: list[tuple[str, list[str], str, Callable[[Path], None] | None]] = [
      _file(str(RUN / "run.json"), "{not json")),
     ("run-files-without-a-record", ["task=classify"], "holds eval.csv but no run.json: not a run ML wrote",
      _file(str(RUN / "eval.csv"), "step,score\n0,0.1\n")),
+    ("part-the-agent-ignores", ["task=drqv2_states", "Model=CNN"],
+     "Model=CNN would be ignored: DrQV2Agent does not build Model", None),
     ("missing-image-folder", ["task=classify", "Dataset=ImageFolder", "+dataset.root=nowhere"],
      "dataset.root=nowhere is not a folder", None),
     ("mnist-without-files", ["task=classify", "Dataset=MNIST"], "MNIST files not found under", None),

@@ -265,7 +265,7 @@ def test_cli_runs_and_a_run_resumes_from_its_checkpoint(workdir) -> None:
 
 
 def test_one_update_matches_a_plain_reimplementation_of_drqv2s_update() -> None:
-    """The engine's update (fused Adam, frozen critic in the actor step, foreach soft update) computes
+    """The engine's update (fused Adam, frozen critic in the actor step, one-call soft update) computes
     DrQ-v2's losses and gradients: benchmarks/drqv2.py's Reference is the reference update written out."""
     from benchmarks.drqv2 import Reference, build
 

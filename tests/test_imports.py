@@ -1,4 +1,5 @@
-"""Layers point one way: no import cycle among the modules of src/ML, lazy imports inside functions included
+"""Layers point one way: the engine never imports the pipeline (ML.benchmarking) nor the interfaces, and no import
+cycle among the modules of src/ML, lazy imports inside functions included
 (a lazy import hides a cycle from Python, not from the reader)."""
 
 from __future__ import annotations
@@ -131,3 +132,71 @@ def test_the_checker_finds_a_cycle_and_passes_a_chain(tmp_path: Path):
 def test_no_import_cycles_in_ML():
     found = cycles(import_graph(SRC / "ML"))
     assert not found, "import cycles in src/ML: " + " | ".join(" <-> ".join(c) for c in found)
+
+
+def private_torch_names(package: Path) -> list[str]:
+    """``module:line torch.<...>._name`` for every attribute of torch reached through a private name (one
+    starting with ``_``, dunders aside): those change without notice between torch releases."""
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            chain: list[str] = []
+            if isinstance(node, ast.Import):
+                chain = [part for a in node.names if a.name.startswith("torch.") for part in a.name.split(".")]
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "torch":
+                chain = [*(node.module or "").split("."), *(a.name for a in node.names)]
+            elif isinstance(node, ast.Attribute):
+                cur: ast.expr = node
+                while isinstance(cur, ast.Attribute):
+                    chain.append(cur.attr)
+                    cur = cur.value
+                chain = chain if isinstance(cur, ast.Name) and cur.id == "torch" else []
+            private = [a for a in chain if a.startswith("_") and not a.startswith("__")]
+            if private:
+                found.append(f"{path.relative_to(package.parent)}:{node.lineno} torch...{private[-1]}")
+    return sorted(set(found))
+
+
+def test_the_private_torch_checker_finds_a_private_kernel(tmp_path: Path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "a.py").write_text("import torch\ntorch._foreach_add_([], 1)\ntorch.optim.Adam\n"
+                                            "torch.nn.utils._foreach_utils\nfrom torch._dynamo import x\n")
+    assert private_torch_names(tmp_path / "pkg") == ["pkg/a.py:2 torch..._foreach_add_",
+                                                     "pkg/a.py:4 torch..._foreach_utils",
+                                                     "pkg/a.py:5 torch..._dynamo"]
+
+
+def test_ML_uses_public_torch_only():
+    found = private_torch_names(SRC / "ML")
+    assert not found, "private torch APIs in src/ML: " + "; ".join(found)
+
+
+PIPELINE = "ML.benchmarking"
+INTERFACES = {"ML", "ML.__main__", "ML.cli", "ML.plot_cli"}  # argv / code entries: may use every layer
+
+
+def _layer(module: str) -> int:
+    """0 the engine, 1 the pipeline (``ML.benchmarking``), 2 the interfaces: imports point down only."""
+    if module in INTERFACES:
+        return 2
+    return 1 if module == PIPELINE or module.startswith(PIPELINE + ".") else 0
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(f"{a} -> {b}" for a, targets in graph.items() for b in targets if _layer(b) > _layer(a))
+
+
+def test_the_layer_checker_finds_an_engine_module_importing_the_pipeline(tmp_path: Path):
+    package = tmp_path / "ML"
+    (package / "benchmarking").mkdir(parents=True)
+    for name in ("__init__.py", "cli.py", "benchmarking/__init__.py", "benchmarking/grid.py"):
+        (package / name).write_text("")
+    (package / "run.py").write_text("def train():\n    from ML.benchmarking import grid\n")  # lazy: counts
+    (package / "benchmarking" / "cells.py").write_text("import ML.run\nfrom ML import cli\n")
+    assert upward_imports(import_graph(package)) == ["ML.benchmarking.cells -> ML.cli",
+                                                     "ML.run -> ML.benchmarking.grid"]
+
+
+def test_the_engine_never_imports_the_pipeline():
+    found = upward_imports(import_graph(SRC / "ML"))
+    assert not found, "imports against the layers (engine ← pipeline ← interfaces): " + "; ".join(found)

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ML import layout
 from ML.benchmarking import analysis, cells, normalize, published, references, scores, stats
 
 MATCHING = {"observation": "pixels 84x84", "sticky_actions": None, "action_set": "continuous [1]",
@@ -18,7 +19,7 @@ MATCHING = {"observation": "pixels 84x84", "sticky_actions": None, "action_set":
 
 
 def write_run(root: Path, recipe: str, task: str, seed: int, level: float, card: dict, last: int) -> Path:
-    run_dir = root / "E" / "runs" / recipe / "DMC" / task / str(seed)
+    run_dir = layout.run_dir(root, "E", recipe, "DMC", task, seed)
     run_dir.mkdir(parents=True)
     frame = np.arange(0, last + 1, 10_000)
     pd.DataFrame({"step": frame // 2, "frame": frame, "episode": frame // 1000, "time": frame / 1e4,

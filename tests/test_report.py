@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from docutils.core import publish_parts
 
-from ML import plot_cli
+from ML import layout, plot_cli
 from ML.benchmarking import plots
 from ML.runinfo import now
 
@@ -29,7 +29,7 @@ def provenance_protocols(root: Path) -> dict:
 
 def write_run(root: Path, experiment: str, recipe: str, suite: str, task: str, seed: int, finals: float,
               env: dict, status: str = "complete", steps: int = 6) -> None:
-    run_dir = root / experiment / "runs" / recipe / suite / task / str(seed)
+    run_dir = layout.run_dir(root, experiment, recipe, suite, task, seed)
     run_dir.mkdir(parents=True)
     step = np.arange(steps) * 1000
     score = np.linspace(0, finals, steps)
@@ -58,7 +58,7 @@ def tree(tmp_path: Path) -> Path:
             write_run(results, "X", "weak", "Atari", game, seed, level + 1.5 - seed, atari)
     write_run(results, "X", "weak", "DMC", "walker_walk", 3, 0.0, dmc, status="running")  # never counted
     # a cell the pipeline recorded as failed
-    status = results / "X" / "cells" / "strong" / "DMC" / "walker_walk" / "3.json"
+    status = layout.status_path(results, "X", "strong", "DMC", "walker_walk", 3)
     status.parent.mkdir(parents=True)
     status.write_text(json.dumps({"status": "failed", "failures": 1, "problem": "ML exited with code 1: boom"}))
     return results

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -127,7 +127,7 @@ class Accelerator:
 
     def compile(self, net: nn.Module) -> nn.Module:
         """``torch.compile(net)`` when ``compile=true`` (accelerated), else ``net``."""
-        return torch.compile(net) if self.decision["compile"] else net
+        return cast(nn.Module, torch.compile(net)) if self.decision["compile"] else net
 
 
 __all__ = ["Accelerator", "choose", "cpu_has_native_bf16", "is_convolutional"]

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from ML import stops
+from ML.agents import reads
 from ML.envs.base import TaskSpec
 from ML.errors import UserError
 from ML.fileio import atomic_write
@@ -58,7 +59,8 @@ class RunState:
     rng: dict[str, Any] = field(default_factory=dict)  # python / numpy / torch global generators
 
     def to_payload(self) -> dict[str, Any]:
-        return encode(asdict(self))
+        payload: dict[str, Any] = encode(asdict(self))
+        return payload
 
     @classmethod
     def from_payload(cls, data: dict[str, Any]) -> RunState:
@@ -114,14 +116,17 @@ def restore_rng(states: dict[str, Any]) -> None:
 
 
 def build_agent(target: Any, config: Any, spec: TaskSpec) -> Any:
-    """``Agent(spec=..., config=..., **agent)``: how a run builds its agent, and how a checkpoint rebuilds it."""
+    """``Agent(spec=..., config=..., **agent)``: how a run builds its agent, and how a checkpoint rebuilds it.
+    A part the config sets that the agent does not build is refused first (``ML.agents.reads``)."""
+    reads.check(target, config)
     return instantiate(target, {**(config.get("agent") or {}), "spec": spec, "config": config}, label="Agent")
 
 
 def agent_state(agent: nn.Module) -> dict[str, Any]:
     """The agent's learned state: its modules, the optimisers/schedulers/grad scalers and generators it
     holds, and its progress counters (``COUNTERS``)."""
-    objects, counters = {}, {}
+    objects: dict[str, Any] = {}
+    counters: dict[str, int] = {}
     for name, value in _public(agent):
         if name in COUNTERS and isinstance(value, int):
             counters[name] = value
@@ -292,7 +297,7 @@ def find(spec: Any, own: Path, results: str | Path = "results") -> Path:
     return min(candidates, key=lambda p: (len(p.parts), -p.stat().st_mtime))
 
 
-def load_agent(spec: str | Path, results: str | Path = "results", trust: bool = False) -> Any:
+def load_agent(spec: str | Path | bool, results: str | Path = "results", trust: bool = False) -> Any:
     """The agent at a path or named by keywords, in eval mode, ready for inference (``trust``: see ``restore``)."""
     agent = restore(read(find(spec, Path("agent.pt") if spec is True else Path(str(spec)), results)), trust=trust)
     agent.eval()

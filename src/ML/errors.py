@@ -16,7 +16,8 @@ class UserError(Exception):
 
 def print_traceback(error: BaseException, file: TextIO | None = None) -> None:
     """The traceback behind a one-line error, with the exceptions that ``raise ... from None`` hid."""
-    seen, current = set(), error
+    seen: set[int] = set()
+    current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         current.__suppress_context__ = False

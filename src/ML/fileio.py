@@ -19,7 +19,7 @@ def _umask() -> int:
 _UMASK = _umask()
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
+def atomic_write(path: str | Path, write: Callable[[Path], object]) -> None:
     """Call ``write(tmp_path)`` then rename the temporary file over ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from ML import layout
 from ML.benchmarking import references, scores
 from ML.errors import UserError
 from ML.fileio import read_json
@@ -119,7 +120,7 @@ def run(options: dict[str, Any]) -> list[Path]:
             if options["baselines"]:
                 _measure_missing(runs, results / "baselines")
             frames.append(scores.gather(runs, results / "baselines", name))
-            statuses = {cells.run_json_of(p): p for p in (results / name).glob("cells/*/*/*/*.json")}
+            statuses = {cells.run_json_of(p): p for p in (results / name).glob(layout.STATUS_GLOB)}
             cell_tables.append(cells.table(sorted(set(runs) | set(statuses)), statuses))
         frame = pd.concat(frames, ignore_index=True)
         cell_table = pd.concat(cell_tables, ignore_index=True)

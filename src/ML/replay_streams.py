@@ -23,7 +23,7 @@ class Streams:
 
     def __init__(self, num: int, path: Path | None, *args: Any, seed: int = 0,
                  states: list[dict[str, Any]] | None = None, **kwargs: Any):
-        self.streams = [Replay(stream_path(path, i), *args, seed=seed + i,
+        self.streams = [Replay(stream_path(path, i), *args, seed=seed + i,  # type: ignore[misc]
                                state=None if states is None else states[i], **kwargs) for i in range(num)]
         self.rng = np.random.default_rng([seed, num])
         if states is not None and "streams_rng" in states[0]:

@@ -21,6 +21,7 @@ from ML.drivers import make_driver
 from ML.errors import UserError
 from ML.hyperparams import Config
 from ML.hyperparams.names import Unresolved
+from ML.layout import run_dir
 from ML.logs import CSVLog, Progress
 from ML.runinfo import RunInfo, config_hash, now, protocol_card
 
@@ -35,8 +36,8 @@ def identity(config: Config, spec: Any) -> dict[str, Any]:
 def run_directory(config: Config, ident: dict[str, Any]) -> Path:
     if config.get("run_dir"):
         return Path(config.run_dir)
-    return (Path(config.results) / ident["experiment"] / "runs" / ident["recipe"] / ident["suite"]
-            / ident["task"] / str(ident["seed"]))
+    return run_dir(config.results, ident["experiment"], ident["recipe"], ident["suite"], ident["task"],
+                   ident["seed"])
 
 
 def default_agent(spec: Any) -> str:

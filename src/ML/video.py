@@ -25,7 +25,8 @@ def write_mp4(path: Path, frames: list[np.ndarray], fps: int = 30) -> None:
 
     def write(tmp: Path) -> None:
         mp4 = tmp.with_suffix(".mp4")  # OpenCV picks the container from the suffix
-        writer = cv2.VideoWriter(str(mp4), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+        fourcc = cv2.VideoWriter_fourcc(*"mp4v")  # type: ignore[attr-defined]  # (missing from cv2's stubs)
+        writer = cv2.VideoWriter(str(mp4), fourcc, fps, (width, height))
         try:
             for frame in frames:
                 writer.write(cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2BGR))

@@ -8,6 +8,7 @@ from ML.benchmarking import slurm as _slurm
 from ML.benchmarking.cells import failures as _failures
 from ML.benchmarking.cells import read_status as _read_status
 from ML.benchmarking.plots import figure_files, figure_names
+from ML import layout as _layout
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 try:
@@ -26,9 +27,10 @@ STATS = config["stats"]
 CELL = {cell.key: cell for cell in CELLS}
 SUITES = sorted({cell.env for cell in CELLS})
 
-RUN_DIR = f"{ROOT}/runs/{{recipe}}/{{suite}}/{{task}}/{{seed}}"
+# the results tree's layout is ML.layout's; the wildcards fill its levels
+RUN_DIR = str(_layout.run_dir(RESULTS, EXP, "{recipe}", "{suite}", "{task}", "{seed}"))
 # the train rule's output: one status file per cell, written whether ML succeeded or not (ML.benchmarking.cells)
-STATUS = f"{ROOT}/cells/{{recipe}}/{{suite}}/{{task}}/{{seed}}.json"
+STATUS = str(_layout.status_path(RESULTS, EXP, "{recipe}", "{suite}", "{task}", "{seed}"))
 STATUSES = [STATUS.format(recipe=c.recipe, suite=c.env, task=c.task, seed=c.seed) for c in CELLS]
 BASELINE_JSONS = sorted({f"{BASELINES}/Classic/{c.task}.json" for c in CELLS if c.env == "Classic"})
 SCORES = f"{ROOT}/scores.csv"

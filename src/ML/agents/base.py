@@ -8,7 +8,7 @@ ARCHITECTURE.md shows where agents sit between the drivers and the blocks.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from torch import nn
 
@@ -46,12 +46,19 @@ class Transient:
     def __init__(self, value: Any = None):
         self.value = value
 
-    def __reduce__(self) -> tuple[type, tuple]:
+    def __reduce__(self) -> tuple[type, tuple[()]]:
         return Transient, ()
 
 
 class BaseAgent(nn.Module):
-    """The ``nn.Module`` agents extend: defaults for the optional parts of ``Agent``."""
+    """The ``nn.Module`` agents extend: defaults for the optional parts of ``Agent``.
+
+    ``reads``: the parts (Uppercase config keys such as ``Eyes``, ``Model``, ``Scheduler``) the agent builds
+    from the config. A part a run sets that its agent does not read is refused (``ML.agents.reads``) rather
+    than silently ignored; ``None`` (an agent that does not say) is not checked.
+    """
+
+    reads: ClassVar[frozenset[str] | None] = None
 
     def update(self, experience: Any, step: int) -> dict[str, float]:
         return {}

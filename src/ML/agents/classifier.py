@@ -13,37 +13,15 @@ from torch import nn
 from ML import ranks
 from ML.accelerate import Accelerator
 from ML.agents.base import BaseAgent, Transient
-from ML.blocks.network import build_aug, build_network, build_optimizer, config_device
+from ML.blocks.network import (
+    body_config,
+    build_aug,
+    build_network,
+    build_optimizer,
+    build_scheduler,
+    config_device,
+)
 from ML.errors import UserError
-from ML.hyperparams import instantiate
-
-
-def body_config(config: Any) -> Any:
-    """``Eyes`` followed by ``Pool`` and ``Trunk`` when set (each with its own arguments), as one sequence."""
-    parts = [(k, config.get(k), config.get(k.lower()) or {}) for k in ("Eyes", "Pool", "Trunk")]
-    parts = [p for p in parts if p[1] is not None]
-    if len(parts) == 1:
-        return config
-    return {**config, "Eyes": [p[1] for p in parts], "eyes": {i: p[2] for i, p in enumerate(parts)}}
-
-
-def build_scheduler(config: Any, optim: Any) -> Any:
-    """``Scheduler`` with ``scheduler.*``, stepped once per update; ``T_max``/``total_steps`` default to
-    ``train_steps`` and OneCycleLR's ``max_lr`` to ``lr``."""
-    name = config.get("Scheduler")
-    if name is None:
-        return None
-    from ML.hyperparams.instantiate import _parameters
-    from ML.hyperparams.paths import resolve
-
-    target = resolve(name, "Scheduler")
-    args = {"optimizer": optim, **(config.get("scheduler") or {})}
-    params = _parameters(target)
-    steps = max(int(config.get("train_steps") or 1), 1)
-    for key, value in (("T_max", steps), ("total_steps", steps), ("max_lr", config.get("lr"))):
-        if key in params and key not in args:
-            args[key] = value
-    return instantiate(target, args, label="Scheduler")
 
 
 class ClassifierAgent(BaseAgent):
@@ -58,6 +36,8 @@ class ClassifierAgent(BaseAgent):
         eval_batch_size: batch size of ``evaluate``.
         label_smoothing: cross-entropy label smoothing.
     """
+
+    reads = frozenset({"Eyes", "Pool", "Trunk", "Model", "Aug", "Optim", "Scheduler"})
 
     def __init__(self, spec: Any, config: Any, eval_batch_size: int = 1024, label_smoothing: float = 0.0):
         super().__init__()

@@ -10,7 +10,15 @@ import torch
 import torch.nn.functional as F
 
 from ML.agents.base import BaseAgent
-from ML.blocks.network import NumpyMLP, build_aug, build_network, build_optimizer, config_device
+from ML.blocks.network import (
+    NumpyMLP,
+    body_config,
+    build_aug,
+    build_network,
+    build_optimizer,
+    build_scheduler,
+    config_device,
+)
 from ML.blocks.optim import clip_grad_norm
 from ML.errors import UserError
 from ML.hyperparams import instantiate, output_shape
@@ -19,8 +27,9 @@ from ML.hyperparams import instantiate, output_shape
 class DQNAgent(BaseAgent):
     """Deep Q-learning (Mnih et al. 2015) with double Q (van Hasselt et al. 2016) and n-step returns.
 
-    The Q network is the config's ``Eyes → Model`` (default ``Identity → MLP``) from observation to one value
-    per action; the optimiser is the config's ``Optim`` with ``lr`` and ``optim.*`` (fused when it can be).
+    The Q network is the config's ``Eyes → Pool → Trunk → Model`` (default ``Identity → MLP``) from observation
+    to one value per action; the optimiser is the config's ``Optim`` with ``lr`` and ``optim.*`` (fused when it
+    can be), its learning rate scheduled by ``Scheduler`` when set (stepped per update).
 
     From pixels (``Eyes=NatureCNN``, recipes ``dqn_atari`` and ``atari100k``) observations stay uint8 in the
     replay and on their way to the device, and become floats there (NatureCNN divides by 255). With ``Aug``
@@ -51,6 +60,8 @@ class DQNAgent(BaseAgent):
         augment: apply the config's ``Aug`` (when set) to image observations in updates.
     """
 
+    reads = frozenset({"Eyes", "Pool", "Trunk", "Model", "Aug", "Optim", "Scheduler"})
+
     def __init__(self, spec: Any, config: Any, gamma: float = 0.99, n_step: int = 3, double: bool = True,
                  target_update: int = 500, tau: float = 0.0, learn_start: int = 1000, update_every: int = 1,
                  updates_per_step: int = 1, eps_start: float = 1.0, eps_end: float = 0.05,
@@ -76,7 +87,7 @@ class DQNAgent(BaseAgent):
                             f"(got n_step={n_step}, gamma={gamma}, tau={tau})")
         self.batch_size = int(config["batch_size"])
         self.device = config_device(config)
-        self.q = build_network(config, tuple(spec.obs_shape), (self.num_actions,))
+        self.q = build_network(body_config(config), tuple(spec.obs_shape), (self.num_actions,))
         if dueling:
             self.q = Dueling(self.q, config, tuple(spec.obs_shape))
         self.q = self.q.to(self.device)
@@ -87,6 +98,8 @@ class DQNAgent(BaseAgent):
         self.params = list(self.q.parameters())  # listed once: walking the modules every update costs time
         self._act_numpy = NumpyMLP.of(self.q)  # acting on one observation: numpy views of the CPU MLP's weights
         self.optim = build_optimizer(config, self.params)
+        updates = (int(config["train_steps"]) - self.learn_start) // self.update_every * self.updates_per_step
+        self.scheduler = build_scheduler(config, self.optim, updates)  # T_max: the run's updates
         self.aug = build_aug(config, tuple(spec.obs_shape)) if augment else None
         self.rng = np.random.default_rng(int(config.get("seed", 0)))
         self.updates = 0
@@ -170,6 +183,8 @@ class DQNAgent(BaseAgent):
         if self.grad_clip > 0:
             clip_grad_norm(self.params, self.grad_clip)
         self.optim.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
         self.updates += 1
         self._sync_target()
         return float(loss.detach()), float(q.detach().mean())

@@ -116,8 +116,8 @@ class Critic(nn.Module):
         return self.q1(ha), self.q2(ha)
 
 
-def _is_default(spec: Any, names: tuple[str, ...]) -> bool:
-    return spec is None or (isinstance(spec, str) and spec.strip() in names)
+def _is_default(named: Any, names: tuple[str, ...]) -> bool:
+    return named is None or (isinstance(named, str) and named.strip() in names)
 
 
 class DrQV2Agent(BaseAgent):
@@ -152,6 +152,8 @@ class DrQV2Agent(BaseAgent):
         stddev_clip: clip of the target and actor-update noise.
         augment: augment observations with ``Aug`` (pixels only; states are never augmented).
     """
+
+    reads = frozenset({"Eyes", "Aug", "Optim"})
 
     def __init__(self, spec: Any, config: Any, feature_dim: int = 50, hidden_dim: int = 1024,
                  critic_tau: float = 0.01, n_step: int = 3, gamma: float = 0.99, update_every: int = 2,
@@ -328,8 +330,10 @@ class DrQV2Agent(BaseAgent):
             self.critic.requires_grad_(True)
         self.actor_opt.step()
 
-        with torch.no_grad():
-            torch._foreach_lerp_(self._target_params, self._critic_params, self.critic_tau)
+        # target ← lerp(target, critic, tau) in one call (torch's public EMA: a foreach lerp; built here, as a
+        # closure it could not travel with a pickled agent)
+        ema = torch.optim.swa_utils.get_ema_multi_avg_fn(1.0 - self.critic_tau)
+        ema(self._target_params, self._critic_params, None)
         self.updates += 1
         return {"critic_loss": float(critic_loss.detach()), "actor_loss": float(actor_loss.detach()),
                 "critic_q": float(q1.detach().mean()), "critic_target_q": float(target_q.mean()),

@@ -65,6 +65,8 @@ class GANAgent(BaseAgent):
         eval_samples: generated (and test) images compared by the Fréchet distance.
     """
 
+    reads = frozenset({"Model", "Discriminator", "Optim"})
+
     def __init__(self, spec: Any, config: Any, z_dim: int = 100, grid: int = 64, eval_samples: int = 1000):
         super().__init__()
         self.obs_shape = tuple(int(s) for s in spec.obs_shape)

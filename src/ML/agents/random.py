@@ -16,6 +16,8 @@ class RandomAgent(BaseAgent):
     sets ``train_steps=0`` and ``evaluate_episodes=100``).
     """
 
+    reads = frozenset[str]()
+
     def __init__(self, spec: Any, config: Any):
         super().__init__()
         self.discrete = bool(spec.discrete)

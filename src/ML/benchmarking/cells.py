@@ -26,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from ML import runinfo
+from ML import layout, runinfo
 from ML.benchmarking import scores
 from ML.fileio import read_json, write_json
 
@@ -149,8 +149,5 @@ def table(run_jsons: Iterable[str | Path], statuses: dict[Path, Path] | None = N
 
 
 def run_json_of(status: str | Path) -> Path:
-    """``<root>/<exp>/cells/<recipe>/<suite>/<task>/<seed>.json`` → ``<root>/<exp>/runs/.../<seed>/run.json``."""
-    status = Path(status)
-    parts = status.parts
-    i = len(parts) - 1 - parts[::-1].index("cells")
-    return Path(*parts[:i], "runs", *parts[i + 1:-1], status.stem, "run.json")
+    """A cell status file → its run's run.json (``ML.layout``)."""
+    return layout.run_of_status(status) / "run.json"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,45 +11,19 @@ from typing import Any
 import jsonschema
 import yaml
 
-from ML.benchmarking import protocols
+from ML import layout
+from ML.hyperparams.suites import (  # noqa: F401  (the pipeline's names for the engine's suite reading)
+    SUITE_ARGS,
+    SUITES_DIR,
+    ConfigError,
+    Suite,
+    format_args,
+    format_value,
+    known_suites,
+    load_suite,
+)
 
-SUITES_DIR = Path(__file__).resolve().parent.parent / "recipes" / "suites"
 SCHEMA = Path(__file__).with_name("config.schema.yaml")  # package data: the workflow validates with it too
-
-# how each environment kind names its task on the ML command line
-SUITE_ARGS = {
-    "Classic": ["Env=Classic", "env.task={task}"],
-    "Classify": ["Dataset={task}"],
-    "Atari": ["Env=Atari", "env.game={task}"],
-    "DMC": ["Env=DMC", "env.task={task}"],
-}
-
-
-SUITE_KEYS = {"env", "tasks", "args", "task_args", "protocol", "difficulty"}
-
-
-class ConfigError(ValueError):
-    """A bad benchmark config; its message is one line naming the problem and the fix."""
-
-
-@dataclass(frozen=True)
-class Suite:
-    name: str
-    env: str
-    tasks: tuple[str, ...]
-    args: tuple[str, ...] = ()
-    path: Path | None = None
-    protocol: str | None = None
-    difficulty: str | None = None
-    task_args: dict[str, tuple[str, ...]] = field(default_factory=dict)
-
-    def cell_args(self, task: str) -> list[str]:
-        """The protocol's arguments for ``task``, then the suite's own (``key=value`` tokens)."""
-        own = [*self.args, *self.task_args.get(task, ())]
-        if self.protocol is None:
-            return own
-        return [*format_args(protocols.load(self.protocol).task_args(task, self.difficulty)), *own]
-
 
 @dataclass(frozen=True)
 class Cell:
@@ -66,7 +39,7 @@ class Cell:
         return self.recipe, self.env, self.task, str(self.seed)
 
     def run_dir(self, results: str | Path, experiment: str) -> Path:
-        return Path(results) / experiment / "runs" / self.recipe / self.env / self.task / str(self.seed)
+        return layout.run_dir(results, experiment, self.recipe, self.env, self.task, self.seed)
 
     def argv(self, experiment: str, results: str | Path, threads: int) -> list[str]:
         return [
@@ -82,87 +55,6 @@ class Cell:
 
     def shell_args(self, experiment: str, results: str | Path, threads: int) -> str:
         return " ".join(shlex.quote(a) for a in self.argv(experiment, results, threads))
-
-
-def known_suites() -> list[str]:
-    return sorted(p.stem for p in SUITES_DIR.glob("*.yaml"))
-
-
-def load_suite(name: str) -> Suite:
-    """A suite by file name (case-insensitive, ``Classic`` → classic.yaml) or by path to a YAML file.
-
-    A suite file (``ML/recipes/suites/NAME.yaml``) names its environment kind, tasks and protocol::
-
-        env: DMC                # Classic | Classify | Atari | DMC
-        protocol: drqv2         # optional: ML/recipes/protocols/drqv2.yaml (ML.benchmarking.protocols)
-        difficulty: easy        # optional: the protocol's difficulty of every task below
-        tasks: [cartpole_balance, walker_walk]
-        args: {}                # optional extra ML arguments for every task of the suite
-        task_args: {}           # optional, per task: {walker_walk: {batch_size: 512}}
-    """
-    path = Path(name)
-    if not (path.suffix in (".yaml", ".yml") and path.is_file()):
-        matches = [p for p in SUITES_DIR.glob("*.yaml") if p.stem.lower() == name.lower()]
-        if not matches:
-            raise ConfigError(
-                f"no suite {name!r}: expected {SUITES_DIR / (name.lower() + '.yaml')} "
-                f"(known suites: {', '.join(known_suites())})"
-            )
-        path = matches[0]
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"suite file {path} is not valid YAML: {str(e).splitlines()[0]}") from None
-    unknown = sorted(set(data) - SUITE_KEYS) if isinstance(data, dict) else []
-    if unknown:
-        raise ConfigError(f"suite file {path}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(SUITE_KEYS))}); "
-                          "a budget comes from the suite's protocol or a grid entry's args")
-    env, tasks = data.get("env"), data.get("tasks")
-    if env not in SUITE_ARGS:
-        raise ConfigError(f"suite file {path}: env must be one of {', '.join(SUITE_ARGS)}, not {env!r}")
-    if not isinstance(tasks, list) or not tasks or not all(isinstance(t, str) for t in tasks):
-        raise ConfigError(f"suite file {path}: tasks must be a non-empty list of names")
-    task_args = data.get("task_args") or {}
-    if not isinstance(task_args, dict):
-        raise ConfigError(f"suite file {path}: task_args must map task names to their arguments")
-    stray = [t for t in task_args if t not in tasks]
-    if stray:
-        raise ConfigError(f"suite file {path}: task_args names {', '.join(map(str, stray))}, not in the suite's "
-                          f"tasks ({', '.join(tasks)}); fix the name or add it to tasks")
-    protocol, difficulty = data.get("protocol"), data.get("difficulty")
-    if difficulty is not None and protocol is None:
-        raise ConfigError(f"suite file {path}: difficulty {difficulty!r} needs a protocol: "
-                          f"(one of {', '.join(protocols.known())})")
-    suite = Suite(path.stem, env, tuple(tasks), tuple(format_args(data.get("args"))), path,
-                  None if protocol is None else str(protocol), None if difficulty is None else str(difficulty),
-                  {str(k): tuple(format_args(v)) for k, v in task_args.items()})
-    try:
-        for task in tasks:
-            suite.cell_args(task)
-    except protocols.ProtocolError as e:
-        raise ConfigError(f"suite file {path}: {e}") from None
-    return suite
-
-
-def format_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, (list, dict)):
-        return json.dumps(value, separators=(",", ":"))
-    return str(value)
-
-
-def format_args(args: Any) -> list[str]:
-    """Extra ML arguments from a mapping, a list of ``key=value`` or one string, as ``key=value`` tokens."""
-    if not args:
-        return []
-    if isinstance(args, dict):
-        return [f"{k}={format_value(v)}" for k, v in args.items()]
-    if isinstance(args, str):
-        return shlex.split(args)
-    return [str(a) for a in args]
 
 
 def merge_args(*groups: list[str]) -> tuple[str, ...]:

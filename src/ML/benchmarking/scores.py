@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from ML import runinfo
+from ML import layout, runinfo
 from ML.benchmarking import published as published_runs
 from ML.benchmarking import references
 from ML.benchmarking.normalize import ReferenceWarning, normalize
@@ -29,16 +29,13 @@ IDENTITY = ["experiment", "recipe", "suite", "task", "seed"]
 
 
 def find_runs(experiment_dir: str | Path) -> list[Path]:
-    """Every run.json of an experiment's layout ``runs/<recipe>/<suite>/<task>/<seed>/run.json``."""
-    return sorted(Path(experiment_dir).glob("runs/*/*/*/*/run.json"))
+    """Every run.json of an experiment (``ML.layout``)."""
+    return sorted(Path(experiment_dir).glob(layout.RUN_GLOB))
 
 
 def identity(run_json: Path, info: dict[str, Any]) -> dict[str, Any]:
     """experiment/recipe/suite/task/seed from run.json, else from the directory layout."""
-    parts = run_json.resolve().parent.parts
-    from_path = {}
-    if len(parts) >= 6 and parts[-5] == "runs":  # <experiment>/runs/<recipe>/<suite>/<task>/<seed>
-        from_path = dict(zip(IDENTITY, (parts[-6], *parts[-4:]), strict=True))
+    from_path = layout.identity_of(run_json.resolve().parent)
     out = {key: info.get(key) if info.get(key) not in (None, "") else from_path.get(key) for key in IDENTITY}
     out["seed"] = int(out["seed"]) if out["seed"] is not None else 0
     return out

@@ -47,7 +47,7 @@ def image_shape(shape: Any, part: str, name: str = "in_shape", gray: bool = True
         out = (1, *out)
     if len(out) != 3:
         raise UserError(f"{part} works on images shaped (C, H, W), not {list(out)}{fix}")
-    return out  # type: ignore[return-value]
+    return out
 
 
 def activation_module(activation: Any, part: str) -> nn.Module:
@@ -71,7 +71,7 @@ def apply_head(head: nn.Module | None, out_shape: Shape | None, features: torch.
     if head is None:
         return features
     out = head(features)
-    return out.view(out.shape[0], *out_shape) if len(out_shape) > 1 else out
+    return out.view(out.shape[0], *out_shape) if out_shape is not None and len(out_shape) > 1 else out
 
 
 class Identity(nn.Module):

@@ -72,6 +72,33 @@ def build_network(config: Any, in_shape: tuple[int, ...], out_shape: tuple[int, 
                     f"{list(out_shape)}: {error}; fix Eyes/Model or their arguments")
 
 
+def body_config(config: Any) -> Any:
+    """``Eyes`` followed by ``Pool`` and ``Trunk`` when set (each with its own arguments), as one sequence."""
+    parts = [(k, config.get(k), config.get(k.lower()) or {}) for k in ("Eyes", "Pool", "Trunk")]
+    parts = [p for p in parts if p[1] is not None]
+    if len(parts) == 1:
+        return config
+    return {**config, "Eyes": [p[1] for p in parts], "eyes": {i: p[2] for i, p in enumerate(parts)}}
+
+
+def build_scheduler(config: Any, optim: Any, updates: int | None = None) -> Any:
+    """``Scheduler`` with ``scheduler.*``, stepped once per update; ``T_max``/``total_steps`` default to the
+    run's number of updates (``updates``, else ``train_steps``) and OneCycleLR's ``max_lr`` to ``lr``."""
+    name = config.get("Scheduler")
+    if name is None:
+        return None
+    from ML.hyperparams.instantiate import _parameters
+
+    target = resolve(name, "Scheduler")
+    args = {"optimizer": optim, **(config.get("scheduler") or {})}
+    params = _parameters(target)
+    steps = max(int(updates if updates is not None else config.get("train_steps") or 1), 1)
+    for key, value in (("T_max", steps), ("total_steps", steps), ("max_lr", config.get("lr"))):
+        if key in params and key not in args:
+            args[key] = value
+    return instantiate(target, args, label="Scheduler")
+
+
 def build_aug(config: Any, obs_shape: tuple[int, ...], default: str | None = None) -> nn.Module | None:
     """The config's ``Aug`` with ``aug.*``, applied to training batches only: ``default`` when ``Aug`` is
     unset, nothing when it is (or defaults to) ``Identity`` or empty. Every agent builds its augmentation
@@ -97,10 +124,6 @@ def build_optimizer(config: Any, params: Any) -> Any:
         # one kernel per step instead of a dozen small ones: ~3x faster on a CPU for small networks, the same
         # math (optim.fused=false opts out)
         args["fused"] = True
-    if optim is torch.optim.Adam and args.get("fused"):
-        from ML.blocks.optim import FusedAdam  # the same kernel without torch.optim's per-step Python
-
-        optim = FusedAdam
     return instantiate(optim, args, label="Optim")
 
 

@@ -126,6 +126,9 @@ class RandomCropFlip(nn.Module):
 class Normalize(nn.Module):
     """``(x - mean) / std`` per channel (axis 1); ``mean``/``std`` are lists (one per channel) or numbers."""
 
+    mean: torch.Tensor  # buffers
+    std: torch.Tensor
+
     def __init__(self, mean: Any, std: Any, in_shape: Any = None):
         super().__init__()
         mean_t = torch.as_tensor(mean, dtype=torch.float32).flatten()

@@ -112,16 +112,17 @@ class ImageFolder(TensorData):
             raise UserError(f"Dataset=ImageFolder: no images ({', '.join(_IMAGE_SUFFIXES)}) under {folder}")
         first = Image.open(files[0][0])
         mode = mode or ("L" if first.mode in ("L", "1", "I", "I;16", "F") else "RGB")
+        hw: tuple[int, ...]
         if size is None:
             hw = (first.height, first.width)
         else:
             hw = (int(size), int(size)) if isinstance(size, (int, float)) else tuple(int(v) for v in size)
         images = np.empty((len(files), 1 if mode == "L" else 3, *hw), dtype=np.uint8)
         for i, (path, _) in enumerate(files):
-            with Image.open(path) as image:
-                image = image.convert(mode)
+            with Image.open(path) as opened:
+                image = opened.convert(mode)
                 if (image.height, image.width) != hw:
-                    image = image.resize((hw[1], hw[0]), Image.BILINEAR)
+                    image = image.resize((hw[1], hw[0]), Image.Resampling.BILINEAR)
                 array = np.asarray(image, dtype=np.uint8)
             images[i] = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
         labels = np.asarray([k for _, k in files], dtype=np.int64)
@@ -151,7 +152,7 @@ def _md5(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _prepare_mnist(cls: type, root: Path) -> None:
+def _prepare_mnist(cls: Any, root: Path) -> None:
     """Unpack ``.gz`` idx files in place (what torchvision's download step would do), or explain."""
     raw = root / cls.__name__ / "raw"
     names = [Path(url).name for url, _ in cls.resources]
@@ -174,7 +175,7 @@ def _prepare_mnist(cls: type, root: Path) -> None:
             f"there, or pass dataset.download=true where a network is available")
 
 
-def _prepare_cifar(cls: type, root: Path) -> None:
+def _prepare_cifar(cls: Any, root: Path) -> None:
     """Unpack a verified ``cifar-10-python.tar.gz`` if only the archive is there, or explain."""
     folder = root / cls.base_folder
     files = [name for name, _ in cls.train_list + cls.test_list] + [cls.meta["filename"]]
@@ -349,19 +350,19 @@ def iterate(dataset: Any, batch_size: int = 1024) -> Iterator[tuple[torch.Tensor
 # ---------------------------------------------------------------- load
 
 
-def _name(spec: Any, target: Any) -> str:
-    if isinstance(spec, str) and spec in BUILTIN_DATASETS:
-        return spec
+def _name(named: Any, target: Any) -> str:
+    if isinstance(named, str) and named in BUILTIN_DATASETS:
+        return named
     if inspect.isclass(target) or inspect.isfunction(target):
         return target.__name__
     return type(target).__name__
 
 
-def _resolve(spec: Any) -> Any:
-    if isinstance(spec, str) and "." not in spec and spec not in BUILTIN_DATASETS:
-        raise UserError(f"unknown Dataset {spec!r}: use a built-in ({', '.join(BUILTIN_DATASETS)}), "
+def _resolve(named: Any) -> Any:
+    if isinstance(named, str) and "." not in named and named not in BUILTIN_DATASETS:
+        raise UserError(f"unknown Dataset {named!r}: use a built-in ({', '.join(BUILTIN_DATASETS)}), "
                         f"MyFile.MyDataset, or a torch Dataset class passed in code")
-    return resolve(spec, "Dataset")
+    return resolve(named, "Dataset")
 
 
 def _split(dataset: Any, test_fraction: float, seed: int) -> tuple[Any, Any]:
@@ -397,9 +398,9 @@ def _parameters(target: Any) -> dict[str, inspect.Parameter]:
         return {}
 
 
-def _build(spec: Any, target: Any, args: dict[str, Any]) -> tuple[Any, Any]:
+def _build(named: Any, target: Any, args: dict[str, Any]) -> tuple[Any, Any]:
     """The (train, test) pair for any form ``Dataset=`` takes."""
-    label = _name(spec, target)
+    label = _name(named, target)
     split_seed = int(args.pop("split_seed", 0))
     test_fraction = float(args.pop("test_fraction", 0.2))
     params = _parameters(target)
@@ -482,7 +483,8 @@ def channel_stats(dataset: Any, key: str, cache: Path | None = None) -> dict[str
                 return stats
         except (OSError, ValueError):
             pass
-    total = total_sq = None
+    total: Any = None
+    total_sq: Any = None
     count = 0
     for x, _ in iterate(dataset, 1024):
         x = x.double()
@@ -551,22 +553,22 @@ def load(config: Any, store: Callable[..., tuple[Any, Any]] | None = None) -> tu
     labels ignored, one class allowed); ``norm=true`` records the training set's per-channel mean/std in
     ``spec.info["norm"]`` (computed once, cached under ``<results>/.cache/``).
     """
-    spec = config.get("Dataset")
-    if spec is None:
+    named = config.get("Dataset")
+    if named is None:
         raise UserError(f"no Dataset: set Dataset=... ({', '.join(BUILTIN_DATASETS)} or MyFile.MyDataset)")
     args = dict(config.get("dataset") or {})
-    target = _resolve(spec)
+    target = _resolve(named)
     num_classes = args.get("num_classes")
     if "num_classes" not in _parameters(target):  # the engine's option, unless the class takes it (FakeData)
         args.pop("num_classes", None)
-    if store is not None and isinstance(spec, str) and spec in BUILTIN_DATASETS:
-        train, test = store(spec, args, lambda: _build(spec, target, dict(args)))
+    if store is not None and isinstance(named, str) and named in BUILTIN_DATASETS:
+        train, test = store(named, args, lambda: _build(named, target, dict(args)))
     else:
-        train, test = _build(spec, target, args)
+        train, test = _build(named, target, args)
     override = _test_override(config)
     if override is not None:
         test = override
-    name = _name(spec, target)
+    name = _name(named, target)
     if len(train) == 0 or len(test) == 0:
         raise UserError(f"Dataset={name} has an empty training or test set")
     first = train.take(slice(0, 1))[0][0] if isinstance(train, TensorData) else _item(train[0])[0]

@@ -56,6 +56,7 @@ def _in_renderer(error: BaseException) -> bool:
 def _suite(pixels: bool) -> Any:
     """``dm_control.suite``; without pixels, a broken OpenGL backend falls back to ``MUJOCO_GL=disable``."""
     _load_llvm_users_in_order()
+    error: BaseException
     try:
         from dm_control import suite
         return suite
@@ -160,7 +161,7 @@ class DMC(gymnasium.Env):
         self._low, self._high, self._action_dtype = low, high, spec.dtype
         self.action_space = spaces.Box(-1.0, 1.0, tuple(spec.shape), np.float32, seed=self.base_seed)
         if pixels:
-            shape = (3 * frame_stack, size, size)
+            shape: tuple[int, ...] = (3 * frame_stack, size, size)
             self.observation_space = spaces.Box(0, 255, shape, np.uint8)
             from mujoco import FatalError  # loaded with dm_control already
 
@@ -175,7 +176,7 @@ class DMC(gymnasium.Env):
             dim = sum(int(np.prod(s.shape)) for s in self._env.observation_spec().values())
             shape = (dim,)
             self.observation_space = spaces.Box(-np.inf, np.inf, shape, np.float32)
-        self._frames = np.zeros(shape, np.uint8) if pixels else None
+        self._frames: Any = np.zeros(shape, np.uint8) if pixels else None
 
         limit = float(getattr(self._env, "_step_limit", float("inf")))  # physics-control steps per episode
         info = {"domain": domain, "dmc_task": name, "pixels": pixels, "size": size, "camera": self.camera,
@@ -214,7 +215,8 @@ class DMC(gymnasium.Env):
         if self._scale:
             action = self._low + (action + 1.0) * 0.5 * (self._high - self._low)
         action = action.astype(self._action_dtype, copy=False)
-        reward, time_step = 0.0, None
+        reward = 0.0
+        time_step: Any = None  # dm_env's TimeStep (action_repeat ≥ 1: set by the loop)
         for _ in range(self.action_repeat):
             time_step = self._env.step(action)
             reward += float(time_step.reward or 0.0)

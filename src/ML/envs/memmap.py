@@ -238,8 +238,8 @@ class SharedBatches:
         ctx = mp.get_context(method)
         self._tasks, self._done = ctx.Queue(), ctx.Queue()
         for _ in range(self.workers):
-            proc = ctx.Process(target=_worker, args=(str(self.dataset.folder), self.dataset.split, self._x,
-                                                     self._y, self._tasks, self._done), daemon=True)
+            proc = ctx.Process(target=_worker, args=(str(self.dataset.folder), self.dataset.split,  # type: ignore[attr-defined]
+                                                     self._x, self._y, self._tasks, self._done), daemon=True)
             proc.start()
             self._procs.append(proc)
         self._free = list(range(slots))

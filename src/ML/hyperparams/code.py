@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import inspect
 import operator
+from collections.abc import Callable
 from typing import Any
 
 from ML.errors import UserError
@@ -12,7 +13,7 @@ from ML.hyperparams import names as registry
 
 _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
            ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
-_UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
+_UNARY: dict[type, Callable[[Any], Any]] = {ast.USub: operator.neg, ast.UAdd: operator.pos}
 _LITERAL_NAMES = {"True": True, "False": False, "None": None}
 _ROOTS = {"nn": "torch.nn", "F": "torch.nn.functional", "torch": "torch"}
 _ALLOWED = ("direct code may only call nn.* module classes, built-in parts (CNN, MLP...) and MyFile.py names "
@@ -61,7 +62,7 @@ class _Evaluator:
     def _Dict(self, node: ast.Dict) -> Any:
         if any(k is None for k in node.keys):
             raise _refuse(self.text, "** unpacking is not allowed")
-        return {self(k): self(v) for k, v in zip(node.keys, node.values, strict=True)}
+        return {self(k): self(v) for k, v in zip(node.keys, node.values, strict=True) if k is not None}
 
     def _UnaryOp(self, node: ast.UnaryOp) -> Any:
         op = _UNARY.get(type(node.op))

@@ -1,6 +1,6 @@
 """Build a named part with its shape arguments filled in from the signature (``in_features``, ...).
 
-``instantiate(spec, args, in_shape, out_shape)`` resolves ``spec`` (name, class, function, instance or a
+``instantiate(named, args, in_shape, out_shape)`` resolves ``named`` (name, class, function, instance or a
 list of them for a sequence), fills whichever of ``in_shape, out_shape, in_features, out_features,
 in_channels, out_channels, in_dim, out_dim`` the signature asks for and ``args`` does not give, and
 returns the object. An ``nn.Module`` instance is used as given.
@@ -60,10 +60,10 @@ def _call(target: Any, args: dict[str, Any], in_shape: Shape | None, out_shape: 
     return target(**kwargs, **args)
 
 
-def offer(spec: Any, args: dict[str, Any], **engine: Any) -> dict[str, Any]:
+def offer(named: Any, args: dict[str, Any], **engine: Any) -> dict[str, Any]:
     """``args`` (the user's, verbatim) plus those of the engine's values the class declares and the user did
     not set: ``offer(config.Env, config.env, seed=0)`` gives a user Env ``seed`` only if it takes one."""
-    params = _parameters(resolve(spec, "part")) if not isinstance(spec, (list, tuple)) else {}
+    params = _parameters(resolve(named, "part")) if not isinstance(named, (list, tuple)) else {}
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     return {**{k: v for k, v in engine.items() if (k in params or takes_any) and k not in args}, **args}
 
@@ -119,20 +119,20 @@ def _split_args(args: dict[str, Any], parts: list[Any], label: str) -> list[dict
     return per_part
 
 
-def instantiate(spec: Any, args: dict[str, Any] | None = None, in_shape: Shape | None = None,
+def instantiate(named: Any, args: dict[str, Any] | None = None, in_shape: Shape | None = None,
                 out_shape: Shape | None = None, label: str = "part") -> Any:
-    """The object for ``spec`` with shape arguments inferred; lists become ``nn.Sequential``."""
+    """The object for ``named`` with shape arguments inferred; lists become ``nn.Sequential``."""
     args = dict(args or {})
-    if isinstance(spec, (list, tuple)):
-        spec = rejoin(list(spec))
+    if isinstance(named, (list, tuple)):
+        named = rejoin(list(named))
         modules, shape = [], in_shape
-        for i, (part, part_args) in enumerate(zip(spec, _split_args(args, list(spec), label), strict=True)):
-            last = i == len(spec) - 1
+        for i, (part, part_args) in enumerate(zip(named, _split_args(args, list(named), label), strict=True)):
+            last = i == len(named) - 1
             module = instantiate(part, part_args, shape, out_shape if last else None, f"{label}.{i}")
             modules.append(module)
             shape = output_shape(module, shape) if shape is not None else None
         return nn.Sequential(*modules)
-    target = resolve(spec, label)
+    target = resolve(named, label)
     if isinstance(target, nn.Module) or not callable(target):
         if args:
             raise UserError(f"{label} is an object given as is; it takes no arguments ({', '.join(args)})")

@@ -7,7 +7,7 @@ import inspect
 from typing import Any
 
 from ML.errors import UserError
-from ML.hyperparams import recipes
+from ML.hyperparams import recipes, suites
 from ML.hyperparams.instantiate import instantiate
 from ML.hyperparams.parse import Override
 from ML.hyperparams.paths import resolve
@@ -112,16 +112,14 @@ def by_task(recipe: dict[str, Any], overrides: list[Override]) -> dict[str, Any]
 
 def _dmc_protocol(task: str) -> dict[str, Any]:
     """The published protocol's arguments for a DMC task (nested), from the protocol suite that lists it."""
-    from ML.benchmarking import grid, protocols  # suites and protocols live with the benchmark grid
-
-    for name in grid.known_suites():
+    for name in suites.known_suites():
         try:
-            suite = grid.load_suite(name)
-        except grid.ConfigError as e:
+            suite = suites.load_suite(name)
+        except suites.ConfigError as e:
             raise UserError(str(e)) from None
         if suite.env == "DMC" and suite.protocol and task in suite.tasks:
             nested: dict[str, Any] = {}
-            for key, value in protocols.load(suite.protocol).task_args(task, suite.difficulty).items():
+            for key, value in suites.load_protocol(suite.protocol).task_args(task, suite.difficulty).items():
                 *parents, last = str(key).split(".")
                 node = nested
                 for part in parents:
