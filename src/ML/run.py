@@ -77,6 +77,9 @@ def resume_exactness(config: Config, spec: Any, previous: dict[str, Any] | None 
         return {k: previous[k] for k in ("resume_exact", "resume_note", "resume_stop")}
     if ranks.world_size(config) > 1:
         return {"resume_exact": False, "resume_note": "data-parallel run: resume is off, it starts fresh"}
+    if config.get("stream"):
+        return {"resume_exact": False, "resume_note": "stream=true keeps no replay on disk: a resume learns "
+                "from an empty one again"}
     if spec.info.get("terminal_on_life_loss"):
         return {"resume_exact": False, "resume_note": "a lost life ends a training episode mid-game, which a "
                 "resume cannot rebuild by replaying the episode's actions"}
