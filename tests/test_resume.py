@@ -211,7 +211,7 @@ def test_run_json_says_where_resume_is_not_exact() -> None:
         assert resume_exactness(config, plain.task_spec) == {"resume_exact": True}
         assert resume_exactness({**config, "world_size": 2}, plain.task_spec)["resume_exact"] is False
         assert "stream" in resume_exactness({**config, "stream": True}, plain.task_spec)["resume_note"]
-        stopped = {"resume_exact": False, "resume_note": "stopped between checkpoints", "resume_stop": 7}
+        stopped = {"resume_exact": False, "resume_note": "stopped between checkpoints", "resume_inexact_at": 7}
         assert resume_exactness(config, plain.task_spec, stopped) == stopped  # an earlier stop's false stays
     finally:
         lives.close()
