@@ -115,9 +115,24 @@ def test_a_vector_run_is_exact_when_stopped_at_a_checkpoint_and_says_so_when_not
     assert ml_here([*args, f"run_dir={between}"], monkeypatch, "train_row@3:INT") == 130  # step 150
     assert ml_here([*args, f"run_dir={between}"], monkeypatch) == 0
     info = json.loads((between / "run.json").read_text())
-    assert info["status"] == "complete" and info["resume_exact"] is False and info["resume_stop"] == 150
+    assert info["status"] == "complete" and info["resume_exact"] is False and info["resume_inexact_at"] == 150
     assert "restart" in info["resume_note"]
     assert table(between / "train.csv")[:3] == table(whole / "train.csv")[:3]
+
+
+def test_a_resume_from_a_replay_that_overwrote_frames_says_it_is_not_exact(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """replay.capacity smaller than the frames stored: the ring reloads in another order, its samples differ."""
+    args = ["task=dqn", "train_steps=300", "evaluate_per_steps=0", "evaluate_episodes=1", "log_per_steps=50",
+            "agent.learn_start=50", "replay.capacity=100", *COMMON]
+    early, late = tmp_path / "early", tmp_path / "late"
+    for run, stop_at in ((early, "step@40:TERM"), (late, "step@200:TERM")):
+        assert ml_here([*args, f"run_dir={run}"], monkeypatch, stop_at) == 143
+        assert ml_here([*args, f"run_dir={run}"], monkeypatch) == 0
+    assert json.loads((early / "run.json").read_text())["resume_exact"] is True  # stopped before it wrapped
+    info = json.loads((late / "run.json").read_text())
+    assert info["resume_exact"] is False and info["resume_inexact_at"] == 200
+    assert "replay.capacity" in info["resume_note"]
 
 
 def test_a_stop_during_a_long_evaluation_ends_within_seconds(tmp_path: Path) -> None:

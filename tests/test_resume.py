@@ -196,7 +196,8 @@ def test_a_complete_run_of_another_config_is_not_replaced(tmp_path: Path) -> Non
 
 
 def test_run_json_says_where_resume_is_not_exact() -> None:
-    """Atari with a lost life ending training episodes cannot be rebuilt by replaying an episode's actions."""
+    """Atari with a lost life ending training episodes cannot be rebuilt by replaying an episode's actions;
+    stream=true keeps no replay to resume."""
     from ML.envs.atari import Atari
     from ML.hyperparams import resolve_config
     from ML.run import resume_exactness
@@ -209,6 +210,9 @@ def test_run_json_says_where_resume_is_not_exact() -> None:
         assert "life" in resume_exactness(config, lives.task_spec)["resume_note"]
         assert resume_exactness(config, plain.task_spec) == {"resume_exact": True}
         assert resume_exactness({**config, "world_size": 2}, plain.task_spec)["resume_exact"] is False
+        assert "stream" in resume_exactness({**config, "stream": True}, plain.task_spec)["resume_note"]
+        stopped = {"resume_exact": False, "resume_note": "stopped between checkpoints", "resume_inexact_at": 7}
+        assert resume_exactness(config, plain.task_spec, stopped) == stopped  # an earlier stop's false stays
     finally:
         lives.close()
         plain.close()

@@ -395,12 +395,15 @@ class Replay:
     def state(self) -> dict[str, Any]:
         """For a checkpoint: write every complete episode to replay.h5, then its sizes and the RNG state.
 
-        ``{"disk_frames", "disk_episodes", "rng"}``; pass it back as ``Replay(..., load=True, state=...)``.
+        ``{"disk_frames", "disk_episodes", "rng", "wrapped"}``; pass it back as ``Replay(..., load=True,
+        state=...)``. ``wrapped``: the RAM ring has overwritten frames, so a resume reloads it in another order
+        (its samples differ: run.json's ``resume_exact`` says so).
         """
         self.flush()
         frames = int(self._file["obs"].shape[0]) if self._file is not None else 0
         episodes = int(self._file["episodes"].shape[0]) if self._file is not None else 0
-        return {"disk_frames": frames, "disk_episodes": episodes, "rng": self.rng.bit_generator.state}
+        return {"disk_frames": frames, "disk_episodes": episodes, "rng": self.rng.bit_generator.state,
+                "wrapped": self._total > self.capacity}
 
     def _append(self, name: str, values: np.ndarray) -> None:
         assert self._file is not None

@@ -71,13 +71,23 @@ def _unfinished(ckpt_path: Path, config: Config) -> dict[str, Any] | None:
     return payload
 
 
-def resume_exactness(config: Config, spec: Any, previous: dict[str, Any] | None = None) -> dict[str, Any]:
-    """run.json's ``resume_exact``: whether a killed run, started again, ends as an uninterrupted one would
-    (``previous``: the run.json a resume continues, which keeps an earlier stop's ``false``)."""
-    if previous and previous.get("resume_exact") is False and "resume_stop" in previous:
-        return {k: previous[k] for k in ("resume_exact", "resume_note", "resume_stop")}
+def resume_exactness(config: Config, spec: Any, previous: dict[str, Any] | None = None,
+                     state: RunState | None = None) -> dict[str, Any]:
+    """run.json's ``resume_exact``: whether a killed run, started again, ends as an uninterrupted one would.
+    A resume (``previous``: the run.json it continues, ``state``: its checkpoint's) keeps an earlier ``false``
+    of this run, and is not exact from a replay that had overwritten frames."""
+    if previous and previous.get("resume_exact") is False and "resume_inexact_at" in previous:
+        return {k: previous[k] for k in ("resume_exact", "resume_note", "resume_inexact_at")}
+    replays = (state.driver.get("replay") if state else None) or []
+    if any(r.get("wrapped") for r in (replays if isinstance(replays, list) else [replays])):
+        return {"resume_exact": False, "resume_inexact_at": state.step, "resume_note": (
+            f"resumed at step {state.step} from a replay that had overwritten its oldest frames (replay.capacity): "
+            "it reloads in another order, so samples differ from then on")}
     if ranks.world_size(config) > 1:
         return {"resume_exact": False, "resume_note": "data-parallel run: resume is off, it starts fresh"}
+    if config.get("stream"):
+        return {"resume_exact": False, "resume_note": "stream=true keeps no replay on disk: a resume learns "
+                "from an empty one again"}
     if spec.info.get("terminal_on_life_loss"):
         return {"resume_exact": False, "resume_note": "a lost life ends a training episode mid-game, which a "
                 "resume cannot rebuild by replaying the episode's actions"}
@@ -218,7 +228,7 @@ def _train_in(run_dir: Path, config: Config, command: list[str], driver: Any, ag
     env_info = {**spec.info, "action_repeat": spec.action_repeat, "malloc": record["malloc"],
                 **agent.describe()}  # agent: run-time choices
     info = RunInfo(run_dir / "run.json", ident, config, env_info, command, previous)
-    info.data.update(resume_exactness(config, spec, previous))
+    info.data.update(resume_exactness(config, spec, previous, state if resume else None))
     info.data["protocol"] = protocol_card(config, spec, agent, driver.frames_per_step)  # comparability (ML.runinfo)
     info.data["lock"] = record["lock"]  # one writer (ML.runlock), or why not
     logs = {name: CSVLog(run_dir / name, state.logs.get(name) if resume else None) for name in LOGS}
@@ -318,7 +328,7 @@ def _loop(config: Config, driver: Any, agent: Any, build: tuple[Any, Any], info:
         except stops.Stop as stop:
             restarts = int(build[1].info.get("num_envs") or 1) > 1  # its checkpoints restart the games
             if restarts and saved != step:
-                info.data.update(resume_exact=False, resume_stop=step, resume_note=(
+                info.data.update(resume_exact=False, resume_inexact_at=step, resume_note=(
                     f"stopped at step {step}, between checkpoints: the env.num_envs games restart there"))
             if not restarts or saved != step:
                 checkpoint()

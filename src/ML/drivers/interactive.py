@@ -25,6 +25,10 @@ def episode_seed(*key: int) -> int:
     return int(np.random.SeedSequence([abs(int(k)) for k in key]).generate_state(1)[0])
 
 
+def _silent(done: int, total: int) -> None:
+    """No evaluation progress to show."""
+
+
 class Interactive:
     def __init__(self, config: Any):
         self.config = config
@@ -226,7 +230,7 @@ class Interactive:
         if step >= int(self.config.train_steps) and self.config.get("evaluate_episodes_final") is not None:
             episodes = int(self.config.evaluate_episodes_final)  # a protocol's final score (Atari-100k: 100)
         seeds = [episode_seed(self.seed, 1, self.evaluations, i) for i in range(episodes)]
-        tick = progress or (lambda done, total: None)
+        tick = progress or _silent
         agent.eval()
         try:
             with stops.abortable():
@@ -241,8 +245,8 @@ class Interactive:
         return {"score": score, "score_std": float(np.std(returns)) if returns else float("nan"),
                 "episodes": len(returns), "length": float(np.mean(lengths)) if lengths else float("nan")}
 
-    def _evaluate_sequential(self, agent: Any, step: int, seeds: list[int], tick: Callable[[int, int], None]
-                             ) -> tuple[list[float], list[int]]:
+    def _evaluate_sequential(self, agent: Any, step: int, seeds: list[int],
+                             tick: Callable[[int, int], None] = _silent) -> tuple[list[float], list[int]]:
         returns, lengths = [], []
         for i, seed in enumerate(seeds):
             obs, _ = self.eval_env.reset(seed=seed)
@@ -262,8 +266,8 @@ class Interactive:
             tick(i + 1, len(seeds))
         return returns, lengths
 
-    def _evaluate_batched(self, agent: Any, step: int, seeds: list[int], tick: Callable[[int, int], None]
-                          ) -> tuple[list[float], list[int]]:
+    def _evaluate_batched(self, agent: Any, step: int, seeds: list[int],
+                          tick: Callable[[int, int], None] = _silent) -> tuple[list[float], list[int]]:
         """Each seed's episode in a vector env of at most ``_VECTOR_WIDTH`` copies, a chunk of seeds at a time.
 
         An env whose episode ended keeps stepping (autoreset), its rewards uncounted, until the chunk's last
