@@ -13,10 +13,12 @@ and next obs, double-DQN target with 10-step returns, Adam). Both sides run the 
 - previous: the recipe before it (``NatureCNN`` with valid padding, 3,136 features, and two separate 512-unit
   dueling streams, 3.29M parameters; ``RandomShiftsAug``).
 
-The projection: 1,600 collection steps (no updates before min_replay_history) at the measured collection rate,
-98,400 training steps at the measured training rate, and the final evaluation, 100 episodes on 100 envs, at
-the measured rate of one batched step of 100 stacks (its length is the game's: the longest of the 100
-episodes, printed for 2,000 and 27,000 rounds, Pong's few thousand and the 108k-frame cap).
+Rates are given per wall second (this machine's load included) and per CPU second of the process (what a
+free core would do at ``--threads 1``). The projection, from the CPU rates: 1,600 collection steps (no
+updates before min_replay_history) at the collection rate, 98,400 training steps at the training rate, and
+the final evaluation, 100 episodes on 100 envs, at the rate of one batched step of 100 stacks (its length is
+the game's: the longest of the 100 episodes, printed for 2,000 and 27,000 rounds, Pong's few thousand and
+the 108k-frame cap).
 """
 
 from __future__ import annotations
@@ -43,8 +45,9 @@ def _build(overrides: dict, env: Atari):
 
 
 def _loop(agent, env: Atari, replay: Replay, obs: np.ndarray, steps: int, learn: bool,
-          step0: int) -> tuple[float, np.ndarray]:
-    began = time.perf_counter()
+          step0: int) -> tuple[tuple[float, float], np.ndarray]:
+    """(wall steps/s, steps per CPU second of this process), and the last observation."""
+    began, cpu = time.perf_counter(), time.process_time()
     for step in range(step0, step0 + steps):
         action = agent.act(obs, step)
         obs, reward, terminated, truncated, _ = env.step(action)
@@ -54,19 +57,20 @@ def _loop(agent, env: Atari, replay: Replay, obs: np.ndarray, steps: int, learn:
             replay.start(obs)
         if learn:
             agent.update(replay, step)
-    return steps / (time.perf_counter() - began), obs
+    return (steps / (time.perf_counter() - began), steps / (time.process_time() - cpu)), obs
 
 
 def _eval_rate(agent, rounds: int = 20) -> float:
-    """Batched evaluation steps/s: one ``act_batch`` of 100 stacks (the env steps are the collection's)."""
+    """Batched evaluation rounds per CPU second: one ``act_batch`` of 100 stacks (the env steps are the
+    collection's)."""
     stacks = np.random.default_rng(0).integers(0, 256, (100, 4, 84, 84), dtype=np.uint8)
     agent.eval()
     agent.act_batch(stacks, 0, eval_mode=True)
-    began = time.perf_counter()
+    cpu = time.process_time()
     for _ in range(rounds):
         agent.act_batch(stacks, 0, eval_mode=True)
     agent.train()
-    return rounds / (time.perf_counter() - began)
+    return rounds / (time.process_time() - cpu)
 
 
 def main() -> None:
@@ -98,16 +102,19 @@ def main() -> None:
             side["step"] += args.steps
             side["train"].append(rate)
     for name, side in sides.items():
-        train = statistics.median(side["train"])
+        wall = statistics.median(r[0] for r in side["train"])
+        cpu = statistics.median(r[1] for r in side["train"])
         evals = _eval_rate(side["agent"])
-        hours = (1600 / side["collect"] + 98_400 / train) / 3600
-        print(f"{name:>8}: {side['params']:,} parameters; training {train:.2f} steps/s "
-              f"(repeats {', '.join(f'{r:.2f}' for r in side['train'])}); collection {side['collect']:.0f} steps/s; "
-              f"100k-step run {hours:.1f} h of training + evaluation {2000 / evals / 60:.1f} min (2k rounds) "
-              f"to {27_000 / evals / 60:.0f} min (27k rounds) at {evals:.1f} batched rounds/s "
+        hours = (1600 / side["collect"][1] + 98_400 / cpu) / 3600
+        print(f"{name:>8}: {side['params']:,} parameters; training {wall:.2f} steps/s wall, {cpu:.2f} per CPU "
+              f"second (repeats {', '.join(f'{r[1]:.2f}' for r in side['train'])}); collection "
+              f"{side['collect'][1]:.0f} steps per CPU second; a 100k-step run on a free core: {hours:.1f} h of "
+              f"training + the final evaluation, {2000 / evals / 60:.1f} min (2k rounds) to "
+              f"{27_000 / evals / 60:.0f} min (27k rounds) at {evals:.1f} batched rounds per CPU second "
               f"({args.threads} thread{'s' if args.threads > 1 else ''})")
-    new, old = (statistics.median(sides[k]["train"]) for k in ("new", "previous"))
-    print(f"training steps/s new / previous: {new / old:.2f}")
+    for i, kind in enumerate(("wall", "CPU")):
+        new, old = (statistics.median(r[i] for r in sides[k]["train"]) for k in ("new", "previous"))
+        print(f"training steps/s ({kind}) new / previous: {new / old:.2f}")
 
 
 if __name__ == "__main__":
