@@ -17,17 +17,16 @@ from ML.benchmarking.normalize import normalize
 SUFFIX = " (published)"
 ATARI100K_STEPS = 100_000  # the published final scores are at 100k agent steps = 400k frames
 ATARI100K_FRAMES = 400_000
-# Which published agent a recipe reproduces, by name, until the protocol match names the agent itself.
-RECIPE_AGENTS = {"atari100k": "DrQ(eps)"}
 
 
 def published_agent(recipe: str, suite: str, card: dict | None) -> str | None:
-    """The published agent whose runs a cell is compared with, or None: the recipe reproduces the agent
-    (``RECIPE_AGENTS``) and the run's protocol card matches the reference's environment protocol."""
-    reference = references.REFERENCES.get(suite)
-    if suite != "Atari" or reference is None or reference.mismatches(card):
+    """The published agent whose runs a cell is compared with, or None: the run's protocol card (run.json)
+    matches that agent's published configuration in every environment and agent setting
+    (``ML.published.compare``, recorded as ``protocol.reference``)."""
+    reference = (card or {}).get("reference") or {}
+    if suite != "Atari" or not reference.get("matches"):
         return None
-    return RECIPE_AGENTS.get(recipe)
+    return reference.get("reference")
 
 
 def label(agent: str) -> str:

@@ -139,3 +139,43 @@ class NatureCNN(nn.Module):
 
 
 AtariCNN = NatureCNN
+
+
+class DrQAtariAug(nn.Module):
+    """DrQ's augmentation as dopamine's Atari-100k agents apply it (``drq_image_augmentation`` in
+    labs/atari_100k/atari_100k_rainbow_agent.py, Apache-2.0): edge-pad every image by ``pad``, crop it back
+    at a random offset in ``[0, 2 pad)`` per axis (``jax.random.randint``'s ``maxval`` is exclusive: shifts
+    −4…+3 for pad 4, where DrQ-v2's ``RandomShiftsAug`` draws −4…+4), then multiply it by the intensity
+    noise ``1 + scale · clip(N(0, 1), −2, 2)``, one draw per image (Schwarzer et al. 2020). One crop and one
+    noise draw cover all the stacked frames of an observation, as dopamine's (H, W, stack) images.
+
+    The noise is multiplicative, so scaling pixels by 1/255 before (dopamine) or after (here, in the
+    network) gives the same numbers. Takes (N, C, H, W) batches (integers are cast to float) and returns
+    float ones of the same shape.
+
+    Args:
+        pad: the padding, in pixels (dopamine's ``img_pad=4``).
+        scale: the intensity noise's scale (dopamine's ``scale=0.05``; 0: none).
+        in_shape: one input's shape (inferred; checked to be an image).
+    """
+
+    def __init__(self, pad: int = 4, scale: float = 0.05, in_shape: Any = None):
+        super().__init__()
+        self.pad, self.scale = int(pad), float(scale)
+        if self.pad < 0 or self.scale < 0:
+            raise UserError(f"DrQAtariAug: pad and scale must be ≥ 0, not pad={pad}, scale={scale}")
+        if in_shape is not None:
+            image_shape(in_shape, "DrQAtariAug", gray=False, fix="; drop Aug (Aug=null) or train from pixels")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x if x.is_floating_point() else x.float()
+        n, _, h, w = x.shape
+        if self.pad:
+            p = self.pad
+            shifts = torch.randint(0, 2 * p, (n, 2), device=x.device).tolist()
+            padded = F.pad(x, (p, p, p, p), mode="replicate")
+            x = torch.stack([padded[i, :, dy:dy + h, dx:dx + w] for i, (dy, dx) in enumerate(shifts)])
+        if self.scale:
+            noise = torch.randn(n, 1, 1, 1, device=x.device).clamp_(-2.0, 2.0)
+            x = x * (1.0 + self.scale * noise)
+        return x

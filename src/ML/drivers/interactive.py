@@ -6,18 +6,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import gymnasium
 import numpy as np
 
 from ML import stops
+from ML.envs.base import evaluation_episodes
 from ML.errors import UserError
 from ML.hyperparams import instantiate
 from ML.hyperparams.instantiate import offer
 from ML.hyperparams.paths import resolve
 from ML.replay import Replay
 from ML.video import as_frame, write_mp4
-
-_VECTOR_WIDTH = 16  # most evaluation envs stepped together (a protocol's 100 final episodes: 7 rounds)
 
 
 def episode_seed(*key: int) -> int:
@@ -84,7 +82,7 @@ class Interactive:
         self._return = 0.0
         self._length = 0
         self._actions: list[Any] = []  # the unfinished episode's actions, to rebuild it after a resume
-        self._eval_vector: gymnasium.vector.SyncVectorEnv | None = None  # built at the first evaluation
+        self._eval_envs: list[Any] = []  # the batched evaluation's envs, built at the first evaluation
 
     def open(self, run_dir: Path, resume: bool, state: dict[str, Any] | None = None) -> None:
         self.run_dir = run_dir
@@ -105,7 +103,7 @@ class Interactive:
             return
         self.replay = Replay(path, capacity, self.spec.obs_shape, self.env.observation_space.dtype, action_shape,
                              space.dtype, load=load, seed=self.seed, frame_stack=frame_stack,
-                             state=state.get("replay"))
+                             state=state.get("replay"), zero_pad=self.spec.info.get("starts") == "dopamine")
         if self.offline and len(self.replay) == 0:
             raise UserError(f"offline=true learns from a saved replay, but {path} holds no transitions")
         self.episode = state.get("episode", 0)
@@ -219,16 +217,14 @@ class Interactive:
 
     def evaluate(self, agent: Any, step: int, progress: Callable[[int, int], None] | None = None
                  ) -> dict[str, float]:
-        """Mean return over ``evaluate_episodes`` (the last evaluation: ``evaluate_episodes_final`` when set)
-        greedy episodes on the separately seeded eval env.
+        """Mean return over ``evaluation_episodes`` greedy episodes on the separately seeded eval env
+        (``evaluate_episodes``; the last evaluation of a run at its protocol's budget: ``evaluate_episodes_final``).
 
-        An agent with ``act_batch`` plays them all at once in a gymnasium vector env (one batched forward
-        per step instead of one per episode and step); episode ``i`` gets the same seed either way. The
+        An agent with ``act_batch`` plays them ``evaluate_envs`` at a time, one episode per env, in one batched
+        forward per step (dopamine's parallel evaluation); episode ``i`` gets the same seed either way. The
         episodes are abortable (``ML.stops``): only the count of evaluations done is kept, once they end.
         """
-        episodes = int(self.config.evaluate_episodes)
-        if step >= int(self.config.train_steps) and self.config.get("evaluate_episodes_final") is not None:
-            episodes = int(self.config.evaluate_episodes_final)  # a protocol's final score (Atari-100k: 100)
+        episodes = evaluation_episodes(self.config, self.spec.info, last=step >= int(self.config.train_steps))
         seeds = [episode_seed(self.seed, 1, self.evaluations, i) for i in range(episodes)]
         tick = progress or _silent
         agent.eval()
@@ -268,35 +264,34 @@ class Interactive:
 
     def _evaluate_batched(self, agent: Any, step: int, seeds: list[int],
                           tick: Callable[[int, int], None] = _silent) -> tuple[list[float], list[int]]:
-        """Each seed's episode in a vector env of at most ``_VECTOR_WIDTH`` copies, a chunk of seeds at a time.
-
-        An env whose episode ended keeps stepping (autoreset), its rewards uncounted, until the chunk's last
-        episode ends; a short last chunk is padded with extra seeds whose episodes are not counted.
-        """
-        width = min(len(seeds), _VECTOR_WIDTH)
-        if self._eval_vector is None or self._eval_vector.num_envs != width:
-            if self._eval_vector is not None:
-                self._eval_vector.close()
+        """Each seed's episode on an env of its own, ``evaluate_envs`` envs at a time, the live ones stepped
+        together (one ``act_batch`` per step); an env whose episode ended leaves the batch, as dopamine's
+        one-to-one evaluation (``DataEfficientAtariRunner._run_parallel``) drops it."""
+        width = min(len(seeds), int(self.config.get("evaluate_envs") or 16))
+        if len(self._eval_envs) < width:
             args = offer(self.config.Env, self.config.env, seed=self.seed, evaluation=True)
-            make = lambda: instantiate(self.config.Env, args, label="Env")
-            self._eval_vector = gymnasium.vector.SyncVectorEnv([make] * width, copy=False)
-        vector = self._eval_vector
-        returns: list[float] = []
-        lengths: list[int] = []
+            self._eval_envs += [instantiate(self.config.Env, args, label="Env")
+                                for _ in range(width - len(self._eval_envs))]
+        returns: list[float] = [0.0] * len(seeds)
+        lengths: list[int] = [0] * len(seeds)
+        finished = 0
         for first in range(0, len(seeds), width):
-            chunk = seeds[first:first + width]
-            padding = [episode_seed(self.seed, 2, self.evaluations, i) for i in range(width - len(chunk))]
-            obs, _ = vector.reset(seed=chunk + padding)
-            totals, steps = np.zeros(width), np.zeros(width, np.int64)
-            running = np.ones(width, bool)
-            while running[:len(chunk)].any():
-                obs, reward, terminated, truncated, _ = vector.step(agent.act_batch(obs, step, eval_mode=True))
-                totals += reward * running
-                steps += running
-                running &= ~(terminated | truncated)
-                tick(first + len(chunk) - int(running[:len(chunk)].sum()), len(seeds))
-            returns += totals[:len(chunk)].tolist()
-            lengths += steps[:len(chunk)].tolist()
+            live = list(range(first, min(first + width, len(seeds))))
+            obs = [self._eval_envs[i - first].reset(seed=seeds[i])[0] for i in live]
+            while live:
+                actions = agent.act_batch(np.stack(obs), step, eval_mode=True)
+                still, obs = [], []
+                for i, action in zip(live, actions, strict=True):
+                    o, reward, terminated, truncated, _ = self._eval_envs[i - first].step(action)
+                    returns[i] += float(reward)
+                    lengths[i] += 1
+                    if terminated or truncated:
+                        finished += 1
+                        tick(finished, len(seeds))
+                    else:
+                        still.append(i)
+                        obs.append(o)
+                live = still
         return returns, lengths
 
     def _frame(self, obs: np.ndarray) -> np.ndarray:
@@ -326,7 +321,7 @@ class Interactive:
             self.replay.close(keep=keep)
         self.env.close()
         self.eval_env.close()
-        if self._eval_vector is not None:
-            self._eval_vector.close()
+        for env in self._eval_envs:
+            env.close()
         if self.vector is not None:
             self.vector.close()

@@ -28,6 +28,7 @@ BUILTINS: dict[str, str] = {
     "DrQEncoder": "ML.blocks.vision:Encoder",
     "NatureCNN": "ML.blocks.vision:NatureCNN",
     "AtariCNN": "ML.blocks.vision:NatureCNN",
+    "FullRainbowNetwork": "ML.blocks.rainbow:FullRainbowNetwork",
     "ResNet": "ML.blocks.resnet:ResNet",
     "ResNet18": "ML.blocks.resnet:ResNet18",
     "ResNet34": "ML.blocks.resnet:ResNet34",
@@ -38,6 +39,7 @@ BUILTINS: dict[str, str] = {
     "Normalize": "ML.blocks.resnet:Normalize",
     # augmentations
     "RandomShiftsAug": "ML.blocks.vision:RandomShiftsAug",
+    "DrQAtariAug": "ML.blocks.vision:DrQAtariAug",
     "RandomCropFlip": "ML.blocks.resnet:RandomCropFlip",
     # environments (RL suites and datasets-as-environments)
     "Classic": "ML.envs.classic:Classic",

@@ -140,6 +140,7 @@ TYPES: dict[str, Kind] = {
     "Trunk": Part, "trunk": Args, "Discriminator": Part, "discriminator": Args, "wandb": Bool,
     "offline": Bool, "stream": Bool, "env_process": Bool, "overwrite": Bool, "trust_code": Bool,
     "evaluate_episodes_final": Null(Int(gt=0)),
+    "evaluate_envs": Int(gt=0),
     "replay": Section({"save": Bool, "load": Bool, "capacity": Int(gt=0)}),
 }
 
