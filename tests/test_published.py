@@ -13,7 +13,7 @@ import pytest
 from ML import layout
 from ML.benchmarking import analysis, cells, normalize, published, references, scores, stats
 from ML.hyperparams import resolve_config
-from ML.published import agent_card
+from ML.published import DRQ_EPS, agent_card, compare
 
 MATCHING = {"observation": "pixels 84x84", "sticky_actions": None, "action_set": "continuous [1]",
             "action_repeat": 2, "frame_stack": 3, "eval_episodes": 10, "final_eval_episodes": 10,
@@ -107,10 +107,8 @@ def test_video_pinball_convention_is_stated() -> None:
 
 # Atari-100k: rliable's per-run data shipped with the package, and each run placed among it
 
-ATARI100K_CARD = {"observation": "pixels 84x84", "sticky_actions": 0.0, "action_set": "minimal (9 actions)",
-                  "noop_max": 0, "terminal_on_life_loss": True, "max_episode_frames": 108_000, "action_repeat": 4,
-                  "frame_stack": 4, "eval_epsilon": 0.001, "eval_episodes": 10, "final_eval_episodes": 100,
-                  "frame_budget": 400_000}
+# the card of a run of the atari100k recipe: DrQ(eps)'s published configuration, environment and agent
+ATARI100K_CARD = {"observation": "pixels 84x84", "eval_epsilon": 0.001, "eval_episodes": 10, **DRQ_EPS.card}
 
 
 def test_published_runs_give_the_published_iqms() -> None:
@@ -137,7 +135,7 @@ def write_atari(root: Path, recipe: str, game: str, seed: int, final: float, car
                   "score": [0.0, final / 2, final]}).to_csv(run_dir / "eval.csv", index=False)
     (run_dir / "run.json").write_text(json.dumps({
         "status": "complete", "experiment": "E", "recipe": recipe, "suite": "Atari", "task": game, "seed": seed,
-        "env": {"game": game}, "protocol": card}))
+        "env": {"game": game}, "protocol": {**card, "reference": compare(card, "Atari")}}))
     return run_dir / "run.json"
 
 
