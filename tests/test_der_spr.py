@@ -250,7 +250,8 @@ def _perturb_target(agent) -> None:
 def test_one_update_equals_dopamines_transcription(task: str) -> None:
     torch.manual_seed(0)
     spr = task == "spr"
-    agent = _agent(task, augment=False, **({"jumps": K} if spr else {}))  # augmentation draws are DrQAtariAug's (tests/test_rainbow.py)
+    # no augmentation: its draws are DrQAtariAug's, tested in tests/test_rainbow.py
+    agent = _agent(task, augment=False, **({"jumps": K} if spr else {}))
     assert isinstance(agent, SPRAgent if spr else RainbowAgent)
     _perturb_target(agent)
     batch = _batch(1, spr)
