@@ -12,7 +12,8 @@ import torch
 
 import ML
 from ML.agents.dqn import DQNAgent, Dueling
-from ML.blocks.vision import NatureCNN, RandomShiftsAug
+from ML.blocks.rainbow import FullRainbowNetwork
+from ML.blocks.vision import DrQAtariAug, NatureCNN
 from ML.envs.atari import Atari
 from ML.envs.classic import Classic
 from ML.errors import UserError
@@ -30,11 +31,14 @@ def test_recipes_build_the_nature_network() -> None:
     nature = _agent(spec, "dqn_atari")
     assert isinstance(nature.q[0], NatureCNN)
     assert sum(p.numel() for p in nature.q.parameters()) == 1_687_206  # Mnih et al. 2015, 6 actions
-    drq = _agent(spec, "atari100k")  # DrQ(ε): dueling, a value stream Linear(3136, 512) → Linear(512, 1) more
-    assert isinstance(drq.q, Dueling) and isinstance(drq.q.body[0], NatureCNN)
-    assert sum(p.numel() for p in drq.q.parameters()) == 1_687_206 + 3136 * 512 + 512 + 512 + 1
+    drq = _agent(spec, "atari100k")  # DrQ(ε): dopamine's FullRainbowNetwork, its own dueling heads
+    assert isinstance(drq.q[1], FullRainbowNetwork) and not isinstance(drq.q, Dueling)
+    assert sum(p.numel() for p in drq.q.parameters()) == 4_047_015
     assert nature.reward_clip == drq.reward_clip == 1.0 and drq.grad_clip == 0.0
-    assert isinstance(_agent(spec, "atari100k").aug, RandomShiftsAug)
+    assert isinstance(_agent(spec, "atari100k").aug, DrQAtariAug)
+    dueling = _agent(spec, "dqn_atari", **{"agent.dueling": True})  # the agent's wrapper: a value stream more
+    assert isinstance(dueling.q, Dueling) and isinstance(dueling.q.body[0], NatureCNN)
+    assert sum(p.numel() for p in dueling.q.parameters()) == 1_687_206 + 3136 * 512 + 512 + 512 + 1
     assert _agent(spec, "dqn_atari").aug is None
     assert _agent(spec, "atari100k", **{"agent.augment": False}).aug is None
     config = resolve_config((), {"task": "atari100k"})
@@ -108,8 +112,8 @@ def test_atari100k_pixel_dqn_end_to_end(workdir: Path) -> None:
     assert all(np.isfinite(float(r["loss"])) for r in train[1:]) and int(train[-1]["frame"]) == 800
     evals = list(csv.DictReader((run / "eval.csv").open()))
     assert [int(r["step"]) for r in evals] == [0, 200]
-    for row in evals:  # one greedy episode, cut at 2000 frames (4 per step, up to 30 no-op frames first)
-        assert int(row["episodes"]) == 1 and (2000 - 30) / 4 <= float(row["length"]) <= 2000 / 4
+    for row in evals:  # one greedy episode, cut at 2000 frames (4 per step, up to 29 no-op steps first)
+        assert int(row["episodes"]) == 1 and (2000 - 29 * 4) / 4 <= float(row["length"]) <= 2000 / 4
         # the raw game score: whole points, and an untrained agent loses some to Pong's opponent in 2000 frames
         assert float(row["score"]).is_integer() and -21 <= float(row["score"]) < 0
     with h5py.File(run / "replay.h5", "r") as f:  # one 84x84 gray frame per step, not a 4-frame stack
@@ -118,27 +122,9 @@ def test_atari100k_pixel_dqn_end_to_end(workdir: Path) -> None:
     assert isinstance(agent, DQNAgent) and agent.updates == 150
 
 
-def test_atari100k_is_drq_eps_as_dopamine_sets_it() -> None:
-    """dopamine/labs/atari_100k/configs/DrQ_eps.gin, value by value."""
-    spec = Atari("pong").task_spec
-    agent = _agent(spec, "atari100k")
-    config = resolve_config((), {"task": "atari100k"})
-    assert (agent.n_step, agent.learn_start, agent.update_every, agent.target_update) == (10, 1600, 1, 1)
-    assert (agent.eps_end, agent.eval_eps, agent.eps_decay_steps, agent.grad_clip) == (0.01, 0.001, 5000, 0.0)
-    assert agent.double and agent.huber and config.batch_size == 32 and config.lr == 1e-4
-    assert config.optim["eps"] == 1.5e-4 and config.evaluate_episodes_final == 100
-    env = Atari(**config.env).task_spec.info  # sticky_actions False, terminal_on_life_loss True, no no-ops
-    assert (env["sticky_actions"], env["terminal_on_life_loss"], env["noop_max"]) == (0.0, True, 0)
-    assert env["max_episode_frames"] == 27_000 * 4 and not env["full_action_space"]
-    # linearly_decaying_epsilon(5000, step, 1600, 0.01): 1.0 through the warm-up, then linear, 0.01 at 6600
-    assert [agent.epsilon(s) for s in (0, 1599, 1600)] == [1.0, 1.0, 1.0]
-    assert agent.epsilon(1600 + 2500) == pytest.approx(1.0 - 0.99 * 0.5)
-    assert agent.epsilon(6600) == agent.epsilon(90_000) == 0.01
-
-
 def test_dueling_head_is_value_plus_centred_advantage() -> None:
     spec = Atari("pong").task_spec
-    q = _agent(spec, "atari100k", device="cpu").q
+    q = _agent(spec, "dqn_atari", device="cpu", **{"agent.dueling": True}).q
     x = torch.randint(0, 255, (3, *spec.obs_shape), dtype=torch.uint8).float()
     h = q.body(x)
     a, v = q.advantage(h), q.value(h)

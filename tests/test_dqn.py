@@ -208,13 +208,13 @@ def test_fused_adam_steps_exactly_as_torch_adam_and_skips_dynamo() -> None:
 def test_batched_evaluation_plays_the_same_seeded_episodes_as_sequential(tmp_path: Path) -> None:
     from ML.drivers.interactive import Interactive
 
-    episodes = 18  # a vector env of 16, twice: the second round 2 counted episodes and 14 padding ones
+    episodes = 18  # 16 envs (evaluate_envs), twice: the second round plays 2 episodes on 2 of them
     config = _config(evaluate_episodes=episodes)
     driver = Interactive(config)
     driver.open(tmp_path, resume=False)
     agent = _agent(driver.env, config)
     batched = driver.evaluate(agent, 0)
-    assert driver._eval_vector.num_envs == 16
+    assert len(driver._eval_envs) == 16
     seeds = [ML.drivers.interactive.episode_seed(0, 1, 0, i) for i in range(episodes)]
     returns, lengths = driver._evaluate_sequential(agent, 0, seeds)  # the same seeds, one after another
     driver.close(keep=False)

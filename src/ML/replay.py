@@ -88,11 +88,14 @@ class Replay:
             ``frame_stack``); only the newest frame of each is stored and stacks are rebuilt when sampling.
         state: with ``load``, a ``state()`` taken at a checkpoint: replay.h5 is cut back to it and the
             sampler's RNG restored.
+        zero_pad: stack positions before an episode's first frame are zeros instead of that frame, as the
+            environment's own stacks then start (``Atari(starts="dopamine")``: dopamine's agents and replay).
     """
 
     def __init__(self, path: Path | str | None, capacity: int, obs_shape: Any, obs_dtype: Any,
                  action_shape: Any, action_dtype: Any, load: bool = False, seed: int = 0,
-                 frame_stack: int = 1, state: dict[str, Any] | None = None, shared: bool = False):
+                 frame_stack: int = 1, state: dict[str, Any] | None = None, shared: bool = False,
+                 zero_pad: bool = False):
         self.path = Path(path) if path is not None else None
         self.shared = bool(shared)  # RAM arrays in shared memory (ML.envs.memmap.shared_zeros): one copy
         self._zeros = _shared_zeros if self.shared else np.zeros  # for forked sampler/batch workers
@@ -112,6 +115,7 @@ class Replay:
         self.frame_shape = (self._channels, *self.obs_shape[1:]) if self._channels else self.obs_shape
         self._back = np.arange(1, self.frame_stack)                 # 1 .. frame_stack - 1 frames back
         self._distance = np.arange(self.frame_stack - 1, -1, -1)    # each stack position's distance back
+        self.zero_pad = bool(zero_pad)
         self.rng = np.random.default_rng(seed)
         self._alloc = min(self.capacity, 1024)
         self._obs = self._zeros((self._alloc, *self.frame_shape), self.obs_dtype)
@@ -342,7 +346,7 @@ class Replay:
 
         A slot's predecessor is in its episode exactly when a transition leaves it (``valid``); the newest
         frame is never valid, so a walk back stops at the oldest frame held. Stack positions further back
-        than the episode's first frame repeat that frame.
+        than the episode's first frame repeat that frame (are zeros with ``zero_pad``).
         """
         held = np.logical_and.accumulate(self._valid.take(index[:, None] - self._back, mode="wrap"), axis=1)
         back = held.sum(axis=1)[:, None]                                         # (B, 1): ≤ frame_stack - 1
@@ -350,6 +354,9 @@ class Replay:
             (index + offset)[:, None] - np.minimum(self._distance, back + np.reshape(offset, (-1, 1)))
             for offset in offsets])
         frames = self._obs.take(source.ravel(), axis=0, mode="wrap")
+        if self.zero_pad:
+            before = np.concatenate([self._distance > back + np.reshape(offset, (-1, 1)) for offset in offsets])
+            frames.reshape(len(source), self.frame_stack, -1)[before] = 0
         return list(frames.reshape(len(offsets), len(index), *self.obs_shape))
 
     def _powers(self, n_step: int, gamma: float) -> np.ndarray:

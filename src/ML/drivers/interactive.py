@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import gymnasium
 import numpy as np
 
 from ML.errors import UserError
@@ -14,8 +13,6 @@ from ML.hyperparams.instantiate import offer
 from ML.hyperparams.paths import resolve
 from ML.replay import Replay
 from ML.video import as_frame, write_mp4
-
-_VECTOR_WIDTH = 16  # most evaluation envs stepped together (a protocol's 100 final episodes: 7 rounds)
 
 
 def episode_seed(*key: int) -> int:
@@ -78,7 +75,7 @@ class Interactive:
         self._return = 0.0
         self._length = 0
         self._actions: list[Any] = []  # the unfinished episode's actions, to rebuild it after a resume
-        self._eval_vector: gymnasium.vector.SyncVectorEnv | None = None  # built at the first evaluation
+        self._eval_envs: list[Any] = []  # the batched evaluation's envs, built at the first evaluation
 
     def open(self, run_dir: Path, resume: bool, state: dict[str, Any] | None = None) -> None:
         self.run_dir = run_dir
@@ -99,7 +96,7 @@ class Interactive:
             return
         self.replay = Replay(path, capacity, self.spec.obs_shape, self.env.observation_space.dtype, action_shape,
                              space.dtype, load=load, seed=self.seed, frame_stack=frame_stack,
-                             state=state.get("replay"))
+                             state=state.get("replay"), zero_pad=self.spec.info.get("starts") == "dopamine")
         if self.offline and len(self.replay) == 0:
             raise UserError(f"offline=true learns from a saved replay, but {path} holds no transitions")
         self.episode = state.get("episode", 0)
@@ -212,14 +209,17 @@ class Interactive:
         return metrics
 
     def evaluate(self, agent: Any, step: int) -> dict[str, float]:
-        """Mean return over ``evaluate_episodes`` (the last evaluation: ``evaluate_episodes_final`` when set)
-        greedy episodes on the separately seeded eval env.
+        """Mean return over ``evaluate_episodes`` greedy episodes on the separately seeded eval env; the last
+        evaluation of a run that reaches its protocol's budget (``budget_steps``, Atari-100k's 100k) plays
+        ``evaluate_episodes_final`` (100 there) instead, when set: a shorter run is not that protocol's score,
+        so it keeps the short evaluation.
 
-        An agent with ``act_batch`` plays them all at once in a gymnasium vector env (one batched forward
-        per step instead of one per episode and step); episode ``i`` gets the same seed either way.
+        An agent with ``act_batch`` plays them ``evaluate_envs`` at a time, one episode per env, in one batched
+        forward per step (dopamine's parallel evaluation); episode ``i`` gets the same seed either way.
         """
         episodes = int(self.config.evaluate_episodes)
-        if step >= int(self.config.train_steps) and self.config.get("evaluate_episodes_final") is not None:
+        if step >= int(self.config.train_steps) and self.config.get("evaluate_episodes_final") is not None \
+                and int(self.config.train_steps) >= int(self.spec.info.get("budget_steps") or 0):
             episodes = int(self.config.evaluate_episodes_final)  # a protocol's final score (Atari-100k: 100)
         seeds = [episode_seed(self.seed, 1, self.evaluations, i) for i in range(episodes)]
         agent.eval()
@@ -253,34 +253,30 @@ class Interactive:
         return returns, lengths
 
     def _evaluate_batched(self, agent: Any, step: int, seeds: list[int]) -> tuple[list[float], list[int]]:
-        """Each seed's episode in a vector env of at most ``_VECTOR_WIDTH`` copies, a chunk of seeds at a time.
-
-        An env whose episode ended keeps stepping (autoreset), its rewards uncounted, until the chunk's last
-        episode ends; a short last chunk is padded with extra seeds whose episodes are not counted.
-        """
-        width = min(len(seeds), _VECTOR_WIDTH)
-        if self._eval_vector is None or self._eval_vector.num_envs != width:
-            if self._eval_vector is not None:
-                self._eval_vector.close()
+        """Each seed's episode on an env of its own, ``evaluate_envs`` envs at a time, the live ones stepped
+        together (one ``act_batch`` per step); an env whose episode ended leaves the batch, as dopamine's
+        one-to-one evaluation (``DataEfficientAtariRunner._run_parallel``) drops it."""
+        width = min(len(seeds), int(self.config.get("evaluate_envs") or 16))
+        if len(self._eval_envs) < width:
             args = offer(self.config.Env, self.config.env, seed=self.seed, evaluation=True)
-            make = lambda: instantiate(self.config.Env, args, label="Env")
-            self._eval_vector = gymnasium.vector.SyncVectorEnv([make] * width, copy=False)
-        vector = self._eval_vector
-        returns: list[float] = []
-        lengths: list[int] = []
+            self._eval_envs += [instantiate(self.config.Env, args, label="Env")
+                                for _ in range(width - len(self._eval_envs))]
+        returns: list[float] = [0.0] * len(seeds)
+        lengths: list[int] = [0] * len(seeds)
         for first in range(0, len(seeds), width):
-            chunk = seeds[first:first + width]
-            padding = [episode_seed(self.seed, 2, self.evaluations, i) for i in range(width - len(chunk))]
-            obs, _ = vector.reset(seed=chunk + padding)
-            totals, steps = np.zeros(width), np.zeros(width, np.int64)
-            running = np.ones(width, bool)
-            while running[:len(chunk)].any():
-                obs, reward, terminated, truncated, _ = vector.step(agent.act_batch(obs, step, eval_mode=True))
-                totals += reward * running
-                steps += running
-                running &= ~(terminated | truncated)
-            returns += totals[:len(chunk)].tolist()
-            lengths += steps[:len(chunk)].tolist()
+            live = list(range(first, min(first + width, len(seeds))))
+            obs = [self._eval_envs[i - first].reset(seed=seeds[i])[0] for i in live]
+            while live:
+                actions = agent.act_batch(np.stack(obs), step, eval_mode=True)
+                still, obs = [], []
+                for i, action in zip(live, actions, strict=True):
+                    o, reward, terminated, truncated, _ = self._eval_envs[i - first].step(action)
+                    returns[i] += float(reward)
+                    lengths[i] += 1
+                    if not (terminated or truncated):
+                        still.append(i)
+                        obs.append(o)
+                live = still
         return returns, lengths
 
     def _frame(self, obs: np.ndarray) -> np.ndarray:
@@ -310,7 +306,7 @@ class Interactive:
             self.replay.close(keep=keep)
         self.env.close()
         self.eval_env.close()
-        if self._eval_vector is not None:
-            self._eval_vector.close()
+        for env in self._eval_envs:
+            env.close()
         if self.vector is not None:
             self.vector.close()

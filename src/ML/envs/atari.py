@@ -17,14 +17,17 @@ from ML.errors import UserError
 EVAL_SEED_OFFSET = 10_000
 
 DEFAULTS: dict[str, Any] = {"frame_skip": 4, "sticky_actions": 0.0, "full_action_space": False,
-                            "terminal_on_life_loss": False, "noop_max": 30, "max_episode_frames": 108_000}
+                            "terminal_on_life_loss": False, "noop_max": 30, "max_episode_frames": 108_000,
+                            "starts": "gymnasium"}
+STARTS = ("gymnasium", "dopamine")  # how episodes start (no-ops, frame stack, after a lost life): see Atari
 
 PROTOCOLS: dict[str, dict[str, Any]] = {
     "atari100k": {"frame_skip": 4, "sticky_actions": 0.0, "full_action_space": False,
                   "terminal_on_life_loss": True, "noop_max": 30, "max_episode_frames": 108_000,
-                  "budget_steps": 100_000, "budget_frames": 400_000},
+                  "starts": "dopamine", "budget_steps": 100_000, "budget_frames": 400_000},
     "machado": {"frame_skip": 4, "sticky_actions": 0.25, "full_action_space": True,
-                "terminal_on_life_loss": False, "noop_max": 0, "max_episode_frames": 108_000},
+                "terminal_on_life_loss": False, "noop_max": 0, "max_episode_frames": 108_000,
+                "starts": "gymnasium"},
 }
 
 
@@ -74,13 +77,15 @@ def _protocol(protocol: str | None) -> dict[str, Any]:
 
 
 def _settings(protocol: str | None, given: dict[str, Any]) -> dict[str, Any]:
-    """The six protocol settings: given ones win, then the protocol's, then ``DEFAULTS``; checked."""
+    """The seven protocol settings: given ones win, then the protocol's, then ``DEFAULTS``; checked."""
     preset = _protocol(protocol)
     s = {k: (v if v is not None else preset.get(k, DEFAULTS[k])) for k, v in given.items()}
     s = {"frame_skip": int(s["frame_skip"]), "sticky_actions": float(s["sticky_actions"]),
          "full_action_space": bool(s["full_action_space"]),
          "terminal_on_life_loss": bool(s["terminal_on_life_loss"]), "noop_max": int(s["noop_max"]),
-         "max_episode_frames": int(s["max_episode_frames"])}
+         "max_episode_frames": int(s["max_episode_frames"]), "starts": str(s["starts"]).strip().lower()}
+    if s["starts"] not in STARTS:
+        raise UserError(f"env.starts={s['starts']!r} is not one of {', '.join(STARTS)}")
     if s["frame_skip"] < 1 or s["noop_max"] < 0 or s["max_episode_frames"] < 0:
         raise UserError(f"Atari settings out of range (frame_skip={s['frame_skip']}, "
                         f"noop_max={s['noop_max']}, max_episode_frames={s['max_episode_frames']}): "
@@ -117,7 +122,19 @@ class Atari(gymnasium.Wrapper):
     terminal_on_life_loss       False    True       False
     noop_max                    30       30         0
     max_episode_frames          108_000  108_000    108_000
+    starts                      gymnasium dopamine  gymnasium
     ==========================  =======  =========  =======
+
+    ``starts`` is how episodes begin. ``gymnasium``: ``AtariPreprocessing``'s 1…``noop_max`` no-op *frames*
+    after a reset; a stack repeats its first frame; after a lost life (training) the next episode starts
+    with one no-op step (baselines' ``EpisodicLifeEnv``). ``dopamine``: as dopamine's Atari-100k runner and
+    agent (``DataEfficientAtariRunner._initialize_episode``, ``Atari100kRainbowAgent``): after every reset,
+    training and evaluation, 0…``noop_max``−1 no-op agent *steps* (``frame_skip`` frames each, drawn
+    uniformly from the episode's seed; a life lost or the game ended during them resets again); a stack
+    starts as zeros and the newest frame (the agent's ``reset_all``); after a lost life the training episode
+    ends and the next one goes on from the same screen with the agent's own action, its stack zeroed again
+    (``reset_one``); the evaluation copy plays on through a lost life but zeroes its stack there too, as
+    dopamine's runner does at every terminal.
 
     ``atari100k`` is the data-efficient benchmark (Kaiser et al. 2020; DER, SPR, DrQ, BBF): 100k agent steps
     = 400k frames of training, recorded in ``task_spec.info`` as ``budget_steps``/``budget_frames``, with a
@@ -142,7 +159,8 @@ class Atari(gymnasium.Wrapper):
         frame_stack: observations stacked along the channel axis.
         screen_size: side of the square observation.
         grayscale: grayscale (1 channel per frame) or RGB (3).
-        noop_max: at most this many no-op actions (a random number from 1) after a reset; 0 for none.
+        noop_max: no-op starts: with ``starts=gymnasium`` 1…noop_max no-op frames after a reset, with
+            ``starts=dopamine`` 0…noop_max−1 no-op steps; 0 for none.
         max_episode_frames: episodes are truncated after this many emulator frames (0: no cap).
         terminal_on_life_loss: training episodes end when a life is lost.
         sticky_actions: the ALE's repeat_action_probability.
@@ -151,6 +169,7 @@ class Atari(gymnasium.Wrapper):
         num_envs: training collects from this many games at once in ale-py's ``AtariVectorEnv``
             (``ML.envs.atari_vector``; the driver builds it, this env gives the spec and evaluates); recorded
             in ``task_spec.info`` when above 1.
+        starts: ``gymnasium`` or ``dopamine`` (above).
     """
 
     def __init__(self, game: str = "pong", seed: int = 0, evaluation: bool = False,
@@ -158,12 +177,13 @@ class Atari(gymnasium.Wrapper):
                  screen_size: int = 84, grayscale: bool = True, noop_max: int | None = None,
                  max_episode_frames: int | None = None, terminal_on_life_loss: bool | None = None,
                  sticky_actions: float | None = None, full_action_space: bool | None = None,
-                 mode: int | None = None, difficulty: int | None = None, num_envs: int = 1):
+                 mode: int | None = None, difficulty: int | None = None, num_envs: int = 1,
+                 starts: str | None = None):
         name, rom, ale_id = _game(game)
         s = _settings(protocol, {"frame_skip": frame_skip, "sticky_actions": sticky_actions,
                                  "full_action_space": full_action_space,
                                  "terminal_on_life_loss": terminal_on_life_loss, "noop_max": noop_max,
-                                 "max_episode_frames": max_episode_frames})
+                                 "max_episode_frames": max_episode_frames, "starts": starts})
         frame_stack, screen_size, grayscale = int(frame_stack), int(screen_size), bool(grayscale)
         if frame_stack < 1 or screen_size < 1:
             raise UserError(f"Atari frame_stack={frame_stack} and screen_size={screen_size} must be >= 1")
@@ -179,7 +199,9 @@ class Atari(gymnasium.Wrapper):
             kwargs["difficulty"] = int(difficulty)
         try:
             base = gymnasium.make(ale_id, **kwargs)
-            env = AtariPreprocessing(base, noop_max=s["noop_max"], frame_skip=s["frame_skip"],
+            self.dopamine = s["starts"] == "dopamine"  # its no-ops are steps, done in reset() here
+            env = AtariPreprocessing(base, noop_max=0 if self.dopamine else s["noop_max"],
+                                     frame_skip=s["frame_skip"],
                                      screen_size=screen_size, terminal_on_life_loss=False,
                                      grayscale_obs=grayscale, scale_obs=False)
         except gymnasium.error.DependencyNotInstalled as e:
@@ -197,6 +219,8 @@ class Atari(gymnasium.Wrapper):
         self.frame_stack = frame_stack
         self.evaluation = bool(evaluation)
         self.life_loss = s["terminal_on_life_loss"] and not self.evaluation
+        self.terminal_on_life_loss = s["terminal_on_life_loss"]
+        self.noop_max = s["noop_max"]
         self.base_seed = int(seed) + (EVAL_SEED_OFFSET if evaluation else 0)
         self.action_space.seed(self.base_seed)
         self._ale = base.unwrapped.ale
@@ -210,6 +234,7 @@ class Atari(gymnasium.Wrapper):
         self._continue = False  # the last episode ended on a lost life: the next reset continues the game
         self._lives = 0
         self._frames = np.zeros(shape, np.uint8)
+        self._last = np.zeros(shape[1:], np.uint8)  # the newest frame, where a lost life's next episode starts
 
         info = {"game": name, "rom": rom, "ale_id": ale_id,
                 "protocol": None if protocol is None else str(protocol).strip().lower(), **s,
@@ -228,12 +253,30 @@ class Atari(gymnasium.Wrapper):
     # self._frames is never written in place (each step makes a new array), so it is returned as is.
     def _start(self, obs: np.ndarray) -> np.ndarray:
         self._lives = self._ale.lives()
-        self._frames = np.concatenate([self._frame(obs)] * self.frame_stack)
+        frame = self._frame(obs)
+        if self.dopamine:  # the agent's reset_all/reset_one: zeros, then the newest frame
+            self._frames = np.concatenate([np.zeros_like(frame)] * (self.frame_stack - 1) + [frame])
+        else:
+            self._frames = np.concatenate([frame] * self.frame_stack)
         return self._frames
+
+    def _noop_steps(self, obs: np.ndarray, info: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
+        """dopamine's ``_initialize_episode``: 0…noop_max−1 no-op steps (``randint(0, max_noops)``); a terminal
+        among them (a lost life under ``terminal_on_life_loss``, or the game's end) resets the game again."""
+        if self.noop_max <= 0:
+            return obs, info
+        for _ in range(int(self.env.unwrapped.np_random.integers(0, self.noop_max))):
+            lives = self._ale.lives()
+            obs, _, terminated, truncated, info = self._step(0)
+            if terminated or truncated or (self.terminal_on_life_loss and info["lives"] < lives):
+                obs, info = self.env.reset()
+        return obs, info
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         if self._continue:
             self._continue = False
+            if self.dopamine:  # the game goes on from the screen where the life was lost, the agent acting
+                return self._start(self._last), {}
             obs, _, terminated, truncated, info = self.env.step(0)  # action 0 is NOOP in every action set
             if not (terminated or truncated):
                 return self._start(obs), info
@@ -241,6 +284,8 @@ class Atari(gymnasium.Wrapper):
             seed = self.base_seed
         self._seeded = True
         obs, info = self.env.reset(seed=None if seed is None else int(seed) % 2**32, options=options)
+        if self.dopamine:
+            obs, info = self._noop_steps(obs, info)
         return self._start(obs), info
 
     def _step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
@@ -269,5 +314,8 @@ class Atari(gymnasium.Wrapper):
         if self.life_loss and lives < self._lives and not (terminated or truncated):
             terminated = self._continue = True
             info = {**info, "life_loss": True}
+            self._last = obs
+        elif self.dopamine and self.terminal_on_life_loss and lives < self._lives and not (terminated or truncated):
+            self._frames = self._start(obs)  # evaluation: dopamine's runner zeroes the stack at every terminal
         self._lives = lives
         return self._frames, float(reward), bool(terminated), bool(truncated), info

@@ -37,7 +37,7 @@ class AtariVector:
     vector env reports (its ``episodic_life`` would reset the whole game instead): the step that loses a life
     is ``terminated`` and the game plays on, the next step is a NOOP whose observation starts the next episode.
     Refused (a ``UserError``), because the vector env would differ: RGB observations, an ALE
-    ``mode``/``difficulty``.
+    ``mode``/``difficulty``, dopamine's episode starts (``env.starts=dopamine``, the atari100k protocol's).
 
     In the RL driver (``ML.drivers.interactive``) one loop step is one env step: the N games step together
     (one batched ``act_batch``) every N loop steps, and the agent updates every loop step, as with one game,
@@ -55,10 +55,14 @@ class AtariVector:
         info = atari.task_spec.info
         refused = [name for name, bad in (("env.grayscale=false", not info["grayscale"]),
                                           ("env.mode", info["mode"] is not None),
-                                          ("env.difficulty", info["difficulty"] is not None)) if bad]
+                                          ("env.difficulty", info["difficulty"] is not None),
+                                          ("env.starts=dopamine (no-op steps, zeroed stacks)",
+                                           info.get("starts") == "dopamine")) if bad]
         if refused:
             raise UserError(f"env.num_envs={num_envs} (ale-py's AtariVectorEnv) cannot play with "
-                            f"{', '.join(refused)} as the single env does; use env.num_envs=1 for that")
+                            f"{', '.join(refused)} as the single env does; use env.num_envs=1 for that"
+                            + (" (or env.starts=gymnasium, which the published atari100k runs did not use)"
+                               if info.get("starts") == "dopamine" else ""))
         from ale_py.vector_env import AtariVectorEnv
 
         self.num_envs = int(num_envs)

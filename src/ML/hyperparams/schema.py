@@ -139,6 +139,7 @@ TYPES: dict[str, Kind] = {
     "Scheduler": Part, "scheduler": Args, "Aug": Part, "aug": Args, "Pool": Part, "pool": Args,
     "Trunk": Part, "trunk": Args, "Discriminator": Part, "discriminator": Args, "wandb": Bool,
     "offline": Bool, "stream": Bool, "env_process": Bool, "overwrite": Bool, "evaluate_episodes_final": Null(Int(gt=0)),
+    "evaluate_envs": Int(gt=0),
     "replay": Section({"save": Bool, "load": Bool, "capacity": Int(gt=0)}),
 }
 
