@@ -39,7 +39,8 @@ def recipe_values(task: str, gin: dict[str, object]) -> dict[str, object]:
     noisy = c.model.noisy
     # linearly_decaying_epsilon(decay, step, warmup, eps); noisy DER: zero_epsilon
     epsilon_fn = "@jax.agents.dqn.dqn_agent.linearly_decaying_epsilon"
-    uses_epsilon_fn = c.agent.eps_start == 1.0 and c.agent.eps_hold_steps == c.agent.learn_start
+    # ε at training_steps = step + 1: held at 1 through step learn_start - 1
+    uses_epsilon_fn = c.agent.eps_start == 1.0 and c.agent.eps_hold_steps == c.agent.learn_start - 1
     out = {
         "JaxDQNAgent.gamma": c.agent.gamma,
         "JaxDQNAgent.update_horizon": c.agent.n_step,
@@ -106,7 +107,8 @@ def test_recipe_holds_every_gin_value(task: str, gin: str) -> None:
             assert ours[key] == value, key
     c = resolve_config((), {"task": task})
     assert c.optim.betas == [0.9, 0.999] and c.agent.grad_clip == 0.0 and c.agent.reward_clip == 1.0
-    assert c.env.noop_max == 0  # dopamine's AtariPreprocessing has no no-op starts
+    assert PROTOCOLS[c.env.protocol]["starts"] == "dopamine" and "noop_max" not in c.env  # 0..29 no-op steps
+    assert c.evaluate_envs == 100
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
