@@ -163,3 +163,50 @@ def test_the_final_100_episodes_only_at_the_protocols_budget(tmp_path) -> None:
     driver.close(keep=False)
     with torch.no_grad():
         assert agent.act_batch(np.zeros((2, 4, 84, 84), np.uint8), 0, eval_mode=True).shape == (2,)
+
+
+def _card(**overrides):
+    from ML.runinfo import protocol_card
+
+    config = resolve_config((), {"task": "atari100k", "device": "cpu", **overrides})
+    spec = Atari(**config.env).task_spec
+    _, agent = _agent(spec, **overrides)
+    return protocol_card(config, spec, agent, spec.action_repeat)
+
+
+def test_the_reference_is_drawn_only_beside_the_published_agent(tmp_path) -> None:
+    import json
+
+    import pandas as pd
+
+    from ML.benchmarking import analysis, cells, references
+
+    drq = _card()
+    assert drq["reference"] == {"reference": "DrQ(eps)", "source": references.published.DRQ_EPS.source,
+                                "matches": True, "differences": []}
+    other = _card(**{"agent.n_step": 3, "Model": "NatureCNN", "model": {}, "Aug": "RandomShiftsAug", "aug": {}})
+    differences = other["reference"]["differences"]
+    assert not other["reference"]["matches"] and "agent.n_step 3 (published: 10)" in differences
+    assert any(d.startswith("model NatureCNN(") for d in differences)
+    assert any(d.startswith("augmentation RandomShiftsAug(pad=4) (published: DrQAtariAug") for d in differences)
+    assert references.ATARI100K_REFERENCE.matched(drq) == "DrQ(eps)"
+    assert references.ATARI100K_REFERENCE.matched(other) is None
+
+    runs = []  # run.json files as the engine writes their cards: every Atari-100k game, both recipes
+    games = sorted(references.atari100k_games())
+    for recipe, card in (("drq", drq), ("other", other)):
+        for game in games:
+            run = tmp_path / "E" / "runs" / recipe / "Atari" / game / "0"
+            run.mkdir(parents=True)
+            (run / "run.json").write_text(json.dumps({"status": "complete", "experiment": "E", "recipe": recipe,
+                                                      "suite": "Atari", "task": game, "seed": 0, "protocol": card}))
+            runs.append(run / "run.json")
+    table = cells.table(runs)
+    row = table[table["recipe"] == "other"].iloc[0]
+    assert row["reference"] == "DrQ(eps)" and "agent.n_step 3 (published: 10)" in row["differences"]
+    assert (table.loc[table["recipe"] == "drq", "differences"] == "").all()
+    scores = pd.DataFrame({"experiment": "E", "recipe": ["drq"] * 26 + ["other"] * 26, "suite": "Atari",
+                           "task": games * 2, "seed": 0, "step": 100_000, "frame": 400_000, "time": 0.0,
+                           "score": 1.0, "normalized": 0.1})
+    status = analysis.reference_status(scores, table)["Atari"]
+    assert status["matched"] == ["drq"] and "DrQ(eps): agent.n_step 3 (published: 10)" in status["left_out"]["other"]

@@ -107,11 +107,11 @@ def test_num_envs_2_trains_atari100k_with_life_loss_terminals(tmp_path: Path):
     """atari100k's agent with a terminal at every lost life (and gymnasium's episode starts, which the vector env
     plays): each game's replay holds its lives as episodes."""
     run_dir = tmp_path / "run"
-    run_ml("task=atari100k", "env.game=breakout", "env.num_envs=2", "+env.starts=gymnasium", "train_steps=300",
+    run_ml("task=atari100k", "env.game=breakout", "env.num_envs=2", "+env.starts=gymnasium", "train_steps=500",
            "evaluate_episodes_final=1",
-           f"run_dir={run_dir}", *TINY, "env.max_episode_frames=4000", "agent.learn_start=250", cwd=tmp_path)
+           f"run_dir={run_dir}", *TINY, "env.max_episode_frames=4000", "agent.learn_start=450", cwd=tmp_path)
     returns = [r for r in table(run_dir / "train.csv") if r.get("episode_return")]
-    assert len(returns) >= 4  # a life lasts some 30 steps: several per game in 150 steps each
+    assert len(returns) >= 4  # a life lasts some 30 steps: several per game in 250 steps each
     for name in ("replay.h5", "replay.env1.h5"):
         with h5py.File(run_dir / name, "r") as f:
             endings = f["episodes"][:, 2].tolist()  # 1: terminated, a life lost; 0: running at the end

@@ -11,10 +11,13 @@ import pandas as pd
 import pytest
 
 from ML.benchmarking import analysis, cells, references, scores
+from ML.hyperparams import resolve_config
+from ML.published import agent_card
 
 MATCHING = {"observation": "pixels 84x84", "sticky_actions": None, "action_set": "continuous [1]",
             "action_repeat": 2, "frame_stack": 3, "eval_episodes": 10, "final_eval_episodes": 10,
-            "frame_budget": 1_100_000, "max_episode_frames": 1000, "eval_epsilon": None}
+            "frame_budget": 1_100_000, "max_episode_frames": 1000, "eval_epsilon": None,
+            **agent_card(resolve_config((), {"task": "drqv2"}))}  # the drqv2 recipe's agent: DrQ-v2's
 
 
 def write_run(root: Path, recipe: str, task: str, seed: int, level: float, card: dict, last: int) -> Path:

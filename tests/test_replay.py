@@ -207,7 +207,8 @@ def test_atari_stacks_are_rebuilt_exactly_as_the_env_stacked_them() -> None:
     # life losses end training episodes (and the next reset continues the game); a frame cap truncates
     env = Atari("breakout", protocol="atari100k", max_episode_frames=1200)
     shape = env.task_spec.obs_shape
-    replay = Replay(None, 10_000, shape, np.uint8, (), np.int64, frame_stack=env.task_spec.info["frame_stack"])
+    replay = Replay(None, 10_000, shape, np.uint8, (), np.int64, frame_stack=env.task_spec.info["frame_stack"],
+                    zero_pad=env.task_spec.info["starts"] == "dopamine")  # dopamine's stacks start at zeros
     assert replay._obs.shape[1:] == (1, 84, 84)  # one gray frame per slot, not four
     pairs = _collect(env, replay, 700)
     batch = _in_order(replay)

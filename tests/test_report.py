@@ -95,7 +95,8 @@ def test_plot_writes_the_full_figure_set_tables_and_summary(tree: Path):
     assert "weak/DMC/walker_walk/3: **incomplete**" in summary
     # DrQ-v2 is pixels 84x84 with frame stack 3: these states runs are left out, and say why
     assert "not drawn: no recipe's runs match its protocol" in summary
-    assert "strong: frame_stack 1 (published: 3); observation states (published: pixels 84x84)" in summary
+    assert "strong: DrQ-v2: agent settings not recorded (published: DrQV2Agent" in summary  # an old card
+    assert "DrQ-v2: frame_stack 1 (published: 3); DrQ-v2: observation states (published: pixels 84x84)" in summary
     assert "Atari-100k" in summary and "2 of the 26 Atari-100k games" in summary
     assert "DrQ-v2 (published)" not in set(pd.read_csv(root / "scores.csv").recipe)  # protocol differs
     assert "## Protocols" in summary and "| frame_stack | 1 | 1 |" in summary

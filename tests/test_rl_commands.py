@@ -59,8 +59,8 @@ def test_atari_command_resolves_drq_eps_on_every_game() -> None:
     configs = sweep(ATARI_COMMAND)
     assert [c["env"]["game"] for c in configs] == ATARI_GAMES.split(",")
     for c in configs:
-        assert c["Agent"] == "DQNAgent" and c["Eyes"] == "NatureCNN" and c["env"]["protocol"] == "atari100k"
-        assert c["train_steps"] == 100_000 and c["agent"]["dueling"] is True
+        assert c["Agent"] == "DQNAgent" and c["Model"] == "FullRainbowNetwork" and c["env"]["protocol"] == "atari100k"
+        assert c["train_steps"] == 100_000 and c["model"]["dueling"] is True
 
 
 def test_dmc_command_trains_as_written(tmp_path: Path) -> None:
@@ -86,7 +86,9 @@ def test_atari_command_trains_as_written(tmp_path: Path) -> None:
         assert info["status"] == "complete" and info["config"]["Agent"] == "DQNAgent"
         assert info["env"]["terminal_on_life_loss"] is True and info["env"]["sticky_actions"] == 0.0
         card = info["protocol"]
-        assert (card["sticky_actions"], card["noop_max"], card["terminal_on_life_loss"]) == (0.0, 0, True)
+        assert (card["sticky_actions"], card["noop_max"], card["terminal_on_life_loss"]) == (0.0, 30, True)
+        assert card["episode_starts"] == "dopamine" and card["reference"]["reference"] == "DrQ(eps)"
+        assert "max_episode_frames 2000 (published: 108000)" in card["reference"]["differences"]
         assert card["action_set"].startswith("minimal") and card["eval_epsilon"] == 0.001
         assert (card["action_repeat"], card["frame_stack"], card["max_episode_frames"]) == (4, 4, 2000)
         assert card["frame_budget"] == 4 and card["final_eval_episodes"] == 1

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ML import published
 from ML.fileio import read_json, write_json
 
 # keys that change where or how a run is shown, not what it computes
@@ -71,8 +72,9 @@ def now() -> str:
 
 def protocol_card(config: Any, spec: Any, agent: Any, frames_per_step: int) -> dict[str, Any]:
     """The settings that decide whether two results are comparable (run.json ``protocol``; ``None``: not
-    applicable to this kind of task). Frames are environment frames (agent steps x action repeat); for
-    datasets, samples."""
+    applicable to this kind of task): the environment's and, for RL, the agent's (``ML.published.agent_card``),
+    with ``reference``: the nearest published configuration and every difference (``ML.published.compare``).
+    Frames are environment frames (agent steps x action repeat); for datasets, samples."""
     info = spec.info or {}
     rl = spec.suite not in ("Classify", "Generate")
     budget = int(config.get("train_steps") or 0) * int(frames_per_step)
@@ -87,13 +89,17 @@ def protocol_card(config: Any, spec: Any, agent: Any, frames_per_step: int) -> d
     max_frames = {"Atari": info.get("max_episode_frames"),
                   "DMC": info.get("episode_steps")}.get(spec.suite, info.get("max_episode_steps"))
     episodes = int(config.get("evaluate_episodes") or 0)
-    final = int(config.get("evaluate_episodes_final") or episodes)
+    final = episodes  # a protocol's final count applies only to a run at its budget (drivers/interactive.py)
+    if config.get("evaluate_episodes_final") and \
+            int(config.get("train_steps") or 0) >= int(info.get("budget_steps") or 0):
+        final = int(config.get("evaluate_episodes_final"))
     pixels = len(spec.obs_shape) == 3
-    return {
+    card = {
         "observation": ("pixels " + "x".join(map(str, spec.obs_shape[1:]))) if pixels else "states",
         "sticky_actions": info.get("sticky_actions", None),
         "action_set": actions,
         "noop_max": info.get("noop_max"),
+        "episode_starts": info.get("starts"),
         "terminal_on_life_loss": info.get("terminal_on_life_loss"),
         "max_episode_frames": max_frames,
         "action_repeat": int(spec.action_repeat or 1),
@@ -101,9 +107,15 @@ def protocol_card(config: Any, spec: Any, agent: Any, frames_per_step: int) -> d
         "eval_epsilon": float(agent.eval_eps) if hasattr(agent, "eval_eps") else None,
         "eval_episodes": episodes,
         "final_eval_episodes": final,
+        "eval_envs": min(final, int(config.get("evaluate_envs") or 16)) if hasattr(agent, "act_batch") else 1,
         "frame_budget": budget,
         "final_score": f"mean return of {final} evaluation episodes at {budget} env frames (the last evaluation)",
+        **published.agent_card(config),
     }
+    reference = published.compare(card, spec.suite)
+    if reference is not None:
+        card["reference"] = reference
+    return card
 
 
 class RunInfo:

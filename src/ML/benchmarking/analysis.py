@@ -351,4 +351,7 @@ def summary(out_path: str | Path, experiment: str, scores: pd.DataFrame, frames:
 
 
 def _card_value(value: Any) -> str:
+    if isinstance(value, dict) and "reference" in value:  # ML.published.compare: listed in full under references
+        differences = value.get("differences") or []
+        return f"{value['reference']}: " + (f"{len(differences)} difference(s)" if differences else "the same")
     return "–" if value is None else str(value)

@@ -27,7 +27,8 @@ from ML import runinfo
 from ML.benchmarking import scores
 from ML.fileio import read_json, write_json
 
-COLUMNS = ["experiment", "recipe", "suite", "task", "seed", "status", "reason", "protocol", "frames"]
+COLUMNS = ["experiment", "recipe", "suite", "task", "seed", "status", "reason", "protocol", "reference", "differences",
+           "frames"]
 
 
 def read_status(path: str | Path) -> dict[str, Any]:
@@ -118,8 +119,11 @@ def table(run_jsons: Iterable[str | Path], statuses: dict[Path, Path] | None = N
             except (ValueError, OSError, pd.errors.EmptyDataError):
                 pass
         card = (info or {}).get("protocol") or {}  # run.json's protocol card (ML.runinfo.protocol_card)
+        reference = card.get("reference") or {}  # the nearest published configuration (ML.published.compare)
         records.append({**ident, "status": state, "reason": reason,
-                        "protocol": json.dumps(card, sort_keys=True) if card else "", "frames": frames})
+                        "protocol": json.dumps(card, sort_keys=True) if card else "",
+                        "reference": reference.get("reference", ""),
+                        "differences": "; ".join(reference.get("differences") or ()), "frames": frames})
     return pd.DataFrame.from_records(records, columns=COLUMNS)
 
 

@@ -22,7 +22,9 @@ from typing import Any
 
 import pandas as pd
 
+from ML import published
 from ML.fileio import write_json
+from ML.published import Published
 
 TABLES = Path(__file__).resolve().parent / "reference"
 BASELINE_EPISODES = 100
@@ -60,39 +62,35 @@ DRQV2_LABEL = "DrQ-v2 (published)"  # the comparison entry made of DrQ-v2's own 
 
 @dataclass(frozen=True)
 class ReferenceProtocol:
-    """A published result's protocol: the run.json ``protocol`` card values a run must share to be compared."""
+    """A published result and the configurations it was measured with (``ML.published``: environment and
+    agent settings as run.json's protocol card writes them): a run is compared with it only when it is one of
+    them, setting for setting."""
 
     name: str
     suite: str
-    require: dict[str, Any]
+    published: tuple[Published, ...]
     checkpoints: tuple[int, ...]  # env frames at which the reference reports scores
 
     def mismatches(self, card: dict[str, Any] | None) -> list[str]:
-        """What differs, as ``field value (published: value)``; empty when the run's protocol matches."""
-        if not card:
-            return ["no protocol card in run.json"]
-        out = []
-        for key, want in self.require.items():
-            have = card.get(key)
-            same = str(have).split(" ")[0] == want if key == "action_set" else have == want
-            if not same:
-                out.append(f"{key} {have} (published: {want})")
-        return out
+        """Every difference from the nearest published configuration, as ``field value (published: value)``
+        after its name; empty when the run is one of them."""
+        nearest = min(self.published, key=lambda p: len(p.differences(card)))
+        return [f"{nearest.name}: {d}" for d in nearest.differences(card)]
+
+    def matched(self, card: dict[str, Any] | None) -> str | None:
+        """The published configuration the run is (its name), or None."""
+        return next((p.name for p in self.published if not p.differences(card)), None)
 
 
 DMC_REFERENCE = ReferenceProtocol(
     f"DrQ-v2 published ({DRQV2_SOURCE}; pixels 84x84, action repeat 2, frame stack 3, 10 evaluation episodes, "
-    "vs env frames)", "DMC",
-    {"observation": "pixels 84x84", "action_repeat": 2, "frame_stack": 3, "eval_episodes": 10},
-    (100_000, 500_000, 1_000_000))
+    "DrQ-v2's agent, vs env frames)", "DMC", (published.DRQV2,), (100_000, 500_000, 1_000_000))
 ATARI100K_REFERENCE = ReferenceProtocol(
     "Atari-100k published aggregates (rliable, Apache-2.0; 26 games, 100k agent steps = 400k frames, no sticky "
-    "actions, minimal action set, life loss terminal, 100 final evaluation episodes; no-op starts vary by "
-    "codebase: dopamine's DrQ(ε) none, others up to 30)", "Atari",
-    {"sticky_actions": 0.0, "action_set": "minimal", "terminal_on_life_loss": True,
-     "max_episode_frames": 108_000, "action_repeat": 4, "frame_stack": 4, "final_eval_episodes": 100,
-     "frame_budget": 400_000},
-    (400_000,))
+    "actions, minimal action set, life loss terminal, dopamine's 0-29 no-op steps, 100 final evaluation "
+    "episodes on 100 envs; drawn beside runs that are one of the published agents as dopamine runs it: "
+    f"{', '.join(p.name for p in published.PUBLISHED if p.suite == 'Atari')})", "Atari",
+    tuple(p for p in published.PUBLISHED if p.suite == "Atari"), (400_000,))
 REFERENCES = {ref.suite: ref for ref in (DMC_REFERENCE, ATARI100K_REFERENCE)}
 # kept for the figure labels
 DMC_PROTOCOL = DMC_REFERENCE.name
