@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from ML import published
 from ML.envs.atari import PROTOCOLS
 from ML.hyperparams import resolve_config
 from tests.conftest import run_ml
@@ -106,9 +107,22 @@ def test_recipe_holds_every_gin_value(task: str, gin: str) -> None:
         else:
             assert ours[key] == value, key
     c = resolve_config((), {"task": task})
-    assert c.optim.betas == [0.9, 0.999] and c.agent.grad_clip == 0.0 and c.agent.reward_clip == 1.0
+    assert c.agent.grad_clip == 0.0 and c.agent.reward_clip == 1.0  # no clipping in optax's adam; Runner's
     assert PROTOCOLS[c.env.protocol]["starts"] == "dopamine" and "noop_max" not in c.env  # 0..29 no-op steps
     assert c.evaluate_envs == 100
+
+
+@pytest.mark.parametrize("task, name", [("der", "DER"), ("spr", "SPR")])
+def test_the_recipe_is_the_published_configuration_and_a_change_is_not(task: str, name: str) -> None:
+    def card(**overrides: object) -> dict[str, object]:  # run.json's protocol card at the protocol's budget
+        return {**published.ATARI100K_ENV, **published.agent_card(resolve_config((), {"task": task, **overrides}))}
+
+    reference = published.compare(card(), "Atari")
+    assert reference["reference"] == name and reference["matches"], reference["differences"]
+    changed = published.compare(card(**{"agent.n_step": 3, "agent.prioritized": False}), "Atari")
+    assert changed["reference"] == name and not changed["matches"]
+    assert set(changed["differences"]) == {"agent.n_step 3 (published: 10)", "agent.prioritized False (published: "
+                                           "True)", "replay uniform (published: prioritized)"}
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -126,6 +140,9 @@ def test_trains_on_a_real_game_through_the_command(task: str, args: list[str], w
     run = workdir / "results" / "Exp" / "runs" / task / "Atari" / "pong" / "0"
     info = json.loads((run / "run.json").read_text())
     assert info["status"] == "complete" and info["env"]["protocol"] == "atari100k"
+    reference = info["protocol"]["reference"]  # the nearest published configuration: this agent's, not matched
+    assert reference["reference"] == task.upper() and not reference["matches"]
+    assert "agent.learn_start 200 (published: " in "; ".join(reference["differences"])
     learned = [r for r in _rows(run / "train.csv") if r["loss"]]
     assert learned and all(math.isfinite(float(r["loss"])) for r in learned)
     assert int(learned[0]["step"]) >= 200  # nothing before learn_start
