@@ -143,6 +143,7 @@ def test_trains_on_a_real_game_through_the_command(task: str, args: list[str], w
     reference = info["protocol"]["reference"]  # the nearest published configuration: this agent's, not matched
     assert reference["reference"] == task.upper() and not reference["matches"]
     assert "agent.learn_start 200 (published: " in "; ".join(reference["differences"])
+    assert any("bootstraps" in d for d in info["env"]["reference_differences"])  # the agent's describe()
     learned = [r for r in _rows(run / "train.csv") if r["loss"]]
     assert learned and all(math.isfinite(float(r["loss"])) for r in learned)
     assert int(learned[0]["step"]) >= 200  # nothing before learn_start

@@ -62,6 +62,12 @@ class RainbowAgent(DQNAgent):
         self.target.train(mode)
         return self
 
+    def describe(self) -> dict[str, Any]:
+        """What run.json records about this update beside the config: where it departs from dopamine's."""
+        return {"reference_differences": [
+            "an n-step return cut short by a time limit bootstraps with gamma^k for its k steps (dopamine: "
+            "gamma^n)", "random streams are torch's, not JAX keys (each noisy layer draws its own noise)"]}
+
     def _sync_target(self) -> None:
         """Copied by environment steps in ``update`` instead of after every ``target_update`` updates."""
 

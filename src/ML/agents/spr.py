@@ -43,6 +43,15 @@ class SPRAgent(RainbowAgent):
         self.params = [*self.q.parameters(), *self.transition.parameters(), *self.predictor.parameters()]
         self.optim = build_optimizer(config, self.params)
 
+    def describe(self) -> dict[str, Any]:
+        described = super().describe()
+        described["reference_differences"] += [
+            "the C51 target uses the n-step return and the observation n steps on (dopamine's spr_agent passes "
+            "the one-step reward with gamma^n and the observation n-1 steps on)",
+            "a prediction step counts while no terminal lies between (dopamine's same_trajectory mask skips the "
+            "first step's terminal)"]
+        return described
+
     def _sample_args(self) -> dict[str, Any]:
         return {"sequence": self.jumps} if self.spr_weight > 0 else {}
 
