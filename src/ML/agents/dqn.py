@@ -22,10 +22,11 @@ class DQNAgent(BaseAgent):
     The Q network is the config's ``Eyes → Model`` (default ``Identity → MLP``) from observation to one value
     per action; the optimiser is the config's ``Optim`` with ``lr`` and ``optim.*`` (fused when it can be).
 
-    From pixels (``Eyes=NatureCNN``, recipes ``dqn_atari`` and ``atari100k``) observations stay uint8 in the
-    replay and on their way to the device, and become floats there (NatureCNN divides by 255). With ``Aug``
-    set (``Aug=RandomShiftsAug``, as DrQ(ε) on Atari-100k) image observations and next observations are
-    augmented in updates only, each independently; acting and evaluation see the raw frames.
+    From pixels (``Eyes=NatureCNN`` in ``dqn_atari``, ``Model=FullRainbowNetwork`` in ``atari100k``)
+    observations stay uint8 in the replay and on their way to the device, and become floats there (the
+    networks divide by 255). With ``Aug`` set (``Aug=DrQAtariAug``, as DrQ(ε) on Atari-100k) image
+    observations and next observations are augmented in updates only, each independently; acting and
+    evaluation see the raw frames.
 
     Args:
         spec, config: given by the engine (the task's shapes; the resolved config).
@@ -40,12 +41,13 @@ class DQNAgent(BaseAgent):
         updates_per_step: ...with this many gradient updates each time.
         eps_start, eps_end, eps_decay_steps: epsilon-greedy exploration, linear in environment steps.
         eps_hold_steps: epsilon stays eps_start for this many steps before its decay starts (dopamine's
-            ``linearly_decaying_epsilon`` warm-up: DrQ(ε) holds 1.0 through its 1,600 steps before learning).
+            ``linearly_decaying_epsilon`` warm-up: DrQ(ε) holds 1.0 through the steps before learning).
         eval_eps: epsilon when evaluating (0: greedy).
         huber: Huber (smooth L1) loss; false: squared error.
         grad_clip: clip the gradient's norm to this (0: no clipping).
-        dueling: a dueling head (Wang et al. 2016), as dopamine's DrQ(ε): the Model is the advantage stream
+        dueling: a dueling head (Wang et al. 2016) around any network: the Model is the advantage stream
             and a second Model of the same kind, to one output, the value stream; Q = V + A − mean(A).
+            (``FullRainbowNetwork`` has its own, dopamine's: one shared layer, then the two heads.)
         reward_clip: clip every reward to [-reward_clip, reward_clip] before n-step sums (0: raw rewards;
             1 for Atari, as DQN).
         augment: apply the config's ``Aug`` (when set) to image observations in updates.
