@@ -324,3 +324,15 @@ def test_spr_agent_trains_transition_model_and_predictor_with_the_network() -> N
     assert agent.net.renormalize and isinstance(agent.net.hidden, NoisyLinear)
     assert agent.net.hidden.weight_sigma[0, 0].item() == pytest.approx(0.5 / np.sqrt(64 * 11 * 11))
     assert copy.deepcopy(agent.transition).conv1.in_channels == 64 + A
+
+
+def test_noisy_layer_acts_on_one_row_as_on_a_batch() -> None:
+    """Acting takes the factorised product (no noisy weight built); it is the same layer."""
+    torch.manual_seed(0)
+    layer = NoisyLinear(64, 8, sigma0=0.5)
+    layer.reset_noise()
+    x = torch.randn(3, 64)
+    batched = layer(x)
+    torch.testing.assert_close(torch.cat([layer(row[None]) for row in x]), batched)
+    torch.testing.assert_close(layer(x[0]), batched[0])
+    assert not torch.allclose(batched, layer.mean(x))  # the noise is in both

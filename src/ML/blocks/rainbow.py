@@ -119,10 +119,12 @@ class NoisyLinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training:
             return self.mean(x)
-        # x (μ_w + σ_w ⊙ ε_out ε_inᵀ)ᵀ = x μ_wᵀ + ((x ε_in) σ_wᵀ) ε_out: the noisy weight is never built (an
-        # in × out temporary per call, which costs acting more than the product itself)
-        noise = F.linear(x * self.eps_in, self.weight_sigma) * self.eps_out
-        return F.linear(x, self.weight_mu, self.bias_mu + self.bias_sigma * self.eps_out) + noise
+        bias = self.bias_mu + self.bias_sigma * self.eps_out
+        if x.numel() == x.shape[-1]:  # one row (acting): x (μ + σ ⊙ ε_out ε_inᵀ)ᵀ = x μᵀ + ((x ε_in) σᵀ) ε_out,
+            # without the in × out noisy weight, which costs more than the product itself
+            return F.linear(x, self.weight_mu, bias) + F.linear(x * self.eps_in, self.weight_sigma) * self.eps_out
+        weight = self.weight_mu + self.weight_sigma * torch.outer(self.eps_out, self.eps_in)
+        return F.linear(x, weight, bias)
 
 
 def renormalize(x: torch.Tensor) -> torch.Tensor:
