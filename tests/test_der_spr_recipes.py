@@ -10,8 +10,10 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+import ML
 from ML import published
 from ML.envs.atari import PROTOCOLS
 from ML.hyperparams import resolve_config
@@ -153,4 +155,7 @@ def test_trains_on_a_real_game_through_the_command(task: str, args: list[str], w
         assert 0.0 < epsilon[-1] < 0.5  # 1 for 200 steps, then to 0 over 10 (the last 20 averaged)
     else:
         assert all(float(r["epsilon"]) == 0.0 for r in learned)  # noisy: zero_epsilon
-    assert len(_rows(run / "eval.csv")) == 2 and (run / "agent.pt").exists()
+    assert len(_rows(run / "eval.csv")) == 2
+    agent = ML.load_agent(str(run / "agent.pt"))  # the checkpoint rebuilds the agent, SPR's heads included
+    assert type(agent).__name__ == ("SPRAgent" if task == "spr" else "RainbowAgent")
+    assert 0 <= agent.act(np.zeros((4, 84, 84), np.uint8), 10**6, eval_mode=True) < 6
