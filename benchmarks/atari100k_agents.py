@@ -2,6 +2,7 @@
 time of one full 100k-step game run.
 
     .venv/bin/python benchmarks/atari100k_agents.py [--steps 40] [--repeats 2] [--threads 1]
+    .venv/bin/python benchmarks/atari100k_agents.py --sampling     (the replay's sampling alone)
 
 One training step is what the RL driver does per agent step once learning has started: ``agent.act`` on the
 frame stack, ``env.step`` (Pong), ``replay.add``, ``agent.update`` at batch 32: DrQ(ε) (recipe atari100k) one
@@ -9,6 +10,10 @@ double-DQN update; DER (recipe der) one C51 update on noisy nets with prioritize
 updates; SPR (recipe spr) two C51 + self-prediction updates (5-step rollouts, 6 augmented stacks a
 transition, target latents). All three run the same loop on one replay filled with 2,100 real Pong steps,
 alternating, ``--repeats`` times; the median rate is printed with its ratio to DrQ(ε)'s.
+
+``--sampling`` times ``Replay.sample`` alone at batch 32 with 10-step returns on the same Pong replay:
+uniform (DrQ(ε)), prioritized (DER: sum-tree draws), prioritized, stratified, with 5-step sequences (SPR),
+and prints each one's batches/s and its ratio to uniform.
 
 The projection: the collection steps before learning (``learn_start``) at the measured collection rate, the
 rest of the 100k at the measured training rate; the final evaluation (100 episodes on 100 envs) is the same
@@ -52,11 +57,30 @@ def _loop(agent, env: Atari, replay: Replay, obs: np.ndarray, steps: int, learn:
     return steps / (time.perf_counter() - began), obs
 
 
+def _sampling(replay: Replay, repeats: int) -> None:
+    kinds = {"uniform (DrQ(eps))": {}, "prioritized (DER)": {"prioritized": True},
+             "prioritized, stratified, 5-step sequences (SPR)": {"prioritized": True, "stratified": True,
+                                                                  "sequence": 5}}
+    rates: dict[str, list[float]] = {kind: [] for kind in kinds}
+    replay.prioritize()
+    replay.update_priorities(replay._slots[: len(replay)], np.random.default_rng(0).random(len(replay)) + 0.1)
+    for _ in range(repeats):
+        for kind, extra in kinds.items():
+            began = time.perf_counter()
+            for _ in range(200):
+                replay.sample(32, 10, 0.99, clip=1.0, **extra)
+            rates[kind].append(200 / (time.perf_counter() - began))
+    base = statistics.median(rates["uniform (DrQ(eps))"])
+    for kind, values in rates.items():
+        print(f"{kind:50} {statistics.median(values):8.1f} batches/s {statistics.median(values) / base:6.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=40, help="training steps timed per repeat and agent")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--sampling", action="store_true", help="time the replay's sampling kinds only")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -74,6 +98,9 @@ def main() -> None:
         if terminated or truncated:
             obs, _ = env.reset()
             replay.start(obs)
+    if args.sampling:
+        _sampling(replay, max(args.repeats, 3))
+        return
     built = {name: _build(task, env) for name, task in RECIPES.items()}
     collect = {name: [] for name in RECIPES}
     train = {name: [] for name in RECIPES}
