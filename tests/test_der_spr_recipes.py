@@ -159,3 +159,11 @@ def test_trains_on_a_real_game_through_the_command(task: str, args: list[str], w
     agent = ML.load_agent(str(run / "agent.pt"))  # the checkpoint rebuilds the agent, SPR's heads included
     assert type(agent).__name__ == ("SPRAgent" if task == "spr" else "RainbowAgent")
     assert 0 <= agent.act(np.zeros((4, 84, 84), np.uint8), 10**6, eval_mode=True) < 6
+
+
+def test_prioritized_replay_with_several_games_is_refused_in_one_line(workdir: Path) -> None:
+    proc = run_ml("task=der", "env.num_envs=2", "env.starts=gymnasium", "train_steps=1", "threads=1", "device=cpu",
+                  cwd=workdir, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "prioritized replay samples one replay" in proc.stderr and "agent.prioritized=false" in proc.stderr
+    assert not (workdir / "results").exists() or not list((workdir / "results").rglob("agent.pt"))

@@ -47,6 +47,9 @@ class RainbowAgent(DQNAgent):
                             f"not {type(self.net).__name__}")
         self.target.train()  # dopamine's target network draws noise too (no eval_mode in target_output)
         self.prioritized, self.stratified = bool(prioritized), bool(stratified)
+        if self.prioritized and int((config.get("env") or {}).get("num_envs") or 1) > 1:
+            raise UserError(f"{type(self).__name__}: prioritized replay samples one replay, not env.num_envs games' "
+                            "replays; drop env.num_envs or pass agent.prioritized=false")
 
     @property
     def net(self) -> Any:
@@ -77,9 +80,6 @@ class RainbowAgent(DQNAgent):
     def update(self, replay: Any, step: int) -> dict[str, float]:
         if step < self.learn_start or len(replay) < self.batch_size:
             return {}
-        if self.prioritized and not hasattr(replay, "update_priorities"):
-            raise UserError(f"{type(self).__name__}: prioritized replay samples one replay, not env.num_envs "
-                            "games; drop env.num_envs or pass agent.prioritized=false")
         totals: dict[str, float] = {}
         if step % self.update_every == 0:
             for _ in range(self.updates_per_step):
