@@ -336,3 +336,20 @@ def test_noisy_layer_acts_on_one_row_as_on_a_batch() -> None:
     torch.testing.assert_close(torch.cat([layer(row[None]) for row in x]), batched)
     torch.testing.assert_close(layer(x[0]), batched[0])
     assert not torch.allclose(batched, layer.mean(x))  # the noise is in both
+
+
+def test_an_ema_target_moves_tau_of_the_way_after_every_update() -> None:
+    agent = _agent("spr", tau=0.25, jumps=2, augment=False, updates_per_step=1)
+    agent.learn_start = 0
+    from ML.replay import Replay
+
+    replay = Replay(None, 100, OBS, np.uint8, (), np.int64, frame_stack=4)
+    frame = np.zeros(OBS, np.uint8)
+    replay.start(frame)
+    for t in range(40):
+        replay.add(t % A, 1.0, frame, False, False)
+    before = agent.target_net.value.bias_mu.clone()
+    agent.update(replay, 1)
+    after = agent.net.value.bias_mu.detach()
+    assert not torch.equal(after, before)
+    torch.testing.assert_close(agent.target_net.value.bias_mu, before + 0.25 * (after - before))

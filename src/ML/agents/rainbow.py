@@ -28,7 +28,9 @@ class RainbowAgent(DQNAgent):
     transition is weighted by ``1/√(p + 1e-10)`` normalised by the batch's largest (dopamine's fixed
     exponent 0.5) and its new priority is ``√(loss + 1e-10)``; new transitions get the largest priority so
     far. The target network is copied every ``target_update`` environment steps (dopamine's
-    ``target_update_period`` counts training steps, not gradient updates).
+    ``target_update_period`` counts training steps, not gradient updates), or, with ``tau`` > 0, moved
+    ``tau`` of the way to the online network after every gradient update (an exponential moving average:
+    SPR's EMA target encoder with momentum 1 − tau; SPR on Atari copies every step instead, momentum 0).
 
     Args (besides DQNAgent's, whose ``target_update`` here counts environment steps):
         prioritized: sample in proportion to priorities (``replay_scheme: prioritized``); false: uniform.
@@ -38,9 +40,9 @@ class RainbowAgent(DQNAgent):
 
     def __init__(self, spec: Any, config: Any, prioritized: bool = True, stratified: bool = False,
                  **kwargs: Any):
-        if kwargs.get("dueling") or kwargs.get("tau"):
-            raise UserError("RainbowAgent: dueling and tau are not its arguments; FullRainbowNetwork's "
-                            "model.dueling sets dueling heads and the target is copied (agent.target_update)")
+        if kwargs.get("dueling"):
+            raise UserError(f"{type(self).__name__}: agent.dueling is DQNAgent's wrapper; FullRainbowNetwork "
+                            "has its own dueling heads (model.dueling)")
         super().__init__(spec, config, **kwargs)
         if not hasattr(self.net, "outputs") or not hasattr(self.net, "share_noise"):
             raise UserError(f"{type(self).__name__} needs Model: FullRainbowNetwork (C51 atoms, noisy layers), "
@@ -87,11 +89,15 @@ class RainbowAgent(DQNAgent):
                                       prioritized=self.prioritized, stratified=self.stratified,
                                       **self._sample_args())
                 metrics, td_loss = self.learn(batch)
+                if self.tau > 0:
+                    with torch.no_grad():
+                        for target, online in zip(self.target_params, self.q.parameters(), strict=True):
+                            target.lerp_(online, self.tau)
                 if self.prioritized:
                     replay.update_priorities(batch["index"].numpy(), (td_loss + 1e-10).sqrt().cpu().numpy())
                 for key, value in metrics.items():
                     totals[key] = totals.get(key, 0.0) + value / self.updates_per_step
-        if self.target_update <= 1 or step % self.target_update == 0:
+        if self.tau == 0 and (self.target_update <= 1 or step % self.target_update == 0):
             self.target.load_state_dict(self.q.state_dict())
         return {**totals, "epsilon": self.epsilon(step)}
 
