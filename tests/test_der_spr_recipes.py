@@ -136,7 +136,8 @@ def _rows(path: Path) -> list[dict[str, str]]:
     ("spr", ["train_steps=220", "agent.learn_start=200", "agent.eps_hold_steps=200", "agent.eps_decay_steps=10"]),
 ])
 def test_trains_on_a_real_game_through_the_command(task: str, args: list[str], workdir: Path) -> None:
-    run_ml(f"task={task}", "env.game=pong", "batch_size=8", "threads=1", "device=cpu", "evaluate_per_steps=0",
+    run_ml(f"task={task}", "env.game=pong", "env.max_episode_frames=1200", "batch_size=8", "threads=1", "device=cpu",
+           "evaluate_per_steps=0",
            "evaluate_episodes=1", "evaluate_episodes_final=1", "log_per_steps=20", "replay.save=false", *args,
            cwd=workdir, timeout=600)
     run = workdir / "results" / "Exp" / "runs" / task / "Atari" / "pong" / "0"
