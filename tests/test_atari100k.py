@@ -128,6 +128,20 @@ def test_a_lost_life_goes_on_with_the_agents_action_and_a_zeroed_stack() -> None
     assert not terminated and not obs[:3].any() and obs[3].any()  # the runner's reset_one at a terminal
 
 
+def test_a_lost_life_stops_the_frame_skip_as_dopamines_preprocessing() -> None:
+    env = Atari("breakout", protocol="atari100k", evaluation=True)  # plays through its lives
+    env.reset(seed=0)
+    lost, other = [], set()
+    for i in range(6000):
+        before, lives = _frame_number(env), env.unwrapped.ale.lives()
+        _, _, terminated, truncated, _ = env.step(1 if i % 10 == 0 else 3)
+        (lost.append if env.unwrapped.ale.lives() < lives else other.add)(_frame_number(env) - before)
+        if terminated or truncated:
+            break
+    assert terminated and len(lost) == 5 and other == {4}  # every other step repeats the action 4 times
+    assert all(1 <= d <= 4 for d in lost) and min(lost) < 4  # a lost life stops the repeats at its frame
+
+
 def test_replay_pads_stacks_with_zeros_before_an_episodes_first_frame() -> None:
     replay = Replay(None, 100, (4, 2, 2), np.uint8, (), np.int64, frame_stack=4, zero_pad=True)
     for episode in range(2):

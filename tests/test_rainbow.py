@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ML.blocks.network import build_network
-from ML.blocks.rainbow import FullRainbowNetwork, NoisyLinear, same_pads
+from ML.blocks.rainbow import FullRainbowNetwork, NoisyLinear, SameConv2d, same_pads
 from ML.blocks.vision import DrQAtariAug
 from ML.errors import UserError
 
@@ -34,6 +34,11 @@ def test_drq_eps_network_for_pong_has_dopamines_4047015_parameters() -> None:
 
 def test_same_padding_is_xlas_and_the_initialisers_are_flaxs() -> None:
     assert same_pads(84, 8, 4) == (2, 2) and same_pads(21, 4, 2) == (1, 2) and same_pads(11, 3, 1) == (1, 1)
+    for size, kernel, stride in ((84, 8, 4), (21, 4, 2), (11, 3, 1)):  # = an explicit XLA-style pad, then VALID
+        conv, x = SameConv2d(3, 5, kernel, stride), torch.randn(2, 3, size, size)
+        lo, hi = same_pads(size, kernel, stride)
+        want = torch.nn.functional.conv2d(torch.nn.functional.pad(x, (lo, hi, lo, hi)), conv.weight, conv.bias, stride)
+        torch.testing.assert_close(conv(x), want)
     torch.manual_seed(0)
     net = FullRainbowNetwork(PONG, (6,), num_atoms=1, noisy=False, distributional=False)
     for layer in [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]:

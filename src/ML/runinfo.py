@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ML import published
+from ML.envs.base import evaluation_episodes
 from ML.fileio import read_json, write_json
 
 # keys that change where or how a run is shown, not what it computes
@@ -89,10 +90,7 @@ def protocol_card(config: Any, spec: Any, agent: Any, frames_per_step: int) -> d
     max_frames = {"Atari": info.get("max_episode_frames"),
                   "DMC": info.get("episode_steps")}.get(spec.suite, info.get("max_episode_steps"))
     episodes = int(config.get("evaluate_episodes") or 0)
-    final = episodes  # a protocol's final count applies only to a run at its budget (drivers/interactive.py)
-    if config.get("evaluate_episodes_final") and \
-            int(config.get("train_steps") or 0) >= int(info.get("budget_steps") or 0):
-        final = int(config.get("evaluate_episodes_final"))
+    final = evaluation_episodes(config, info, last=True)
     pixels = len(spec.obs_shape) == 3
     card = {
         "observation": ("pixels " + "x".join(map(str, spec.obs_shape[1:]))) if pixels else "states",

@@ -72,9 +72,9 @@ class SameConv2d(nn.Conv2d):
         k, s = self.kernel_size[0], self.stride[0]
         top, bottom = same_pads(x.shape[-2], k, s)
         left, right = same_pads(x.shape[-1], k, s)
-        if top or bottom or left or right:
-            x = F.pad(x, (left, right, top, bottom))
-        return super().forward(x)
+        if top == bottom and left == right:  # symmetric: the convolution pads, without a padded copy
+            return F.conv2d(x, self.weight, self.bias, self.stride, (top, left))
+        return F.conv2d(F.pad(x, (left, right, top, bottom)), self.weight, self.bias, self.stride)
 
 
 def dense(in_features: int, out_features: int) -> nn.Linear:

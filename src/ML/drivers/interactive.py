@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ML.envs.base import evaluation_episodes
 from ML.errors import UserError
 from ML.hyperparams import instantiate
 from ML.hyperparams.instantiate import offer
@@ -209,18 +210,13 @@ class Interactive:
         return metrics
 
     def evaluate(self, agent: Any, step: int) -> dict[str, float]:
-        """Mean return over ``evaluate_episodes`` greedy episodes on the separately seeded eval env; the last
-        evaluation of a run that reaches its protocol's budget (``budget_steps``, Atari-100k's 100k) plays
-        ``evaluate_episodes_final`` (100 there) instead, when set: a shorter run is not that protocol's score,
-        so it keeps the short evaluation.
+        """Mean return over ``evaluation_episodes`` greedy episodes on the separately seeded eval env
+        (``evaluate_episodes``; the last evaluation of a run at its protocol's budget: ``evaluate_episodes_final``).
 
         An agent with ``act_batch`` plays them ``evaluate_envs`` at a time, one episode per env, in one batched
         forward per step (dopamine's parallel evaluation); episode ``i`` gets the same seed either way.
         """
-        episodes = int(self.config.evaluate_episodes)
-        if step >= int(self.config.train_steps) and self.config.get("evaluate_episodes_final") is not None \
-                and int(self.config.train_steps) >= int(self.spec.info.get("budget_steps") or 0):
-            episodes = int(self.config.evaluate_episodes_final)  # a protocol's final score (Atari-100k: 100)
+        episodes = evaluation_episodes(self.config, self.spec.info, last=step >= int(self.config.train_steps))
         seeds = [episode_seed(self.seed, 1, self.evaluations, i) for i in range(episodes)]
         agent.eval()
         if episodes > 1 and not self.vlog and hasattr(agent, "act_batch"):

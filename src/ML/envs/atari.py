@@ -134,7 +134,8 @@ class Atari(gymnasium.Wrapper):
     starts as zeros and the newest frame (the agent's ``reset_all``); after a lost life the training episode
     ends and the next one goes on from the same screen with the agent's own action, its stack zeroed again
     (``reset_one``); the evaluation copy plays on through a lost life but zeroes its stack there too, as
-    dopamine's runner does at every terminal.
+    dopamine's runner does at every terminal; with ``terminal_on_life_loss`` a lost life also stops the
+    frame skip's repeats there, as dopamine's ``AtariPreprocessing.step`` does.
 
     ``atari100k`` is the data-efficient benchmark (Kaiser et al. 2020; DER, SPR, DrQ, BBF): 100k agent steps
     = 400k frames of training, recorded in ``task_spec.info`` as ``budget_steps``/``budget_frames``, with a
@@ -220,6 +221,7 @@ class Atari(gymnasium.Wrapper):
         self.evaluation = bool(evaluation)
         self.life_loss = s["terminal_on_life_loss"] and not self.evaluation
         self.terminal_on_life_loss = s["terminal_on_life_loss"]
+        self._life_break = self.dopamine and self.terminal_on_life_loss  # dopamine's frame skip stops at one
         self.noop_max = s["noop_max"]
         self.base_seed = int(seed) + (EVAL_SEED_OFFSET if evaluation else 0)
         self.action_space.seed(self.base_seed)
@@ -289,7 +291,10 @@ class Atari(gymnasium.Wrapper):
         return self._start(obs), info
 
     def _step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        """``AtariPreprocessing.step`` (``terminal_on_life_loss=False``) over ``AtariEnv.step`` at frameskip 1."""
+        """``AtariPreprocessing.step`` (``terminal_on_life_loss=False``) over ``AtariEnv.step`` at frameskip 1
+        (dopamine's with ``starts=dopamine``: ``_step_dopamine``)."""
+        if self._life_break:
+            return self._step_dopamine(action)
         pre, ale, grab, skip = self._pre, self._ale, self._grab, self._pre.frame_skip
         ale_action = self._action_set[action]
         reward, terminated, truncated = 0.0, False, False
@@ -303,6 +308,29 @@ class Atari(gymnasium.Wrapper):
                 grab(pre.obs_buffer[1])
             elif t == skip - 1:
                 grab(pre.obs_buffer[0])
+        pre.game_over = terminated
+        return pre._get_obs(), reward, terminated, truncated, {"lives": ale.lives()}
+
+    def _step_dopamine(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """dopamine's ``AtariPreprocessing.step`` with ``terminal_on_life_loss``: each frame grabs the screen
+        when it is one of the last two, then a lost life (or the game's end) stops the action's repeats,
+        so that step plays fewer frames; its max-pool then holds whatever the buffers last grabbed."""
+        pre, ale, grab, skip = self._pre, self._ale, self._grab, self._pre.frame_skip
+        ale_action = self._action_set[action]
+        reward, terminated, truncated = 0.0, False, False
+        lives = ale.lives()
+        for t in range(skip):
+            reward += ale.act(ale_action, 1.0)
+            if t == skip - 2:
+                grab(pre.obs_buffer[1])
+            elif t == skip - 1:
+                grab(pre.obs_buffer[0])
+            if ale.game_over():
+                terminated = ale.game_over(with_truncation=False)
+                truncated = not terminated and ale.game_truncated()
+                break
+            if ale.lives() < lives:
+                break
         pre.game_over = terminated
         return pre._get_obs(), reward, terminated, truncated, {"lives": ale.lives()}
 

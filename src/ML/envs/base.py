@@ -25,3 +25,13 @@ class TaskSpec:
     num_classes: int | None = None  # classification
     action_repeat: int = 1          # env frames per agent step
     info: dict[str, Any] = field(default_factory=dict)
+
+
+def evaluation_episodes(config: Any, info: dict[str, Any], last: bool) -> int:
+    """Episodes an evaluation plays: ``evaluate_episodes``, or ``evaluate_episodes_final`` (when set) for the
+    last evaluation of a run that reaches its protocol's budget (``info["budget_steps"]``, Atari-100k's 100k):
+    a shorter run is not that protocol's score, so it keeps the short evaluation."""
+    final = config.get("evaluate_episodes_final")
+    if last and final is not None and int(config.get("train_steps") or 0) >= int(info.get("budget_steps") or 0):
+        return int(final)
+    return int(config.get("evaluate_episodes") or 0)
