@@ -74,7 +74,7 @@ class RainbowAgent(DQNAgent):
             "gamma^n)", "random streams are torch's, not JAX keys (each noisy layer draws its own noise)"]}
 
     def _sync_target(self) -> None:
-        """Copied by environment steps in ``update`` instead of after every ``target_update`` updates."""
+        """The target moves in ``update``: copies every ``target_update`` environment steps, or an EMA."""
 
     def _sample_args(self) -> dict[str, Any]:
         return {}
