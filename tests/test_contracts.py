@@ -20,6 +20,7 @@ from ML.drivers import Driver
 from ML.drivers.interactive import Interactive
 from ML.drivers.supervised import Supervised
 from ML.envs import datasets
+from ML.envs.atari import Atari
 from ML.envs.classic import Classic
 from ML.errors import UserError
 from ML.hyperparams import instantiate, resolve_config
@@ -43,7 +44,7 @@ AGENTS = _classes(ML.agents, lambda c: issubclass(c, BaseAgent) and c is not Bas
 DRIVERS = _classes(ML.drivers, lambda c: callable(getattr(c, "step", None)))
 DATASET_AGENTS = {"ClassifierAgent", "GANAgent"}
 TASKS = {"ClassifierAgent": "classify", "GANAgent": "dcgan", "DQNAgent": "dqn", "DrQV2Agent": "drqv2_states",
-         "RandomAgent": "random"}
+         "RandomAgent": "random", "RainbowAgent": "der", "SPRAgent": "spr"}
 ENVS = {"dqn": "CartPole-v1", "drqv2_states": "Pendulum-v1", "random": "CartPole-v1"}
 
 
@@ -111,7 +112,10 @@ def test_agent_satisfies_its_protocol(name: str, workdir):
     task = TASKS[name]
     config = resolve_config(argv=[f"task={task}", "accelerate=true", "device=cpu", "agent.hidden_dim=16"]
                             if task == "drqv2_states" else [f"task={task}", "accelerate=true", "device=cpu"])
-    spec = Classic(ENVS[task]).task_spec if task in ENVS else datasets.load(config)[2]
+    if task in ("der", "spr"):
+        spec = Atari(config.env.game, **{k: v for k, v in config.env.items() if k != "game"}).task_spec
+    else:
+        spec = Classic(ENVS[task]).task_spec if task in ENVS else datasets.load(config)[2]
     before = copy.deepcopy(spec)
     agent = instantiate(config.Agent, {**config.agent, "spec": spec, "config": config}, label="Agent")
     assert isinstance(agent, protocol) and type(agent) is AGENTS[name]

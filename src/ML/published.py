@@ -66,7 +66,7 @@ DRQ_EPS = Published("DrQ(eps)", "Atari", "google/dopamine labs/atari_100k/config
     "agent.reward_clip": 1.0, "agent.augment": True,
     "eyes": "Identity()",
     "model": "FullRainbowNetwork(distributional=False, dueling=True, hidden_dim=512, noisy=False, num_atoms=1, "
-             "vmax=10.0, vmin=None)",
+             "renormalize=False, sigma0=0.1, vmax=10.0, vmin=None)",
     "augmentation": "DrQAtariAug(pad=4, scale=0.05)",
     "optimizer": "Adam(eps=0.00015)", "lr": 0.0001, "batch_size": 32, "replay": "uniform",
 })
@@ -79,7 +79,37 @@ DRQV2 = Published("DrQ-v2", "DMC", "facebookresearch/drqv2 cfgs/config.yaml (MIT
     "agent.augment": True, "eyes": "Encoder(channels=32, depth=4)", "augmentation": "RandomShiftsAug(pad=4)",
     "optimizer": "Adam()", "replay": "uniform",
 })
-PUBLISHED: tuple[Published, ...] = (DRQ_EPS, DRQV2)
+# DER and SPR as dopamine runs them (google/dopamine, Apache-2.0): labs/atari_100k/configs/DER.gin, SPR.gin,
+# spr_agent.py, spr_networks.py, jax/agents/full_rainbow (the recipes der and spr are these). The Rainbow
+# settings both share: C51 on noisy dueling heads, double Q, 10-step returns, prioritized replay, no clipping.
+_RAINBOW = {
+    **ATARI100K_ENV,
+    "agent.gamma": 0.99, "agent.n_step": 10, "agent.double": True, "agent.dueling": False, "agent.tau": 0.0,
+    "agent.update_every": 1, "agent.eval_eps": 0.001, "agent.grad_clip": 0.0, "agent.reward_clip": 1.0,
+    "agent.prioritized": True, "eyes": "Identity()", "optimizer": "Adam(eps=0.00015)", "lr": 0.0001,
+    "batch_size": 32, "replay": "prioritized",
+}
+DER = Published("DER", "Atari", "google/dopamine labs/atari_100k/configs/DER.gin (Apache-2.0)", {
+    **_RAINBOW,
+    "agent": "RainbowAgent",
+    "agent.target_update": 2000, "agent.learn_start": 1600, "agent.updates_per_step": 1,
+    "agent.eps_start": 0.0, "agent.eps_end": 0.0, "agent.eps_hold_steps": 0, "agent.eps_decay_steps": 0,
+    "agent.augment": False, "agent.stratified": False,
+    "model": "FullRainbowNetwork(distributional=True, dueling=True, hidden_dim=512, noisy=True, num_atoms=51, "
+             "renormalize=False, sigma0=0.1, vmax=10.0, vmin=None)",
+    "augmentation": "none",
+})
+SPR = Published("SPR", "Atari", "google/dopamine labs/atari_100k/configs/SPR.gin, spr_agent.py (Apache-2.0)", {
+    **_RAINBOW,
+    "agent": "SPRAgent",
+    "agent.target_update": 1, "agent.learn_start": 2000, "agent.updates_per_step": 2,
+    "agent.eps_start": 1.0, "agent.eps_end": 0.0, "agent.eps_hold_steps": 1999, "agent.eps_decay_steps": 2001,
+    "agent.augment": True, "agent.stratified": True, "agent.jumps": 5, "agent.spr_weight": 5.0,
+    "model": "FullRainbowNetwork(distributional=True, dueling=True, hidden_dim=512, noisy=True, num_atoms=51, "
+             "renormalize=True, sigma0=0.5, vmax=10.0, vmin=None)",
+    "augmentation": "DrQAtariAug(pad=4, scale=0.05)",
+})
+PUBLISHED: tuple[Published, ...] = (DRQ_EPS, DER, SPR, DRQV2)
 
 
 def compare(card: dict[str, Any] | None, suite: str) -> dict[str, Any] | None:
@@ -127,8 +157,13 @@ def agent_card(config: Any) -> dict[str, Any]:
         return card
     target = resolve(agent, "Agent")
     card["agent"] = getattr(target, "__name__", str(agent))
-    args = {p.name: p.default for p in inspect.signature(target).parameters.values()
-            if p.name not in _SHAPES and p.default is not inspect.Parameter.empty}
+    args: dict[str, Any] = {}
+    for klass in reversed(getattr(target, "__mro__", (target,))):  # a subclass passing **kwargs to its base's
+        init = vars(klass).get("__init__") if isinstance(klass, type) else klass
+        if init is None or klass is object:
+            continue
+        args.update({p.name: p.default for p in inspect.signature(init).parameters.values()
+                     if p.name not in _SHAPES and p.default is not inspect.Parameter.empty})
     args.update(config.get("agent") or {})
     card.update({f"agent.{k}": v for k, v in sorted(args.items())})
     card["eyes"] = _part(config.get("Eyes"), config.get("eyes"), _SHAPES)
@@ -140,5 +175,5 @@ def agent_card(config: Any) -> dict[str, Any]:
     card["optimizer"] = f"{getattr(optim, '__name__', optim)}({', '.join(f'{k}={given[k]!r}' for k in sorted(given))})"
     card["lr"] = config.get("lr")
     card["batch_size"] = config.get("batch_size")
-    card["replay"] = "stream" if config.get("stream") else "uniform"
+    card["replay"] = "stream" if config.get("stream") else "prioritized" if args.get("prioritized") else "uniform"
     return card

@@ -14,6 +14,7 @@ import torch
 
 from ML import stops
 from ML.errors import UserError
+from ML.sumtree import SumTree
 
 FORMAT = "unifiedml-replay"
 VERSION = 1
@@ -135,6 +136,7 @@ class Replay:
         self._pending_frames = 0
         self._last_write = time.monotonic()
         self._file: h5py.File | None = None
+        self._tree: SumTree | None = None  # priorities per slot, once prioritize() is called
         self._powers_key: tuple[int, float] | None = None
         self._powers_table = np.ones(1, np.float32)
         self._offsets = np.arange(64)
@@ -175,6 +177,8 @@ class Replay:
             self._slots[position] = moved
             self._where[moved] = position
             self._count -= 1
+            if self._tree is not None:
+                self._tree.set(slot, 0.0)
         self._obs[slot] = np.asarray(obs)[-self._channels:] if self._channels else obs
         self._valid[slot] = False
         self._terminal[slot] = False
@@ -203,6 +207,8 @@ class Replay:
         self._slots[self._count] = previous
         self._where[previous] = self._count
         self._count += 1
+        if self._tree is not None:  # a new transition gets the largest priority yet (Schaul et al. 2016)
+            self._tree.set(previous, self._tree.max_recorded)
         slot = self._put(obs)
         self._terminal[slot] = bool(terminated)
         self._episode_frames += 1
@@ -236,16 +242,63 @@ class Replay:
             raise RuntimeError("Replay.sample on an empty replay: wait until len(replay) > 0")
         return self._slots.take(self.rng.integers(0, self._count, size=batch_size))
 
-    def sample(self, batch_size: int, n_step: int = 1, gamma: float = 0.99,
-               clip: float | None = None) -> dict[str, torch.Tensor]:
+    def prioritize(self) -> None:
+        """Sample in proportion to priorities from now on (``sample(prioritized=True)``): every transition
+        held gets the largest priority recorded (1.0 before any update), as every later one will. Until this
+        is called the uniform path pays nothing for priorities."""
+        if self._tree is None:
+            self._tree = SumTree(self.capacity)
+            self._tree.set(self._slots[: self._count], 1.0)
+
+    def update_priorities(self, index: Any, priority: Any) -> None:
+        """New priorities for the transitions leaving slots ``index`` (a prioritized batch's ``index``);
+        slots overwritten since they were sampled are left alone."""
+        if self._tree is None:
+            raise RuntimeError("Replay.update_priorities before Replay.prioritize()")
+        index = np.asarray(index, np.int64)
+        keep = self._valid[index]
+        self._tree.set(index[keep], np.asarray(priority, np.float64)[keep])
+
+    def _prioritized_indices(self, batch_size: int, stratified: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Slots drawn with probability priority / total (dopamine's ``PrioritizedSamplingDistribution``;
+        ``stratified``: one draw in each of ``batch_size`` equal slices of the total, as its
+        ``DeterministicSumTree.stratified_sample``), and those probabilities."""
+        self.prioritize()
+        tree, total = self._tree, self._tree.total
+        if total <= 0.0:  # every priority zero: uniform, as dopamine
+            index = self._indices(batch_size)
+            return index, np.full(batch_size, 1.0 / self._count)
+        u = self.rng.random(batch_size)
+        if stratified:
+            u = (np.arange(batch_size) + u) / batch_size
+        index = np.minimum(tree.query(u * total), self._alloc - 1)
+        bad = ~self._valid[index]  # float rounding at a slice's edge can walk onto an empty leaf: draw again
+        while bad.any():
+            index[bad] = np.minimum(tree.query(self.rng.random(int(bad.sum())) * total), self._alloc - 1)
+            bad = ~self._valid[index]
+        return index, tree.get(index) / total
+
+    def sample(self, batch_size: int, n_step: int = 1, gamma: float = 0.99, clip: float | None = None,
+               prioritized: bool = False, stratified: bool = False,
+               sequence: int = 0) -> dict[str, torch.Tensor]:
         """A batch of n-step transitions: ``obs, action, reward, discount, next_obs``.
 
         ``reward`` is the discounted sum of up to ``n_step`` rewards, cut at the episode's end, each reward
         clipped to [-clip, clip] first when ``clip`` is given (DQN's Atari reward clipping);
         ``discount`` is ``gamma ** k`` for the ``k`` steps taken, or 0 if the episode terminated within them.
+
+        ``prioritized``: slots drawn in proportion to their priorities (``prioritize``), adding ``index``
+        (the slots, for ``update_priorities``) and ``probability`` (each one's sampling probability).
+        ``sequence=K`` (SPR's self-prediction) adds ``actions`` (B, K): the actions taken at steps t..t+K-1,
+        ``future_obs`` (B, K, *obs): the observations at t+1..t+K, and ``same_episode`` (B, K): 1 where that
+        observation is in the transition's episode (past its end the episode's last frame repeats, masked 0).
         """
         n_step = max(int(n_step), 1)
-        index = self._indices(int(batch_size))
+        probability = None
+        if prioritized:
+            index, probability = self._prioritized_indices(int(batch_size), stratified)
+        else:
+            index = self._indices(int(batch_size))
         powers = self._powers(n_step, float(gamma))
         # mode="wrap": a chain may run past the array's end into its start (the ring); before the buffer
         # is full a chain stops at the newest frame (never valid) long before, so nothing stale is read.
@@ -264,18 +317,33 @@ class Replay:
             reward = (rewards * taken) @ powers[:n_step]
         last = index + k
         discount = powers.take(k) * ~self._terminal.take(last, mode="wrap")
+        offsets = [0, k]
+        if sequence:
+            ahead = np.arange(int(sequence))
+            steps = index[:, None] + ahead                                    # (B, K)
+            same = np.logical_and.accumulate(self._valid.take(steps, mode="wrap"), axis=1)
+            offsets += list(np.minimum(ahead + 1, same.sum(axis=1, keepdims=True)).T)
         if self._channels:
-            obs, next_obs = self._stacks(index, last, k)
+            stacks = self._stacks(index, offsets)
         else:
-            obs, next_obs = self._obs.take(index, axis=0), self._obs.take(last, axis=0, mode="wrap")
-        return {"obs": torch.from_numpy(obs),
-                "action": torch.from_numpy(self._action.take(index, axis=0)),
-                "reward": torch.from_numpy(reward),
-                "discount": torch.from_numpy(discount),
-                "next_obs": torch.from_numpy(next_obs)}
+            stacks = [self._obs.take(index + offset, axis=0, mode="wrap") for offset in offsets]
+        batch = {"obs": torch.from_numpy(stacks[0]),
+                 "action": torch.from_numpy(self._action.take(index, axis=0)),
+                 "reward": torch.from_numpy(reward),
+                 "discount": torch.from_numpy(discount),
+                 "next_obs": torch.from_numpy(stacks[1])}
+        if probability is not None:
+            batch["index"] = torch.from_numpy(index)
+            batch["probability"] = torch.from_numpy(probability.astype(np.float32))
+        if sequence:
+            batch["actions"] = torch.from_numpy(self._action.take(steps, axis=0, mode="wrap"))
+            batch["future_obs"] = torch.from_numpy(np.stack(stacks[2:], axis=1))
+            batch["same_episode"] = torch.from_numpy(same.astype(np.float32))
+        return batch
 
-    def _stacks(self, index: np.ndarray, last: np.ndarray, k: Any) -> tuple[np.ndarray, np.ndarray]:
-        """The stacked observations at slots ``index`` and ``last`` (``k`` steps later in the same episode).
+    def _stacks(self, index: np.ndarray, offsets: list[Any]) -> list[np.ndarray]:
+        """The stacked observations at slots ``index + offset`` for each offset (steps forward in the
+        transition's episode: 0, ``k``...), gathered at once.
 
         A slot's predecessor is in its episode exactly when a transition leaves it (``valid``); the newest
         frame is never valid, so a walk back stops at the oldest frame held. Stack positions further back
@@ -283,14 +351,14 @@ class Replay:
         """
         held = np.logical_and.accumulate(self._valid.take(index[:, None] - self._back, mode="wrap"), axis=1)
         back = held.sum(axis=1)[:, None]                                         # (B, 1): ≤ frame_stack - 1
-        source = np.concatenate([index[:, None] - np.minimum(self._distance, back),
-                                 last[:, None] - np.minimum(self._distance, back + np.reshape(k, (-1, 1)))])
+        source = np.concatenate([
+            (index + offset)[:, None] - np.minimum(self._distance, back + np.reshape(offset, (-1, 1)))
+            for offset in offsets])
         frames = self._obs.take(source.ravel(), axis=0, mode="wrap")
         if self.zero_pad:
-            before = np.concatenate([self._distance > back, self._distance > back + np.reshape(k, (-1, 1))])
+            before = np.concatenate([self._distance > back + np.reshape(offset, (-1, 1)) for offset in offsets])
             frames.reshape(len(source), self.frame_stack, -1)[before] = 0
-        stacks = frames.reshape(2, len(index), *self.obs_shape)
-        return stacks[0], stacks[1]
+        return list(frames.reshape(len(offsets), len(index), *self.obs_shape))
 
     def _powers(self, n_step: int, gamma: float) -> np.ndarray:
         """``gamma ** [0, 1, ..., n_step]`` as float32, cached."""

@@ -160,15 +160,17 @@ class DQNAgent(BaseAgent):
         return {"loss": losses / self.updates_per_step, "q": qs / self.updates_per_step,
                 "epsilon": self.epsilon(step)}
 
+    def _batch(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        """``obs, action (B, 1) int64, reward, discount, next_obs`` of a replay batch on the device."""
+        if self.device.type == "cpu" and batch["obs"].dtype == torch.float32:  # the replay's own types
+            return (batch["obs"], batch["action"].long().view(-1, 1), batch["reward"], batch["discount"],
+                    batch["next_obs"])
+        return (self._input(batch["obs"]), self._tensor(batch["action"], torch.int64).view(-1, 1),
+                self._tensor(batch["reward"]), self._tensor(batch["discount"]), self._input(batch["next_obs"]))
+
     def learn(self, batch: dict[str, torch.Tensor]) -> tuple[float, float]:
         """One gradient update on a batch of n-step transitions; returns (loss, mean Q of taken actions)."""
-        if self.device.type == "cpu" and batch["obs"].dtype == torch.float32:  # the replay's own types
-            obs, next_obs, reward, discount = batch["obs"], batch["next_obs"], batch["reward"], batch["discount"]
-            action = batch["action"].long().view(-1, 1)
-        else:
-            obs, next_obs = self._input(batch["obs"]), self._input(batch["next_obs"])
-            action = self._tensor(batch["action"], torch.int64).view(-1, 1)
-            reward, discount = self._tensor(batch["reward"]), self._tensor(batch["discount"])
+        obs, action, reward, discount, next_obs = self._batch(batch)
         if self.aug is not None:
             obs, next_obs = self.aug(obs), self.aug(next_obs)
         with torch.no_grad():

@@ -88,16 +88,18 @@ def dense(in_features: int, out_features: int) -> nn.Linear:
 class NoisyLinear(nn.Module):
     """dopamine's ``NoisyNetwork`` (Fortunato et al. 2018, factorised Gaussian noise): ``y = x (μ_w + σ_w ε_w)
     + μ_b + σ_b ε_b`` with ``ε_w = f(p) f(q)ᵀ``, ``ε_b = f(q)``, ``f(x) = sign(x) √|x|``, ``p ~ N(0, 1)^in``,
-    ``q ~ N(0, 1)^out``; ``μ ~ U(−1/√in, 1/√in)``, ``σ = 0.1/√in``. No noise in ``eval()`` mode."""
+    ``q ~ N(0, 1)^out``; ``μ ~ U(−1/√in, 1/√in)``, ``σ = sigma0/√in`` (0.1 here; SPR's NoisyNetwork has
+    0.5). No noise in ``eval()`` mode, nor in ``mean(x)``."""
 
-    def __init__(self, in_features: int, out_features: int):
+    def __init__(self, in_features: int, out_features: int, sigma0: float = 0.1):
         super().__init__()
         self.in_features, self.out_features = int(in_features), int(out_features)
         bound = 1.0 / math.sqrt(self.in_features)
         self.weight_mu = nn.Parameter(torch.empty(self.out_features, self.in_features).uniform_(-bound, bound))
-        self.weight_sigma = nn.Parameter(torch.full((self.out_features, self.in_features), 0.1 * bound))
+        sigma = float(sigma0) * bound
+        self.weight_sigma = nn.Parameter(torch.full((self.out_features, self.in_features), sigma))
         self.bias_mu = nn.Parameter(torch.empty(self.out_features).uniform_(-bound, bound))
-        self.bias_sigma = nn.Parameter(torch.full((self.out_features,), 0.1 * bound))
+        self.bias_sigma = nn.Parameter(torch.full((self.out_features,), sigma))
         self.register_buffer("eps_in", torch.zeros(self.in_features), persistent=False)
         self.register_buffer("eps_out", torch.zeros(self.out_features), persistent=False)
 
@@ -110,11 +112,26 @@ class NoisyLinear(nn.Module):
         self.eps_in.copy_(self._f(torch.randn_like(self.eps_in)))
         self.eps_out.copy_(self._f(torch.randn_like(self.eps_out)))
 
+    def mean(self, x: torch.Tensor) -> torch.Tensor:
+        """The layer without noise (SPR's ``eval_mode=True`` calls, in training too)."""
+        return F.linear(x, self.weight_mu, self.bias_mu)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training:
-            return F.linear(x, self.weight_mu, self.bias_mu)
+            return self.mean(x)
+        bias = self.bias_mu + self.bias_sigma * self.eps_out
+        if x.numel() == x.shape[-1]:  # one row (acting): x (μ + σ ⊙ ε_out ε_inᵀ)ᵀ = x μᵀ + ((x ε_in) σᵀ) ε_out,
+            # without the in × out noisy weight, which costs more than the product itself
+            return F.linear(x, self.weight_mu, bias) + F.linear(x * self.eps_in, self.weight_sigma) * self.eps_out
         weight = self.weight_mu + self.weight_sigma * torch.outer(self.eps_out, self.eps_in)
-        return F.linear(x, weight, self.bias_mu + self.bias_sigma * self.eps_out)
+        return F.linear(x, weight, bias)
+
+
+def renormalize(x: torch.Tensor) -> torch.Tensor:
+    """SPR's ``renormalize``: each row min-max scaled over all its features, ``(x − min) / (max − min + 1e-5)``."""
+    flat = x.flatten(1)
+    low, high = flat.min(1, keepdim=True).values, flat.max(1, keepdim=True).values
+    return ((flat - low) / (high - low + 1e-5)).view_as(x)
 
 
 class FullRainbowNetwork(nn.Module):
@@ -133,11 +150,15 @@ class FullRainbowNetwork(nn.Module):
         vmax, vmin: the support ``linspace(vmin, vmax, num_atoms)`` (``vmin`` None: ``-vmax``), as
             ``JaxFullRainbowAgent``.
         hidden_dim: the shared dense layer's units (512).
+        renormalize: min-max scale each observation's torso output to [0, 1] before the shared layer
+            (SPR's ``SPRNetwork.encode``, ``renormalize=True`` there).
+        sigma0: the noisy layers' initial σ × √in (dopamine's 0.1; SPR's NoisyNetwork 0.5).
     """
 
     def __init__(self, in_shape: Any, out_shape: Any, num_atoms: int = 51, noisy: bool = True,
                  dueling: bool = True, distributional: bool = True, vmax: float = 10.0,
-                 vmin: float | None = None, hidden_dim: int = 512):
+                 vmin: float | None = None, hidden_dim: int = 512, renormalize: bool = False,
+                 sigma0: float = 0.1):
         super().__init__()
         c, h, w = image_shape(in_shape, "FullRainbowNetwork", gray=False,
                               fix="; it is an Atari network (84×84 frame stacks)")
@@ -148,6 +169,7 @@ class FullRainbowNetwork(nn.Module):
         self.in_shape, self.out_shape = (c, h, w), out
         self.num_actions, self.num_atoms = out[0], int(num_atoms)
         self.noisy, self.dueling, self.distributional = bool(noisy), bool(dueling), bool(distributional)
+        self.renormalize = bool(renormalize)
         if self.num_atoms < 1 or (self.distributional and self.num_atoms < 2):
             raise UserError(f"FullRainbowNetwork: num_atoms must be ≥ 1, and ≥ 2 when distributional "
                             f"(got num_atoms={num_atoms}, distributional={distributional})")
@@ -161,7 +183,11 @@ class FullRainbowNetwork(nn.Module):
             c, h, w = features, conv.out_size(h), conv.out_size(w)
         self.torso = nn.Sequential(*convs, nn.Flatten(1))
         self.feature_dim = c * h * w
-        layer = NoisyLinear if self.noisy else dense
+        self.latent_shape = (c, h, w)
+
+        def layer(i: int, o: int) -> nn.Module:
+            return NoisyLinear(i, o, sigma0) if self.noisy else dense(i, o)
+
         self.hidden = layer(self.feature_dim, int(hidden_dim))
         if self.dueling:
             self.advantage = layer(int(hidden_dim), self.num_actions * self.num_atoms)
@@ -191,7 +217,20 @@ class FullRainbowNetwork(nn.Module):
         """Q-values, and with ``distributional`` the logits and probabilities over the atoms."""
         if self.noisy and self.training and fresh_noise:
             self.reset_noise()
-        x = F.relu(self.hidden(self.torso(x.float() / 255.0)))
+        return self.heads(self.encode(x).flatten(1))
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The torso's feature map ``latent_shape`` per observation (renormalized when set): SPR's latent."""
+        x = self.torso[:-1](x.float() / 255.0)
+        return renormalize(x) if self.renormalize else x
+
+    def project(self, latent: torch.Tensor) -> torch.Tensor:
+        """The shared layer without noise and without its ReLU (SPR's ``project`` with ``eval_mode=True``)."""
+        return self.hidden.mean(latent) if self.noisy else self.hidden(latent)
+
+    def heads(self, latent: torch.Tensor) -> RainbowOutput:
+        """The outputs from flat latents (the current noise)."""
+        x = F.relu(self.hidden(latent))
         if self.dueling:
             adv = self.advantage(x).view(-1, self.num_actions, self.num_atoms)
             value = self.value(x).view(-1, 1, self.num_atoms)

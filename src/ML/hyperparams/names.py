@@ -54,6 +54,8 @@ BUILTINS: dict[str, str] = {
     # agents
     "ClassifierAgent": "ML.agents.classifier:ClassifierAgent",
     "DQNAgent": "ML.agents.dqn:DQNAgent",
+    "RainbowAgent": "ML.agents.rainbow:RainbowAgent",
+    "SPRAgent": "ML.agents.spr:SPRAgent",
     "RandomAgent": "ML.agents.random:RandomAgent",
     "DrQV2Agent": "ML.agents.drqv2:DrQV2Agent",
     "GANAgent": "ML.agents.gan:GANAgent",
