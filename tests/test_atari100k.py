@@ -224,3 +224,11 @@ def test_the_reference_is_drawn_only_beside_the_published_agent(tmp_path) -> Non
                            "score": 1.0, "normalized": 0.1})
     status = analysis.reference_status(scores, table)["Atari"]
     assert status["matched"] == ["drq"] and "DrQ(eps): agent.n_step 3 (published: 10)" in status["left_out"]["other"]
+
+
+def test_the_vector_env_refuses_dopamines_starts() -> None:
+    from ML.envs.atari_vector import AtariVector
+    from ML.errors import UserError
+
+    with pytest.raises(UserError, match=r"env.num_envs=2 .*env.starts=dopamine.*env.starts=gymnasium"):
+        AtariVector(Atari("pong", protocol="atari100k"), 2)
