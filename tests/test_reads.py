@@ -50,7 +50,7 @@ def test_a_part_no_agent_of_this_task_builds_is_refused_before_anything_is_built
         reads.check(config.Agent, config)
     reads.check("DQNAgent", resolve_config((), {"task": "dqn", "Scheduler": "StepLR"}))  # builds it: passes
     with pytest.raises(UserError, match=r"agent.critic_tau: DQNAgent takes no critic_tau; it is an argument of "
-                                        r"DrQV2Agent\."):
+                                        r"DrQV2Agent\b"):
         reads.check("DQNAgent", resolve_config((), {"task": "dqn", "agent": {"critic_tau": 0.1}}))
 
 
