@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ML import checkpoints, ranks, tracking
+from ML import checkpoints, ranks, threads, tracking
 from ML.allocator import keep_freed_memory
 from ML.checkpoints import RunState
 from ML.drivers import make_driver
@@ -115,9 +115,15 @@ def _refuse_replacing(run_dir: Path, config: Config) -> None:
 
 
 def train(config: Config, command: list[str]) -> Any:
-    """One process's run (``ML.entry.start`` is the way in, also for data-parallel runs)."""
-    if config.get("threads"):
-        torch.set_num_threads(int(config.threads))
+    """One process's run (``ML.entry.start`` is the way in, also for data-parallel runs); torch's thread
+    count is the run's own (``ML.threads``) and the caller's again afterwards."""
+    with threads.restored():
+        if config.get("threads"):
+            torch.set_num_threads(int(config.threads))
+        return _train(config, command)
+
+
+def _train(config: Config, command: list[str]) -> Any:
     malloc = keep_freed_memory()  # freed tensors stay in the process: no page faults per update (ML.allocator)
     seed_everything(int(config.seed))
     driver = make_driver(config)
@@ -143,6 +149,8 @@ def train(config: Config, command: list[str]) -> Any:
         agent = checkpoints.restore(payload, config, spec)  # this run's own objects (code-passed ones too)
     else:
         agent = _loaded(payload, config, spec)
+    chosen = threads.choose(config, agent)  # threads= or the agent's kind: an MLP wants one thread
+    torch.set_num_threads(chosen["threads"])
     state = RunState()
     if resume:  # the same run continues: counters, RNGs, logs, replay
         state = checkpoints.run_state(payload)
@@ -158,6 +166,7 @@ def train(config: Config, command: list[str]) -> Any:
                 **agent.describe()}  # agent: run-time choices
     info = RunInfo(run_dir / "run.json", ident, config, env_info, command, previous)
     info.data.update(resume_exactness(config, spec))
+    info.data["threads"] = chosen
     info.data["protocol"] = protocol_card(config, spec, agent, driver.frames_per_step)  # comparability (ML.runinfo)
     logs = {name: CSVLog(run_dir / name, state.logs.get(name) if resume else None) for name in LOGS}
     eval_log, train_log = tracking.track(config, info, logs["eval.csv"], logs["train.csv"])  # wandb=true
