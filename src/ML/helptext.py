@@ -15,7 +15,7 @@ import yaml
 
 from ML.hyperparams import recipes, resolve, resolve_config, schema
 
-MANUAL = "docs/index.md in the repository (a site: pip install -e '.[docs]' && mkdocs serve), and README.md"
+MANUAL = "docs/index.md in the repository (as a site: pip install -e '.[docs]' && mkdocs serve)"
 USAGE = """usage: ML [-m] key=value [+new.key=value ...]
        ML --help task=NAME       one recipe's settings, their defaults and types
        ML --version"""
@@ -39,7 +39,9 @@ def version() -> str:
     try:
         return importlib.metadata.version("unifiedml")
     except importlib.metadata.PackageNotFoundError:  # a source tree on PYTHONPATH, not installed
-        return "unknown (not installed)"
+        import ML
+
+        return ML.__version__
 
 
 def _first_comment(path: Path) -> str:
