@@ -73,8 +73,9 @@ def choose(config: Any, agent: Any, cores: int | None = None, busy: int | None =
         return {"threads": 1, "why": f"auto: {what}: too little work per op to share"}
     cores = usable_cores() if cores is None else cores
     busy = busy_cores() if busy is None else busy
-    n = max(1, min(cores - busy, torch.get_num_threads()))  # torch's default: the physical cores
-    return {"threads": n, "why": f"auto: {what}; {cores - busy} of {cores} cores free"}
+    free = max(0, cores - busy)
+    n = max(1, min(free, torch.get_num_threads()))  # torch's default: the physical cores
+    return {"threads": n, "why": f"auto: {what}; {free} of {cores} cores free"}
 
 
 @contextmanager
