@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import itertools
+import os
 import sys
 
 from ML import helptext
@@ -62,10 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     if any(a in ("-h", "--help") for a in argv):
         rest = [a for a in argv if a not in ("-h", "--help")]
         try:
-            print(helptext.recipe(rest) if rest else helptext.overview())
+            print(helptext.recipe(rest) if rest else helptext.overview(), flush=True)
         except UserError as e:
             print(f"ML: error: {e}", file=sys.stderr)
             return 2
+        except BrokenPipeError:  # ML --help | head: the reader has what it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     from ML.entry import start
     from ML.hyperparams import resolve_config
