@@ -35,6 +35,13 @@ def test_large_or_convolutional_agents_get_the_free_cores():
     assert threads.choose(Config(batch_size=64), conv, cores=2, busy=6)["threads"] == 1
 
 
+def test_a_resumed_run_keeps_its_count():
+    before = {"threads": 2, "why": "auto: convolutional agent; 2 of 2 cores free"}
+    choice = threads.choose(Config(batch_size=64), mlp(4, 2), before, cores=2, busy=5)
+    assert choice["threads"] == 2 and choice["why"].startswith("resumed: kept")
+    assert threads.choose(Config(threads=1, batch_size=64), mlp(4, 2), before)["threads"] == 1
+
+
 def test_given_threads_win():
     assert threads.choose(Config(threads=3, batch_size=64), mlp(4, 2), cores=8, busy=0) == {
         "threads": 3, "why": "threads= given"}

@@ -149,8 +149,6 @@ def _train(config: Config, command: list[str]) -> Any:
         agent = checkpoints.restore(payload, config, spec)  # this run's own objects (code-passed ones too)
     else:
         agent = _loaded(payload, config, spec)
-    chosen = threads.choose(config, agent)  # threads= or the agent's kind: an MLP wants one thread
-    torch.set_num_threads(chosen["threads"])
     state = RunState()
     if resume:  # the same run continues: counters, RNGs, logs, replay
         state = checkpoints.run_state(payload)
@@ -162,6 +160,8 @@ def _train(config: Config, command: list[str]) -> Any:
             (run_dir / name).unlink(missing_ok=True)
 
     previous = RunInfo.read(run_dir / "run.json") if resume else None
+    chosen = threads.choose(config, agent, (previous or {}).get("threads"))  # an MLP wants one thread
+    torch.set_num_threads(chosen["threads"])
     env_info = {**spec.info, "action_repeat": spec.action_repeat, "malloc": malloc,
                 **agent.describe()}  # agent: run-time choices
     info = RunInfo(run_dir / "run.json", ident, config, env_info, command, previous)

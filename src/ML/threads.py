@@ -57,13 +57,20 @@ def _work(agent: Any, batch_size: int) -> tuple[bool, int]:
     return conv, sum(p.numel() for p in agent.parameters()) * max(batch_size, 1)
 
 
-def choose(config: Any, agent: Any, cores: int | None = None, busy: int | None = None) -> dict[str, Any]:
+def choose(config: Any, agent: Any, before: dict[str, Any] | None = None, cores: int | None = None,
+           busy: int | None = None) -> dict[str, Any]:
     """run.json's ``threads``: ``{"threads": n, "why": ...}``; ``threads=`` in the config wins.
 
-    ``cores`` and ``busy`` (the machine's usable and busy cores) are read from the machine when None.
+    ``before`` is a resumed run's own earlier choice, kept: sums split over another number of threads may
+    round differently, and a resume must end as the uninterrupted run would. ``cores`` and ``busy`` (the
+    machine's usable and busy cores) are read from the machine when None.
     """
     if config.get("threads"):
         return {"threads": int(config.threads), "why": "threads= given"}
+    if before and before.get("threads"):
+        why = str(before.get("why", ""))
+        why = why if why.startswith("resumed") else f"resumed: kept ({why})"
+        return {"threads": int(before["threads"]), "why": why}
     if os.environ.get("OMP_NUM_THREADS"):
         n = max(1, min(torch.get_num_threads(), usable_cores()))
         return {"threads": n, "why": "auto: OMP_NUM_THREADS set"}
