@@ -4,7 +4,7 @@ PY      := .venv/bin/python
 CORES   ?= 2
 STAMP   := .venv/.installed
 
-.PHONY: run test test-slurm lint bench clean
+.PHONY: run test test-slurm lint docs bench clean
 
 $(STAMP): requirements.txt pyproject.toml
 	python3 -m venv .venv
@@ -29,6 +29,11 @@ test-slurm: $(STAMP)
 lint: $(STAMP)
 	.venv/bin/ruff check src tests benchmarks
 	.venv/bin/mypy   # pyproject's [tool.mypy]: src/ML, strict for the contract modules
+
+# The manual (docs/, mkdocs.yml) as a site in results/site/; --strict: a broken link or missing page fails.
+docs: $(STAMP)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[docs]' 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
+	.venv/bin/mkdocs build --strict
 
 bench: $(STAMP)
 	$(PY) benchmarks/overhead.py

@@ -81,7 +81,7 @@ def test_protocols_reach_task_spec():
 
 def test_game_names():
     assert {"pong", "breakout", "mspacman", "privateeye", "upndown", "kungfumaster", "montezumarevenge"} <= set(games())
-    env = Atari("ms_pacman")  # the ALE's snake_case id is accepted and named like the source document
+    env = Atari("ms_pacman")  # the ALE's snake_case id is accepted and named as UnifiedML names games
     assert env.task_spec.task == "mspacman" and env.task_spec.info["ale_id"] == "ALE/MsPacman-v5"
 
 

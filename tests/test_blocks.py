@@ -1,4 +1,4 @@
-"""Architectures of the source document: ResNet18, Transformer/ViT, DCGAN's pair, CIFAR augmentation."""
+"""UnifiedML's architectures: ResNet18, Transformer/ViT, DCGAN's pair, CIFAR augmentation."""
 
 from __future__ import annotations
 

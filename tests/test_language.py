@@ -1,4 +1,4 @@
-"""The source document's language: direct code (safely parsed), sequentials, parts, data, the 5 ways."""
+"""UnifiedML's language: direct code (safely parsed), sequentials, parts, data, the 5 ways."""
 
 from __future__ import annotations
 

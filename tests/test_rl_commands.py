@@ -1,4 +1,4 @@
-"""The source document's RL commands as written: ``task=RL`` picks DQN or DrQ-v2 by the action space.
+"""UnifiedML's RL commands: ``task=RL`` picks DQN or DrQ-v2 by the action space.
 
 Every config of a sweep is resolved (in process, as ``ML`` does before training any), then the real ``ML``
 trains the command on tiny budgets (1 step, 1 evaluation episode, small images)."""

@@ -4,18 +4,11 @@ from __future__ import annotations
 
 import errno
 import itertools
+import os
 import sys
 
+from ML import helptext
 from ML.errors import UserError, print_traceback
-
-USAGE = """usage: ML [-m] key=value [+new.key=value ...]
-
-  ML task=classify Dataset=Digits              train a recipe (task=NAME loads NAME.yaml)
-  ML task=dqn Env=Classic env.task=Acrobot-v1  reinforcement learning on a gymnasium task
-  ML -m task=dqn seed=0,1,2                    sweep: one run per comma-separated value
-Values parse as YAML; Uppercase=... names a class (built-in, MyFile.attr, ./file.py.attr, module path).
-A mistake is one line and exit 2; debug=true also prints the traceback behind it.
-"""
 
 
 def split_sweep(token: str) -> list[str]:
@@ -61,8 +54,21 @@ def debug_requested(argv: list[str]) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if "--version" in argv:
+        print(f"ML (unifiedml) {helptext.version()}")
+        return 0
+    if not argv:
+        print(helptext.no_arguments(), file=sys.stderr)
+        return 2
     if any(a in ("-h", "--help") for a in argv):
-        print(USAGE)
+        rest = [a for a in argv if a not in ("-h", "--help")]
+        try:
+            print(helptext.recipe(rest) if rest else helptext.overview(), flush=True)
+        except UserError as e:
+            print(f"ML: error: {e}", file=sys.stderr)
+            return 2
+        except BrokenPipeError:  # ML --help | head: the reader has what it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     from ML.entry import start
     from ML.hyperparams import resolve_config

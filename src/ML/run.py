@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ML import checkpoints, ranks, runlock, runplace, stops, tracking
+from ML import checkpoints, ranks, runlock, runplace, stops, threads, tracking
 from ML.allocator import keep_freed_memory
 from ML.checkpoints import RunState
 from ML.drivers import make_driver
@@ -184,9 +184,15 @@ def _done(place: runplace.Place, agent: Any) -> Any:
 
 
 def train(config: Config, command: list[str]) -> Any:
-    """One process's run (``ML.entry.start`` is the way in, also for data-parallel runs)."""
-    if config.get("threads"):
-        torch.set_num_threads(int(config.threads))
+    """One process's run (``ML.entry.start`` is the way in, also for data-parallel runs); torch's thread
+    count is the run's own (``ML.threads``) and the caller's again afterwards."""
+    with threads.restored():
+        if config.get("threads"):
+            torch.set_num_threads(int(config.threads))
+        return _train(config, command)
+
+
+def _train(config: Config, command: list[str]) -> Any:
     malloc = keep_freed_memory()  # freed tensors stay in the process: no page faults per update (ML.allocator)
     seed_everything(int(config.seed))
     driver = make_driver(config)
@@ -225,10 +231,13 @@ def _train_in(run_dir: Path, config: Config, command: list[str], driver: Any, ag
         print(f"ML: resuming {run_dir} from step {state.step}", flush=True)
 
     previous = RunInfo.read(run_dir / "run.json") if resume else None
+    chosen = threads.choose(config, agent, (previous or {}).get("threads"))  # an MLP wants one thread
+    torch.set_num_threads(chosen["threads"])
     env_info = {**spec.info, "action_repeat": spec.action_repeat, "malloc": record["malloc"],
                 **agent.describe()}  # agent: run-time choices
     info = RunInfo(run_dir / "run.json", ident, config, env_info, command, previous)
     info.data.update(resume_exactness(config, spec, previous, state if resume else None))
+    info.data["threads"] = chosen
     info.data["protocol"] = protocol_card(config, spec, agent, driver.frames_per_step)  # comparability (ML.runinfo)
     info.data["lock"] = record["lock"]  # one writer (ML.runlock), or why not
     logs = {name: CSVLog(run_dir / name, state.logs.get(name) if resume else None) for name in LOGS}

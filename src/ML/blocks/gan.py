@@ -1,5 +1,5 @@
 """DCGAN (Radford et al. 2016): ``Generator`` (latent → image) and ``Discriminator`` (image → logit),
-sized to the dataset's images; the source document's ``DCGAN.Generator`` / ``DCGAN.Discriminator``."""
+sized to the dataset's images; UnifiedML's original ``DCGAN.Generator`` / ``DCGAN.Discriminator``."""
 
 from __future__ import annotations
 

@@ -36,7 +36,7 @@ class ResNet(nn.Module):
     a 3×3 stride-1 conv stem of ``width`` channels (no 7×7 conv, no max-pool, so 32×32 inputs keep their
     resolution), four stages of basic blocks with ``width·(1, 2, 4, 8)`` channels, strides (1, 2, 2, 2),
     BatchNorm and ReLU, then global average pooling. As ``Eyes`` it is a body (``8·width`` features); given
-    ``out_shape`` it adds a linear head. The source document's ``ML.Blocks.Architectures.Vision.ResNet18.
+    ``out_shape`` it adds a linear head. UnifiedML's original ``ML.Blocks.Architectures.Vision.ResNet18.
     ResNet18`` names ``ResNet18``.
 
     Args:

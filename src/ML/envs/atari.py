@@ -106,7 +106,7 @@ class Atari(gymnasium.Wrapper):
     channels first: ``(frame_stack, 84, 84)`` in grayscale, ``(3 * frame_stack, 84, 84)`` in colour.
     Rewards are the raw game rewards (clipping, if any, is the agent's business), so returns are game scores.
 
-    Game names are lower case without underscores, as the source document writes them (``mspacman``,
+    Game names are lower case without underscores, as UnifiedML has always written them (``mspacman``,
     ``privateeye``, ``upndown``); the ALE's own snake_case ids (``ms_pacman``) are accepted too. Every game
     with a single-player ROM in ale-py's wheel can be played (104 of its 108 ROMs; the 57 of the benchmark
     are all there).

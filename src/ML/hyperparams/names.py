@@ -74,7 +74,7 @@ BUILTINS: dict[str, str] = {
     "LinearLR": "torch.optim.lr_scheduler:LinearLR",
 }
 
-# The source document's module paths (ML.Blocks.Architectures.Vision.ResNet18.ResNet18), so recipes copied
+# UnifiedML's original module paths (ML.Blocks.Architectures.Vision.ResNet18.ResNet18), so recipes copied
 # from it resolve: a path under this prefix names the built-in of its last component.
 LEGACY_PREFIXES = ("ML.Blocks.Architectures.", "ML.Blocks.", "Blocks.Architectures.")
 

@@ -3,7 +3,7 @@
 A value may be: an object passed in code (used as given); a built-in short name (``MLP``, ``Digits``,
 ``Classic``, ``DQNAgent``, ``Adam``...); a dot path relative to the working directory (``MyFile.model``);
 a file path (``./MyFile.py.model``, ``dir/file.py.Class``); or a full module path
-(``ML.blocks.architectures.CNN``, ``torch.nn.Linear``, ``nn.Linear``); the source document's paths
+(``ML.blocks.architectures.CNN``, ``torch.nn.Linear``, ``nn.Linear``); UnifiedML's original paths
 (``ML.Blocks.Architectures.Vision.ResNet18.ResNet18``, ``DCGAN.Generator``); or direct code with a call's
 parentheses (``nn.Linear(64,10)``), built by the safe parser in ``ML.hyperparams.code`` (never ``eval``).
 
