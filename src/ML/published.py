@@ -27,6 +27,13 @@ DMC_DRQV2_ENV: dict[str, Any] = {"observation": "pixels 84x84", "action_repeat":
                                  "eval_episodes": 10}
 
 
+def environment_fields(card: dict[str, Any]) -> dict[str, Any]:
+    """A protocol card without the agent's settings (``AGENT_KEYS``, ``agent.*``) and the published comparison:
+    what two agents must share to be compared with each other."""
+    return {k: v for k, v in card.items()
+            if k not in AGENT_KEYS and not k.startswith("agent.") and k != "reference"}
+
+
 @dataclass(frozen=True)
 class Published:
     """One published configuration: its name (as the reference tables name it), suite, source, and the card

@@ -28,6 +28,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from ML.benchmarking.published import is_published
+from ML.published import environment_fields
 
 COLUMNS = ["experiment", "recipe", "suite", "step", "metric", "value", "ci_low", "ci_high"]
 # The fewest runs per task for an interval or a verdict: Agarwal et al. (2021, "Deep RL at the Edge of the
@@ -336,7 +337,9 @@ def _budget(rows: pd.DataFrame) -> float:
 
 
 def _protocol_difference(x: str, y: str, cards: dict[str, dict[str, Any]]) -> str | None:
-    """Why two recipes' protocol cards (``cards``: label → card, absent when unknown) are not one protocol."""
+    """Why two recipes' protocol cards (``cards``: label → card, absent when unknown) are not one protocol: the
+    environment and evaluation settings only, since the agents' own settings are what a comparison compares."""
+    cards = {label: environment_fields(card) for label, card in cards.items()}
     for label in (x, y):
         mixed = [k for k, v in cards.get(label, {}).items() if str(v).startswith("mixed: ")]
         if mixed:
