@@ -99,7 +99,7 @@ def rng_states() -> dict[str, Any]:
     name, keys, pos, has_gauss, gauss = np.random.get_state()
     states = {"python": random.getstate(), "numpy": [name, keys, pos, has_gauss, gauss],
               "torch": torch.get_rng_state()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
+    if torch.cuda.is_available() and torch.cuda.is_initialized():  # type: ignore[no-untyped-call]
         states["cuda"] = torch.cuda.get_rng_state_all()
     return states
 
@@ -237,7 +237,7 @@ def run_state(payload: dict[str, Any]) -> RunState:
 
 def saved_agent(payload: dict[str, Any]) -> dict[str, Any]:
     """The checkpoint's agent record, its fields of the types ``save`` writes (a crafted file is one line)."""
-    saved = payload.get("agent")
+    saved: Any = payload.get("agent")
     types = {"target": str, "config": dict, "spec": dict, "state": dict}
     wrong = [k for k, t in types.items() if not isinstance(saved, dict) or not isinstance(saved.get(k), t)]
     if not wrong:
@@ -248,7 +248,7 @@ def saved_agent(payload: dict[str, Any]) -> dict[str, Any]:
     if wrong:
         raise UserError(f"checkpoint {payload.get('path', 'agent.pt')} is malformed (agent {wrong[0]} is missing "
                         "or of the wrong type); it was not written by UnifiedML: retrain it here")
-    return saved
+    return dict(saved)
 
 
 def restore(payload: dict[str, Any], config: Any = None, spec: TaskSpec | None = None, trust: bool = False) -> Any:
@@ -259,7 +259,7 @@ def restore(payload: dict[str, Any], config: Any = None, spec: TaskSpec | None =
     and names code outside the engine's libraries (MyFile.Net, my_package.Agent) only with ``trust``."""
     saved = saved_agent(payload)
     source = payload.get("path", "agent.pt")
-    guard = contextlib.nullcontext()
+    guard: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
     if config is None:
         config = Config(saved["config"])
         guard = contextlib.nullcontext() if trust else untrusted(f"checkpoint {source}")

@@ -168,7 +168,7 @@ def recipe(argv: list[str]) -> str:
     for key, _ in _flat(own):
         if key.islower() and key.capitalize() in config and "." not in key:
             continue  # an empty argument section (env: {}): its arguments are listed below
-        value = config
+        value: Any = config
         for k in key.split("."):
             value = value.get(k) if isinstance(value, dict) else None
         rows.append((key, _show(value), _type(key, value, annotations)))

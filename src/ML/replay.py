@@ -264,7 +264,9 @@ class Replay:
         ``stratified``: one draw in each of ``batch_size`` equal slices of the total, as its
         ``DeterministicSumTree.stratified_sample``), and those probabilities."""
         self.prioritize()
-        tree, total = self._tree, self._tree.total
+        tree = self._tree
+        assert tree is not None  # prioritize() built it
+        total = tree.total
         if total <= 0.0:  # every priority zero: uniform, as dopamine
             index = self._indices(batch_size)
             return index, np.full(batch_size, 1.0 / self._count)

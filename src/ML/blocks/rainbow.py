@@ -63,7 +63,8 @@ class SameConv2d(nn.Conv2d):
     def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int):
         super().__init__(in_channels, out_channels, kernel, stride=stride)
         nn.init.xavier_uniform_(self.weight)
-        nn.init.zeros_(self.bias)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
 
     def out_size(self, size: int) -> int:
         return -(-size // self.stride[0])
@@ -90,6 +91,9 @@ class NoisyLinear(nn.Module):
     + μ_b + σ_b ε_b`` with ``ε_w = f(p) f(q)ᵀ``, ``ε_b = f(q)``, ``f(x) = sign(x) √|x|``, ``p ~ N(0, 1)^in``,
     ``q ~ N(0, 1)^out``; ``μ ~ U(−1/√in, 1/√in)``, ``σ = sigma0/√in`` (0.1 here; SPR's NoisyNetwork has
     0.5). No noise in ``eval()`` mode, nor in ``mean(x)``."""
+
+    eps_in: torch.Tensor  # buffers: the current factorised noise
+    eps_out: torch.Tensor
 
     def __init__(self, in_features: int, out_features: int, sigma0: float = 0.1):
         super().__init__()
@@ -226,7 +230,7 @@ class FullRainbowNetwork(nn.Module):
 
     def project(self, latent: torch.Tensor) -> torch.Tensor:
         """The shared layer without noise and without its ReLU (SPR's ``project`` with ``eval_mode=True``)."""
-        return self.hidden.mean(latent) if self.noisy else self.hidden(latent)
+        return self.hidden.mean(latent) if isinstance(self.hidden, NoisyLinear) else self.hidden(latent)
 
     def heads(self, latent: torch.Tensor) -> RainbowOutput:
         """The outputs from flat latents (the current noise)."""
