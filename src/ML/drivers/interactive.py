@@ -5,22 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import gymnasium
 import numpy as np
 
+from ML.collectors import episode_seed
+from ML.collectors.evaluation import Evaluator
 from ML.errors import UserError
 from ML.hyperparams import instantiate
 from ML.hyperparams.instantiate import offer
 from ML.hyperparams.paths import resolve
 from ML.replay import Replay
-from ML.video import as_frame, write_mp4
 
-_VECTOR_WIDTH = 16  # most evaluation envs stepped together (a protocol's 100 final episodes: 7 rounds)
-
-
-def episode_seed(*key: int) -> int:
-    """A seed per episode, so an episode replays exactly after a resume at its boundary."""
-    return int(np.random.SeedSequence([abs(int(k)) for k in key]).generate_state(1)[0])
+__all__ = ["Interactive", "episode_seed"]
 
 
 class Interactive:
@@ -46,17 +41,8 @@ class Interactive:
             self.env = instantiate(config.Env, train_args, label="Env")
         self.spec = self.env.task_spec
         self.frames_per_step = self.spec.action_repeat
-        self.vlog = bool(config.get("vlog"))
-        self._channels = self.spec.obs_shape[0] // int(self.spec.info.get("frame_stack") or 1)
-        if self.vlog and len(self.spec.obs_shape) != 3:  # vector observations: let the env draw itself
-            try:
-                self.eval_env = instantiate(config.Env, {**offer(config.Env, config.env, seed=self.seed,
-                                                                 evaluation=True), "render_mode": "rgb_array"},
-                                            label="Env")
-            except UserError:
-                raise UserError(f"vlog=true: {self.spec.suite} task {self.spec.task} has no image observations "
-                                "and its Env takes no render_mode; use pixels (env.pixels=true) or vlog=false")\
-                    from None
+        self.evaluator = Evaluator(config, self.eval_env, self.spec)  # (vlog=true: an env that draws itself)
+        self.eval_env = self.evaluator.env
         self.run_dir: Path | None = None
         self.stream = bool(config.get("stream"))
         if self.offline and self.stream:
@@ -73,18 +59,17 @@ class Interactive:
             self.vector = AtariVector(self.env, self.num_envs)
         self._ended: list[tuple[float, int]] = []  # vector episodes that ended, reported one a step
         self.episode = 0
-        self.evaluations = 0
         self.replay: Any = None  # a Replay, or with env.num_envs > 1 ML.replay_streams.Streams
         self._return = 0.0
         self._length = 0
         self._actions: list[Any] = []  # the unfinished episode's actions, to rebuild it after a resume
-        self._eval_vector: gymnasium.vector.SyncVectorEnv | None = None  # built at the first evaluation
 
     def open(self, run_dir: Path, resume: bool, state: dict[str, Any] | None = None) -> None:
         self.run_dir = run_dir
         space = self.env.action_space
         action_shape = () if self.spec.discrete else tuple(space.shape)
         state = state or {}
+        self.evaluator.open(run_dir, state.get("evaluations", 0))
         if self.offline and not (run_dir / "replay.h5").exists():
             raise UserError(f"offline=true learns from a saved replay, but there is no {run_dir / 'replay.h5'}; "
                             "train with replay.save=true first, or copy a replay.h5 into the run directory")
@@ -103,7 +88,6 @@ class Interactive:
         if self.offline and len(self.replay) == 0:
             raise UserError(f"offline=true learns from a saved replay, but {path} holds no transitions")
         self.episode = state.get("episode", 0)
-        self.evaluations = state.get("evaluations", 0)
         self._reset()
         # A resume lands mid-episode: the episode is seeded, so stepping its recorded actions again rebuilds
         # the environment and the replay exactly as they were at the checkpoint.
@@ -119,7 +103,6 @@ class Interactive:
                               np.uint8, action_shape, self.env.action_space.dtype, load=load, seed=self.seed,
                               frame_stack=frame_stack, states=state.get("replay"))
         self.episode = state.get("episode", 0)
-        self.evaluations = state.get("evaluations", 0)
         self._ended = [tuple(e) for e in state.get("ended", ())]
         self._restarts = max(state.get("restarts", 0) - 1, 0)  # a checkpoint's restart is done again here
         self._restart_games()
@@ -212,80 +195,8 @@ class Interactive:
         return metrics
 
     def evaluate(self, agent: Any, step: int) -> dict[str, float]:
-        """Mean return over ``evaluate_episodes`` (the last evaluation: ``evaluate_episodes_final`` when set)
-        greedy episodes on the separately seeded eval env.
-
-        An agent with ``act_batch`` plays them all at once in a gymnasium vector env (one batched forward
-        per step instead of one per episode and step); episode ``i`` gets the same seed either way.
-        """
-        episodes = int(self.config.evaluate_episodes)
-        if step >= int(self.config.train_steps) and self.config.get("evaluate_episodes_final") is not None:
-            episodes = int(self.config.evaluate_episodes_final)  # a protocol's final score (Atari-100k: 100)
-        seeds = [episode_seed(self.seed, 1, self.evaluations, i) for i in range(episodes)]
-        agent.eval()
-        if episodes > 1 and not self.vlog and hasattr(agent, "act_batch"):
-            returns, lengths = self._evaluate_batched(agent, step, seeds)
-        else:
-            returns, lengths = self._evaluate_sequential(agent, step, seeds)
-        agent.train()
-        self.evaluations += 1
-        score = float(np.mean(returns)) if returns else float("nan")
-        return {"score": score, "score_std": float(np.std(returns)) if returns else float("nan"),
-                "episodes": len(returns), "length": float(np.mean(lengths)) if lengths else float("nan")}
-
-    def _evaluate_sequential(self, agent: Any, step: int, seeds: list[int]) -> tuple[list[float], list[int]]:
-        returns, lengths = [], []
-        for i, seed in enumerate(seeds):
-            obs, _ = self.eval_env.reset(seed=seed)
-            frames = [self._frame(obs)] if self.vlog and i == 0 else None
-            done, total, length = False, 0.0, 0
-            while not done:
-                obs, reward, terminated, truncated, _ = self.eval_env.step(agent.act(obs, step, eval_mode=True))
-                total += float(reward)
-                length += 1
-                done = terminated or truncated
-                if frames is not None:
-                    frames.append(self._frame(obs))
-            if frames:
-                write_mp4(self.run_dir / "videos" / f"step_{step}.mp4", frames)
-            returns.append(total)
-            lengths.append(length)
-        return returns, lengths
-
-    def _evaluate_batched(self, agent: Any, step: int, seeds: list[int]) -> tuple[list[float], list[int]]:
-        """Each seed's episode in a vector env of at most ``_VECTOR_WIDTH`` copies, a chunk of seeds at a time.
-
-        An env whose episode ended keeps stepping (autoreset), its rewards uncounted, until the chunk's last
-        episode ends; a short last chunk is padded with extra seeds whose episodes are not counted.
-        """
-        width = min(len(seeds), _VECTOR_WIDTH)
-        if self._eval_vector is None or self._eval_vector.num_envs != width:
-            if self._eval_vector is not None:
-                self._eval_vector.close()
-            args = offer(self.config.Env, self.config.env, seed=self.seed, evaluation=True)
-            make = lambda: instantiate(self.config.Env, args, label="Env")
-            self._eval_vector = gymnasium.vector.SyncVectorEnv([make] * width, copy=False)
-        vector = self._eval_vector
-        returns: list[float] = []
-        lengths: list[int] = []
-        for first in range(0, len(seeds), width):
-            chunk = seeds[first:first + width]
-            padding = [episode_seed(self.seed, 2, self.evaluations, i) for i in range(width - len(chunk))]
-            obs, _ = vector.reset(seed=chunk + padding)
-            totals, steps = np.zeros(width), np.zeros(width, np.int64)
-            running = np.ones(width, bool)
-            while running[:len(chunk)].any():
-                obs, reward, terminated, truncated, _ = vector.step(agent.act_batch(obs, step, eval_mode=True))
-                totals += reward * running
-                steps += running
-                running &= ~(terminated | truncated)
-            returns += totals[:len(chunk)].tolist()
-            lengths += steps[:len(chunk)].tolist()
-        return returns, lengths
-
-    def _frame(self, obs: np.ndarray) -> np.ndarray:
-        frame = as_frame(obs, self._channels)
-        return frame if frame is not None else self.eval_env.render()
+        """Greedy episodes on the separately seeded eval env (``ML.collectors.evaluation.Evaluator``)."""
+        return self.evaluator.evaluate(agent, step)
 
     def before_checkpoint(self) -> None:
         """With ``env.num_envs`` > 1: store the step in flight and restart the games (``_restart_games``)."""
@@ -299,9 +210,9 @@ class Interactive:
         if self.vector is not None:
             if self.vector.pending:
                 raise RuntimeError("Interactive.state with a vector step in flight: call before_checkpoint()")
-            return {"episode": self.episode, "evaluations": self.evaluations, "actions": [],
+            return {"episode": self.episode, "evaluations": self.evaluator.evaluations, "actions": [],
                     "replay": self.replay.state(), "restarts": self._restarts, "ended": list(self._ended)}
-        return {"episode": self.episode, "evaluations": self.evaluations, "actions": list(self._actions),
+        return {"episode": self.episode, "evaluations": self.evaluator.evaluations, "actions": list(self._actions),
                 "replay": self.replay.state()}
 
     def close(self, keep: bool) -> None:
@@ -309,8 +220,6 @@ class Interactive:
         if self.replay is not None:
             self.replay.close(keep=keep)
         self.env.close()
-        self.eval_env.close()
-        if self._eval_vector is not None:
-            self._eval_vector.close()
+        self.evaluator.close()
         if self.vector is not None:
             self.vector.close()

@@ -51,6 +51,8 @@ BUILTINS: dict[str, str] = {
     "DQNAgent": "ML.agents.dqn:DQNAgent",
     "RandomAgent": "ML.agents.random:RandomAgent",
     "DrQV2Agent": "ML.agents.drqv2:DrQV2Agent",
+    "PPOAgent": "ML.agents.ppo:PPOAgent",
+    "SACAgent": "ML.agents.sac:SACAgent",
     "GANAgent": "ML.agents.gan:GANAgent",
     "DCGAN": "ML.agents.gan:GANAgent",
     # optimisers
