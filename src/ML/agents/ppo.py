@@ -38,7 +38,7 @@ class PPOAgent(BaseAgent):
     """Proximal policy optimisation for discrete (categorical) or continuous (diagonal Gaussian) actions.
 
     Separate actor and critic MLPs (``hidden_dim`` × ``depth``, ``activation``; orthogonal init, gains √2,
-    0.01 for the policy head, ``value_gain`` for the value head); a continuous policy has a state-independent
+    ``policy_gain`` for the policy head, ``value_gain`` for the value head); a continuous policy has a state-independent
     log std (``log_std_init``) and samples in [-1, 1] units, clipped and rescaled to the action bounds for the
     env. Each rollout (``ML.collectors.rollout.Rollouts``: ``num_envs`` × ``n_steps``) gives GAE(``gamma``,
     ``gae_lambda``) advantages, truncated episodes bootstrapped from their last observation's value; then
@@ -66,7 +66,8 @@ class PPOAgent(BaseAgent):
                  gamma: float = 0.99, gae_lambda: float = 0.95, clip_range: float = 0.2, value_clip: float = 0.0,
                  anneal_lr: bool = False, anneal_clip: bool = False, norm_adv: bool = True,
                  ent_coef: float = 0.0, vf_coef: float = 0.5, max_grad_norm: float = 0.5, hidden_dim: int = 64,
-                 depth: int = 2, activation: str = "Tanh", log_std_init: float = 0.0, value_gain: float = 1.0,
+                 depth: int = 2, activation: str = "Tanh", log_std_init: float = 0.0, policy_gain: float = 0.01,
+                 value_gain: float = 1.0,
                  obs_norm: bool = False, reward_norm: bool = False, return_norm: bool = False,
                  recompute_adv: bool = False):
         super().__init__()
@@ -97,7 +98,8 @@ class PPOAgent(BaseAgent):
                 raise UserError(f"PPOAgent needs finite action bounds, {spec.task} has [{low}, {high}]")
             self._scale, self._offset = (high - low) / 2.0, (high + low) / 2.0  # [-1, 1] → [low, high]
             self.log_std = nn.Parameter(torch.full((self.action_dim,), float(log_std_init)))
-        self.actor = orthogonal_mlp(MLP((obs_dim,), (self.action_dim,), hidden_dim, depth, activation), 0.01)
+        self.actor = orthogonal_mlp(MLP((obs_dim,), (self.action_dim,), hidden_dim, depth, activation),
+                                    float(policy_gain))
         self.critic = orthogonal_mlp(MLP((obs_dim,), (1,), hidden_dim, depth, activation), float(value_gain))
         self.obs_rms = RunningMeanStd((obs_dim,)) if obs_norm else None
         self.ret_rms = RunningMeanStd((), epsilon=0.0) if return_norm else None  # Tianshou: count from 0

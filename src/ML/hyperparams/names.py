@@ -38,6 +38,7 @@ BUILTINS: dict[str, str] = {
     "RandomCropFlip": "ML.blocks.resnet:RandomCropFlip",
     # environments (RL suites and datasets-as-environments)
     "Classic": "ML.envs.classic:Classic",
+    "MuJoCo": "ML.envs.mujoco:MuJoCo",
     "Atari": "ML.envs.atari:Atari",
     "DMC": "ML.envs.dmc:DMC",
     # datasets
