@@ -43,11 +43,12 @@ class SACAgent(BaseAgent):
         hidden_dim, depth: the actor's and critics' MLPs.
         auto_entropy, ent_coef: learn α (starting at ``ent_coef``), or keep it at ``ent_coef``.
         alpha_lr: α's learning rate (0: ``config.lr``).
+        target_every: Polyak-update the target critics after every this many updates (pytorch_sac: 2).
     """
 
     def __init__(self, spec: Any, config: Any, gamma: float = 0.99, tau: float = 0.005, learn_start: int = 100,
                  update_every: int = 1, updates_per_step: int = 1, hidden_dim: int = 256, depth: int = 2,
-                 auto_entropy: bool = True, ent_coef: float = 1.0, alpha_lr: float = 0.0):
+                 auto_entropy: bool = True, ent_coef: float = 1.0, alpha_lr: float = 0.0, target_every: int = 1):
         super().__init__()
         if spec.discrete or not spec.action_shape:
             raise UserError(f"SACAgent needs continuous actions but {spec.task} has discrete ones; "
@@ -60,6 +61,7 @@ class SACAgent(BaseAgent):
         self.gamma, self.tau = float(gamma), float(tau)
         self.learn_start, self.update_every = int(learn_start), max(int(update_every), 1)
         self.updates_per_step = max(int(updates_per_step), 1)
+        self.target_every = max(int(target_every), 1)
         self.batch_size = int(config.batch_size)
         self.device = config_device(config)
         obs_dim = int(spec.obs_shape[0])
@@ -194,8 +196,9 @@ class SACAgent(BaseAgent):
             self.critic2.requires_grad_(True)
         self.actor_opt.step()
 
-        with torch.no_grad():
-            torch._foreach_lerp_(self._target_params, self._critic_params, self.tau)
+        if self.updates % self.target_every == 0:
+            with torch.no_grad():
+                torch._foreach_lerp_(self._target_params, self._critic_params, self.tau)
         self.updates += 1
         return {**out, "critic_loss": float(critic_loss.detach()), "actor_loss": float(actor_loss.detach()),
                 "alpha": float(alpha),

@@ -110,8 +110,9 @@ def by_task(recipe: dict[str, Any], overrides: list[Override]) -> dict[str, Any]
     return recipes.merge(recipe, table[task]) if task in table else recipe
 
 
-def _dmc_protocol(task: str) -> dict[str, Any]:
-    """The published protocol's arguments for a DMC task (nested), from the protocol suite that lists it."""
+def _dmc_protocol(task: str, protocol: str = "drqv2") -> dict[str, Any]:
+    """DrQ-v2's published protocol's arguments for a DMC task (nested), from its suite that lists the task
+    (the recipes ``task=RL`` picks for DMC are DrQ-v2's; other protocols, e.g. pytorch_sac's, are a grid's)."""
     from ML.benchmarking import grid, protocols  # suites and protocols live with the benchmark grid
 
     for name in grid.known_suites():
@@ -119,7 +120,7 @@ def _dmc_protocol(task: str) -> dict[str, Any]:
             suite = grid.load_suite(name)
         except grid.ConfigError as e:
             raise UserError(str(e)) from None
-        if suite.env == "DMC" and suite.protocol and task in suite.tasks:
+        if suite.env == "DMC" and suite.protocol == protocol and task in suite.tasks:
             nested: dict[str, Any] = {}
             for key, value in protocols.load(suite.protocol).task_args(task, suite.difficulty).items():
                 *parents, last = str(key).split(".")
