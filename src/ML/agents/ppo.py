@@ -291,6 +291,3 @@ class PPOAgent(BaseAgent):
                 out["approx_kl"] = ((ratio - 1.0) - log_ratio).mean()  # CleanRL's / SB3's k3 estimator
                 out["clip_fraction"] = ((ratio - 1.0).abs() > clip).float().mean()
         return out
-
-    def describe(self) -> dict[str, Any]:
-        return {}
