@@ -63,6 +63,10 @@ def test_gather_adds_them_beside_matching_runs_only(tmp_path: Path) -> None:
     assert entries[("MuJoCo", "Hopper-v5")] == {"sac_mujoco", "Tianshou SAC (published, gym v3)"}
     assert any("gym v3/v2, ours gymnasium v5: not pooled" in line for line in lines)
     assert table[table["recipe"] == "sac_mujoco"]["normalized"].notna().all()
+    from ML.benchmarking import analysis
+
+    notes = [n for n in analysis.reference_notes(table, None) if n.startswith("MuJoCo")]
+    assert len(notes) == 1 and "gym v3" in notes[0] and "gymnasium v5" in notes[0] and "never pooled" in notes[0]
     # DMC from states at action repeat 1 is pytorch_sac's protocol but for the episodes this run evaluated
     card = json.loads(next(p for p in jsons if "DMC" in str(p)).read_text())["protocol"]
     assert references.SAC_DMC_REFERENCE.mismatches(card) == ["eval_episodes 1 (published: 10)"]
