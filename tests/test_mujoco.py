@@ -15,7 +15,8 @@ from tests.conftest import run_ml
 
 
 @pytest.mark.parametrize("task", TASKS)
-def test_every_task_steps_under_the_pinned_mujoco(task: str) -> None:
+def test_every_task_steps_under_the_pinned_mujoco(task: str, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)  # mujoco writes its warnings (a deprecated attribute in a model) to MUJOCO_LOG.TXT
     env = MuJoCo(task)  # no version: v5
     try:
         spec = env.task_spec
