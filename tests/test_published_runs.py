@@ -29,7 +29,9 @@ def test_mujoco_normalization_is_tianshou_sac_untrained_to_1m() -> None:
     rows = pd.read_csv(TABLES / "mujoco_tianshou_runs.csv")
     hopper = rows[(rows["agent"] == "sac") & (rows["env"] == "Hopper-v3")]
     low = hopper[hopper["step"] == 0]["score"].mean()
-    high = np.mean([g[g["step"] >= 1_000_000].sort_values("step")["score"].iloc[0] for _, g in hopper.groupby("seed")])
+    # Tianshou's SAC step counts start after its 10,000 random steps: env step = its step + 10,000
+    high = np.mean([g[g["step"] + 10_000 >= 1_000_000].sort_values("step")["score"].iloc[0]
+                    for _, g in hopper.groupby("seed")])
     assert references.mujoco_bounds("Hopper-v5") == pytest.approx((low, high))
     assert 3000 < high < 4000  # the README's 3542 (max of the mean curve) is of this size
     assert normalize(high, "MuJoCo", "Hopper-v5") == pytest.approx(1.0)
@@ -44,6 +46,9 @@ def test_published_runs_are_labelled_with_their_version_and_cut_at_our_budget() 
     mujoco = extra[extra["suite"] == "MuJoCo"]
     assert set(mujoco["recipe"]) == {"Tianshou SAC (published, gym v3)"} and set(mujoco["task"]) == {"Hopper-v5"}
     assert mujoco["seed"].nunique() == 10 and mujoco["step"].max() <= 100_000 and mujoco["normalized"].notna().all()
+    assert mujoco["step"].min() == 10_000  # its first evaluation, after its 10,000 uncounted random steps
+    ppo = scores.published_runs(ours, {("MuJoCo", "Hopper-v5", "ppo"): 30_720}, None)
+    assert set(ppo["step"]) == {0, 30_720}  # the on-policy trainer counts every step
     dmc = extra[extra["suite"] == "DMC"]
     assert set(dmc["recipe"]) == {references.SAC_DMC_LABEL} and dmc["step"].max() == 60_000
     np.testing.assert_allclose(dmc["normalized"], dmc["score"] / 1000)
@@ -53,16 +58,16 @@ def test_gather_adds_them_beside_matching_runs_only(tmp_path: Path) -> None:
     import json
 
     common = ["train_steps=0", "agent.hidden_dim=32", "threads=1", "progress=false"]
-    run_ml("task=sac_mujoco", "evaluate_episodes=10", *common, cwd=tmp_path)
+    run_ml("task=ppo_mujoco", "evaluate_episodes=10", "agent.num_envs=2", *common, cwd=tmp_path)
     run_ml("task=sac", "Env=DMC", "env.task=cartpole_balance", "env.pixels=false", "env.action_repeat=1",
            "evaluate_episodes=1", *common, cwd=tmp_path)
     jsons = sorted((tmp_path / "results").rglob("run.json"))
     lines: list[str] = []
     table = scores.gather(jsons, log=lines.append)
     entries = table.groupby(["suite", "task"])["recipe"].unique().map(set).to_dict()
-    assert entries[("MuJoCo", "Hopper-v5")] == {"sac_mujoco", "Tianshou SAC (published, gym v3)"}
+    assert entries[("MuJoCo", "Hopper-v5")] == {"ppo_mujoco", "Tianshou PPO (published, gym v3)"}
     assert any("gym v3/v2, ours gymnasium v5: not pooled" in line for line in lines)
-    assert table[table["recipe"] == "sac_mujoco"]["normalized"].notna().all()
+    assert table[table["recipe"] == "ppo_mujoco"]["normalized"].notna().all()
     from ML.benchmarking import analysis
 
     notes = [n for n in analysis.reference_notes(table, None) if n.startswith("MuJoCo")]

@@ -148,9 +148,16 @@ def _base(task: str) -> str:
 
 def tianshou_runs(agent: str, task: str) -> pd.DataFrame:
     """Tianshou's published evaluations of ``agent`` (``sac``, ``ppo``...) on a MuJoCo task (any version
-    of its name: ``Hopper-v5`` finds ``Hopper-v3``): ``agent, env, seed, step, score`` (``env``: theirs)."""
+    of its name: ``Hopper-v5`` finds ``Hopper-v3``): ``agent, env, seed, step, score`` (``env``: theirs;
+    ``step``: env steps, its random start steps counted as ours are: ``TIANSHOU_UNCOUNTED_STEPS``)."""
     rows = table("mujoco_tianshou_runs")
-    return rows[(rows["agent"] == agent) & (rows["env"].map(_base) == _base(task))]
+    rows = rows[(rows["agent"] == agent) & (rows["env"].map(_base) == _base(task))]
+    return rows.assign(step=rows["step"] + TIANSHOU_UNCOUNTED_STEPS.get(agent, 0))
+
+
+# Tianshou's off-policy trainer counts env steps after its initial uniformly random collect (mujoco_sac.py's
+# --start-timesteps 10000), so its step s is env step s + 10,000; its on-policy trainer counts every step.
+TIANSHOU_UNCOUNTED_STEPS = {"sac": 10_000}
 
 
 def tianshou_label(agent: str, env: str) -> str:
@@ -159,12 +166,13 @@ def tianshou_label(agent: str, env: str) -> str:
 
 
 def mujoco_bounds(task: str) -> tuple[float, float] | None:
-    """MuJoCo's normalization: 0 = Tianshou SAC's untrained policy (mean of its step-0 evaluations), 1 =
-    Tianshou SAC at 1M steps (mean over seeds of each seed's first evaluation at or after 1M); gym v3/v2."""
+    """MuJoCo's normalization: 0 = Tianshou SAC's untrained policy (mean of its first evaluations, after its
+    random start steps), 1 = Tianshou SAC at 1M env steps (mean over seeds of each seed's first evaluation at
+    or after 1M); gym v3/v2."""
     rows = tianshou_runs("sac", task)
     if rows.empty:
         return None
-    start = rows[rows["step"] == 0]["score"].mean()
+    start = rows[rows["step"] == rows["step"].min()]["score"].mean()
     late = rows[rows["step"] >= 1_000_000].sort_values("step").groupby("seed")["score"].first().mean()
     return float(start), float(late)
 
