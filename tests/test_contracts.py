@@ -44,8 +44,9 @@ AGENTS = _classes(ML.agents, lambda c: issubclass(c, BaseAgent) and c is not Bas
 DRIVERS = _classes(ML.drivers, lambda c: callable(getattr(c, "step", None)))
 DATASET_AGENTS = {"ClassifierAgent", "GANAgent"}
 TASKS = {"ClassifierAgent": "classify", "GANAgent": "dcgan", "DQNAgent": "dqn", "DrQV2Agent": "drqv2_states",
-         "RandomAgent": "random", "RainbowAgent": "der", "SPRAgent": "spr"}
-ENVS = {"dqn": "CartPole-v1", "drqv2_states": "Pendulum-v1", "random": "CartPole-v1"}
+         "RandomAgent": "random", "RainbowAgent": "der", "SPRAgent": "spr", "PPOAgent": "ppo", "SACAgent": "sac"}
+ENVS = {"dqn": "CartPole-v1", "drqv2_states": "Pendulum-v1", "random": "CartPole-v1", "ppo": "CartPole-v1",
+        "sac": "Pendulum-v1"}
 
 
 def _members(protocol: type) -> dict[str, Any]:
@@ -102,7 +103,7 @@ def test_the_checker_rejects_a_mismatched_signature():
 
 def test_every_agent_and_driver_is_listed_here():
     assert set(AGENTS) == set(TASKS), "a new agent: add it to TASKS (and DATASET_AGENTS if it learns from data)"
-    assert set(DRIVERS) == {"Interactive", "Supervised"}
+    assert set(DRIVERS) == {"Interactive", "OnPolicy", "Supervised"}
 
 
 @pytest.mark.parametrize("name", sorted(AGENTS))
@@ -126,7 +127,7 @@ def test_agent_satisfies_its_protocol(name: str, workdir):
         assert described["accelerate"]["enabled"] is True
 
 
-@pytest.mark.parametrize("name, task", [("Interactive", "dqn"), ("Supervised", "classify")])
+@pytest.mark.parametrize("name, task", [("Interactive", "dqn"), ("OnPolicy", "ppo"), ("Supervised", "classify")])
 def test_driver_satisfies_its_protocol(name: str, task: str, workdir):
     assert signature_problems(DRIVERS[name], Driver) == []
     driver = DRIVERS[name](resolve_config(argv=[f"task={task}"]))
@@ -134,7 +135,7 @@ def test_driver_satisfies_its_protocol(name: str, task: str, workdir):
         assert isinstance(driver, Driver)
         assert isinstance(driver.frames_per_step, int) and driver.episode == 0
     finally:
-        if isinstance(driver, Interactive):
+        if not isinstance(driver, Supervised):
             driver.close(keep=False)
 
 

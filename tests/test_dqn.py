@@ -191,9 +191,9 @@ def test_batched_evaluation_plays_the_same_seeded_episodes_as_sequential(tmp_pat
     driver.open(tmp_path, resume=False)
     agent = _agent(driver.env, config)
     batched = driver.evaluate(agent, 0)
-    assert len(driver._eval_envs) == 16
+    assert len(driver.evaluator._envs) == 16
     seeds = [ML.drivers.interactive.episode_seed(0, 1, 0, i) for i in range(episodes)]
-    returns, lengths = driver._evaluate_sequential(agent, 0, seeds)  # the same seeds, one after another
+    returns, lengths = driver.evaluator.sequential(agent, 0, seeds)  # the same seeds, one after another
     driver.close(keep=False)
     assert batched["episodes"] == episodes
     assert len(set(lengths)) > 1  # different seeds, different episodes
@@ -246,5 +246,8 @@ def test_acting_in_numpy_is_the_torch_network_before_and_after_updates() -> None
     agent.q.load_state_dict(_agent(env, config).q.state_dict())  # a checkpoint's weights, copied in place
     assert not np.allclose(agent._act_numpy(obs[0]), before[0])
     assert [agent.act(o, 10_000) for o in obs] == torch_actions()
-    assert NumpyMLP.of(torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh())) is None  # other layers
+    assert NumpyMLP.of(torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.GELU())) is None  # other layers
+    tanh = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))  # PPO's networks
+    with torch.no_grad():
+        assert np.allclose(NumpyMLP.of(tanh).batch(obs), tanh(torch.from_numpy(obs)).numpy(), atol=1e-5)
     assert _agent(env, config, dueling=True)._act_numpy is None  # a dueling head: torch acts

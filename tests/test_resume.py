@@ -39,6 +39,12 @@ CASES = {  # task kind: (command, run directory, the checkpoint step after which
                       "agent.learn_start=100", "agent.num_expl_steps=100", "agent.hidden_dim=32",
                       "agent.feature_dim=16", "batch_size=32", "device=cpu"],
                      "results/Exp/runs/drqv2_states/Classic/Pendulum-v1/0", 200),
+    "ppo": (["task=ppo", "train_steps=3200", "evaluate_per_steps=1600", "evaluate_episodes=2", "log_per_steps=100",
+             "save_per_steps=200", "agent.n_steps=16", "agent.n_epochs=4", "batch_size=64"],
+            "results/Exp/runs/ppo/Classic/CartPole-v1/0", 400),  # checkpoints land mid-rollout (every 128 steps)
+    "sac": (["task=sac", "train_steps=600", "evaluate_per_steps=0", "evaluate_episodes=1", "log_per_steps=50",
+             "save_per_steps=100", "agent.learn_start=100", "agent.hidden_dim=32", "batch_size=32"],
+            "results/Exp/runs/sac/Classic/Pendulum-v1/0", 200),
     "drqv2-pixels": (["task=drqv2", "env.task=cartpole_balance", "env.size=24", "env.fast_render=true",
                       "env.action_repeat=8", "train_steps=160", "evaluate_per_steps=0", "evaluate_episodes=1",
                       "log_per_steps=20", "save_per_steps=40", "agent.learn_start=40", "agent.num_expl_steps=40",

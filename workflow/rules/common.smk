@@ -59,9 +59,11 @@ else:
 PIXEL_SUITES = ("Atari", "DMC")
 _SMALL = {"runtime": 60, "mem_mb": 2000, "gpu": 0, "slurm_partition": "cpu"}
 _PIXEL = {"runtime": 720, "mem_mb": 16000, "gpu": 1, "slurm_partition": "gpu"}
+_STATES = {**_SMALL, "runtime": 1440, "mem_mb": 4000}  # MuJoCo: 1M-3M steps of state-based RL on a CPU
 TRAIN_RESOURCES = {
-    env: {**(_PIXEL if env in PIXEL_SUITES else _SMALL), **config["resources"].get(env, {})}
-    for env in ("Classic", "Classify", "Atari", "DMC")
+    env: {**(_PIXEL if env in PIXEL_SUITES else _STATES if env == "MuJoCo" else _SMALL),
+          **config["resources"].get(env, {})}
+    for env in ("Classic", "Classify", "Atari", "DMC", "MuJoCo")
 }
 SMALL_SUITES = ("Classic", "Classify")  # rule train_small, grouped by the SLURM profile into group "small"
 

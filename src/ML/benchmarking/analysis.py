@@ -264,6 +264,13 @@ def reference_notes(scores: pd.DataFrame, cells: pd.DataFrame | None) -> list[st
             line += "; left out (protocol differs): " + "; ".join(f"{r}: {why}"
                                                                  for r, why in status["left_out"].items())
         notes.append(line)
+    drawn = sorted(set(scores["recipe"])) if len(scores) else []
+    for suite, ref, mark in (("MuJoCo", references.MUJOCO_REFERENCE, "Tianshou "),
+                             ("DMC", references.SAC_DMC_REFERENCE, references.SAC_DMC_LABEL)):
+        entries = [r for r in drawn if str(r).startswith(mark)]
+        if entries:
+            notes.append(f"{suite}: {ref.name} — published seeds drawn as their own entries ({', '.join(entries)}) "
+                         "beside the sac/ppo runs matching its protocol, never pooled with them")
     if len(scores) and "videopinball" in set(scores.loc[scores["suite"] == "Atari", "task"].map(references.game_key)):
         notes.append(f"Atari: {references.VIDEO_PINBALL_NOTE}")
     return notes

@@ -5,6 +5,8 @@
 - Classic: low = the random agent's measured score, high = the task's ``reward_threshold`` (run.json env).
 - Classify: chance-normalized accuracy, low = 1/K, high = 1 (K = run.json env.num_classes).
 - Generate: the GAN score is already 0 (noise) to 1 (the test set's feature statistics): low 0, high 1.
+- MuJoCo: low/high = Tianshou SAC's published mean return untrained / at 1M steps (gym v3/v2: a scale, not a
+  claim that the versions' returns agree).
 
 A suite or task without a reference gives NaN and a ReferenceWarning naming it, never 0 and never dropped.
 """
@@ -52,6 +54,12 @@ def bounds(suite: str, task: str, env: Mapping[str, Any] | None = None,
         return ref
     if suite == "DMC":
         return 0.0, 1000.0
+    if suite == "MuJoCo":
+        ref = references.mujoco_bounds(task)
+        if ref is None:
+            raise MissingReference(f"no Tianshou SAC runs for MuJoCo task {task!r} "
+                                   f"(not in {references.TABLES / 'mujoco_tianshou_runs.csv'})")
+        return ref
     if suite == "Generate":
         return 0.0, 1.0
     if suite == "Classify":
@@ -70,7 +78,7 @@ def bounds(suite: str, task: str, env: Mapping[str, Any] | None = None,
                                    "the pipeline's baseline rule measures it)")
         return float(low), target
     raise MissingReference(f"no normalization reference for suite {suite!r} (task {task!r}); "
-                           "known suites: Atari, DMC, Classic, Classify, Generate")
+                           "known suites: Atari, DMC, Classic, Classify, Generate, MuJoCo")
 
 
 def normalize(score: Any, suite: str, task: str, env: Mapping[str, Any] | None = None,

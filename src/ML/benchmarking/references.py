@@ -40,7 +40,8 @@ def game_key(name: str) -> str:
 @functools.cache
 def table(name: str) -> pd.DataFrame:
     """One of the shipped tables: ``atari_human_random``, ``atari100k_published``, ``dmc_drqv2_published``,
-    ``dmc_drqv2_curves`` (see ``reference/README.md`` for their sources and conventions)."""
+    ``dmc_drqv2_curves``, ``mujoco_tianshou_runs``, ``dmc_states_sac_runs`` (see ``reference/README.md`` for
+    their sources and conventions)."""
     return pd.read_csv(TABLES / f"{name}.csv")
 
 
@@ -123,6 +124,62 @@ def atari100k_published() -> pd.DataFrame:
 def atari100k_games() -> set[str]:
     rows = table("atari_human_random")
     return set(rows.loc[rows["atari100k"] == 1, "game"].map(game_key))
+
+
+# Published per-seed runs drawn beside matching runs of ours (``ML.benchmarking.scores.published_rows``).
+TIANSHOU_SOURCE = "thu-ml/tianshou examples/mujoco/benchmark (MIT)"
+MUJOCO_REFERENCE = ReferenceProtocol(
+    f"Tianshou published ({TIANSHOU_SOURCE}; gym v3 — v2 for InvertedPendulum, InvertedDoublePendulum, Reacher — "
+    "with mujoco-py, where ours are gymnasium v5 on mujoco 3: returns differ between versions; states, "
+    "10 deterministic evaluation episodes, vs env steps)", "MuJoCo",
+    {"observation": "states", "action_repeat": 1, "eval_episodes": 10}, (1_000_000, 3_000_000))
+SAC_DMC_SOURCE = "denisyarats/pytorch_sac data/sac.csv (MIT)"
+SAC_DMC_LABEL = "SAC (pytorch_sac, published)"
+SAC_DMC_REFERENCE = ReferenceProtocol(
+    f"pytorch_sac published ({SAC_DMC_SOURCE}; states, action repeat 1, 10 evaluation episodes, vs env steps)",
+    "DMC", {"observation": "states", "action_repeat": 1, "eval_episodes": 10}, (500_000, 1_000_000))
+
+
+def _base(task: str) -> str:
+    return str(task).partition("-")[0]
+
+
+def tianshou_runs(agent: str, task: str) -> pd.DataFrame:
+    """Tianshou's published evaluations of ``agent`` (``sac``, ``ppo``...) on a MuJoCo task (any version
+    of its name: ``Hopper-v5`` finds ``Hopper-v3``): ``agent, env, seed, step, score`` (``env``: theirs;
+    ``step``: env steps, its random start steps counted as ours are: ``TIANSHOU_UNCOUNTED_STEPS``)."""
+    rows = table("mujoco_tianshou_runs")
+    rows = rows[(rows["agent"] == agent) & (rows["env"].map(_base) == _base(task))]
+    return rows.assign(step=rows["step"] + TIANSHOU_UNCOUNTED_STEPS.get(agent, 0))
+
+
+# Tianshou's off-policy trainer counts env steps after its initial uniformly random collect (mujoco_sac.py's
+# --start-timesteps 10000), so its step s is env step s + 10,000; its on-policy trainer counts every step.
+TIANSHOU_UNCOUNTED_STEPS = {"sac": 10_000}
+
+
+def tianshou_label(agent: str, env: str) -> str:
+    """The comparison entry's name, with the published version on it (never pooled with ours silently)."""
+    return f"Tianshou {agent.upper()} (published, gym {env.rpartition('-')[2]})"
+
+
+def mujoco_bounds(task: str) -> tuple[float, float] | None:
+    """MuJoCo's normalization: 0 = Tianshou SAC's untrained policy (mean of its first evaluations, after its
+    random start steps), 1 = Tianshou SAC at 1M env steps (mean over seeds of each seed's first evaluation at
+    or after 1M); gym v3/v2."""
+    rows = tianshou_runs("sac", task)
+    if rows.empty:
+        return None
+    start = rows[rows["step"] == rows["step"].min()]["score"].mean()
+    late = rows[rows["step"] >= 1_000_000].sort_values("step").groupby("seed")["score"].first().mean()
+    return float(start), float(late)
+
+
+def sac_dmc_runs(task: str) -> pd.DataFrame:
+    """pytorch_sac's published evaluations of SAC from states on a DMC task: ``agent, task, seed, step, score``
+    (steps are env steps: action repeat 1)."""
+    rows = table("dmc_states_sac_runs")
+    return rows[rows["task"] == task]
 
 
 def baseline_path(baselines: str | Path, task: str, suite: str = "Classic") -> Path:

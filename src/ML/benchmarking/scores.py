@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from ML import layout, runinfo
-from ML.benchmarking import published as published_runs
+from ML.benchmarking import published as published_atari
 from ML.benchmarking import references
 from ML.benchmarking.normalize import ReferenceWarning, normalize
 from ML.fileio import atomic_write, read_json
@@ -69,17 +69,47 @@ def published_rows(scores: pd.DataFrame, matching: dict[str, float], experiment:
     return pd.concat(parts, ignore_index=True)[COLUMNS] if parts else pd.DataFrame(columns=COLUMNS)
 
 
+def published_runs(scores: pd.DataFrame, matching: dict[tuple[str, str, str], float],
+                   experiment: str | None) -> pd.DataFrame:
+    """Published per-seed runs beside ours, each its own comparison entry: for every (suite, task, agent) in
+    ``matching`` (→ the last step of our runs there whose protocol matches the reference's), the published
+    evaluations up to that step. MuJoCo: Tianshou's ``agent`` runs, labelled with their gym version
+    (``references.tianshou_label``); DMC from states: pytorch_sac's SAC (action repeat 1)."""
+    parts = []
+    for (suite, task, agent), last in sorted(matching.items()):
+        if suite == "MuJoCo":
+            rows = references.tianshou_runs(agent, task)
+            labels = pd.Series([references.tianshou_label(agent, env) for env in rows["env"]], index=rows.index)
+        else:
+            rows = references.sac_dmc_runs(task)
+            labels = pd.Series(references.SAC_DMC_LABEL, index=rows.index)
+        keep = rows["step"] <= last
+        rows, labels = rows[keep], labels[keep]
+        if rows.empty:
+            continue
+        score = rows["score"].astype(float).to_numpy()
+        parts.append(pd.DataFrame({
+            "experiment": experiment or str(scores["experiment"].iloc[0]), "recipe": labels.to_numpy(),
+            "suite": suite, "task": task, "seed": rows["seed"].astype(int).to_numpy(),
+            "step": rows["step"].astype(int).to_numpy(), "frame": rows["step"].astype(float).to_numpy(),
+            "time": float("nan"), "score": score, "normalized": normalize(score, suite, task)}))
+    return pd.concat(parts, ignore_index=True)[COLUMNS] if parts else pd.DataFrame(columns=COLUMNS)
+
+
 def gather(run_jsons: Iterable[str | Path], baselines: str | Path | None = None,
            experiment: str | None = None, log=print, published: bool = True) -> pd.DataFrame:
     """The tidy scores of the complete runs among ``run_jsons`` (incomplete ones are reported and skipped).
 
     Missing references give NaN ``normalized`` and one ReferenceWarning per suite/task. With ``published``,
     DMC tasks run under DrQ-v2's protocol also get DrQ-v2's own seeds as the entry ``DrQ-v2 (published)``
-    (``published_rows``), and Atari games run by a recipe that reproduces a published agent get that agent's
-    published runs as ``<agent> (published)`` (``ML.benchmarking.published``)."""
+    (``published_rows``), Atari games run by a recipe that reproduces a published agent get that agent's
+    published runs as ``<agent> (published)`` (``ML.benchmarking.published``), MuJoCo tasks Tianshou's runs of
+    the same algorithm (sac / ppo recipes) and DMC tasks learned by SAC from states at action repeat 1
+    pytorch_sac's runs (``published_runs``)."""
     frames, skipped = [], []
     matching: dict[str, float] = {}
     agents: dict[str, set[str]] = {}  # published agent -> the Atari games reproducing it
+    runs: dict[tuple[str, str, str], float] = {}  # (suite, task, agent) → our last step, for published_runs
     for run_json in map(Path, run_jsons):
         info = read_json(run_json)
         status = runinfo.status(info)  # a running run whose heartbeat stopped is "killed"
@@ -108,9 +138,15 @@ def gather(run_jsons: Iterable[str | Path], baselines: str | Path | None = None,
         frames.append((key, rows, [str(w.message) for w in caught]))
         if ident["suite"] == "DMC" and not references.DMC_REFERENCE.mismatches(info.get("protocol")):
             matching[ident["task"]] = max(matching.get(ident["task"], 0.0), float(rows["frame"].max()))
-        agent = published_runs.published_agent(ident["recipe"], ident["suite"], info.get("protocol"))
+        agent = published_atari.published_agent(ident["recipe"], ident["suite"], info.get("protocol"))
         if agent:
             agents.setdefault(agent, set()).add(ident["task"])
+        agent = next((a for a in ("sac", "ppo") if str(ident["recipe"]).startswith(a)), None)
+        reference = {"MuJoCo": references.MUJOCO_REFERENCE, "DMC": references.SAC_DMC_REFERENCE}.get(ident["suite"])
+        if agent and reference and not reference.mismatches(info.get("protocol")) \
+                and (ident["suite"] == "MuJoCo" or agent == "sac"):
+            key = (ident["suite"], ident["task"], agent)
+            runs[key] = max(runs.get(key, 0.0), float(rows["step"].max()))
     if skipped:
         log(f"scores: not counted, {len(skipped)} run(s) not complete: " + "; ".join(skipped))
     warned = set()
@@ -129,10 +165,17 @@ def gather(run_jsons: Iterable[str | Path], baselines: str | Path | None = None,
                 f"DMC task(s), {extra.groupby(['task', 'seed']).ngroups} published seed curves")
             out = pd.concat([out, extra], ignore_index=True)
     if published and agents:
-        extra = published_runs.atari100k_rows(agents, experiment or str(out["experiment"].iloc[0]), COLUMNS)
+        extra = published_atari.atari100k_rows(agents, experiment or str(out["experiment"].iloc[0]), COLUMNS)
         if len(extra):
             log(f"scores: {', '.join(sorted(extra['recipe'].unique()))} (rliable's Atari-100k runs) added on "
                 f"{extra['task'].nunique()} game(s), {len(extra)} published runs")
+            out = pd.concat([out, extra], ignore_index=True)
+    if published and runs:
+        extra = published_runs(out, runs, experiment)
+        if len(extra):
+            log(f"scores: published runs added beside {len(runs)} (suite, task, algorithm)(s): "
+                + "; ".join(sorted(extra["recipe"].unique())) + f" ({references.TIANSHOU_SOURCE}; "
+                f"{references.SAC_DMC_SOURCE}); Tianshou's are gym v3/v2, ours gymnasium v5: not pooled")
             out = pd.concat([out, extra], ignore_index=True)
     return out.sort_values(IDENTITY + ["step"], kind="stable").reset_index(drop=True)
 

@@ -128,7 +128,8 @@ def build_optimizer(config: Any, params: Any) -> Any:
 
 
 class NumpyMLP:
-    """A CPU network of ``Linear`` and ``ReLU`` layers run on one observation in numpy, for acting.
+    """A CPU network of ``Linear``, ``ReLU`` and ``Tanh`` layers run in numpy, for acting (one observation,
+    or a vector env's few with ``batch``).
 
     One observation through a small MLP costs torch more in per-call overhead (module calls, tensor
     wrapping, ``.item()``) than the math; numpy does the same matrix-vector products several times faster.
@@ -139,14 +140,15 @@ class NumpyMLP:
     _CONTAINERS = (nn.Sequential, MLP)
     _SKIPPED = (Identity, nn.Identity, nn.Flatten)
 
-    def __init__(self, layers: list[tuple[np.ndarray, np.ndarray | None] | None]):
-        self.layers = layers  # (weight, bias) of a Linear, or None for a ReLU
+    def __init__(self, layers: list[tuple[np.ndarray, np.ndarray | None] | str]):
+        self.layers = layers  # (weight, bias) of a Linear, or the name of an activation: "relu", "tanh"
 
     @classmethod
     def of(cls, net: nn.Module) -> NumpyMLP | None:
         """The numpy copy of ``net`` when it is only (nested) ``Sequential``/``MLP`` containers of
-        ``Linear``, ``ReLU``, ``Identity`` and ``Flatten`` on the CPU, with one output axis; else ``None``."""
-        layers: list[tuple[np.ndarray, np.ndarray | None] | None] = []
+        ``Linear``, ``ReLU``, ``Tanh``, ``Identity`` and ``Flatten`` on the CPU, with one output axis; else
+        ``None``."""
+        layers: list[tuple[np.ndarray, np.ndarray | None] | str] = []
         for module in net.modules():
             if type(module) in cls._CONTAINERS:
                 if isinstance(module, MLP) and module.out_shape is not None and len(module.out_shape) > 1:
@@ -156,8 +158,8 @@ class NumpyMLP:
                     return None
                 bias = module.bias.detach().numpy() if module.bias is not None else None
                 layers.append((module.weight.detach().numpy(), bias))
-            elif type(module) is nn.ReLU:
-                layers.append(None)
+            elif type(module) in (nn.ReLU, nn.Tanh):
+                layers.append("relu" if type(module) is nn.ReLU else "tanh")
             elif type(module) not in cls._SKIPPED:
                 return None
         return cls(layers) if layers else None
@@ -166,9 +168,24 @@ class NumpyMLP:
         """The output for one observation (any shape; flattened first, as the network's ``Flatten``)."""
         x = np.asarray(x, np.float32).reshape(-1)
         for layer in self.layers:
-            if layer is None:
+            if layer == "relu":
                 x = np.maximum(x, 0.0)
+            elif layer == "tanh":
+                x = np.tanh(x)
             else:
                 weight, bias = layer
                 x = weight @ x if bias is None else weight @ x + bias
+        return x
+
+    def batch(self, x: np.ndarray) -> np.ndarray:
+        """The outputs for a batch of observations (the first axis), each flattened first."""
+        x = np.asarray(x, np.float32).reshape(len(x), -1)
+        for layer in self.layers:
+            if layer == "relu":
+                x = np.maximum(x, 0.0)
+            elif layer == "tanh":
+                x = np.tanh(x)
+            else:
+                weight, bias = layer
+                x = x @ weight.T if bias is None else x @ weight.T + bias
         return x

@@ -1,4 +1,5 @@
-"""Drivers feed an agent its experience: ``Interactive`` (an environment) or ``Supervised`` (a dataset).
+"""Drivers feed an agent its experience: ``Interactive`` (an environment and a replay), ``OnPolicy`` (fresh
+rollouts of N environments, for agents with ``on_policy = True``) or ``Supervised`` (a dataset).
 
 The run loop (``ML.run``) talks to a driver only through ``Driver``; a driver talks to its agent only
 through ``ML.agents.base.Agent`` (and ``DatasetAgent`` for evaluation on a dataset).
@@ -48,11 +49,23 @@ class Driver(Protocol):
         """Release the environment or workers; ``keep``: keep the replay on disk."""
 
 
+def on_policy(config: Any) -> bool:
+    """Whether the config's Agent learns from fresh rollouts (its class says ``on_policy = True``)."""
+    from ML.hyperparams.paths import resolve
+
+    return config.get("Agent") is not None and bool(getattr(resolve(config.Agent, "Agent"), "on_policy", False))
+
+
 def make_driver(config: Any) -> Driver:
-    """Interactive when ``Env`` is set, Supervised when ``Dataset`` is; one must be."""
+    """Interactive (or OnPolicy, for an on-policy agent) when ``Env`` is set, Supervised when ``Dataset`` is;
+    one must be."""
     from ML.errors import UserError
 
     if config.get("Env") is not None:
+        if on_policy(config):
+            from ML.drivers.onpolicy import OnPolicy
+
+            return OnPolicy(config)
         from ML.drivers.interactive import Interactive
 
         return Interactive(config)

@@ -8,23 +8,15 @@ from typing import Any
 
 import numpy as np
 
-from ML import stops
-from ML.envs.base import evaluation_episodes
+from ML.collectors import episode_seed
+from ML.collectors.evaluation import Evaluator
 from ML.errors import UserError
 from ML.hyperparams import instantiate
 from ML.hyperparams.instantiate import offer
 from ML.hyperparams.paths import resolve
 from ML.replay import Replay
-from ML.video import as_frame, write_mp4
 
-
-def episode_seed(*key: int) -> int:
-    """A seed per episode, so an episode replays exactly after a resume at its boundary."""
-    return int(np.random.SeedSequence([abs(int(k)) for k in key]).generate_state(1)[0])
-
-
-def _silent(done: int, total: int) -> None:
-    """No evaluation progress to show."""
+__all__ = ["Interactive", "episode_seed"]
 
 
 class Interactive:
@@ -50,17 +42,8 @@ class Interactive:
             self.env = instantiate(config.Env, train_args, label="Env")
         self.spec = self.env.task_spec
         self.frames_per_step = self.spec.action_repeat
-        self.vlog = bool(config.get("vlog"))
-        self._channels = self.spec.obs_shape[0] // int(self.spec.info.get("frame_stack") or 1)
-        if self.vlog and len(self.spec.obs_shape) != 3:  # vector observations: let the env draw itself
-            try:
-                self.eval_env = instantiate(config.Env, {**offer(config.Env, config.env, seed=self.seed,
-                                                                 evaluation=True), "render_mode": "rgb_array"},
-                                            label="Env")
-            except UserError:
-                raise UserError(f"vlog=true: {self.spec.suite} task {self.spec.task} has no image observations "
-                                "and its Env takes no render_mode; use pixels (env.pixels=true) or vlog=false")\
-                    from None
+        self.evaluator = Evaluator(config, self.eval_env, self.spec)  # (vlog=true: an env that draws itself)
+        self.eval_env = self.evaluator.env
         self.run_dir: Path | None = None
         self.stream = bool(config.get("stream"))
         if self.offline and self.stream:
@@ -77,18 +60,17 @@ class Interactive:
             self.vector = AtariVector(self.env, self.num_envs)
         self._ended: list[tuple[float, int]] = []  # vector episodes that ended, reported one a step
         self.episode = 0
-        self.evaluations = 0
         self.replay: Any = None  # a Replay, or with env.num_envs > 1 ML.replay_streams.Streams
         self._return = 0.0
         self._length = 0
         self._actions: list[Any] = []  # the unfinished episode's actions, to rebuild it after a resume
-        self._eval_envs: list[Any] = []  # the batched evaluation's envs, built at the first evaluation
 
     def open(self, run_dir: Path, resume: bool, state: dict[str, Any] | None = None) -> None:
         self.run_dir = run_dir
         space = self.env.action_space
         action_shape = () if self.spec.discrete else tuple(space.shape)
         state = state or {}
+        self.evaluator.open(run_dir, state.get("evaluations", 0))
         if self.offline and not (run_dir / "replay.h5").exists():
             raise UserError(f"offline=true learns from a saved replay, but there is no {run_dir / 'replay.h5'}; "
                             "train with replay.save=true first, or copy a replay.h5 into the run directory")
@@ -107,7 +89,6 @@ class Interactive:
         if self.offline and len(self.replay) == 0:
             raise UserError(f"offline=true learns from a saved replay, but {path} holds no transitions")
         self.episode = state.get("episode", 0)
-        self.evaluations = state.get("evaluations", 0)
         self._reset()
         # A resume lands mid-episode: the episode is seeded, so stepping its recorded actions again rebuilds
         # the environment and the replay exactly as they were at the checkpoint.
@@ -123,7 +104,6 @@ class Interactive:
                               np.uint8, action_shape, self.env.action_space.dtype, load=load, seed=self.seed,
                               frame_stack=frame_stack, states=state.get("replay"))
         self.episode = state.get("episode", 0)
-        self.evaluations = state.get("evaluations", 0)
         self._ended = [tuple(e) for e in state.get("ended", ())]
         self._restarts = max(state.get("restarts", 0) - 1, 0)  # a checkpoint's restart is done again here
         self._restart_games()
@@ -217,86 +197,8 @@ class Interactive:
 
     def evaluate(self, agent: Any, step: int, progress: Callable[[int, int], None] | None = None
                  ) -> dict[str, float]:
-        """Mean return over ``evaluation_episodes`` greedy episodes on the separately seeded eval env
-        (``evaluate_episodes``; the last evaluation of a run at its protocol's budget: ``evaluate_episodes_final``).
-
-        An agent with ``act_batch`` plays them ``evaluate_envs`` at a time, one episode per env, in one batched
-        forward per step (dopamine's parallel evaluation); episode ``i`` gets the same seed either way. The
-        episodes are abortable (``ML.stops``): only the count of evaluations done is kept, once they end.
-        """
-        episodes = evaluation_episodes(self.config, self.spec.info, last=step >= int(self.config.train_steps))
-        seeds = [episode_seed(self.seed, 1, self.evaluations, i) for i in range(episodes)]
-        tick = progress or _silent
-        agent.eval()
-        try:
-            with stops.abortable():
-                if episodes > 1 and not self.vlog and hasattr(agent, "act_batch"):
-                    returns, lengths = self._evaluate_batched(agent, step, seeds, tick)
-                else:
-                    returns, lengths = self._evaluate_sequential(agent, step, seeds, tick)
-        finally:
-            agent.train()
-        self.evaluations += 1
-        score = float(np.mean(returns)) if returns else float("nan")
-        return {"score": score, "score_std": float(np.std(returns)) if returns else float("nan"),
-                "episodes": len(returns), "length": float(np.mean(lengths)) if lengths else float("nan")}
-
-    def _evaluate_sequential(self, agent: Any, step: int, seeds: list[int],
-                             tick: Callable[[int, int], None] = _silent) -> tuple[list[float], list[int]]:
-        returns, lengths = [], []
-        for i, seed in enumerate(seeds):
-            obs, _ = self.eval_env.reset(seed=seed)
-            frames = [self._frame(obs)] if self.vlog and i == 0 else None
-            done, total, length = False, 0.0, 0
-            while not done:
-                obs, reward, terminated, truncated, _ = self.eval_env.step(agent.act(obs, step, eval_mode=True))
-                total += float(reward)
-                length += 1
-                done = terminated or truncated
-                if frames is not None:
-                    frames.append(self._frame(obs))
-            if frames:
-                write_mp4(self.run_dir / "videos" / f"step_{step}.mp4", frames)
-            returns.append(total)
-            lengths.append(length)
-            tick(i + 1, len(seeds))
-        return returns, lengths
-
-    def _evaluate_batched(self, agent: Any, step: int, seeds: list[int],
-                          tick: Callable[[int, int], None] = _silent) -> tuple[list[float], list[int]]:
-        """Each seed's episode on an env of its own, ``evaluate_envs`` envs at a time, the live ones stepped
-        together (one ``act_batch`` per step); an env whose episode ended leaves the batch, as dopamine's
-        one-to-one evaluation (``DataEfficientAtariRunner._run_parallel``) drops it."""
-        width = min(len(seeds), int(self.config.get("evaluate_envs") or 16))
-        if len(self._eval_envs) < width:
-            args = offer(self.config.Env, self.config.env, seed=self.seed, evaluation=True)
-            self._eval_envs += [instantiate(self.config.Env, args, label="Env")
-                                for _ in range(width - len(self._eval_envs))]
-        returns: list[float] = [0.0] * len(seeds)
-        lengths: list[int] = [0] * len(seeds)
-        finished = 0
-        for first in range(0, len(seeds), width):
-            live = list(range(first, min(first + width, len(seeds))))
-            obs = [self._eval_envs[i - first].reset(seed=seeds[i])[0] for i in live]
-            while live:
-                actions = agent.act_batch(np.stack(obs), step, eval_mode=True)
-                still, obs = [], []
-                for i, action in zip(live, actions, strict=True):
-                    o, reward, terminated, truncated, _ = self._eval_envs[i - first].step(action)
-                    returns[i] += float(reward)
-                    lengths[i] += 1
-                    if terminated or truncated:
-                        finished += 1
-                        tick(finished, len(seeds))
-                    else:
-                        still.append(i)
-                        obs.append(o)
-                live = still
-        return returns, lengths
-
-    def _frame(self, obs: np.ndarray) -> np.ndarray:
-        frame = as_frame(obs, self._channels)
-        return frame if frame is not None else self.eval_env.render()
+        """One eval.csv row (``ML.collectors.evaluation.Evaluator``)."""
+        return self.evaluator.evaluate(agent, step, progress)
 
     def before_checkpoint(self) -> None:
         """With ``env.num_envs`` > 1: store the step in flight and restart the games (``_restart_games``)."""
@@ -310,9 +212,9 @@ class Interactive:
         if self.vector is not None:
             if self.vector.pending:
                 raise RuntimeError("Interactive.state with a vector step in flight: call before_checkpoint()")
-            return {"episode": self.episode, "evaluations": self.evaluations, "actions": [],
+            return {"episode": self.episode, "evaluations": self.evaluator.evaluations, "actions": [],
                     "replay": self.replay.state(), "restarts": self._restarts, "ended": list(self._ended)}
-        return {"episode": self.episode, "evaluations": self.evaluations, "actions": list(self._actions),
+        return {"episode": self.episode, "evaluations": self.evaluator.evaluations, "actions": list(self._actions),
                 "replay": self.replay.state()}
 
     def close(self, keep: bool) -> None:
@@ -320,8 +222,6 @@ class Interactive:
         if self.replay is not None:
             self.replay.close(keep=keep)
         self.env.close()
-        self.eval_env.close()
-        for env in self._eval_envs:
-            env.close()
+        self.evaluator.close()
         if self.vector is not None:
             self.vector.close()

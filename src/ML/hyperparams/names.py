@@ -43,6 +43,7 @@ BUILTINS: dict[str, str] = {
     "RandomCropFlip": "ML.blocks.resnet:RandomCropFlip",
     # environments (RL suites and datasets-as-environments)
     "Classic": "ML.envs.classic:Classic",
+    "MuJoCo": "ML.envs.mujoco:MuJoCo",
     "Atari": "ML.envs.atari:Atari",
     "DMC": "ML.envs.dmc:DMC",
     # datasets
@@ -58,6 +59,8 @@ BUILTINS: dict[str, str] = {
     "SPRAgent": "ML.agents.spr:SPRAgent",
     "RandomAgent": "ML.agents.random:RandomAgent",
     "DrQV2Agent": "ML.agents.drqv2:DrQV2Agent",
+    "PPOAgent": "ML.agents.ppo:PPOAgent",
+    "SACAgent": "ML.agents.sac:SACAgent",
     "GANAgent": "ML.agents.gan:GANAgent",
     "DCGAN": "ML.agents.gan:GANAgent",
     # optimisers

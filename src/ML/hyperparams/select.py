@@ -110,14 +110,15 @@ def by_task(recipe: dict[str, Any], overrides: list[Override]) -> dict[str, Any]
     return recipes.merge(recipe, table[task]) if task in table else recipe
 
 
-def _dmc_protocol(task: str) -> dict[str, Any]:
-    """The published protocol's arguments for a DMC task (nested), from the protocol suite that lists it."""
+def _dmc_protocol(task: str, protocol: str = "drqv2") -> dict[str, Any]:
+    """DrQ-v2's published protocol's arguments for a DMC task (nested), from its suite that lists the task
+    (the recipes ``task=RL`` picks for DMC are DrQ-v2's; other protocols, e.g. pytorch_sac's, are a grid's)."""
     for name in suites.known_suites():
         try:
             suite = suites.load_suite(name)
         except suites.ConfigError as e:
             raise UserError(str(e)) from None
-        if suite.env == "DMC" and suite.protocol and task in suite.tasks:
+        if suite.env == "DMC" and suite.protocol == protocol and task in suite.tasks:
             nested: dict[str, Any] = {}
             for key, value in suites.load_protocol(suite.protocol).task_args(task, suite.difficulty).items():
                 *parents, last = str(key).split(".")

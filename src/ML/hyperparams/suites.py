@@ -102,6 +102,7 @@ SUITE_ARGS = {
     "Classify": ["Dataset={task}"],
     "Atari": ["Env=Atari", "env.game={task}"],
     "DMC": ["Env=DMC", "env.task={task}"],
+    "MuJoCo": ["Env=MuJoCo", "env.task={task}"],
 }
 
 
@@ -136,7 +137,7 @@ def load_suite(name: str) -> Suite:
 
     A suite file (``ML/recipes/suites/NAME.yaml``) names its environment kind, tasks and protocol::
 
-        env: DMC                # Classic | Classify | Atari | DMC
+        env: DMC                # Classic | Classify | Atari | DMC | MuJoCo
         protocol: drqv2         # optional: ML/recipes/protocols/drqv2.yaml
         difficulty: easy        # optional: the protocol's difficulty of every task below
         tasks: [cartpole_balance, walker_walk]
