@@ -198,7 +198,8 @@ class SACAgent(BaseAgent):
 
         if self.updates % self.target_every == 0:
             with torch.no_grad():
-                torch._foreach_lerp_(self._target_params, self._critic_params, self.tau)
+                for target, param in zip(self._target_params, self._critic_params, strict=True):
+                    target.lerp_(param, self.tau)  # SB3's polyak_update, one tensor at a time (public torch)
         self.updates += 1
         return {**out, "critic_loss": float(critic_loss.detach()), "actor_loss": float(actor_loss.detach()),
                 "alpha": float(alpha),

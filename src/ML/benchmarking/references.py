@@ -132,12 +132,16 @@ MUJOCO_REFERENCE = ReferenceProtocol(
     f"Tianshou published ({TIANSHOU_SOURCE}; gym v3 — v2 for InvertedPendulum, InvertedDoublePendulum, Reacher — "
     "with mujoco-py, where ours are gymnasium v5 on mujoco 3: returns differ between versions; states, "
     "10 deterministic evaluation episodes, vs env steps)", "MuJoCo",
-    {"observation": "states", "action_repeat": 1, "eval_episodes": 10}, (1_000_000, 3_000_000))
+    (published.Published("Tianshou", "MuJoCo", TIANSHOU_SOURCE,
+                         {"observation": "states", "action_repeat": 1, "eval_episodes": 10}),),
+    (1_000_000, 3_000_000))
 SAC_DMC_SOURCE = "denisyarats/pytorch_sac data/sac.csv (MIT)"
 SAC_DMC_LABEL = "SAC (pytorch_sac, published)"
 SAC_DMC_REFERENCE = ReferenceProtocol(
     f"pytorch_sac published ({SAC_DMC_SOURCE}; states, action repeat 1, 10 evaluation episodes, vs env steps)",
-    "DMC", {"observation": "states", "action_repeat": 1, "eval_episodes": 10}, (500_000, 1_000_000))
+    "DMC", (published.Published("pytorch_sac", "DMC", SAC_DMC_SOURCE,
+                                {"observation": "states", "action_repeat": 1, "eval_episodes": 10}),),
+    (500_000, 1_000_000))
 
 
 def _base(task: str) -> str:

@@ -17,6 +17,10 @@ class RunningMeanStd(nn.Module):
     SB3's and Tianshou's ``RunningMeanStd``). ``count`` starts at ``epsilon`` (SB3: 1e-4; 0: the first batch
     sets the statistics, as Tianshou)."""
 
+    mean: torch.Tensor  # buffers, float64
+    var: torch.Tensor
+    count: torch.Tensor
+
     def __init__(self, shape: tuple[int, ...] = (), epsilon: float = 1e-4):
         super().__init__()
         self.register_buffer("mean", torch.zeros(shape, dtype=torch.float64))

@@ -93,7 +93,7 @@ class Evaluator:
                 done = terminated or truncated
                 if frames is not None:
                     frames.append(self._frame(obs))
-            if frames:
+            if frames and self.run_dir is not None:
                 write_mp4(self.run_dir / "videos" / f"step_{step}.mp4", frames)
             returns.append(total)
             lengths.append(length)
