@@ -173,7 +173,7 @@ def test_the_final_100_episodes_only_at_the_protocols_budget(tmp_path) -> None:
     assert driver.evaluate(agent, 200)["episodes"] == 1  # 200 steps are not Atari-100k's 100k: no final 100
     config.train_steps = 100_000
     final = driver.evaluate(agent, 100_000)
-    assert final["episodes"] == 3 and len(driver._eval_envs) == 3  # one env per episode (evaluate_envs 100)
+    assert final["episodes"] == 3 and len(driver.evaluator._envs) == 3  # one env per episode (evaluate_envs 100)
     driver.close(keep=False)
     with torch.no_grad():
         assert agent.act_batch(np.zeros((2, 4, 84, 84), np.uint8), 0, eval_mode=True).shape == (2,)

@@ -74,7 +74,7 @@ def test_gather_adds_them_beside_matching_runs_only(tmp_path: Path) -> None:
     assert len(notes) == 1 and "gym v3" in notes[0] and "gymnasium v5" in notes[0] and "never pooled" in notes[0]
     # DMC from states at action repeat 1 is pytorch_sac's protocol but for the episodes this run evaluated
     card = json.loads(next(p for p in jsons if "DMC" in str(p)).read_text())["protocol"]
-    assert references.SAC_DMC_REFERENCE.mismatches(card) == ["eval_episodes 1 (published: 10)"]
+    assert references.SAC_DMC_REFERENCE.mismatches(card) == ["pytorch_sac: eval_episodes 1 (published: 10)"]
     assert references.SAC_DMC_REFERENCE.mismatches({**card, "eval_episodes": 10}) == []
     assert references.SAC_DMC_REFERENCE.mismatches({**card, "eval_episodes": 10, "action_repeat": 2})
     assert entries[("DMC", "cartpole_balance")] == {"sac"}
