@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from ML import distributed, ranks, run
+from ML import distributed, ranks, run, threads
 from ML.hyperparams import Config, resolve_config
 from ML.hyperparams.paths import check_parts
 from ML.runinfo import command_line
@@ -28,7 +28,8 @@ def start(config: Config, command: list[str]) -> Any:
     check_parts(config)
     if ranks.world_size(config) > 1:
         return distributed.launch(config, command)
-    return run.train(config, command)
+    with threads.restored():  # the caller's thread count again afterwards (a notebook's); not in a forked
+        return run.train(config, command)  # rank, where a new OpenMP team after the parent's can deadlock
 
 
 def launch(*args: Any, **kwargs: Any) -> Any:

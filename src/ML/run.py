@@ -185,14 +185,9 @@ def _done(place: runplace.Place, agent: Any) -> Any:
 
 def train(config: Config, command: list[str]) -> Any:
     """One process's run (``ML.entry.start`` is the way in, also for data-parallel runs); torch's thread
-    count is the run's own (``ML.threads``) and the caller's again afterwards."""
-    with threads.restored():
-        if config.get("threads"):
-            torch.set_num_threads(int(config.threads))
-        return _train(config, command)
-
-
-def _train(config: Config, command: list[str]) -> Any:
+    count is the run's own (``ML.threads``)."""
+    if config.get("threads"):
+        torch.set_num_threads(int(config.threads))
     malloc = keep_freed_memory()  # freed tensors stay in the process: no page faults per update (ML.allocator)
     seed_everything(int(config.seed))
     driver = make_driver(config)
