@@ -49,10 +49,15 @@ class Driver(Protocol):
 
 
 def make_driver(config: Any) -> Driver:
-    """Interactive when ``Env`` is set, Supervised when ``Dataset`` is; one must be."""
+    """Interactive when ``Env`` is set (Together when its ``env.task`` is a list), Supervised when ``Dataset``
+    is; one must be."""
     from ML.errors import UserError
 
     if config.get("Env") is not None:
+        if isinstance((config.get("env") or {}).get("task"), (list, tuple)):  # several tasks, one agent
+            from ML.drivers.together import Together
+
+            return Together(config)
         from ML.drivers.interactive import Interactive
 
         return Interactive(config)
