@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from ML import cli
+from ML.blocks.network import NumpyMLP
 from ML.blocks.together import ABSENT, PerTask
 from ML.hyperparams import resolve_config
 from ML.logs import read_rows
@@ -78,6 +79,11 @@ def test_per_task_adapters_and_heads_around_one_body() -> None:
     x[:2, 1:5], x[2:, 0], x[2:, 1:] = torch.randn(2, 4), 1, torch.randn(2, 6)
     out = net(x)
     assert out.shape == (4, 3) and (out[:2, 2] == ABSENT).all() and (out[2:] > ABSENT).all()
+    for i, (row, dim, actions) in enumerate([(0, 4, 2), (2, 6, 3)]):  # acting: a task's path in numpy, alike
+        fast = NumpyMLP.of(net.path(i))
+        assert fast is not None
+        np.testing.assert_allclose(fast(x[row, 1:1 + dim].numpy()), out[row, :actions].detach().numpy(), rtol=1e-5,
+                                   atol=1e-6)
     out[:2, :2].sum().backward()  # a CartPole loss trains its adapter, the body and its head, no Acrobot part
     assert net.adapters[0].weight.grad.abs().sum() > 0 and net.heads[0][1].weight.grad is not None
     for part in (net.adapters[1], net.heads[1]):

@@ -107,6 +107,8 @@ class DQNAgent(BaseAgent):
         self.target.eval()
         self.params = list(self.q.parameters())  # listed once: walking the modules every update costs time
         self._act_numpy = NumpyMLP.of(self.q)  # acting on one observation: numpy views of the CPU MLP's weights
+        # several tasks: each task's own path (adapter, body, head) in numpy, on the observation without its tag
+        self._act_tasks = [NumpyMLP.of(self.q.path(i)) for i in range(len(self.tasks))] if self.tasks else []
         self.optim = build_optimizer(config, self.params)
         updates = (int(config["train_steps"]) - self.learn_start) // self.update_every * self.updates_per_step
         self.scheduler = build_scheduler(config, self.optim, updates)  # T_max: the run's updates
@@ -140,6 +142,9 @@ class DQNAgent(BaseAgent):
         if eps > 0 and self.rng.random() < eps:
             count = self.tasks[int(obs[0])]["num_actions"] if self.tasks else self.num_actions
             return int(self.rng.integers(count))
+        if self._act_tasks and isinstance(obs, np.ndarray) and self._act_tasks[int(obs[0])] is not None:
+            i = int(obs[0])
+            return int(self._act_tasks[i](obs[1:1 + self.q.dims[i]]).argmax())
         if self._act_numpy is not None and isinstance(obs, np.ndarray):
             return int(self._act_numpy(obs).argmax())
         with torch.no_grad():

@@ -33,6 +33,11 @@ class PerTask(nn.Module):
         self.body = build_network(body_config(config), (self.width,), (self.width,))
         self.heads = nn.ModuleList(nn.Sequential(nn.ReLU(), nn.Linear(self.width, a)) for a in self.actions)
 
+    def path(self, i: int) -> nn.Sequential:
+        """Task ``i``'s network alone on its own (unpadded) observations: its adapter, the body, its head (the
+        modules themselves, not copies) — what acting on one observation runs (``NumpyMLP``)."""
+        return nn.Sequential(self.adapters[i], self.body, self.heads[i])
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         task = x[:, 0].long()
         masks = [task == i for i in range(len(self.dims))]
