@@ -85,7 +85,7 @@ def test_per_task_adapters_and_heads_around_one_body() -> None:
         np.testing.assert_allclose(fast(x[row, 1:1 + dim].numpy()), out[row, :actions].detach().numpy(), rtol=1e-5,
                                    atol=1e-6)
     out[:2, :2].sum().backward()  # a CartPole loss trains its adapter, the body and its head, no Acrobot part
-    assert net.adapters[0].weight.grad.abs().sum() > 0 and net.heads[0][1].weight.grad is not None
+    assert net.adapters[0][0].weight.grad.abs().sum() > 0 and net.heads[0][1].weight.grad is not None
     for part in (net.adapters[1], net.heads[1]):
         assert all(p.grad is None or not p.grad.any() for p in part.parameters())
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in net.body.parameters())

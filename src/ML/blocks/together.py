@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ML.blocks.network import body_config, build_network
@@ -17,11 +18,11 @@ ABSENT = -1e9
 class PerTask(nn.Module):
     """Observations are ``[task index, the task's observation, zero padding]`` (``ML.drivers.together``).
 
-    Task ``i``'s observation goes through its own ``Linear`` adapter to ``width`` features, the config's
-    ``Eyes → Pool → Trunk → Model`` (shared: what the tasks learn together) maps ``width`` to ``width``, and
-    task ``i``'s own head maps those to its actions; the other actions' outputs are ``ABSENT``. Adapters and
-    heads are per task because the tasks' observation sizes and action counts differ (4 vs 6, 2 vs 3 for
-    CartPole and Acrobot): no single layer can read or write both.
+    Task ``i``'s observation goes through its own adapter (``Linear``, ``ReLU``) to ``width`` features, the
+    config's ``Eyes → Pool → Trunk → Model`` (shared: what the tasks learn together) maps ``width`` to
+    ``width``, and task ``i``'s own head (``ReLU``, ``Linear``) maps those to its actions; the other actions'
+    outputs are ``ABSENT``. Adapters and heads are per task because the tasks' observation sizes and action
+    counts differ (4 vs 6, 2 vs 3 for CartPole and Acrobot): no single layer can read or write both.
     """
 
     def __init__(self, config: Any, tasks: list[dict[str, Any]], width: int):
@@ -29,7 +30,7 @@ class PerTask(nn.Module):
         self.dims = [math.prod(t["obs_shape"]) for t in tasks]
         self.actions = [int(t["num_actions"]) for t in tasks]
         self.width = int(width)
-        self.adapters = nn.ModuleList(nn.Linear(d, self.width) for d in self.dims)
+        self.adapters = nn.ModuleList(nn.Sequential(nn.Linear(d, self.width), nn.ReLU()) for d in self.dims)
         self.body = build_network(body_config(config), (self.width,), (self.width,))
         self.heads = nn.ModuleList(nn.Sequential(nn.ReLU(), nn.Linear(self.width, a)) for a in self.actions)
 
@@ -39,13 +40,18 @@ class PerTask(nn.Module):
         return nn.Sequential(self.adapters[i], self.body, self.heads[i])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        task = x[:, 0].long()
+        """Every adapter and head runs on the whole batch and ``where`` keeps each row's own task's (for a few
+        small tasks cheaper than gathering rows: no indexing ops in the forward or the backward)."""
+        task = x[:, :1]
         masks = [task == i for i in range(len(self.dims))]
-        h = x.new_zeros(len(x), self.width)
+        h = None
         for adapter, dim, mask in zip(self.adapters, self.dims, masks, strict=True):
-            h[mask] = adapter(x[mask, 1:1 + dim])
+            mine = adapter(x[:, 1:1 + dim])
+            h = mine if h is None else torch.where(mask, mine, h)
         z = self.body(h)
-        out = x.new_full((len(x), max(self.actions)), ABSENT)
+        out = None
+        width = max(self.actions)
         for head, actions, mask in zip(self.heads, self.actions, masks, strict=True):
-            out[mask, :actions] = head(z[mask])
+            mine = F.pad(head(z), (0, width - actions), value=ABSENT)
+            out = mine if out is None else torch.where(mask, mine, out)
         return out

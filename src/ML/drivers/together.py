@@ -33,7 +33,7 @@ def _refuse(config: Any, tasks: list[Any]) -> None:
     """Settings a together run does not take (each names its fix)."""
     if len(tasks) < 2 or not all(isinstance(t, str) for t in tasks) or len(set(tasks)) != len(tasks):
         raise UserError(f"env.task={tasks}: tasks trained together are two or more different task names; "
-                        "pass e.g. env.task=[CartPole-v1,Acrobot-v1] (or -m to sweep them one run each)")
+                        "pass e.g. env.task=[CartPole-v1,Acrobot-v1] (or -m env.task=A,B for one run each)")
     for key in ("offline", "stream", "env_process", "vlog"):
         if config.get(key):
             raise UserError(f"{key}=true is not supported with several tasks in env.task={tasks}; drop {key}")
