@@ -142,9 +142,9 @@ class DQNAgent(BaseAgent):
         if eps > 0 and self.rng.random() < eps:
             count = self.tasks[int(obs[0])]["num_actions"] if self.tasks else self.num_actions
             return int(self.rng.integers(count))
-        if self._act_tasks and isinstance(obs, np.ndarray) and self._act_tasks[int(obs[0])] is not None:
-            i = int(obs[0])
-            return int(self._act_tasks[i](obs[1:1 + self.q.dims[i]]).argmax())
+        fast = self._act_tasks[int(obs[0])] if self._act_tasks and isinstance(obs, np.ndarray) else None
+        if fast is not None:
+            return int(fast(obs[1:1 + self.q.dims[int(obs[0])]]).argmax())
         if self._act_numpy is not None and isinstance(obs, np.ndarray):
             return int(self._act_numpy(obs).argmax())
         with torch.no_grad():

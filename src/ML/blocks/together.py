@@ -43,15 +43,12 @@ class PerTask(nn.Module):
         """Every adapter and head runs on the whole batch and ``where`` keeps each row's own task's (for a few
         small tasks cheaper than gathering rows: no indexing ops in the forward or the backward)."""
         task = x[:, :1]
-        masks = [task == i for i in range(len(self.dims))]
-        h = None
-        for adapter, dim, mask in zip(self.adapters, self.dims, masks, strict=True):
-            mine = adapter(x[:, 1:1 + dim])
-            h = mine if h is None else torch.where(mask, mine, h)
+        h = self.adapters[0](x[:, 1:1 + self.dims[0]])
+        for i in range(1, len(self.dims)):
+            h = torch.where(task == i, self.adapters[i](x[:, 1:1 + self.dims[i]]), h)
         z = self.body(h)
-        out = None
         width = max(self.actions)
-        for head, actions, mask in zip(self.heads, self.actions, masks, strict=True):
-            mine = F.pad(head(z), (0, width - actions), value=ABSENT)
-            out = mine if out is None else torch.where(mask, mine, out)
+        out = F.pad(self.heads[0](z), (0, width - self.actions[0]), value=ABSENT)
+        for i in range(1, len(self.dims)):
+            out = torch.where(task == i, F.pad(self.heads[i](z), (0, width - self.actions[i]), value=ABSENT), out)
         return out
