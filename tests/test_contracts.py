@@ -103,7 +103,7 @@ def test_the_checker_rejects_a_mismatched_signature():
 
 def test_every_agent_and_driver_is_listed_here():
     assert set(AGENTS) == set(TASKS), "a new agent: add it to TASKS (and DATASET_AGENTS if it learns from data)"
-    assert set(DRIVERS) == {"Interactive", "OnPolicy", "Supervised"}
+    assert set(DRIVERS) == {"Interactive", "OnPolicy", "Supervised", "Together"}
 
 
 @pytest.mark.parametrize("name", sorted(AGENTS))
@@ -127,10 +127,12 @@ def test_agent_satisfies_its_protocol(name: str, workdir):
         assert described["accelerate"]["enabled"] is True
 
 
-@pytest.mark.parametrize("name, task", [("Interactive", "dqn"), ("OnPolicy", "ppo"), ("Supervised", "classify")])
-def test_driver_satisfies_its_protocol(name: str, task: str, workdir):
+@pytest.mark.parametrize("name, argv", [("Interactive", ["task=dqn"]), ("OnPolicy", ["task=ppo"]),
+                                        ("Supervised", ["task=classify"]),
+                                        ("Together", ["task=dqn", "env.task=[CartPole-v1,Acrobot-v1]"])])
+def test_driver_satisfies_its_protocol(name: str, argv: list[str], workdir):
     assert signature_problems(DRIVERS[name], Driver) == []
-    driver = DRIVERS[name](resolve_config(argv=[f"task={task}"]))
+    driver = DRIVERS[name](resolve_config(argv=argv))
     try:
         assert isinstance(driver, Driver)
         assert isinstance(driver.frames_per_step, int) and driver.episode == 0

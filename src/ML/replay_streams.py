@@ -19,10 +19,12 @@ def stream_path(path: Path | None, i: int) -> Path | None:
 
 class Streams:
     """``Replay``-like over ``N`` replays: ``sample`` is uniform over all their transitions (each transition's
-    stream drawn in proportion to its size, then each stream sampled for its share)."""
+    stream drawn in proportion to its size, then each stream sampled for its share); with ``equal=True`` each
+    non-empty stream gives an equal share of every batch (tasks trained together: ``ML.drivers.together``)."""
 
     def __init__(self, num: int, path: Path | None, *args: Any, seed: int = 0,
-                 states: list[dict[str, Any]] | None = None, **kwargs: Any):
+                 states: list[dict[str, Any]] | None = None, equal: bool = False, **kwargs: Any):
+        self.equal = bool(equal)
         self.streams = [Replay(stream_path(path, i), *args, seed=seed + i,  # type: ignore[misc]
                                state=None if states is None else states[i], **kwargs) for i in range(num)]
         self.rng = np.random.default_rng([seed, num])
@@ -55,7 +57,13 @@ class Streams:
 
     def sample(self, batch_size: int, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
         sizes = np.array([len(s) for s in self.streams], np.float64)
-        counts = self.rng.multinomial(int(batch_size), sizes / sizes.sum())
+        if self.equal:
+            live = np.flatnonzero(sizes)
+            counts = np.zeros(len(sizes), np.int64)
+            counts[live] = int(batch_size) // len(live)
+            counts[self.rng.choice(live, int(batch_size) - int(counts.sum()), replace=False)] += 1
+        else:
+            counts = self.rng.multinomial(int(batch_size), sizes / sizes.sum())
         parts = [s.sample(int(c), *args, **kwargs) for s, c in zip(self.streams, counts, strict=True) if c]
         return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
 

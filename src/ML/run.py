@@ -307,7 +307,8 @@ def _loop(config: Config, driver: Any, agent: Any, build: tuple[Any, Any], info:
                     eval_log.append(row)
                     evaluated = step
                     stops.point("eval_row")
-                    progress.write(f"eval  step {step:>8}  frame {frame:>9}  score {row['score']:.4g}  "
+                    tasks = "".join(f"  {k[6:]} {v:.4g}" for k, v in row.items() if k.startswith("score."))
+                    progress.write(f"eval  step {step:>8}  frame {frame:>9}  score {row['score']:.4g}{tasks}  "
                                    f"({row['time']:.1f} s)")
                 if step >= total:
                     break

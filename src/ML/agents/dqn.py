@@ -20,6 +20,7 @@ from ML.blocks.network import (
     config_device,
 )
 from ML.blocks.optim import clip_grad_norm
+from ML.blocks.together import PerTask
 from ML.errors import UserError
 from ML.hyperparams import instantiate, output_shape
 
@@ -89,7 +90,14 @@ class DQNAgent(BaseAgent):
                             f"(got n_step={n_step}, gamma={gamma}, tau={tau})")
         self.batch_size = int(config["batch_size"])
         self.device = config_device(config)
-        self.q = build_network(body_config(config), tuple(spec.obs_shape), (self.num_actions,))
+        self.tasks = spec.info.get("tasks")  # several tasks together (ML.drivers.together): obs[0] says which
+        if self.tasks:
+            if dueling:
+                raise UserError("DQNAgent: dueling=true is not supported with several tasks; drop agent.dueling")
+            width = int((config.get("model") or {}).get("hidden_dim") or 64)
+            self.q: Any = PerTask(config, self.tasks, width)
+        else:
+            self.q = build_network(body_config(config), tuple(spec.obs_shape), (self.num_actions,))
         if dueling:
             self.q = Dueling(self.q, config, tuple(spec.obs_shape))
         self.q = self.q.to(self.device)
@@ -99,6 +107,8 @@ class DQNAgent(BaseAgent):
         self.target.eval()
         self.params = list(self.q.parameters())  # listed once: walking the modules every update costs time
         self._act_numpy = NumpyMLP.of(self.q)  # acting on one observation: numpy views of the CPU MLP's weights
+        # several tasks: each task's own path (adapter, body, head) in numpy, on the observation without its tag
+        self._act_tasks = [NumpyMLP.of(self.q.path(i)) for i in range(len(self.tasks))] if self.tasks else []
         self.optim = build_optimizer(config, self.params)
         updates = (int(config["train_steps"]) - self.learn_start) // self.update_every * self.updates_per_step
         self.scheduler = build_scheduler(config, self.optim, updates)  # T_max: the run's updates
@@ -130,7 +140,11 @@ class DQNAgent(BaseAgent):
     def act(self, obs: np.ndarray, step: int, eval_mode: bool = False) -> int:
         eps = self.eval_eps if eval_mode else self.epsilon(step)
         if eps > 0 and self.rng.random() < eps:
-            return int(self.rng.integers(self.num_actions))
+            count = self.tasks[int(obs[0])]["num_actions"] if self.tasks else self.num_actions
+            return int(self.rng.integers(count))
+        fast = self._act_tasks[int(obs[0])] if self._act_tasks and isinstance(obs, np.ndarray) else None
+        if fast is not None:
+            return int(fast(obs[1:1 + self.q.dims[int(obs[0])]]).argmax())
         if self._act_numpy is not None and isinstance(obs, np.ndarray):
             return int(self._act_numpy(obs).argmax())
         with torch.no_grad():
@@ -143,7 +157,9 @@ class DQNAgent(BaseAgent):
         eps = self.eval_eps if eval_mode else self.epsilon(step)
         if eps > 0:
             explore = self.rng.random(len(actions)) < eps
-            actions = np.where(explore, self.rng.integers(self.num_actions, size=len(actions)), actions)
+            high = (np.array([t["num_actions"] for t in self.tasks])[np.asarray(obs)[:, 0].astype(np.int64)]
+                    if self.tasks else self.num_actions)
+            actions = np.where(explore, self.rng.integers(high, size=len(actions)), actions)
         return actions
 
     def update(self, replay: Any, step: int) -> dict[str, float]:

@@ -57,11 +57,15 @@ def on_policy(config: Any) -> bool:
 
 
 def make_driver(config: Any) -> Driver:
-    """Interactive (or OnPolicy, for an on-policy agent) when ``Env`` is set, Supervised when ``Dataset`` is;
-    one must be."""
+    """Interactive (OnPolicy for an on-policy agent; Together when ``env.task`` is a list) when ``Env`` is set,
+    Supervised when ``Dataset`` is; one must be."""
     from ML.errors import UserError
 
     if config.get("Env") is not None:
+        if isinstance((config.get("env") or {}).get("task"), (list, tuple)):  # several tasks, one agent
+            from ML.drivers.together import Together
+
+            return Together(config)
         if on_policy(config):
             from ML.drivers.onpolicy import OnPolicy
 

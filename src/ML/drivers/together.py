@@ -1,0 +1,171 @@
+"""Several tasks of one kind trained by one agent: ``env.task=[CartPole-v1,Acrobot-v1]`` (docs/together.md).
+
+One training and one evaluation environment per task; one replay per task (``replay.h5``, ``replay.env1.h5``,
+as ``ML.replay_streams`` keeps one per game), sampled in equal shares so every update learns each task alike.
+Training goes round-robin by episode: task 0 plays an episode, then task 1, ...; ``train_steps`` is the run's
+total. Observations reach the agent as ``[task index, observation, zero padding]`` so that one replay batch
+holds all tasks and the agent's ``ML.blocks.together.PerTask`` network routes each row to its task's parts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ML import stops
+from ML.collectors import episode_seed
+from ML.collectors.evaluation import _silent
+from ML.envs.base import TaskSpec, evaluation_episodes
+from ML.errors import UserError
+from ML.hyperparams import instantiate
+from ML.hyperparams.instantiate import offer
+from ML.replay_streams import Streams
+
+# what tasks trained together share (the agent's body) and keep apart; recorded in run.json
+SHARED = ["Eyes", "Pool", "Trunk", "Model", "optimizer", "exploration schedule"]
+PER_TASK = ["input adapter (Linear to the body's width)", "output head (Linear to the task's actions)",
+            "replay", "training and evaluation environments"]
+
+
+def _refuse(config: Any, tasks: list[Any]) -> None:
+    """Settings a together run does not take (each names its fix)."""
+    if len(tasks) < 2 or not all(isinstance(t, str) for t in tasks) or len(set(tasks)) != len(tasks):
+        raise UserError(f"env.task={tasks}: tasks trained together are two or more different task names; "
+                        "pass e.g. env.task=[CartPole-v1,Acrobot-v1] (or -m env.task=A,B for one run each)")
+    for key in ("offline", "stream", "env_process", "vlog"):
+        if config.get(key):
+            raise UserError(f"{key}=true is not supported with several tasks in env.task={tasks}; drop {key}")
+    if int((config.get("env") or {}).get("num_envs") or 1) > 1:
+        raise UserError(f"env.num_envs is not supported with several tasks in env.task={tasks}; drop it")
+
+
+class Together:
+    """The ``Driver`` of an ``Env`` with a list ``env.task``: the tasks' envs and replays, one agent."""
+
+    def __init__(self, config: Any):
+        self.config = config
+        self.seed = int(config.seed)
+        self.tasks = list(config.env.task)
+        _refuse(config, self.tasks)
+        self.envs, self.eval_envs = [], []
+        for task in self.tasks:
+            args = {**dict(config.env), "task": task}
+            self.eval_envs.append(instantiate(config.Env, offer(config.Env, args, seed=self.seed, evaluation=True),
+                                              label="Env"))
+            self.envs.append(instantiate(config.Env, offer(config.Env, args, seed=self.seed, evaluation=False),
+                                         label="Env"))
+        specs = [env.task_spec for env in self.envs]
+        self.specs = specs
+        for spec in specs:
+            if not spec.discrete or len(spec.obs_shape) != 1 or spec.action_repeat != 1:
+                kind = "continuous actions" if not spec.discrete else f"observations of shape {list(spec.obs_shape)}"
+                raise UserError(f"env.task={self.tasks}: {spec.task} has {kind}; tasks trained together are all "
+                                "of one kind, vector observations and discrete actions; list only such tasks")
+        self.width = max(s.obs_shape[0] for s in specs)
+        tasks_info = [{"task": s.task, "obs_shape": list(s.obs_shape), "num_actions": int(s.num_actions or 0),
+                       "reward_threshold": s.info.get("reward_threshold")} for s in specs]
+        self.spec = TaskSpec(suite=specs[0].suite, task="+".join(self.tasks), obs_shape=(1 + self.width,),
+                             discrete=True, num_actions=max(int(s.num_actions or 0) for s in specs),
+                             info={"tasks": tasks_info, "together": {
+                                 "shared": SHARED, "per_task": PER_TASK, "replay_share": "equal",
+                                 "budget": "train_steps in all, tasks in turn one episode each"}})
+        self.frames_per_step = 1
+        self.episode = 0
+        self.evaluations = 0
+        self.current = 0
+        self.replay: Any = None
+        self._return, self._length = 0.0, 0
+        self._actions: list[int] = []
+
+    def _pad(self, i: int, obs: np.ndarray) -> np.ndarray:
+        out = np.zeros(1 + self.width, np.float32)
+        out[0] = i
+        out[1:1 + len(obs)] = obs
+        return out
+
+    def open(self, run_dir: Path, resume: bool, state: dict[str, Any] | None = None) -> None:
+        state = state or {}
+        capacity = max(int(self.config.replay.capacity) // len(self.tasks), 2)
+        self.replay = Streams(len(self.tasks), run_dir / "replay.h5", capacity, self.spec.obs_shape, np.float32,
+                              (), np.int64, load=bool(resume or self.config.replay.load), seed=self.seed,
+                              states=state.get("replay"), equal=True)
+        self.episode = state.get("episode", 0)
+        self.evaluations = state.get("evaluations", 0)
+        self.current = state.get("current", 0)
+        self._reset()
+        for action in state.get("actions", ()):  # rebuild the unfinished (seeded) episode, as Interactive does
+            self._step_env(action)
+
+    def _reset(self) -> None:
+        i = self.current
+        obs, _ = self.envs[i].reset(seed=episode_seed(self.seed, 0, self.episode))
+        self.obs = self._pad(i, obs)
+        self.replay[i].start(self.obs)
+        self._return, self._length = 0.0, 0
+        self._actions.clear()
+
+    def _step_env(self, action: int) -> bool:
+        i = self.current
+        obs, reward, terminated, truncated, _ = self.envs[i].step(action)
+        self.obs = self._pad(i, obs)
+        self.replay[i].add(action, reward, self.obs, terminated, truncated)
+        self._return += float(reward)
+        self._length += 1
+        self._actions.append(int(action))
+        return terminated or truncated
+
+    def step(self, agent: Any, step: int) -> dict[str, float]:
+        ended = self._step_env(agent.act(self.obs, step))
+        metrics = agent.update(self.replay, step)
+        if ended:
+            task = self.tasks[self.current]
+            metrics = {**metrics, "episode_return": self._return, "episode_length": self._length,
+                       f"episode_return.{task}": self._return}
+            self.episode += 1
+            self.current = (self.current + 1) % len(self.tasks)
+            self._reset()
+        return metrics
+
+    def evaluate(self, agent: Any, step: int, progress: Callable[[int, int], None] | None = None
+                 ) -> dict[str, float]:
+        """Greedy episodes on every task's eval env; ``score`` is the mean of the tasks' mean returns and
+        ``score.<task>`` each task's (eval.csv's columns)."""
+        episodes = evaluation_episodes(self.config, {}, last=step >= int(self.config.train_steps))
+        tick = progress or _silent
+        row: dict[str, float] = {}
+        agent.eval()
+        try:
+            with stops.abortable():
+                for i, (task, env) in enumerate(zip(self.tasks, self.eval_envs, strict=True)):
+                    returns = []
+                    for e in range(episodes):
+                        obs, _ = env.reset(seed=episode_seed(self.seed, 1, self.evaluations, e))
+                        done, total = False, 0.0
+                        while not done:
+                            obs, reward, terminated, truncated, _ = env.step(
+                                agent.act(self._pad(i, obs), step, eval_mode=True))
+                            total += float(reward)
+                            done = terminated or truncated
+                        returns.append(total)
+                        tick(i * episodes + e + 1, episodes * len(self.tasks))
+                    row[f"score.{task}"] = float(np.mean(returns)) if returns else float("nan")
+        finally:
+            agent.train()
+        self.evaluations += 1
+        return {"score": float(np.mean(list(row.values()))), "episodes": episodes, **row}
+
+    def before_checkpoint(self) -> None:
+        """Nothing in flight: the tasks step in this process."""
+
+    def state(self) -> dict[str, Any]:
+        return {"episode": self.episode, "evaluations": self.evaluations, "current": self.current,
+                "actions": list(self._actions), "replay": self.replay.state()}
+
+    def close(self, keep: bool) -> None:
+        if self.replay is not None:
+            self.replay.close(keep=keep)
+        for env in self.envs + self.eval_envs:
+            env.close()
