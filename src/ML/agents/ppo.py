@@ -60,6 +60,8 @@ class PPOAgent(BaseAgent):
         recompute_adv: recompute values and advantages before every epoch (Tianshou; SB3/CleanRL: once).
     """
 
+    reads = frozenset({"Optim"})  # its networks are its own MLPs: no Eyes/Trunk/Model parts
+
     on_policy = True  # ML.drivers.make_driver: fresh rollouts (OnPolicy), no replay
 
     def __init__(self, spec: Any, config: Any, num_envs: int = 8, n_steps: int = 2048, n_epochs: int = 10,

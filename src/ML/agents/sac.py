@@ -46,6 +46,8 @@ class SACAgent(BaseAgent):
         target_every: Polyak-update the target critics after every this many updates (pytorch_sac: 2).
     """
 
+    reads = frozenset({"Optim"})  # its networks are its own MLPs: no Eyes/Trunk/Model parts
+
     def __init__(self, spec: Any, config: Any, gamma: float = 0.99, tau: float = 0.005, learn_start: int = 100,
                  update_every: int = 1, updates_per_step: int = 1, hidden_dim: int = 256, depth: int = 2,
                  auto_entropy: bool = True, ent_coef: float = 1.0, alpha_lr: float = 0.0, target_every: int = 1):
