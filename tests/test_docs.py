@@ -32,15 +32,19 @@ def test_mkdocs_nav_lists_existing_pages():
     assert listed and all((REPO / "docs" / page).is_file() for page in listed)
 
 
+# documents outside the repository, spelled in pieces so that this file, which looks for them, names none
+MISSING_DOCUMENTS = ("source " + "document", "DESIGN" + ".md", "../" + "shared/", "/work/" + "shared")
+
+
 def test_nothing_refers_to_a_document_the_repository_does_not_hold():
     files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
     found = []
     for name in files:
         path = REPO / name
-        if path.suffix in (".png", ".h5", ".pt") or not path.is_file() or name == "tests/test_docs.py":
+        if path.suffix in (".png", ".h5", ".pt") or not path.is_file():
             continue
         text = path.read_text(errors="ignore")
-        for phrase in ("source document", "DESIGN.md", "../shared/", "/work/shared"):
+        for phrase in MISSING_DOCUMENTS:
             if phrase in text:
                 found.append(f"{name}: {phrase}")
     assert not found, found
