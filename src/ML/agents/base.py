@@ -10,7 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
+import numpy as np
 from torch import nn
+
+from ML.errors import UserError
 
 
 @runtime_checkable
@@ -37,6 +40,16 @@ class DatasetAgent(Agent, Protocol):
 
     def evaluate(self, dataset: Any, step: int = 0, out_dir: Path | None = None, /) -> dict[str, float]:
         """Metrics on ``dataset``, ``score`` among them; ``out_dir``: where to save artefacts (samples)."""
+
+
+def action_bounds(spec: Any, agent: str) -> tuple[float, float]:
+    """A continuous task's action range (``[-1, 1]`` where the spec gives none); an agent that squashes its
+    actions into it needs both ends finite."""
+    low = -1.0 if spec.action_low is None else float(spec.action_low)
+    high = 1.0 if spec.action_high is None else float(spec.action_high)
+    if not (np.isfinite(low) and np.isfinite(high) and high > low):
+        raise UserError(f"{agent} needs finite action bounds, {spec.task} has [{low}, {high}]")
+    return low, high
 
 
 class Transient:

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ML.accelerate import Accelerator
-from ML.agents.base import BaseAgent
+from ML.agents.base import BaseAgent, action_bounds
 from ML.blocks.network import build_aug, build_optimizer, config_device
 from ML.blocks.vision import Encoder, orthogonal_init
 from ML.errors import UserError
@@ -183,10 +183,7 @@ class DrQV2Agent(BaseAgent):
         self.pixels = len(obs_shape) == 3
         self.action_shape = tuple(int(s) for s in spec.action_shape)
         self.action_dim = math.prod(self.action_shape)
-        low = -1.0 if spec.action_low is None else float(spec.action_low)
-        high = 1.0 if spec.action_high is None else float(spec.action_high)
-        if not (np.isfinite(low) and np.isfinite(high) and high > low):
-            raise UserError(f"DrQV2Agent needs finite action bounds, {spec.task} has [{low}, {high}]")
+        low, high = action_bounds(spec, "DrQV2Agent")
         self.action_low, self.action_high = low, high
         self._scale, self._offset = (high - low) / 2.0, (high + low) / 2.0  # [-1, 1] → [low, high]
 

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ML.agents.base import BaseAgent
+from ML.agents.base import BaseAgent, action_bounds
 from ML.blocks.architectures import MLP
 from ML.blocks.network import NumpyMLP, build_optimizer, config_device
 from ML.blocks.optim import clip_grad_norm
@@ -94,10 +94,7 @@ class PPOAgent(BaseAgent):
             self.action_dim = int(spec.num_actions)
         else:
             self.action_dim = math.prod(spec.action_shape)
-            low = -1.0 if spec.action_low is None else float(spec.action_low)
-            high = 1.0 if spec.action_high is None else float(spec.action_high)
-            if not (np.isfinite(low) and np.isfinite(high) and high > low):
-                raise UserError(f"PPOAgent needs finite action bounds, {spec.task} has [{low}, {high}]")
+            low, high = action_bounds(spec, "PPOAgent")
             self._scale, self._offset = (high - low) / 2.0, (high + low) / 2.0  # [-1, 1] → [low, high]
             self.log_std = nn.Parameter(torch.full((self.action_dim,), float(log_std_init)))
         self.actor = orthogonal_mlp(MLP((obs_dim,), (self.action_dim,), hidden_dim, depth, activation),

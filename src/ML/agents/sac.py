@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ML.agents.base import BaseAgent
+from ML.agents.base import BaseAgent, action_bounds
 from ML.blocks.architectures import MLP
 from ML.blocks.network import NumpyMLP, build_optimizer, config_device
 from ML.errors import UserError
@@ -69,10 +69,7 @@ class SACAgent(BaseAgent):
         obs_dim = int(spec.obs_shape[0])
         self.action_shape = tuple(int(s) for s in spec.action_shape)
         self.action_dim = math.prod(self.action_shape)
-        low = -1.0 if spec.action_low is None else float(spec.action_low)
-        high = 1.0 if spec.action_high is None else float(spec.action_high)
-        if not (np.isfinite(low) and np.isfinite(high) and high > low):
-            raise UserError(f"SACAgent needs finite action bounds, {spec.task} has [{low}, {high}]")
+        low, high = action_bounds(spec, "SACAgent")
         self._scale, self._offset = (high - low) / 2.0, (high + low) / 2.0  # [-1, 1] → [low, high]
         self.target_entropy = -float(self.action_dim)
 
