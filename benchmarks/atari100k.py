@@ -38,13 +38,14 @@ PREVIOUS = {"Eyes": "NatureCNN", "eyes": {}, "Model": "MLP", "model": {"hidden_d
             "Aug": "RandomShiftsAug", "aug": {"pad": 4}, "agent.dueling": True}
 
 
-def _build(overrides: dict, env: Atari):
+def build(overrides: dict, env: Atari):
+    """The recipe atari100k with ``overrides`` (another ``task`` too) and its agent for ``env``."""
     config = resolve_config((), {"task": "atari100k", "device": "cpu", **overrides})
     agent = instantiate(config.Agent, {**config.agent, "spec": env.task_spec, "config": config}, label="Agent")
     return config, agent
 
 
-def _loop(agent, env: Atari, replay: Replay, obs: np.ndarray, steps: int, learn: bool,
+def loop(agent, env: Atari, replay: Replay, obs: np.ndarray, steps: int, learn: bool,
           step0: int) -> tuple[tuple[float, float], np.ndarray]:
     """(wall steps/s, steps per CPU second of this process), and the last observation."""
     began, cpu = time.perf_counter(), time.process_time()
@@ -85,19 +86,19 @@ def main() -> None:
     sides = {}
     for name, overrides in (("new", {}), ("previous", PREVIOUS)):
         env = Atari("pong", protocol="atari100k", seed=0)
-        config, agent = _build(overrides, env)
+        config, agent = build(overrides, env)
         info = env.task_spec.info
         replay = Replay(None, 100_000, env.task_spec.obs_shape, np.uint8, (), np.int64, frame_stack=4,
                         zero_pad=info["starts"] == "dopamine")
         obs, _ = env.reset(seed=0)
         replay.start(obs)
-        collect, obs = _loop(agent, env, replay, obs, 2000, learn=False, step0=0)
+        collect, obs = loop(agent, env, replay, obs, 2000, learn=False, step0=0)
         params = sum(p.numel() for p in agent.q.parameters())
         sides[name] = {"env": env, "agent": agent, "replay": replay, "obs": obs, "collect": collect,
                        "train": [], "params": params, "step": 2000}
     for _ in range(args.repeats):
         for side in sides.values():
-            rate, side["obs"] = _loop(side["agent"], side["env"], side["replay"], side["obs"], args.steps,
+            rate, side["obs"] = loop(side["agent"], side["env"], side["replay"], side["obs"], args.steps,
                                       learn=True, step0=side["step"])
             side["step"] += args.steps
             side["train"].append(rate)

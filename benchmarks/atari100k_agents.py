@@ -28,33 +28,12 @@ import time
 
 import numpy as np
 import torch
+from atari100k import build, loop
 
 from ML.envs.atari import Atari
-from ML.hyperparams import instantiate, resolve_config
 from ML.replay import Replay
 
 RECIPES = {"DrQ(eps)": "atari100k", "DER": "der", "SPR": "spr"}
-
-
-def _build(task: str, env: Atari):
-    config = resolve_config((), {"task": task, "device": "cpu"})
-    agent = instantiate(config.Agent, {**config.agent, "spec": env.task_spec, "config": config}, label="Agent")
-    return config, agent
-
-
-def _loop(agent, env: Atari, replay: Replay, obs: np.ndarray, steps: int, learn: bool,
-          step0: int) -> tuple[float, np.ndarray]:
-    began = time.perf_counter()
-    for step in range(step0, step0 + steps):
-        action = agent.act(obs, step)
-        obs, reward, terminated, truncated, _ = env.step(action)
-        replay.add(action, reward, obs, terminated, truncated)
-        if terminated or truncated:
-            obs, _ = env.reset()
-            replay.start(obs)
-        if learn:
-            agent.update(replay, step)
-    return steps / (time.perf_counter() - began), obs
 
 
 def _sampling(replay: Replay, repeats: int) -> None:
@@ -101,17 +80,17 @@ def main() -> None:
     if args.sampling:
         _sampling(replay, max(args.repeats, 3))
         return
-    built = {name: _build(task, env) for name, task in RECIPES.items()}
+    built = {name: build({"task": task}, env) for name, task in RECIPES.items()}
     collect = {name: [] for name in RECIPES}
     train = {name: [] for name in RECIPES}
     step0 = 20_000  # training: past every ε schedule (DrQ(ε) acts at 0.01, DER and SPR at 0: network forwards)
     for _ in range(args.repeats):
         for name, (_, agent) in built.items():
             # collection: steps before learn_start (DrQ(ε), SPR: ε 1, random actions; DER: its noisy network)
-            rate, obs = _loop(agent, env, replay, obs, max(args.steps // 2, 5), False, 0)
+            (rate, _), obs = loop(agent, env, replay, obs, max(args.steps // 2, 5), False, 0)
             collect[name].append(rate)
             agent.update(replay, step0)  # first update outside the timing (allocations, priorities set up)
-            rate, obs = _loop(agent, env, replay, obs, args.steps, True, step0 + 1)
+            (rate, _), obs = loop(agent, env, replay, obs, args.steps, True, step0 + 1)
             train[name].append(rate)
             step0 += args.steps + 1
     base = statistics.median(train["DrQ(eps)"])
