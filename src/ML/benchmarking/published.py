@@ -19,7 +19,7 @@ ATARI100K_STEPS = 100_000  # the published final scores are at 100k agent steps 
 ATARI100K_FRAMES = 400_000
 
 
-def published_agent(recipe: str, suite: str, card: dict | None) -> str | None:
+def published_agent(suite: str, card: dict | None) -> str | None:
     """The published agent whose runs a cell is compared with, or None: the run's protocol card (run.json)
     matches that agent's published configuration in every environment and agent setting
     (``ML.published.compare``, recorded as ``protocol.reference``)."""
@@ -80,7 +80,7 @@ def placements(finals: pd.DataFrame, card_of) -> pd.DataFrame:
     for row in finals.itertuples(index=False):
         if is_published(row.recipe):
             continue
-        agent = published_agent(row.recipe, row.suite, card_of(row))
+        agent = published_agent(row.suite, card_of(row))
         runs = runs_of(agent, row.task) if agent else None
         if runs is None or runs.empty:
             continue

@@ -138,7 +138,7 @@ def gather(run_jsons: Iterable[str | Path], baselines: str | Path | None = None,
         frames.append((key, rows, [str(w.message) for w in caught]))
         if ident["suite"] == "DMC" and not references.DMC_REFERENCE.mismatches(info.get("protocol")):
             matching[ident["task"]] = max(matching.get(ident["task"], 0.0), float(rows["frame"].max()))
-        agent = published_atari.published_agent(ident["recipe"], ident["suite"], info.get("protocol"))
+        agent = published_atari.published_agent(ident["suite"], info.get("protocol"))
         if agent:
             agents.setdefault(agent, set()).add(ident["task"])
         agent = next((a for a in ("sac", "ppo") if str(ident["recipe"]).startswith(a)), None)
