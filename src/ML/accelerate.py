@@ -5,11 +5,28 @@ is a no-op and the update is the plain PyTorch one."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
+from collections.abc import Mapping
 from typing import Any, cast
 
 import torch
 from torch import nn
+
+from ML.settings import Settings
+
+
+@dataclasses.dataclass(frozen=True)
+class AccelSettings(Settings):
+    """Where and how fast a run computes: its device, acceleration, processes and CPU threads."""
+
+    accelerate: bool            # mixed precision, channels_last, pinned copies, memory-mapped data, workers
+    compile: bool               # with accelerate: torch.compile the network
+    device: str | None          # cpu | cuda | cuda:1 | mps | auto (null: cpu, or auto when accelerated)
+    workers: int | None         # batch-gathering processes (null: chosen from the batch's size)
+    world_size: int | None      # data-parallel processes (null: every GPU when accelerated, else 1)
+    lr_scaling: str | None      # linear: lr × world_size under data-parallel training
+    threads: int | None         # torch CPU threads (null: chosen from the agent and the machine)
 
 
 @functools.lru_cache(maxsize=1)
@@ -70,11 +87,11 @@ class Accelerator:
     compiling once; the pickled agent keeps the plain module).
     """
 
-    def __init__(self, config: Any, device: torch.device, *nets: nn.Module):
-        enabled = bool(config.get("accelerate"))
+    def __init__(self, settings: AccelSettings | Mapping[str, Any], device: torch.device, *nets: nn.Module):
+        accel = AccelSettings.of(settings)
         conv = any(is_convolutional(n) for n in nets)
-        self.decision = choose(device, conv, enabled)
-        self.decision["compile"] = bool(enabled and config.get("compile"))
+        self.decision = choose(device, conv, accel.accelerate)
+        self.decision["compile"] = bool(accel.accelerate and accel.compile)
         self.device = device
         amp = self.decision["amp"]
         self.dtype = getattr(torch, amp) if amp else None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from ML import distributed, ranks, run, threads
+from ML import claims, distributed, ranks, run, threads
 from ML.hyperparams import Config, resolve_config
 from ML.hyperparams.paths import check_parts
 from ML.runinfo import command_line
@@ -24,8 +24,10 @@ def _script_argv() -> list[str]:
 
 def start(config: Config, command: list[str]) -> Any:
     """Train ``config`` and return the agent: on ``world_size`` processes when that is > 1. Every part's name
-    is checked for its slot's kind first, before anything is built."""
+    is checked for its slot's kind first, and every key the run sets for a part of this task that reads it
+    (``ML.claims``), before anything is built."""
     check_parts(config)
+    claims.check(config)
     if ranks.world_size(config) > 1:
         return distributed.launch(config, command)
     with threads.restored():  # the caller's thread count again afterwards (a notebook's); not in a forked

@@ -6,10 +6,13 @@ inside each process only asks its rank, wraps its network and averages its gradi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 import torch.distributed as dist
+
+from ML.accelerate import AccelSettings
 
 
 def rank_world() -> tuple[int, int]:
@@ -19,12 +22,13 @@ def rank_world() -> tuple[int, int]:
     return 0, 1
 
 
-def world_size(config: Any) -> int:
-    """``world_size`` from the config; ``null``/``auto``: every GPU when accelerated on CUDA, else 1."""
-    value = config.get("world_size")
-    if value in (None, "auto"):
-        device = str(config.get("device") or "auto")
-        if config.get("accelerate") and device in ("auto", "cuda") and torch.cuda.device_count() > 1:
+def world_size(settings: AccelSettings | Mapping[str, Any]) -> int:
+    """``world_size`` from the settings; ``null``/``auto``: every GPU when accelerated on CUDA, else 1."""
+    accel = AccelSettings.of(settings)
+    value = accel.world_size
+    if value is None:
+        device = str(accel.device or "auto")
+        if accel.accelerate and device in ("auto", "cuda") and torch.cuda.device_count() > 1:
             return torch.cuda.device_count()
         return 1
     return max(int(value), 1)

@@ -4,17 +4,35 @@ A part's settings are a frozen dataclass subclassing :class:`Settings`, defined 
 them. Its fields are the config keys it owns (a field holding a dict owns that whole section, ``replay``
 owns ``replay.*``); ``from_config`` reads exactly those keys and nothing else. The resolved config (what
 run.json records and resume compares) stays the one source: settings are typed views of it.
+
+Defaults live in ``recipes/_defaults.yaml`` only (the file users read, with a comment per key, that recipes
+and the command line override): the fields have no defaults of their own, and a key a partial config (one
+built in code) lacks is read from that file. tests/test_settings.py checks that every field is a key of it and
+every key of it is some part's field.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
 
-__all__ = ["Settings", "claimed_keys"]
+__all__ = ["Settings", "claimed_keys", "defaults"]
 
 S = TypeVar("S", bound="Settings")
+
+
+@functools.cache
+def _defaults() -> dict[str, Any]:
+    from ML.hyperparams import recipes
+
+    return recipes.read(recipes.BUILTIN / "_defaults.yaml")
+
+
+def defaults() -> dict[str, Any]:
+    """``_defaults.yaml``: every key's default, the one place defaults live (a copy; change it freely)."""
+    return dict(_defaults())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,9 +52,15 @@ class Settings:
 
     @classmethod
     def from_config(cls: type[S], config: Mapping[str, Any]) -> S:
-        """Read this part's keys from a resolved config; a key the config lacks takes the field's default."""
-        present = {f.name: config[f.name] for f in dataclasses.fields(cls) if f.name in config}
-        return cls(**present)
+        """Read this part's keys from a resolved config; a key a partial config lacks is ``_defaults.yaml``'s."""
+        base = _defaults()
+        return cls(**{f.name: config[f.name] if f.name in config else base[f.name] for f in dataclasses.fields(cls)})
+
+    @classmethod
+    def of(cls: type[S], given: Any) -> S:
+        """``given`` when it already is these settings, else read from it as a config (a step of the move from
+        functions taking the whole config to functions taking their settings)."""
+        return given if isinstance(given, cls) else cls.from_config(given)
 
 
 def claimed_keys() -> frozenset[str]:

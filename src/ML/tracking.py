@@ -8,9 +8,19 @@ locally for a later ``wandb sync``. Without the package: one clear line asking t
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 from ML.errors import UserError
+from ML.settings import Settings
+
+
+@dataclasses.dataclass(frozen=True)
+class TrackingSettings(Settings):
+    """Experiment tracking beside the CSV logs."""
+
+    wandb: bool         # also log every row to Weights & Biases (the project is the run's ``experiment``)
 
 
 class _Mirrored:
@@ -28,8 +38,9 @@ class _Mirrored:
         return getattr(self._log, name)
 
 
-def track(config: Any, info: Any, eval_log: Any, train_log: Any) -> tuple[Any, Any]:
-    if not config.get("wandb"):
+def track(config: Mapping[str, Any], info: Any, eval_log: Any, train_log: Any) -> tuple[Any, Any]:
+    """The two logs, mirrored to wandb when ``wandb=true``; wandb records the whole resolved ``config``."""
+    if not TrackingSettings.from_config(config).wandb:
         return eval_log, train_log
     try:
         import wandb

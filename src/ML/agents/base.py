@@ -7,6 +7,8 @@ ARCHITECTURE.md shows where agents sit between the drivers and the blocks.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -14,6 +16,16 @@ import numpy as np
 from torch import nn
 
 from ML.errors import UserError
+from ML.settings import Settings
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentSettings(Settings):
+    """Which agent learns, and its constructor's arguments (its signature is its settings: an argument it does
+    not take is refused, ``ML.agents.reads``)."""
+
+    Agent: Any                  # DQNAgent, DrQV2Agent, ClassifierAgent, ... (null: chosen by the task)
+    agent: Mapping[str, Any]    # the agent's constructor arguments
 
 
 @runtime_checkable
@@ -68,10 +80,12 @@ class BaseAgent(nn.Module):
 
     ``reads``: the parts (Uppercase config keys such as ``Eyes``, ``Model``, ``Scheduler``) the agent builds
     from the config. A part a run sets that its agent does not read is refused (``ML.agents.reads``) rather
-    than silently ignored; ``None`` (an agent that does not say) is not checked.
+    than silently ignored; ``None`` (an agent that does not say) is not checked. ``uses``: the other top-level
+    keys it reads that no driver claims for it (``batch_size``: samples per update, PPO's minibatch).
     """
 
     reads: ClassVar[frozenset[str] | None] = None
+    uses: ClassVar[frozenset[str]] = frozenset({"batch_size"})
 
     def update(self, experience: Any, step: int) -> dict[str, float]:
         return {}

@@ -11,16 +11,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from ML import ranks
-from ML.accelerate import Accelerator
+from ML.accelerate import Accelerator, AccelSettings
 from ML.agents.base import BaseAgent, Transient
 from ML.blocks.network import (
-    body_config,
+    NetworkSettings,
     build_aug,
     build_network,
     build_optimizer,
     build_scheduler,
     config_device,
 )
+from ML.envs.datasets import DatasetSettings
 from ML.errors import UserError
 
 
@@ -48,18 +49,19 @@ class ClassifierAgent(BaseAgent):
         self.num_classes = int(spec.num_classes)
         self.eval_batch_size = int(eval_batch_size)
         self.label_smoothing = float(label_smoothing)
-        self.net = build_network(body_config(config), self.obs_shape, (self.num_classes,))
-        norm = (spec.info or {}).get("norm") if config.get("norm") else None
+        net, accel = NetworkSettings.from_config(config), AccelSettings.from_config(config)
+        self.net = build_network(net.body(), self.obs_shape, (self.num_classes,))
+        norm = (spec.info or {}).get("norm") if DatasetSettings.from_config(config).norm else None
         if norm:  # norm=true: the training set's per-channel statistics, the network's first step
             from ML.blocks.resnet import Normalize
 
             self.net = nn.Sequential(Normalize(norm["mean"], norm["std"], self.obs_shape), *self.net)
-        self.aug = build_aug(config, self.obs_shape)
-        self.device = config_device(config)
+        self.aug = build_aug(net, self.obs_shape)
+        self.device = config_device(accel)
         self.to(self.device)
-        self.accel = Accelerator(config, self.device, self.net)  # accelerate=true (ML.accelerate)
-        self.optim = build_optimizer(config, self.net.parameters())
-        self.scheduler = build_scheduler(config, self.optim)
+        self.accel = Accelerator(accel, self.device, self.net)  # accelerate=true (ML.accelerate)
+        self.optim = build_optimizer(net, self.net.parameters())
+        self.scheduler = build_scheduler(net, self.optim, int(config["train_steps"]))  # one update a step
         self._wrap()
 
     def _wrap(self) -> None:

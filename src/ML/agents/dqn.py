@@ -9,10 +9,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ML.accelerate import AccelSettings
 from ML.agents.base import BaseAgent
 from ML.blocks.network import (
+    NetworkSettings,
     NumpyMLP,
-    body_config,
     build_aug,
     build_network,
     build_optimizer,
@@ -89,17 +90,18 @@ class DQNAgent(BaseAgent):
             raise UserError(f"DQNAgent: n_step ≥ 1, 0 ≤ gamma ≤ 1 and 0 ≤ tau ≤ 1 "
                             f"(got n_step={n_step}, gamma={gamma}, tau={tau})")
         self.batch_size = int(config["batch_size"])
-        self.device = config_device(config)
+        net = NetworkSettings.from_config(config)
+        self.device = config_device(AccelSettings.from_config(config))
         self.tasks = spec.info.get("tasks")  # several tasks together (ML.drivers.together): obs[0] says which
         if self.tasks:
             if dueling:
                 raise UserError("DQNAgent: dueling=true is not supported with several tasks; drop agent.dueling")
-            width = int((config.get("model") or {}).get("hidden_dim") or 64)
+            width = int((net.model or {}).get("hidden_dim") or 64)
             self.q: Any = PerTask(config, self.tasks, width)
         else:
-            self.q = build_network(body_config(config), tuple(spec.obs_shape), (self.num_actions,))
+            self.q = build_network(net.body(), tuple(spec.obs_shape), (self.num_actions,))
         if dueling:
-            self.q = Dueling(self.q, config, tuple(spec.obs_shape))
+            self.q = Dueling(self.q, net, tuple(spec.obs_shape))
         self.q = self.q.to(self.device)
         self.target = copy.deepcopy(self.q)
         self.target.requires_grad_(False)
@@ -109,10 +111,10 @@ class DQNAgent(BaseAgent):
         self._act_numpy = NumpyMLP.of(self.q)  # acting on one observation: numpy views of the CPU MLP's weights
         # several tasks: each task's own path (adapter, body, head) in numpy, on the observation without its tag
         self._act_tasks = [NumpyMLP.of(self.q.path(i)) for i in range(len(self.tasks))] if self.tasks else []
-        self.optim = build_optimizer(config, self.params)
+        self.optim = build_optimizer(net, self.params)
         updates = (int(config["train_steps"]) - self.learn_start) // self.update_every * self.updates_per_step
-        self.scheduler = build_scheduler(config, self.optim, updates)  # T_max: the run's updates
-        self.aug = build_aug(config, tuple(spec.obs_shape)) if augment else None
+        self.scheduler = build_scheduler(net, self.optim, updates)  # T_max: the run's updates
+        self.aug = build_aug(net, tuple(spec.obs_shape)) if augment else None
         self.rng = np.random.default_rng(int(config.get("seed", 0)))
         self.updates = 0
 
@@ -227,11 +229,11 @@ class Dueling(torch.nn.Module):
     """Q = V + A − mean(A): the network's last part is the advantage head; a copy of the Model's kind,
     built to one output on the same features, is the value head."""
 
-    def __init__(self, network: torch.nn.Sequential, config: Any, obs_shape: tuple[int, ...]):
+    def __init__(self, network: torch.nn.Sequential, settings: NetworkSettings, obs_shape: tuple[int, ...]):
         super().__init__()
         self.body, self.advantage = network[:-1], network[-1]
         features = output_shape(self.body, obs_shape)
-        self.value = instantiate(config["Model"], dict(config.get("model") or {}), features, (1,), "Model")
+        self.value = instantiate(settings.Model, dict(settings.model or {}), features, (1,), "Model")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.body(x)

@@ -12,10 +12,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ML.accelerate import Accelerator
+from ML.accelerate import Accelerator, AccelSettings
 from ML.agents.base import BaseAgent, action_bounds
-from ML.blocks.network import build_aug, build_optimizer, config_device
+from ML.blocks.network import NetworkSettings, build_aug, build_optimizer, config_device
 from ML.blocks.vision import Encoder, orthogonal_init
+from ML.envs.base import EnvSettings
 from ML.errors import UserError
 from ML.hyperparams import instantiate, output_shape, resolve
 
@@ -177,7 +178,8 @@ class DrQV2Agent(BaseAgent):
             raise UserError(f"DrQV2Agent: feature_dim and hidden_dim must be ≥ 1 "
                             f"(got {feature_dim}, {hidden_dim})")
         self.batch_size = int(config["batch_size"])
-        self.device = config_device(config)
+        net, accel = NetworkSettings.from_config(config), AccelSettings.from_config(config)
+        self.device = config_device(accel)
 
         obs_shape = tuple(int(s) for s in spec.obs_shape)
         self.pixels = len(obs_shape) == 3
@@ -187,24 +189,24 @@ class DrQV2Agent(BaseAgent):
         self.action_low, self.action_high = low, high
         self._scale, self._offset = (high - low) / 2.0, (high + low) / 2.0  # [-1, 1] → [low, high]
 
-        self.encoder, self.repr_dim = self._build_eyes(config, obs_shape)
-        self.aug = build_aug(config, obs_shape, "RandomShiftsAug") if augment and self.pixels else None  # states: none
+        self.encoder, self.repr_dim = self._build_eyes(net, EnvSettings.from_config(config).Env, obs_shape)
+        self.aug = build_aug(net, obs_shape, "RandomShiftsAug") if augment and self.pixels else None  # states: none
 
         self.actor = Actor(self.repr_dim, self.action_dim, self.feature_dim, self.hidden_dim)
         self.critic = Critic(self.repr_dim, self.action_dim, self.feature_dim, self.hidden_dim)
         self.critic_target = copy.deepcopy(self.critic)
         self.critic_target.requires_grad_(False)
         self.to(self.device)
-        self.accel = Accelerator(config, self.device, self.encoder)  # accelerate=true: see _encode
+        self.accel = Accelerator(accel, self.device, self.encoder)  # accelerate=true: see _encode
         if self.accel.dtype is not None and self.accel.dtype is not torch.bfloat16:
             # fp16 would need a grad scaler across DrQ-v2's three optimisers: the encoder stays fp32 instead
             self.accel.decision.update(amp=None, grad_scaler=False, why="DrQ-v2: bf16 only (no fp16 scaler)")
             self.accel.dtype, self.accel.scaler = None, None
 
         encoder_params = [p for p in self.encoder.parameters() if p.requires_grad]
-        self.encoder_opt = build_optimizer(config, encoder_params) if encoder_params else None
-        self.actor_opt = build_optimizer(config, self.actor.parameters())
-        self.critic_opt = build_optimizer(config, self.critic.parameters())
+        self.encoder_opt = build_optimizer(net, encoder_params) if encoder_params else None
+        self.actor_opt = build_optimizer(net, self.actor.parameters())
+        self.critic_opt = build_optimizer(net, self.critic.parameters())
         self._critic_params = list(self.critic.parameters())
         self._target_params = list(self.critic_target.parameters())
         self.updates = 0
@@ -212,16 +214,17 @@ class DrQV2Agent(BaseAgent):
 
     # -- construction -------------------------------------------------------------------------------
 
-    def _build_eyes(self, config: Any, obs_shape: tuple[int, ...]) -> tuple[nn.Module, int]:
+    def _build_eyes(self, net: NetworkSettings, env: Any, obs_shape: tuple[int, ...]) -> tuple[nn.Module, int]:
         """``Eyes`` and its flat output size: the user's, or DrQ-v2's Encoder for pixels and Identity for
-        states by default (``Eyes=Identity`` on pixels means the default, DrQ-v2's Encoder)."""
-        eyes = config.get("Eyes")
-        args = dict(config.get("eyes") or {})
+        states by default (``Eyes=Identity`` on pixels means the default, DrQ-v2's Encoder); ``env`` names the
+        environment in the refusal of an image encoder on states."""
+        eyes = net.Eyes
+        args = dict(net.eyes or {})
         if _is_default(eyes, ("Identity",)) and not args:
             module: Any = Encoder(obs_shape) if self.pixels else nn.Flatten(1)
         else:
             if not self.pixels and resolve(eyes, "Eyes") is Encoder:
-                raise UserError(f"Eyes={eyes} is an image encoder but {config.get('Env')} gives state vectors "
+                raise UserError(f"Eyes={eyes} is an image encoder but {env} gives state vectors "
                                 f"of shape {list(obs_shape)}; use Eyes=Identity (e.g. task=drqv2_states) or "
                                 "env.pixels=true")
             module = instantiate(eyes, args, obs_shape, None, "Eyes")

@@ -3,6 +3,8 @@ scored by a Fréchet distance on fixed random features so that runs compare like
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +14,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ML import ranks
-from ML.accelerate import Accelerator
+from ML.accelerate import Accelerator, AccelSettings
 from ML.agents.base import BaseAgent
-from ML.blocks.network import build_optimizer, config_device
+from ML.blocks.network import NetworkSettings, build_optimizer, config_device
 from ML.errors import UserError
 from ML.hyperparams import instantiate
+from ML.settings import Settings
 
 
 def feature_net(in_shape: tuple[int, ...], seed: int = 0) -> nn.Module:
@@ -45,6 +48,14 @@ def frechet(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) 
     middle = np.linalg.eigvalsh(root_a @ cov_b @ root_a)
     trace = np.trace(cov_a) + np.trace(cov_b) - 2 * np.sqrt(np.clip(middle, 0, None)).sum()
     return float(((mu_a - mu_b) ** 2).sum() + max(trace, 0.0))
+
+
+@dataclasses.dataclass(frozen=True)
+class DiscriminatorSettings(Settings):
+    """A generative task's critic (``Model`` is the generator)."""
+
+    Discriminator: Any                  # null: DCGAN's Discriminator
+    discriminator: Mapping[str, Any]    # its arguments
 
 
 class GANAgent(BaseAgent):
@@ -76,18 +87,20 @@ class GANAgent(BaseAgent):
             raise UserError(f"GANAgent generates images shaped (C, H, W); this dataset's inputs are "
                             f"{list(spec.obs_shape)}")
         self.z_dim, self.grid, self.eval_samples = int(z_dim), int(grid), int(eval_samples)
-        self.generator = instantiate(config.get("Model") or "Generator", dict(config.get("model") or {}),
+        net, critic, accel = (NetworkSettings.from_config(config), DiscriminatorSettings.from_config(config),
+                              AccelSettings.from_config(config))
+        self.generator = instantiate(net.Model or "Generator", dict(net.model or {}),
                                      (self.z_dim,), self.obs_shape, "Model")
-        self.discriminator = instantiate(config.get("Discriminator") or "Discriminator",
-                                         dict(config.get("discriminator") or {}), self.obs_shape, (1,),
+        self.discriminator = instantiate(critic.Discriminator or "Discriminator",
+                                         dict(critic.discriminator or {}), self.obs_shape, (1,),
                                          "Discriminator")
         self.bounded = bool(getattr(self.generator, "bounded", False))
-        self.device = config_device(config)
+        self.device = config_device(accel)
         self.to(self.device)
-        self.accel = Accelerator(config, self.device, self.generator, self.discriminator)  # ML.accelerate
+        self.accel = Accelerator(accel, self.device, self.generator, self.discriminator)  # ML.accelerate
         ranks.broadcast_parameters(self)  # data-parallel: every rank starts from rank 0's weights
-        self.optim_g = build_optimizer(config, self.generator.parameters())
-        self.optim_d = build_optimizer(config, self.discriminator.parameters())
+        self.optim_g = build_optimizer(net, self.generator.parameters())
+        self.optim_d = build_optimizer(net, self.discriminator.parameters())
         self.fixed_z = torch.randn(self.grid, self.z_dim, generator=torch.Generator().manual_seed(0))
         self.features = feature_net(self.obs_shape).to(self.device)
         self._reference: Any = None  # the test set's feature statistics: (key, stats, fd_noise, n); never data

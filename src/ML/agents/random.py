@@ -17,6 +17,7 @@ class RandomAgent(BaseAgent):
     """
 
     reads = frozenset[str]()
+    uses = frozenset[str]()
 
     def __init__(self, spec: Any, config: Any):
         super().__init__()

@@ -47,6 +47,23 @@ def _readers(part: str) -> list[str]:
     return [name for name in _agents() if part in (resolve(name, "Agent").reads or ())]
 
 
+def agent_claims(agent: type) -> frozenset[str] | None:
+    """The top-level keys an agent class reads: ``Agent``/``agent``, each part it builds with the part's
+    arguments (and ``lr`` with ``Optim``), and its ``uses``; None for an agent that does not declare ``reads``."""
+    from ML.blocks.network import NetworkSettings
+
+    reads = getattr(agent, "reads", None)
+    if reads is None:
+        return None
+    parts = frozenset().union(*(NetworkSettings.part_keys(p) for p in reads))
+    return frozenset({"Agent", "agent"}) | parts | frozenset(getattr(agent, "uses", ()))
+
+
+def agents() -> list[str]:
+    """The names of the built-in agents."""
+    return _agents()
+
+
 def _takes(agent: type, key: str) -> bool:
     params = inspect.signature(agent).parameters
     return key in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())

@@ -2,17 +2,62 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
+from ML.accelerate import AccelSettings
 from ML.blocks.architectures import MLP, Identity
 from ML.errors import UserError
 from ML.hyperparams import instantiate, output_shape, resolve
+from ML.settings import Settings
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkSettings(Settings):
+    """The parts an agent builds its networks from: ``input → Aug → Eyes → Pool → Trunk → Model``, the
+    optimiser and its learning-rate schedule. Each Uppercase field is a part (a name, a list of names, an
+    object given in code, or null) and the lowercase one after it its constructor arguments."""
+
+    Eyes: Any               # the body (CNN, ResNet18, ViT, ...)
+    eyes: Mapping[str, Any]
+    Pool: Any               # between Eyes and Trunk (null: none)
+    pool: Mapping[str, Any]
+    Trunk: Any              # between Pool and Model (null: none)
+    trunk: Mapping[str, Any]
+    Model: Any              # the head (or a whole network)
+    model: Mapping[str, Any]
+    Aug: Any                # augmentation of training batches (null: the agent's default, often none)
+    aug: Mapping[str, Any]
+    Optim: Any              # a torch.optim name, path or class, with ``lr`` and ``optim.*``
+    optim: Mapping[str, Any]
+    lr: float               # the optimiser's learning rate
+    Scheduler: Any          # a torch.optim.lr_scheduler stepped once per update (null: none)
+    scheduler: Mapping[str, Any]
+
+    #: keys a part owns besides its name and arguments: the optimiser's learning rate
+    EXTRA: ClassVar[dict[str, tuple[str, ...]]] = {"Optim": ("lr",)}
+
+    @classmethod
+    def part_keys(cls, part: str) -> frozenset[str]:
+        """The config keys part ``part`` (``Optim``) owns: itself, its arguments, and its extras (``lr``)."""
+        return frozenset({part, part.lower(), *cls.EXTRA.get(part, ())})
+
+    def body(self) -> NetworkSettings:
+        """``Eyes`` followed by ``Pool`` and ``Trunk`` when set (each with its own arguments), as one ``Eyes``
+        sequence: what ``build_network`` puts before the Model."""
+        parts = [(self.Eyes, self.eyes), (self.Pool, self.pool), (self.Trunk, self.trunk)]
+        parts = [p for p in parts if p[0] is not None]
+        if len(parts) == 1:
+            return self
+        return dataclasses.replace(self, Eyes=[p[0] for p in parts], eyes={i: p[1] or {} for i, p in enumerate(parts)},
+                                   Pool=None, pool={}, Trunk=None, trunk={})
 
 
 def pick_device(name: Any) -> torch.device:
@@ -32,94 +77,98 @@ def pick_device(name: Any) -> torch.device:
     return device
 
 
-def config_device(config: Any) -> torch.device:
+def config_device(settings: AccelSettings | Mapping[str, Any]) -> torch.device:
     """The run's device: ``device=`` when set, else a GPU when ``accelerate=true`` finds one, else the CPU."""
-    return pick_device(config.get("device") or ("auto" if config.get("accelerate") else "cpu"))
+    accel = AccelSettings.of(settings)
+    return pick_device(accel.device or ("auto" if accel.accelerate else "cpu"))
 
 
 def _first_line(error: Exception) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
-def build_network(config: Any, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> nn.Sequential:
+def build_network(settings: NetworkSettings | Mapping[str, Any], in_shape: tuple[int, ...],
+                  out_shape: tuple[int, ...]) -> nn.Sequential:
     """Eyes (body) then Model (head), each part's shape arguments inferred from the one before.
 
     A Model written for flat features (``nn.Linear(3 * 32 * 32, 128)``, or a class taking
     ``in_features``) gets an ``nn.Flatten`` between Eyes and Model when it fails on the shaped input.
-    The result must map one input of ``in_shape`` to ``prod(out_shape)`` numbers.
+    The result must map one input of ``in_shape`` to ``prod(out_shape)`` numbers (``settings.body()`` for
+    ``Pool``/``Trunk`` between them).
     """
+    net = NetworkSettings.of(settings)
     try:
-        eyes = instantiate(config["Eyes"], config.get("eyes") or {}, in_shape, None, "Eyes")
+        eyes = instantiate(net.Eyes, dict(net.eyes or {}), in_shape, None, "Eyes")
         hidden = output_shape(eyes, in_shape)
     except (RuntimeError, ValueError) as e:
         raise UserError(f"Eyes fails on inputs of shape {list(in_shape)}: {_first_line(e)}; "
                         "fix Eyes or its arguments") from None
-    model = instantiate(config["Model"], config.get("model") or {}, hidden, out_shape, "Model")
+    model = instantiate(net.Model, dict(net.model or {}), hidden, out_shape, "Model")
     candidates = [nn.Sequential(eyes, model)]
     if len(hidden) > 1:
         candidates.append(nn.Sequential(eyes, nn.Flatten(1), model))
     error: str = ""
-    for net in candidates:
+    for candidate in candidates:
         try:
-            shape = output_shape(net, in_shape)
+            shape = output_shape(candidate, in_shape)
         except (RuntimeError, ValueError, TypeError) as e:
             error = error or _first_line(e)
             continue
         if math.prod(shape) == math.prod(out_shape):
-            return net
+            return candidate
         error = error or f"it outputs {list(shape)} per input, not {list(out_shape)}"
     raise UserError(f"the network (Eyes → Model) does not map inputs of shape {list(in_shape)} to "
                     f"{list(out_shape)}: {error}; fix Eyes/Model or their arguments")
 
 
-def body_config(config: Any) -> Any:
-    """``Eyes`` followed by ``Pool`` and ``Trunk`` when set (each with its own arguments), as one sequence."""
-    parts = [(k, config.get(k), config.get(k.lower()) or {}) for k in ("Eyes", "Pool", "Trunk")]
-    parts = [p for p in parts if p[1] is not None]
-    if len(parts) == 1:
-        return config
-    return {**config, "Eyes": [p[1] for p in parts], "eyes": {i: p[2] for i, p in enumerate(parts)}}
+def body_config(config: Any) -> NetworkSettings:
+    """The network settings of ``config`` with ``Pool`` and ``Trunk`` folded into ``Eyes``
+    (``NetworkSettings.body``), for callers still holding the whole config."""
+    return NetworkSettings.of(config).body()
 
 
-def build_scheduler(config: Any, optim: Any, updates: int | None = None) -> Any:
+def build_scheduler(settings: NetworkSettings | Mapping[str, Any], optim: Any, updates: int) -> Any:
     """``Scheduler`` with ``scheduler.*``, stepped once per update; ``T_max``/``total_steps`` default to the
-    run's number of updates (``updates``, else ``train_steps``) and OneCycleLR's ``max_lr`` to ``lr``."""
-    name = config.get("Scheduler")
-    if name is None:
+    run's number of updates (``updates``: the agent knows it, e.g. ``train_steps`` for a classifier) and
+    OneCycleLR's ``max_lr`` to ``lr``."""
+    net = NetworkSettings.of(settings)
+    if net.Scheduler is None:
         return None
     from ML.hyperparams.instantiate import _parameters
 
-    target = resolve(name, "Scheduler")
-    args = {"optimizer": optim, **(config.get("scheduler") or {})}
+    target = resolve(net.Scheduler, "Scheduler")
+    args = {"optimizer": optim, **(net.scheduler or {})}
     params = _parameters(target)
-    steps = max(int(updates if updates is not None else config.get("train_steps") or 1), 1)
-    for key, value in (("T_max", steps), ("total_steps", steps), ("max_lr", config.get("lr"))):
+    steps = max(int(updates), 1)
+    for key, value in (("T_max", steps), ("total_steps", steps), ("max_lr", net.lr)):
         if key in params and key not in args:
             args[key] = value
     return instantiate(target, args, label="Scheduler")
 
 
-def build_aug(config: Any, obs_shape: tuple[int, ...], default: str | None = None) -> nn.Module | None:
+def build_aug(settings: NetworkSettings | Mapping[str, Any], obs_shape: tuple[int, ...],
+              default: str | None = None) -> nn.Module | None:
     """The config's ``Aug`` with ``aug.*``, applied to training batches only: ``default`` when ``Aug`` is
     unset, nothing when it is (or defaults to) ``Identity`` or empty. Every agent builds its augmentation
     here; whether the observations suit it (images) is the augmentation's own check of its ``in_shape``."""
-    aug = config.get("Aug")
-    aug = default if aug is None else aug
+    net = NetworkSettings.of(settings)
+    aug = default if net.Aug is None else net.Aug
     if aug is None or (isinstance(aug, str) and aug.strip() in ("", "Identity")):
         return None
-    module = instantiate(aug, dict(config.get("aug") or {}), obs_shape, None, "Aug")
+    module = instantiate(aug, dict(net.aug or {}), obs_shape, None, "Aug")
     if not callable(module):
         raise UserError(f"Aug={aug} is not callable; name an nn.Module class such as RandomShiftsAug")
     return module
 
 
-def build_optimizer(config: Any, params: Any) -> Any:
+def build_optimizer(settings: NetworkSettings | Mapping[str, Any], params: Any) -> Any:
     """``Optim`` (a name, path or class) with ``lr`` and ``optim.*`` arguments, fused where it can be."""
+    net = NetworkSettings.of(settings)
     params = [p for p in params if p.requires_grad]
     if not params:
         raise UserError("the network has no trainable parameters; pick a Model with weights (e.g. Model=MLP)")
-    args = {"params": params, "lr": config["lr"], **(config.get("optim") or {})}
-    optim = resolve(config["Optim"], "Optim")
+    args = {"params": params, "lr": net.lr, **(net.optim or {})}
+    optim = resolve(net.Optim, "Optim")
     if "fused" not in args and isinstance(optim, type) and "fused" in inspect.signature(optim).parameters:
         # one kernel per step instead of a dozen small ones: ~3x faster on a CPU for small networks, the same
         # math (optim.fused=false opts out)

@@ -56,24 +56,36 @@ def on_policy(config: Any) -> bool:
     return config.get("Agent") is not None and bool(getattr(resolve(config.Agent, "Agent"), "on_policy", False))
 
 
+def driver_kind(config: Any) -> str | None:
+    """The driver a config trains with, without building it: ``together`` when ``env.task`` is a list,
+    ``on-policy`` for an on-policy agent, else ``interactive`` when ``Env`` is set; ``supervised`` when
+    ``Dataset`` is; None when neither is."""
+    if config.get("Env") is not None:
+        if isinstance((config.get("env") or {}).get("task"), (list, tuple)):  # several tasks, one agent
+            return "together"
+        return "on-policy" if on_policy(config) else "interactive"
+    return "supervised" if config.get("Dataset") is not None else None
+
+
 def make_driver(config: Any) -> Driver:
     """Interactive (OnPolicy for an on-policy agent; Together when ``env.task`` is a list) when ``Env`` is set,
     Supervised when ``Dataset`` is; one must be."""
     from ML.errors import UserError
 
-    if config.get("Env") is not None:
-        if isinstance((config.get("env") or {}).get("task"), (list, tuple)):  # several tasks, one agent
-            from ML.drivers.together import Together
+    kind = driver_kind(config)
+    if kind == "together":
+        from ML.drivers.together import Together
 
-            return Together(config)
-        if on_policy(config):
-            from ML.drivers.onpolicy import OnPolicy
+        return Together(config)
+    if kind == "on-policy":
+        from ML.drivers.onpolicy import OnPolicy
 
-            return OnPolicy(config)
+        return OnPolicy(config)
+    if kind == "interactive":
         from ML.drivers.interactive import Interactive
 
         return Interactive(config)
-    if config.get("Dataset") is not None:
+    if kind == "supervised":
         from ML.drivers.supervised import Supervised
 
         return Supervised(config)

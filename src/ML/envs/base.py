@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from ML.settings import Settings
+
+
+@dataclass(frozen=True)
+class EnvSettings(Settings):
+    """An RL task: the environment class and its constructor arguments (``env.task``, ``env.game``...)."""
+
+    Env: Any                    # Classic, Atari, DMC, MuJoCo, or MyFile.MyEnv (null: no environment)
+    env: Mapping[str, Any]      # its arguments; a list ``env.task`` trains the tasks together
 
 
 @dataclass

@@ -6,6 +6,7 @@ ordered pass (evaluation)."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import gzip
 import hashlib
@@ -13,7 +14,7 @@ import importlib.util
 import inspect
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,19 @@ from ML.envs.base import TaskSpec
 from ML.envs.tensordata import EpochOrder, TensorData
 from ML.errors import UserError
 from ML.hyperparams.paths import resolve
+from ML.settings import Settings
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSettings(Settings):
+    """A dataset as the task: what to train and test on, and how its inputs are prepared."""
+
+    Dataset: Any                    # Digits, MNIST, CIFAR10, ImageFolder, or MyFile.MyDataset (null: none)
+    dataset: Mapping[str, Any]      # its arguments
+    TestDataset: Any                # a separate test set (null: the Dataset's own split)
+    testdataset: Mapping[str, Any]  # its arguments
+    norm: bool                      # normalize inputs by the training set's per-channel mean/std
+    generate: bool                  # a generative task (labels ignored)
 
 BUILTIN_DATASETS = ("Digits", "MNIST", "FashionMNIST", "CIFAR10", "ImageFolder")
 _TORCHVISION = {"MNIST", "FashionMNIST", "CIFAR10"}
