@@ -103,6 +103,13 @@ CLI: list[tuple[str, list[str], str, Callable[[Path], None] | None]] = [
      _file(str(RUN / "eval.csv"), "step,score\n0,0.1\n")),
     ("part-the-agent-ignores", ["task=drqv2_states", "Model=CNN"],
      "Model=CNN would be ignored: DrQV2Agent does not build Model", None),
+    ("driver-key-on-a-dataset", ["task=classify", "offline=true"],
+     "offline=true would be ignored: no part of this task (the supervised driver + ClassifierAgent) reads offline; "
+     "it is read by the interactive driver", None),
+    ("dataset-key-on-an-env", ["task=dqn", "norm=true"], "norm=true would be ignored", None),
+    ("video-of-a-dataset", ["task=classify", "vlog=true"], "vlog=true would be ignored", None),
+    ("replay-of-on-policy", ["task=ppo", "replay.capacity=10"], "replay.* would be ignored", None),
+    ("key-nothing-reads", ["task=dqn", "+foo=1"], "foo=1 would be ignored: no part of this task", None),
     ("missing-image-folder", ["task=classify", "Dataset=ImageFolder", "+dataset.root=nowhere"],
      "dataset.root=nowhere is not a folder", None),
     ("mnist-without-files", ["task=classify", "Dataset=MNIST"], "MNIST files not found under", None),

@@ -26,6 +26,7 @@ from torch import nn
 
 from ML import stops
 from ML.agents import reads
+from ML.agents.base import AgentSettings
 from ML.envs.base import TaskSpec
 from ML.errors import UserError
 from ML.fileio import atomic_write
@@ -119,7 +120,8 @@ def build_agent(target: Any, config: Any, spec: TaskSpec) -> Any:
     """``Agent(spec=..., config=..., **agent)``: how a run builds its agent, and how a checkpoint rebuilds it.
     A part the config sets that the agent does not build is refused first (``ML.agents.reads``)."""
     reads.check(target, config)
-    return instantiate(target, {**(config.get("agent") or {}), "spec": spec, "config": config}, label="Agent")
+    args = dict(AgentSettings.from_config(config).agent or {})
+    return instantiate(target, {**args, "spec": spec, "config": config}, label="Agent")
 
 
 def agent_state(agent: nn.Module) -> dict[str, Any]:

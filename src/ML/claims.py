@@ -57,7 +57,8 @@ def _agent(config: Mapping[str, Any]) -> type | None:
         target = resolve(config["Agent"], "Agent")
         return target if isinstance(target, type) else None
     if config.get("Dataset") is not None and not config.get("generate"):
-        return resolve("ClassifierAgent", "Agent")  # type: ignore[no-any-return]
+        classifier: type = resolve("ClassifierAgent", "Agent")
+        return classifier
     return None
 
 

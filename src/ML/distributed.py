@@ -26,12 +26,14 @@ def _free_port() -> int:
 
 def _worker(rank: int, config: Any, command: list[str], world: int, port: int, out: str) -> None:
     from ML import run
+    from ML.accelerate import AccelSettings
     from ML.blocks.network import config_device
     from ML.hyperparams import Config
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    config = Config(config)
-    device = config_device(config)
+    config = Config(config)  # each rank's own copy: its device, its scratch run directory, the scaled lr
+    accel = AccelSettings.from_config(config)
+    device = config_device(accel)
     backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":
         torch.cuda.set_device(rank)
@@ -40,7 +42,7 @@ def _worker(rank: int, config: Any, command: list[str], world: int, port: int, o
     scratch = None
     try:
         config["resume"] = False
-        if str(config.get("lr_scaling") or "").lower() == "linear":
+        if str(accel.lr_scaling or "").lower() == "linear":
             config["lr"] = float(config["lr"]) * world
         if rank != 0:  # only rank 0 writes the run directory
             scratch = tempfile.mkdtemp(prefix=f"ml-rank{rank}-")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,12 @@ import numpy as np
 import torch
 
 from ML import checkpoints, ranks, runlock, runplace, stops, threads, tracking
+from ML.accelerate import AccelSettings
+from ML.agents.base import AgentSettings
 from ML.allocator import keep_freed_memory
 from ML.checkpoints import RunState
 from ML.drivers import make_driver
+from ML.drivers.settings import InteractiveSettings, ReplaySettings
 from ML.errors import UserError
 from ML.hyperparams import Config
 from ML.hyperparams.names import Unresolved
@@ -51,17 +55,17 @@ class RunSettings(Settings):
     debug: bool                 # a one-line error also prints its traceback (ML.cli reads it from argv)
 
 
-def identity(config: Config, spec: Any) -> dict[str, Any]:
-    task = config.get("task")
-    recipe = Path(str(task)).stem if task else "custom"
-    return {"experiment": str(config.experiment), "recipe": recipe, "suite": spec.suite, "task": spec.task,
-            "seed": int(config.seed)}
+def identity(run: RunSettings, spec: Any) -> dict[str, Any]:
+    """The run's place in the results tree: experiment, recipe, suite, task, seed."""
+    recipe = Path(str(run.task)).stem if run.task else "custom"
+    return {"experiment": str(run.experiment), "recipe": recipe, "suite": spec.suite, "task": spec.task,
+            "seed": int(run.seed)}
 
 
-def run_directory(config: Config, ident: dict[str, Any]) -> Path:
-    if config.get("run_dir"):
-        return Path(config.run_dir)
-    return run_dir(config.results, ident["experiment"], ident["recipe"], ident["suite"], ident["task"],
+def run_directory(run: RunSettings, ident: dict[str, Any]) -> Path:
+    if run.run_dir:
+        return Path(run.run_dir)
+    return run_dir(run.results, ident["experiment"], ident["recipe"], ident["suite"], ident["task"],
                    ident["seed"])
 
 
@@ -96,7 +100,7 @@ def _unfinished(ckpt_path: Path, config: Config) -> dict[str, Any] | None:
     return payload
 
 
-def resume_exactness(config: Config, spec: Any, previous: dict[str, Any] | None = None,
+def resume_exactness(config: Mapping[str, Any], spec: Any, previous: dict[str, Any] | None = None,
                      state: RunState | None = None) -> dict[str, Any]:
     """run.json's ``resume_exact``: whether a killed run, started again, ends as an uninterrupted one would.
     A resume (``previous``: the run.json it continues, ``state``: its checkpoint's) keeps an earlier ``false``
@@ -108,9 +112,9 @@ def resume_exactness(config: Config, spec: Any, previous: dict[str, Any] | None 
         return {"resume_exact": False, "resume_inexact_at": state.step, "resume_note": (
             f"resumed at step {state.step} from a replay that had overwritten its oldest frames (replay.capacity): "
             "it reloads in another order, so samples differ from then on")}
-    if ranks.world_size(config) > 1:
+    if ranks.world_size(AccelSettings.from_config(config)) > 1:
         return {"resume_exact": False, "resume_note": "data-parallel run: resume is off, it starts fresh"}
-    if config.get("stream"):
+    if InteractiveSettings.from_config(config).stream:
         return {"resume_exact": False, "resume_note": "stream=true keeps no replay on disk: a resume learns "
                 "from an empty one again"}
     if spec.info.get("terminal_on_life_loss"):
@@ -121,9 +125,9 @@ def resume_exactness(config: Config, spec: Any, previous: dict[str, Any] | None 
 
 def _shape(spec: Any) -> dict[str, Any]:
     """What an agent's networks are shaped by: a checkpoint fits a task of the same."""
-    get = spec.get if isinstance(spec, dict) else lambda key: getattr(spec, key, None)
     keys = ("obs_shape", "discrete", "num_actions", "action_shape", "num_classes")
-    return {k: list(get(k)) if isinstance(get(k), (list, tuple)) else get(k) for k in keys}
+    values = {k: spec.get(k) if isinstance(spec, dict) else getattr(spec, k, None) for k in keys}
+    return {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in values.items()}
 
 
 def _show(shape: dict[str, Any]) -> str:
@@ -144,15 +148,15 @@ def _fits(payload: dict[str, Any], spec: Any, load: Any) -> None:
                         f"({_show(_shape(spec))}); load a checkpoint of this task, or start without load=")
 
 
-def _load_source(config: Config, run_dir: Path, spec: Any) -> tuple[dict[str, Any] | None, bool]:
+def _load_source(run: RunSettings, run_dir: Path, spec: Any) -> tuple[dict[str, Any] | None, bool]:
     """``load=``: another run's checkpoint, read and checked to fit before the run directory is touched; or
     (None, True) for this run's own (checked too), which continues the run and is read again under the lock."""
-    if not config.get("load"):
+    if not run.load:
         return None, False
     own = run_dir / "agent.pt"
-    source = checkpoints.find(config.load, own, config.results)
+    source = checkpoints.find(run.load, own, run.results)
     payload = checkpoints.read(source)
-    _fits(payload, spec, config.load)
+    _fits(payload, spec, run.load)
     if source.resolve() == own.resolve():
         return None, True
     return payload, False
@@ -161,34 +165,38 @@ def _load_source(config: Config, run_dir: Path, spec: Any) -> tuple[dict[str, An
 def _prepare(run_dir: Path, config: Config, spec: Any, loaded: dict[str, Any] | None,
              own_load: bool) -> tuple[runplace.Place, dict[str, Any] | None, bool]:
     """Where this run writes (``ML.runplace``), the checkpoint it starts from and whether it resumes. Called
-    under the run's lock, once every input is checked: nothing here is a name or type problem."""
+    under the run's lock, once every input is checked: nothing here is a name or type problem. ``config``:
+    the whole resolved config, whose hash tells this run's checkpoint and record from another config's."""
+    run = RunSettings.from_config(config)
     runplace.recover(run_dir)
     previous = runplace.record(run_dir)
-    kept = ("replay.h5",) if config.get("offline") or config.replay.load else ()  # learning from it
+    replay = ReplaySettings.from_config(config).replay
+    learns_from_it = InteractiveSettings.from_config(config).offline or replay.get("load")
+    kept = ("replay.h5",) if learns_from_it else ()
     if previous is None or previous.get("status") != "complete":
         place = runplace.Place(run_dir, run_dir)
     elif own_load:  # continue the complete run in a copy, swapped in when it completes
         place = runplace.beside(run_dir, None, reuse=_unfinished(runplace.staged(run_dir) / "agent.pt", config)
                               is not None)
-    elif not config.get("overwrite"):
+    elif not run.overwrite:
         if loaded is not None:
-            raise UserError(f"{run_dir} holds a complete run and load={config.load} would start it over; use "
+            raise UserError(f"{run_dir} holds a complete run and load={run.load} would start it over; use "
                             "another experiment=NAME, or overwrite=true to replace it")
         if previous.get("config_hash") != config_hash(config):
             raise UserError(f"{run_dir} holds a complete run of another config (experiment, recipe, suite, task "
                             "and seed are the same); use another experiment=NAME, or overwrite=true to replace it")
-        if ranks.world_size(config) == 1:
+        if ranks.world_size(AccelSettings.from_config(config)) == 1:
             return runplace.Place(run_dir, run_dir, done=True), None, False
         place = runplace.beside(run_dir, kept, reuse=False)  # data-parallel ranks all train: train it again
     else:
-        resumable = config.resume and _unfinished(runplace.staged(run_dir) / "agent.pt", config) is not None
+        resumable = run.resume and _unfinished(runplace.staged(run_dir) / "agent.pt", config) is not None
         place = runplace.beside(run_dir, kept, reuse=bool(resumable))
     own = place.work / "agent.pt"
     payload, resume = loaded, False
     if own_load:
         payload, resume = checkpoints.read(checkpoints.find(True, own)), True
         _fits(payload, spec, True)
-    elif loaded is None and config.get("resume"):
+    elif loaded is None and run.resume:
         payload = _unfinished(own, config)
         resume = payload is not None
     if not resume:
@@ -211,18 +219,19 @@ def _done(place: runplace.Place, agent: Any) -> Any:
 def train(config: Config, command: list[str]) -> Any:
     """One process's run (``ML.entry.start`` is the way in, also for data-parallel runs); torch's thread
     count is the run's own (``ML.threads``)."""
-    if config.get("threads"):
-        torch.set_num_threads(int(config.threads))
+    run, accel = RunSettings.from_config(config), AccelSettings.from_config(config)
+    if accel.threads:
+        torch.set_num_threads(int(accel.threads))
     malloc = keep_freed_memory()  # freed tensors stay in the process: no page faults per update (ML.allocator)
-    seed_everything(int(config.seed))
+    seed_everything(int(run.seed))
     driver = make_driver(config)
     spec = driver.spec
-    ident = identity(config, spec)
-    final_dir = run_directory(config, ident)
-    target = config.Agent or default_agent(spec)
+    ident = identity(run, spec)
+    final_dir = run_directory(run, ident)
+    target = AgentSettings.from_config(config).Agent or default_agent(spec)
     # every name and argument is checked (by building), and load='s file, before the run directory is touched
     agent = checkpoints.build_agent(target, config, spec)
-    loaded, own_load = _load_source(config, final_dir, spec)
+    loaded, own_load = _load_source(run, final_dir, spec)
     with runlock.hold(final_dir, now()) as lock:
         place, payload, resume = _prepare(final_dir, config, spec, loaded, own_load)
         if place.done:
@@ -273,19 +282,22 @@ def _loaded(payload: dict[str, Any], config: Config, spec: Any) -> Any:
     own config names what is not here (objects passed in code). Code it names outside the engine's libraries
     is built only with ``trust_code=true``; any other refusal of its names stands."""
     try:
-        return checkpoints.restore(payload, trust=bool(config.get("trust_code")))
+        return checkpoints.restore(payload, trust=RunSettings.from_config(config).trust_code)
     except Unresolved:
         return checkpoints.restore(payload, config, spec)
 
 
 def _loop(config: Config, driver: Any, agent: Any, build: tuple[Any, Any], info: RunInfo, eval_log: CSVLog,
           train_log: CSVLog, state: RunState, ckpt_path: Path) -> Any:
-    total = int(config.train_steps)
-    every_eval = int(config.evaluate_per_steps) or total or 1
-    every_log = max(int(config.log_per_steps), 1)
-    every_save = int(config.save_per_steps or 0)
+    """The schedule (``RunSettings``) of steps, evaluations, train.csv rows and checkpoints; ``config`` is what
+    each checkpoint stores, to rebuild the agent from."""
+    run = RunSettings.from_config(config)
+    total = int(run.train_steps)
+    every_eval = int(run.evaluate_per_steps) or total or 1
+    every_log = max(int(run.log_per_steps), 1)
+    every_save = int(run.save_per_steps or 0)
     step, frame, evaluated = state.step, state.frame, state.evaluated
-    progress = Progress(total, step, config.progress, desc=f"{info.data['task']} seed {info.data['seed']}")
+    progress = Progress(total, step, run.progress, desc=f"{info.data['task']} seed {info.data['seed']}")
     clock = time.perf_counter() - state.time
     window = state.window  # metrics since the last train.csv row
     window_start = (state.window_step, time.perf_counter())
@@ -316,7 +328,8 @@ def _loop(config: Config, driver: Any, agent: Any, build: tuple[Any, Any], info:
                 stops.point("evaluate")
 
             try:
-                return driver.evaluate(agent, step, progress=tick)
+                row: dict[str, Any] = driver.evaluate(agent, step, progress=tick)
+                return row
             except stops.Stop:
                 checkpoints.restore_rng(before[0])
                 checkpoints.load_generator_states(agent, before[1])
@@ -372,12 +385,12 @@ def _loop(config: Config, driver: Any, agent: Any, build: tuple[Any, Any], info:
             progress.close()
             raise
         progress.close()  # a signal from here on waits the few seconds until the run is complete
-        if config.save:
+        if run.save:
             checkpoint(finished=True)  # killed after it, before run.json says complete: a resume completes
             stops.point("finished")
         final = float(eval_log.last["score"]) if eval_log.last else None
         info.write(status="complete", ended=now(), final_score=final, steps=step, frames=frame)
-        driver.close(keep=bool(config.replay.save))
+        driver.close(keep=bool(ReplaySettings.from_config(config).replay.get("save", True)))
     if signals.signum is not None:  # the run is complete: stop here (a sweep starts no next run)
         raise SystemExit(stops.Stop(signals.signum).code)
     return agent

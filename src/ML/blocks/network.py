@@ -6,7 +6,7 @@ import dataclasses
 import inspect
 import math
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import torch
@@ -158,7 +158,7 @@ def build_aug(settings: NetworkSettings | Mapping[str, Any], obs_shape: tuple[in
     module = instantiate(aug, dict(net.aug or {}), obs_shape, None, "Aug")
     if not callable(module):
         raise UserError(f"Aug={aug} is not callable; name an nn.Module class such as RandomShiftsAug")
-    return module
+    return cast(nn.Module, module)
 
 
 def build_optimizer(settings: NetworkSettings | Mapping[str, Any], params: Any) -> Any:

@@ -1,0 +1,127 @@
+"""Each part declares its settings once (ML.settings), defaults live in _defaults.yaml only, and the entry refuses a
+key no part of the task reads (ML.claims); every built-in recipe passes that check."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ML import claims
+from ML.accelerate import AccelSettings
+from ML.blocks.network import NetworkSettings, build_optimizer
+from ML.drivers import driver_kind
+from ML.drivers.settings import DRIVERS, ReplaySettings
+from ML.errors import UserError
+from ML.hyperparams import recipes, resolve_config
+from ML.run import RunSettings
+from ML.settings import Settings, claimed_keys, defaults
+
+PARTS = [c for c in Settings.registry if c.__module__.startswith("ML.")]  # ML.claims imported them all
+
+
+def _fits(value: Any, kind: Any) -> bool:
+    """Whether a YAML value is of a field's annotated type (the few kinds settings use)."""
+    if kind is Any:
+        return True
+    if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
+        return any(_fits(value, k) for k in typing.get_args(kind))
+    if kind is type(None):
+        return value is None
+    origin = typing.get_origin(kind) or kind
+    if origin is Mapping:
+        return isinstance(value, Mapping)
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, origin)
+
+
+def test_defaults_live_in_one_place_and_every_key_is_some_parts() -> None:
+    base = defaults()
+    assert claimed_keys() == set(base), (set(base) ^ claimed_keys())  # no key unread, no field undeclared
+    for part in PARTS:
+        hints = typing.get_type_hints(part)
+        for field in dataclasses.fields(part):
+            assert field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING, (
+                f"{part.__name__}.{field.name} has its own default: defaults live in _defaults.yaml")
+            assert _fits(base[field.name], hints[field.name]), (part.__name__, field.name, base[field.name])
+
+
+def test_settings_read_only_their_keys_and_fill_a_partial_config_from_the_defaults() -> None:
+    config = resolve_config((), {"task": "dqn", "lr": 0.01, "replay": {"capacity": 50}})
+    net = NetworkSettings.from_config(config)
+    assert net.lr == 0.01 and net.Model == "MLP" and not hasattr(net, "batch_size")
+    assert ReplaySettings.from_config(config).replay["capacity"] == 50
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        net.lr = 1.0  # type: ignore[misc]
+    partial = RunSettings.from_config({"seed": 3})  # a config written in code: the rest from _defaults.yaml
+    assert partial.seed == 3 and partial.train_steps == defaults()["train_steps"]
+    assert NetworkSettings.of(net) is net and AccelSettings.of({"device": "cpu"}).accelerate is False
+    optim = build_optimizer(dataclasses.replace(net, Optim="SGD"), [_param()])
+    assert type(optim).__name__ == "SGD" and optim.param_groups[0]["lr"] == 0.01
+
+
+def _param() -> Any:
+    import torch
+
+    return torch.nn.Parameter(torch.zeros(2))
+
+
+def test_body_folds_pool_and_trunk_into_eyes() -> None:
+    net = NetworkSettings.from_config({"Eyes": "CNN", "Trunk": "MLP", "trunk": {"hidden_dim": 8}})
+    body = net.body()
+    assert body.Eyes == ["CNN", "MLP"] and body.eyes == {0: {}, 1: {"hidden_dim": 8}} and body.Trunk is None
+    assert NetworkSettings.from_config({}).body() == NetworkSettings.from_config({})  # Eyes alone: unchanged
+
+
+@pytest.mark.parametrize("recipe", sorted(p.stem for p in recipes.BUILTIN.glob("*.yaml") if not p.stem.startswith("_")))
+def test_every_built_in_recipe_sets_only_keys_its_task_reads(recipe: str) -> None:
+    config = resolve_config((), {"task": recipe}, ["Env=Classic"] if recipe == "RL" else [])
+    assert driver_kind(config) in DRIVERS
+    claims.check(config)
+
+
+@pytest.mark.parametrize(("argv", "refused"), [
+    (["task=classify", "offline=true"], "offline=true would be ignored: no part of this task (the supervised "
+                                        "driver + ClassifierAgent) reads offline; it is read by the interactive "
+                                        "driver"),
+    (["task=dqn", "norm=true"], "it is read by the supervised driver"),
+    (["task=classify", "vlog=true"], "vlog=true would be ignored"),
+    (["task=classify", "replay.capacity=5"], "replay.* would be ignored"),
+    (["task=ppo", "offline=true"], "(the on-policy driver + PPOAgent)"),
+    (["task=dqn", "env.task=[CartPole-v1,Acrobot-v1]", "env_process=true"], "(the together driver + DQNAgent)"),
+    (["task=random", "lr=0.1"], "lr=0.1 would be ignored"),
+    (["task=dqn", "+foo=1"], "it is read by no part of the engine"),
+    (["task=drqv2_states", "Model=CNN"], "Model=CNN would be ignored: DrQV2Agent does not build Model"),
+    (["Env=Classic", "env.task=CartPole-v1", "generate=true"], "(the interactive driver + the task's agent)"),
+])
+def test_a_key_no_part_of_the_task_reads_is_refused(argv: list[str], refused: str) -> None:
+    with pytest.raises(UserError) as error:
+        claims.check(resolve_config((), {}, argv))
+    assert refused in str(error.value) and "\n" not in str(error.value), str(error.value)
+
+
+@pytest.mark.parametrize("argv", [
+    ["task=classify", "batch_size=32", "Scheduler=StepLR", "scheduler.step_size=10", "workers=0"],
+    ["task=dqn", "replay.capacity=100", "evaluate_envs=2", "env_process=true", "Trunk=MLP"],
+    ["task=dqn", "env.task=[CartPole-v1,Acrobot-v1]"],
+    ["Env=Classic", "env.task=CartPole-v1", "Model=MLP", "model.hidden_dim=8"],  # agent by action space
+])
+def test_keys_the_task_reads_pass(argv: list[str]) -> None:
+    claims.check(resolve_config((), {}, argv))
+
+
+def test_your_own_agent_may_read_any_key_but_a_drivers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """examples/my_agent's QAgent declares no ``reads``: its own keys pass, another driver's do not."""
+    monkeypatch.chdir(Path(__file__).resolve().parents[1] / "examples" / "my_agent")
+    claims.check(resolve_config((), {}, ["task=dqn", "Agent=my_agent.QAgent", "agent={}", "+my_key=1", "Eyes=CNN"]))
+    config = resolve_config((), {}, ["task=dqn", "Agent=my_agent.QAgent", "agent={}", "norm=true"])
+    with pytest.raises(UserError, match="norm=true would be ignored: no part of this task .*QAgent"):
+        claims.check(config)
