@@ -14,18 +14,26 @@ from typing import Any
 import torch
 
 from ML import ranks, stops
+from ML.accelerate import AccelSettings
 from ML.agents.base import DatasetAgent
+from ML.drivers.settings import SupervisedSettings
 from ML.envs import datasets, memmap
+from ML.envs.datasets import DatasetSettings
 from ML.errors import UserError
 
 
 class Supervised:
+    """The ``Driver`` of a ``Dataset``: it reads ``DatasetSettings``, ``SupervisedSettings`` and
+    ``AccelSettings``, and of the run's settings the seed and where results go (the norm and store caches)."""
+
     def __init__(self, config: Any):
-        self.config = config
-        self.train_set, self.test_set, self.spec = datasets.load(config, memmap.store_for(config))
+        data, self.settings = DatasetSettings.from_config(config), SupervisedSettings.from_config(config)
+        self.accel = AccelSettings.from_config(config)
+        self.train_set, self.test_set, self.spec = datasets.load(
+            data, memmap.store_for(config), Path(str(config["results"])) / ".cache")
         self.rank, self.world = ranks.rank_world()
-        self.frames_per_step = int(config.batch_size) * self.world  # samples seen by all ranks
-        self.generator = torch.Generator().manual_seed(int(config.seed))
+        self.frames_per_step = int(self.settings.batch_size) * self.world  # samples seen by all ranks
+        self.generator = torch.Generator().manual_seed(int(config["seed"]))
         self.batches: Any = None
         self.run_dir: Path | None = None
 
@@ -36,10 +44,10 @@ class Supervised:
 
     def open(self, run_dir: Path, resume: bool, state: dict[str, Any] | None = None) -> None:
         self.run_dir = run_dir
-        size = int(self.config.batch_size)
+        size = int(self.settings.batch_size)
         if isinstance(self.train_set, memmap.MemmapData):
-            workers = self.config.get("workers")
-            device = str(self.config.get("device") or "auto")
+            workers = self.accel.workers
+            device = str(self.accel.device or "auto")
             pin = torch.cuda.is_available() and device != "cpu"
             if workers is None:
                 workers = memmap.default_workers(size * self.train_set.xm[0].nbytes)

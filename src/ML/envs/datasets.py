@@ -518,12 +518,12 @@ def channel_stats(dataset: Any, key: str, cache: Path | None = None) -> dict[str
     return stats
 
 
-def _test_override(config: Any) -> Any:
+def _test_override(data: DatasetSettings) -> Any:
     """``TestDataset=`` (with ``testdataset.*``): a separate evaluation set replacing the split's test set."""
-    test_spec = config.get("TestDataset")
+    test_spec = data.TestDataset
     if test_spec is None:
         return None
-    args = dict(config.get("testdataset") or {})
+    args = dict(data.testdataset or {})
     target = _resolve(test_spec)
     if _is_torchvision(target):
         return _fast(_torchvision_split(target, args, False))
@@ -535,8 +535,9 @@ def _test_override(config: Any) -> Any:
     return _fast(_call(target, args, _name(test_spec, target)))
 
 
-def load(config: Any, store: Callable[..., tuple[Any, Any]] | None = None) -> tuple[Any, Any, TaskSpec]:
-    """The training set, the test set and the task's spec for ``config.Dataset`` / ``config.dataset``.
+def load(settings: DatasetSettings | Mapping[str, Any], store: Callable[..., tuple[Any, Any]] | None = None,
+         cache: Path | None = None) -> tuple[Any, Any, TaskSpec]:
+    """The training set, the test set and the task's spec for ``Dataset`` / ``dataset.*``.
 
     What ``Dataset=`` takes:
 
@@ -565,12 +566,17 @@ def load(config: Any, store: Callable[..., tuple[Any, Any]] | None = None) -> tu
 
     ``TestDataset=`` replaces the test set; ``generate=true`` makes a generative task (suite ``Generate``,
     labels ignored, one class allowed); ``norm=true`` records the training set's per-channel mean/std in
-    ``spec.info["norm"]`` (computed once, cached under ``<results>/.cache/``).
+    ``spec.info["norm"]`` (computed once, cached in ``cache``: ``<results>/.cache/``, read from a whole config
+    when one is given instead of the settings).
     """
-    named = config.get("Dataset")
+    data = DatasetSettings.of(settings)
+    if cache is None:
+        results = settings.get("results") if isinstance(settings, Mapping) else None
+        cache = Path(str(results or "results")) / ".cache"
+    named = data.Dataset
     if named is None:
         raise UserError(f"no Dataset: set Dataset=... ({', '.join(BUILTIN_DATASETS)} or MyFile.MyDataset)")
-    args = dict(config.get("dataset") or {})
+    args = dict(data.dataset or {})
     target = _resolve(named)
     num_classes = args.get("num_classes")
     if "num_classes" not in _parameters(target):  # the engine's option, unless the class takes it (FakeData)
@@ -579,14 +585,14 @@ def load(config: Any, store: Callable[..., tuple[Any, Any]] | None = None) -> tu
         train, test = store(named, args, lambda: _build(named, target, dict(args)))
     else:
         train, test = _build(named, target, args)
-    override = _test_override(config)
+    override = _test_override(data)
     if override is not None:
         test = override
     name = _name(named, target)
     if len(train) == 0 or len(test) == 0:
         raise UserError(f"Dataset={name} has an empty training or test set")
     first = train.take(slice(0, 1))[0][0] if isinstance(train, TensorData) else _item(train[0])[0]
-    generative = bool(config.get("generate"))
+    generative = bool(data.generate)
     info: dict[str, Any] = {"train_size": len(train), "test_size": len(test)}
     k = None
     if not generative:
@@ -595,11 +601,11 @@ def load(config: Any, store: Callable[..., tuple[Any, Any]] | None = None) -> tu
             raise UserError(f"Dataset={name} has {k} class; classification needs at least 2 "
                             "(or pass dataset.num_classes=K)")
         info["num_classes"] = k
-    if config.get("norm"):
+    if data.norm:
         shape = "x".join(str(s) for s in first.shape)
-        split = (config.get("dataset") or {}).get("split_seed", 0)
+        split = (data.dataset or {}).get("split_seed", 0)
         key = f"{name}-{len(train)}-{shape}-{split}"
-        info["norm"] = channel_stats(train, key, Path(str(config.get("results") or "results")) / ".cache")
+        info["norm"] = channel_stats(train, key, cache)
     task = TaskSpec(suite="Generate" if generative else "Classify", task=name, obs_shape=tuple(first.shape),
                     discrete=not generative, num_classes=k, info=info)
     return train, test, task
