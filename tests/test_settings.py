@@ -54,6 +54,12 @@ def test_defaults_live_in_one_place_and_every_key_is_some_parts() -> None:
             assert _fits(base[field.name], hints[field.name]), (part.__name__, field.name, base[field.name])
 
 
+def test_every_parts_settings_are_claimed_by_the_split() -> None:
+    """A settings class the split does not know would make its keys refused everywhere (or never checked)."""
+    known = set(claims.ALWAYS) | set(claims.AGENT_PARTS) | {c for classes in DRIVERS.values() for c in classes}
+    assert set(PARTS) == known
+
+
 def test_settings_read_only_their_keys_and_fill_a_partial_config_from_the_defaults() -> None:
     config = resolve_config((), {"task": "dqn", "lr": 0.01, "replay": {"capacity": 50}})
     net = NetworkSettings.from_config(config)

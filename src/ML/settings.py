@@ -18,6 +18,8 @@ import functools
 from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
 
+from ML.hyperparams import recipes
+
 __all__ = ["Settings", "claimed_keys", "defaults"]
 
 S = TypeVar("S", bound="Settings")
@@ -25,8 +27,6 @@ S = TypeVar("S", bound="Settings")
 
 @functools.cache
 def _defaults() -> dict[str, Any]:
-    from ML.hyperparams import recipes
-
     return recipes.read(recipes.BUILTIN / "_defaults.yaml")
 
 

@@ -6,24 +6,23 @@ and each agent says which ones it does (``BaseAgent.reads``). A part counts as s
 differ from ``_defaults.yaml``: ``ML task=drqv2_states Model=CNN`` is refused (DrQ-v2 builds its own actor
 and critic), ``Model: MLP`` left at its default is not. An agent argument (``agent.*``) its constructor does not
 take is refused the same way, naming the agents that take it.
+
+This is the agent's share of the entry's split (``ML.claims``): ``agent_claims`` is the keys an agent reads, and
+``check`` runs there and again when the agent is built (``ML.checkpoints.build_agent``), which is where an
+agent the task chooses (by its action space) is first known.
 """
 
 from __future__ import annotations
 
-import functools
 import inspect
 from typing import Any
 
 from ML.errors import UserError
-from ML.hyperparams import recipes, resolve
+from ML.hyperparams import resolve
 from ML.hyperparams.names import BUILTINS
+from ML.settings import defaults as _defaults
 
 ENGINE_PARTS = frozenset({"Agent", "Env", "Dataset", "TestDataset"})  # built by the engine, for every agent
-
-
-@functools.cache
-def _defaults() -> dict[str, Any]:
-    return recipes.read(recipes.BUILTIN / "_defaults.yaml")
 
 
 def agent_parts() -> list[str]:
