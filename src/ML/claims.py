@@ -47,7 +47,10 @@ def set_keys(config: Mapping[str, Any]) -> list[str]:
 def _differs(value: Any, default: Any) -> bool:
     if isinstance(default, dict) or isinstance(value, dict):
         return dict(value or {}) != dict(default or {})
-    return bool(value != default)
+    try:
+        return bool(value != default)
+    except (ValueError, RuntimeError):  # an object given in code that compares elementwise (an array)
+        return True
 
 
 def _agent(config: Mapping[str, Any]) -> type | None:

@@ -11,9 +11,13 @@ beside runs without any. Kept in the engine so that a run can record it without 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ML.agents.base import AgentSettings
+from ML.blocks.network import NetworkSettings
+from ML.drivers.settings import InteractiveSettings, ReplaySettings
 from ML.hyperparams import resolve
 
 AGENT_KEYS = ("agent", "eyes", "model", "augmentation", "optimizer", "lr", "batch_size", "replay")  # + agent.*
@@ -131,7 +135,7 @@ def compare(card: dict[str, Any] | None, suite: str) -> dict[str, Any] | None:
             "differences": differences}
 
 
-def _part(name: Any, args: dict[str, Any] | None, shape_args: tuple[str, ...]) -> str:
+def _part(name: Any, args: Mapping[str, Any] | None, shape_args: tuple[str, ...]) -> str:
     """``Name(arg=value, ...)``: a part with every argument it takes (its defaults filled in), sorted."""
     if name is None or (isinstance(name, str) and name.strip() in ("", "null")):
         return "none"
@@ -155,15 +159,16 @@ def _part(name: Any, args: dict[str, Any] | None, shape_args: tuple[str, ...]) -
 _SHAPES = ("in_shape", "out_shape", "spec", "config", "params", "lr")
 
 
-def agent_card(config: Any) -> dict[str, Any]:
+def agent_card(config: Mapping[str, Any]) -> dict[str, Any]:
     """The learner's side of the card: the agent class and every constructor argument (defaults filled in),
     the network parts, augmentation, optimiser, learning rate, batch size and replay."""
     card: dict[str, Any] = {}
-    agent = config.get("Agent")
-    if agent is None:
+    chosen = AgentSettings.from_config(config)
+    if chosen.Agent is None:
         return card
-    target = resolve(agent, "Agent")
-    card["agent"] = getattr(target, "__name__", str(agent))
+    net, replay = NetworkSettings.from_config(config), ReplaySettings.from_config(config)
+    target = resolve(chosen.Agent, "Agent")
+    card["agent"] = getattr(target, "__name__", str(chosen.Agent))
     args: dict[str, Any] = {}
     for klass in reversed(getattr(target, "__mro__", (target,))):  # a subclass passing **kwargs to its base's
         init = vars(klass).get("__init__") if isinstance(klass, type) else klass
@@ -171,16 +176,17 @@ def agent_card(config: Any) -> dict[str, Any]:
             continue
         args.update({p.name: p.default for p in inspect.signature(init).parameters.values()
                      if p.name not in _SHAPES and p.default is not inspect.Parameter.empty})
-    args.update(config.get("agent") or {})
+    args.update(chosen.agent or {})
     card.update({f"agent.{k}": v for k, v in sorted(args.items())})
-    card["eyes"] = _part(config.get("Eyes"), config.get("eyes"), _SHAPES)
-    card["model"] = _part(config.get("Model"), config.get("model"), _SHAPES)
+    card["eyes"] = _part(net.Eyes, net.eyes, _SHAPES)
+    card["model"] = _part(net.Model, net.model, _SHAPES)
     augment = bool(args.get("augment", True))
-    card["augmentation"] = _part(config.get("Aug"), config.get("aug"), _SHAPES) if augment else "none"
-    optim = config.get("Optim")
-    given = dict(config.get("optim") or {})
-    card["optimizer"] = f"{getattr(optim, '__name__', optim)}({', '.join(f'{k}={given[k]!r}' for k in sorted(given))})"
-    card["lr"] = config.get("lr")
-    card["batch_size"] = config.get("batch_size")
-    card["replay"] = "stream" if config.get("stream") else "prioritized" if args.get("prioritized") else "uniform"
+    card["augmentation"] = _part(net.Aug, net.aug, _SHAPES) if augment else "none"
+    given = dict(net.optim or {})
+    arguments = ", ".join(f"{k}={given[k]!r}" for k in sorted(given))
+    card["optimizer"] = f"{getattr(net.Optim, '__name__', net.Optim)}({arguments})"
+    card["lr"] = net.lr
+    card["batch_size"] = replay.batch_size
+    stream = InteractiveSettings.from_config(config).stream
+    card["replay"] = "stream" if stream else "prioritized" if args.get("prioritized") else "uniform"
     return card
