@@ -3,6 +3,7 @@ key no part of the task reads (ML.claims); every built-in recipe passes that che
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import types
 import typing
@@ -58,6 +59,34 @@ def test_every_parts_settings_are_claimed_by_the_split() -> None:
     """A settings class the split does not know would make its keys refused everywhere (or never checked)."""
     known = set(claims.ALWAYS) | set(claims.AGENT_PARTS) | {c for classes in DRIVERS.values() for c in classes}
     assert set(PARTS) == known
+
+
+def _config_reads(tree: ast.AST) -> set[str]:
+    """Keys read as ``config.X``, ``config["X"]`` or ``config.get("X")`` (also on ``self.config``)."""
+    def is_config(node: ast.AST) -> bool:
+        return (isinstance(node, ast.Name) and node.id == "config") or (
+            isinstance(node, ast.Attribute) and node.attr == "config")
+
+    keys = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get" \
+                and is_config(node.func.value) and node.args and isinstance(node.args[0], ast.Constant):
+            keys.add(node.args[0].value)
+        elif isinstance(node, ast.Subscript) and is_config(node.value) and isinstance(node.slice, ast.Constant):
+            keys.add(node.slice.value)
+        elif isinstance(node, ast.Attribute) and is_config(node.value) and not hasattr(dict, node.attr):
+            keys.add(node.attr)
+    return keys
+
+
+def test_every_key_the_engine_reads_from_a_config_is_some_parts_setting() -> None:
+    """A misspelled or undeclared read (``config.get("evaluate_episode")``) has no part: it would read nothing."""
+    engine = Path(claims.__file__).parent
+    read = {key: path.relative_to(engine) for path in engine.rglob("*.py") if "benchmarking" not in path.parts
+            for key in _config_reads(ast.parse(path.read_text()))}
+    assert {"offline", "replay", "evaluate_envs", "Env", "seed"} <= set(read)  # the walk finds the drivers' reads
+    unclaimed = {k: str(v) for k, v in read.items() if k not in claimed_keys()}
+    assert not unclaimed
 
 
 def test_settings_read_only_their_keys_and_fill_a_partial_config_from_the_defaults() -> None:
