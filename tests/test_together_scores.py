@@ -120,6 +120,18 @@ def test_the_budget_rule_compares_t_over_k_and_never_two_budgets(tmp_path: Path)
            f"{LABEL} at 200 on CartPole-v1)" in shared.loc["CartPole-v1", "sentence"]
 
 
+def test_a_different_protocol_on_the_task_cannot_be_told(tmp_path: Path):
+    same = {"CartPole-v1": [100, 110, 120], "Acrobot-v1": [-90, -95, -85]}
+    runs = grid_of(tmp_path, 3, 200, 400, alone=same, shared=same)
+    for run_json in runs[-3:]:  # the together runs evaluated 5 episodes, the runs alone 2
+        info = json.loads(run_json.read_text())
+        info["protocol"]["eval_episodes"] = 5
+        run_json.write_text(json.dumps(info))
+    shared = tables(tmp_path, runs)["together"].set_index("task")
+    assert set(shared["why"]) == {"different protocols"}
+    assert "eval_episodes 2 vs 5 on CartPole-v1" in shared.loc["CartPole-v1", "sentence"]
+
+
 def test_equal_budgets_compare_and_one_seed_cannot_be_told(tmp_path: Path):
     same = {"CartPole-v1": [100], "Acrobot-v1": [-90]}
     frames = tables(tmp_path, grid_of(tmp_path, 1, 200, 401, alone=same, shared=same))  # 200.5: within 2%

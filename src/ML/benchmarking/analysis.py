@@ -131,7 +131,8 @@ def tables(scores: pd.DataFrame, out_dir: str | Path, reps: int = 2000, seed: in
     table = stats.compute(scores, reps, seed, ci, log=log, window=window)
     table["step"] = table["step"].astype(str)
     profile = stats.profiles(finals, reps, seed, ci)
-    pairs = stats.comparisons(finals, reps, seed, ci, cards=label_cards(cells, finals))
+    alone = finals[~finals["recipe"].map(together.is_label)] if len(finals) else finals  # together: own table
+    pairs = stats.comparisons(alone, reps, seed, ci, cards=label_cards(cells, finals))
     shared = together.comparisons(finals, run_task_cards(cells), reps, seed, ci)
     checkpoints = checkpoint_scores(scores, cells)
     placed = published_runs.placements(finals, run_cards(cells))
@@ -211,21 +212,24 @@ def suite_protocols(cells: pd.DataFrame | None) -> dict[str, dict[str, dict[str,
     return out
 
 
-def label_cards(cells: pd.DataFrame | None, finals: pd.DataFrame) -> dict[tuple[str, str], dict[str, Any]]:
-    """(suite, comparison label) → the protocol card its runs share, for the runs that have one (the
-    comparisons check that two recipes share it)."""
+def label_cards(cells: pd.DataFrame | None, finals: pd.DataFrame) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """(suite, comparison label, task) → the protocol card its runs of that task share, for the runs that have
+    one (the comparisons check that two recipes share it on every task they compare)."""
     table = cards(cells)
     table = table[[bool(card) for card in table["card"]]]
     if table.empty or finals.empty:
         return {}
     table = table.assign(label=stats.labelled(table, finals["experiment"].nunique() > 1))
-    return {(str(suite), str(label)): _merged(g["card"]) for (suite, label), g in table.groupby(["suite", "label"])}
+    return {(str(suite), str(label), str(task)): _merged(g["card"])
+            for (suite, label, task), g in table.groupby(["suite", "label", "task"])}
 
 
 def run_task_cards(cells: pd.DataFrame | None) -> dict[tuple[str, str, str, str], dict[str, Any]]:
     """(experiment, label, suite, run task) → the protocol card those runs share (a together run's task is
     ``A+B``): what ``together.comparisons`` checks per task."""
     table = cards(cells)
+    if table.empty:
+        return {}
     table = table[[bool(card) for card in table["card"]]]
     return {(str(e), str(r), str(s), str(t)): _merged(g["card"])
             for (e, r, s, t), g in table.groupby(["experiment", "recipe", "suite", "task"])}

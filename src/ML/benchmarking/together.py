@@ -51,6 +51,11 @@ def parse(name: str) -> tuple[str, list[str]] | None:
     return (match["recipe"], match["tasks"].split(SEP)) if match else None
 
 
+def is_label(name: str) -> bool:
+    """Whether a recipe label is a together run's (kept out of the pairwise comparisons: ``comparisons``)."""
+    return parse(name) is not None
+
+
 def run_tasks(info: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     """A together run's tasks from run.json (``env.tasks``: each task's name and reward threshold); [] else."""
     tasks = ((info or {}).get("env") or {}).get("tasks")
@@ -114,8 +119,9 @@ def comparisons(finals: pd.DataFrame, cards: Mapping[tuple[str, str, str, str], 
                                     f"{task} alone in {experiment})."])
                     continue
                 alone_arm = _arm(alone["normalized"].to_numpy(float), reps, seed, ci)
-                pair_cards = {(str(suite), recipe): _card(cards.get((experiment, recipe, suite, task))),
-                              (str(suite), name): _card(cards.get((experiment, name, suite, task_name(tasks))))}
+                pair_cards = {(str(suite), recipe, task): _card(cards.get((experiment, recipe, suite, task))),
+                              (str(suite), name, task): _card(cards.get((experiment, name, suite,
+                                                                         task_name(tasks))))}
                 row = stats.comparisons(pd.concat([alone, mine]), reps, seed, ci,
                                         cards={k: v for k, v in pair_cards.items() if v is not None}).iloc[0]
                 assert (row.x, row.y) == (recipe, name)  # a recipe's name sorts before its together label
