@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from ML import layout
-from ML.benchmarking import analysis, cells, grid, scores, together
+from ML.benchmarking import analysis, cells, grid, plots, scores, together
 
 TASKS = ["CartPole-v1", "Acrobot-v1"]
 THRESHOLD = {"CartPole-v1": 475.0, "Acrobot-v1": -100.0}
@@ -101,6 +101,8 @@ def test_per_task_rows_normalized_like_alone_runs_and_helped_hurt(tmp_path: Path
     assert (tmp_path / "out" / "together.csv").is_file()
     assert set(analysis.read_tables(tmp_path / "out")["together"]["verdict"]) == {"helped", "hurt"}
 
+    figure = plots.together_vs_alone(frames["together"], tmp_path / "out" / "together.png")
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "hurt" in figure.with_suffix(".svg").read_text()
     summary = analysis.summary(tmp_path / "out" / "summary.md", "exp", rows, frames, frames["cells"], [])
     text = summary.read_text()
     assert text.index("## Verdicts") < text.index("## Together vs alone") < text.index("## Headline")

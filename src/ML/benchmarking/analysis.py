@@ -144,7 +144,7 @@ def tables(scores: pd.DataFrame, out_dir: str | Path, reps: int = 2000, seed: in
         "metrics": {"iqm": "25% trimmed mean of all runs x tasks", "median": "median of per-task means",
                     "mean": "mean of per-task means", "optimality_gap": "mean of max(0, 1 - score), gamma = 1"},
         "verdict_rule": VERDICT_RULE, "min_runs": stats.MIN_RUNS, "budget_tolerance": stats.BUDGET_TOLERANCE,
-        "runs": int((~finals["recipe"].map(published_runs.is_published)).sum()) if len(finals) else 0,
+        "runs": together.run_count(finals[~finals["recipe"].map(published_runs.is_published)]) if len(finals) else 0,
         "evaluation_rows": int(scores.shape[0]),
         "protocols": suite_protocols(cells),
         "references": reference_status(scores, cells),
@@ -387,14 +387,15 @@ def published_entries(scores: pd.DataFrame) -> dict[str, str]:
 def summary(out_path: str | Path, experiment: str, scores: pd.DataFrame, frames: dict[str, Any],
             cells: pd.DataFrame | None, figures: list[Path]) -> Path:
     """The one-page summary.md, results first: verdicts, tasks trained together vs alone, the headline IQM
-    table and each run among the published runs; then the other metrics, cells not counted, references, budgets, protocols, figures."""
+    table and each run among the published runs; then the other metrics, cells not counted, references,
+    budgets, protocols, figures."""
     out_path = Path(out_path)
     prov = frames["provenance"]
     table = frames["stats"]
     top = landing.headline(frames)
     lines = [f"# Benchmark summary: {experiment}", ""]
     own = scores[~scores["recipe"].map(published_runs.is_published)] if len(scores) else scores
-    n_runs = own.groupby(["experiment", "recipe", "suite", "task", "seed"]).ngroups if len(own) else 0
+    n_runs = together.run_count(own)
     lines += [f"{n_runs} complete run(s) counted. Final score: {prov['final_score']}. "
               f"Intervals: {prov['ci']:.0%} stratified bootstrap, {prov['reps']} resamples, seed {prov['seed']}.", ""]
     lines += ["## Verdicts", ""]

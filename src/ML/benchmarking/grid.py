@@ -158,11 +158,12 @@ def expand(config: dict[str, Any]) -> list[Cell]:
 
     A grid entry in config.yaml names ``recipe``, ``suite`` and optionally ``tasks`` (a subset), ``together``
     (tasks one agent trains together: one more cell per seed, task ``A+B``, trained with ``env.task=[A,B]``;
-    without ``tasks`` the entry trains only that cell), ``seeds`` and ``args``. Each cell becomes one call of ``ML task=<recipe> <task> <arguments> seed=<s> experiment=<exp>
-    results=<root> threads=<n>`` writing ``<root>/<exp>/runs/<recipe>/<env>/<task>/<seed>/``; its arguments
-    are, later ones winning: the protocol's (all tasks, the difficulty's, the task's), the suite's ``args``
-    and ``task_args``, config.yaml's ``args``, the grid entry's ``args`` — one ``key=value`` per key, so
-    ``snakemake -n -p`` shows exactly what a cell runs.
+    without ``tasks`` the entry trains only that cell), ``seeds`` and ``args``. Each cell becomes one call of
+    ``ML task=<recipe> <task> <arguments> seed=<s> experiment=<exp> results=<root> threads=<n>`` writing
+    ``<root>/<exp>/runs/<recipe>/<env>/<task>/<seed>/``; its arguments are, later ones winning: the
+    protocol's (all tasks, the difficulty's, the task's), the suite's ``args`` and ``task_args``, config.yaml's
+    ``args``, the grid entry's ``args`` — one ``key=value`` per key, so ``snakemake -n -p`` shows exactly what
+    a cell runs.
     """
     cells: dict[tuple[str, str, str, str], Cell] = {}
     common = format_args(config.get("args"))

@@ -56,6 +56,14 @@ def is_label(name: str) -> bool:
     return parse(name) is not None
 
 
+def run_count(rows: pd.DataFrame) -> int:
+    """How many runs score or final rows come from: a together run's rows of its k tasks are one run."""
+    if rows.empty:
+        return 0
+    task = rows["task"].where(~rows["recipe"].map(is_label), "")
+    return int(rows.assign(task=task).groupby(["experiment", "recipe", "suite", "task", "seed"]).ngroups)
+
+
 def run_tasks(info: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     """A together run's tasks from run.json (``env.tasks``: each task's name and reward threshold); [] else."""
     tasks = ((info or {}).get("env") or {}).get("tasks")
@@ -102,7 +110,6 @@ def comparisons(finals: pd.DataFrame, cards: Mapping[tuple[str, str, str, str], 
         if parsed is None:
             continue
         recipe, tasks = parsed
-        partners = lambda task: ", ".join(t for t in tasks if t != task)  # noqa: E731
         for (experiment, suite), rows in usable[usable["recipe"] == name].groupby(["experiment", "suite"]):
             for task in tasks:
                 mine = rows[rows["task"] == task]
@@ -110,7 +117,8 @@ def comparisons(finals: pd.DataFrame, cards: Mapping[tuple[str, str, str, str], 
                                & (usable["suite"] == suite) & (usable["task"] == task)]
                 if mine.empty:
                     continue
-                head = f"On {task} ({suite}), {recipe} trained together with {partners(task)}"
+                partners = ", ".join(t for t in tasks if t != task)
+                head = f"On {task} ({suite}), {recipe} trained together with {partners}"
                 arm = _arm(mine["normalized"].to_numpy(float), reps, seed, ci)
                 base = [experiment, suite, task, recipe, task_name(tasks), len(mine), len(alone), *arm]
                 if alone.empty:
