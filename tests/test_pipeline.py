@@ -156,7 +156,8 @@ def test_end_to_end_tiny_grid(tmp_path: Path):
     summary = (root / "summary.md").read_text()
     assert "nosuchrecipe/Classify/Digits/0: **failed**" in summary
     assert "On Classic, dqn" in summary and "P(dqn > dqn_nstep1) = " in summary  # a verdict
-    assert "## Protocols" in summary and json.loads(cells.loc["dqn", "protocol"])["frame_budget"] == 200
+    cartpole = cells[cells.task == "CartPole-v1"]
+    assert "## Protocols" in summary and json.loads(cartpole.loc["dqn", "protocol"])["frame_budget"] == 200
     assert provenance["protocols"]["Classic"]["dqn_nstep1"]["eval_episodes"] == 2
     names = set(plots.figure_files(["Classic", "Classify"]))
     assert {p.name for p in (root / "plots").iterdir()} == names

@@ -46,7 +46,7 @@ def write_run(root: Path, task: str, seed: int, frames: int, finals: dict[str, f
         evals["score"] = evals[[f"score.{n}" for n in names]].mean(axis=1)
         env = {"tasks": [{"task": n, "obs_shape": [4], "num_actions": 2, "reward_threshold": THRESHOLD[n]}
                          for n in names], "together": {"replay_share": "equal"}}
-        protocol = card(3, frames)
+        protocol = {**card(3, frames), "max_episode_frames": None}  # as ML records the tasks as a whole
     evals.to_csv(run / "eval.csv", index=False)
     (run / "run.json").write_text(json.dumps({"status": "complete", "experiment": "exp", "recipe": "dqn",
                                               "suite": "Classic", "task": task, "seed": seed, "env": env,

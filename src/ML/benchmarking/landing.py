@@ -18,6 +18,7 @@ import pandas as pd
 
 from ML.benchmarking import stats
 from ML.benchmarking.published import is_published
+from ML.benchmarking.together import partners
 
 MAIN_FIGURE = "intervals.png"
 HEADLINE = "report_headline.rst"
@@ -85,12 +86,11 @@ def together_rows(table: pd.DataFrame) -> list[list[str]]:
     their intervals, P(together > alone) and the verdict (helped / hurt / no difference / cannot be told)."""
     rows = []
     for r in table.itertuples(index=False):
-        partners = ", ".join(t for t in str(r.together).split("+") if t != r.task)
         alone = "–" if int(r.n_alone) == 0 else interval(r.alone_iqm, r.alone_low, r.alone_high, int(r.n_alone))
         poi = "–" if math.isnan(r.poi) else (f"{r.poi:.2f}" + (" (CI n/a)" if math.isnan(r.ci_low)
                                                                   else f" [{r.ci_low:.2f}, {r.ci_high:.2f}]"))
         verdict = str(r.verdict) if r.verdict != "cannot be told" else f"cannot be told ({r.why})"
-        rows.append([str(r.task), str(r.recipe), partners,
+        rows.append([str(r.task), str(r.recipe), partners(r.together, r.task),
                      interval(r.together_iqm, r.together_low, r.together_high, int(r.n_together)), alone, poi,
                      verdict])
     return rows

@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from ML.benchmarking import analysis, references  # noqa: E402
+from ML.benchmarking import analysis, references, together  # noqa: E402
 from ML.benchmarking.published import is_published  # noqa: E402
 from ML.benchmarking.stats import FINAL, METRICS, MIN_RUNS, curves, labelled  # noqa: E402
 from ML.fileio import atomic_write  # noqa: E402
@@ -303,7 +303,7 @@ def together_vs_alone(table: pd.DataFrame, path: Path) -> Path:
         ax.set_ylim(-0.6, 1.6)
         ax.set_xlabel("normalized IQM")
         verdict = r.verdict if r.verdict != "cannot be told" else f"cannot be told ({r.why})"
-        ax.set_title(f"{r.task}: {r.recipe} with {', '.join(t for t in str(r.together).split('+') if t != r.task)}"
+        ax.set_title(f"{r.task}: {r.recipe} with {together.partners(r.together, r.task)}"
                      f"\n{verdict}" + ("" if np.isnan(r.poi) else f", P(together > alone) = {r.poi:.2f}"), fontsize=9)
     fig.suptitle("Trained together vs alone at the same budget per task (95% stratified bootstrap CI)", fontsize=10)
     fig.tight_layout()

@@ -359,8 +359,8 @@ def comparisons(finals: pd.DataFrame, reps: int = 2000, seed: int = 0, ci: float
     A verdict (better / worse / no difference) only where both recipes have ``MIN_RUNS`` runs on every task
     compared, reached the same budget (final frames within ``BUDGET_TOLERANCE``) and share a protocol card
     on every task compared (``cards``: (suite, label, task) → the card its runs of that task share, so a
-    task's own action set or episode cap is never a difference; a pair without one is not checked). Otherwise the
-    verdict says why not: ``not enough runs`` (P shown, CI NaN), ``different budgets`` or ``different
+    task's own action set or episode cap is never a difference; a pair without one is not checked). Otherwise
+    the verdict says why not: ``not enough runs`` (P shown, CI NaN), ``different budgets`` or ``different
     protocols`` (nothing computed: such runs are never compared)."""
     usable = finals.dropna(subset=["normalized"]).assign(label=lambda f: labelled(f))
     cards = cards or {}

@@ -22,9 +22,10 @@ from ML.benchmarking import stats
 
 SEP = "+"  # the run directory's task of tasks trained together, as the engine names it (A+B)
 _LABEL = re.compile(r"^(?P<recipe>.+) \(together: (?P<tasks>[^()]+)\)$")
-# protocol card fields a together run records for its tasks as a whole: the action set (the widest task's),
-# the frame budget and the final-score text (T, not T/k); left out of the protocol check (budget: by frames)
-RUN_FIELDS = ("action_set", "frame_budget", "final_score")
+# protocol card fields a together run's card (ML.runinfo.protocol_card of the tasks as a whole) cannot hold
+# per task: the action set (the widest task's), the episode cap (none), the frame budget and the final-score
+# text (T, not T/k); left out of the protocol check (the budget is checked on frames instead)
+RUN_FIELDS = ("action_set", "max_episode_frames", "frame_budget", "final_score")
 WORDS = {"worse": "helped", "better": "hurt", "no difference": "no difference"}  # stats' P(alone > together)
 RULE = (f"a run of T frames over k tasks is compared with runs of one task of T/k frames (within "
         f"{stats.BUDGET_TOLERANCE:.0%}; other budgets are never compared); helped / hurt when the 95% CI of "
@@ -38,6 +39,11 @@ COLUMNS = ["experiment", "suite", "task", "recipe", "together", "n_together", "n
 def task_name(tasks: Sequence[str]) -> str:
     """The run directory's task of ``tasks`` trained together: ``CartPole-v1+Acrobot-v1``."""
     return SEP.join(tasks)
+
+
+def partners(run_task: str, task: str) -> str:
+    """The tasks ``task`` was trained together with, from the run's task ``A+B``: ``B``."""
+    return ", ".join(t for t in str(run_task).split(SEP) if t != task)
 
 
 def label(recipe: str, tasks: Sequence[str]) -> str:
@@ -117,8 +123,7 @@ def comparisons(finals: pd.DataFrame, cards: Mapping[tuple[str, str, str, str], 
                                & (usable["suite"] == suite) & (usable["task"] == task)]
                 if mine.empty:
                     continue
-                partners = ", ".join(t for t in tasks if t != task)
-                head = f"On {task} ({suite}), {recipe} trained together with {partners}"
+                head = f"On {task} ({suite}), {recipe} trained together with {partners(task_name(tasks), task)}"
                 arm = _arm(mine["normalized"].to_numpy(float), reps, seed, ci)
                 base = [experiment, suite, task, recipe, task_name(tasks), len(mine), len(alone), *arm]
                 if alone.empty:
