@@ -65,6 +65,8 @@ BAD = [
     ("experiment: baselines\ngrid: [{recipe: dqn, suite: Classic}]\n", "'baselines' is reserved"),
     ("grid: [{recipe: dqn, suite: Classic}, {recipe: dqn, suite: classic, tasks: [Acrobot-v1]}]\n",
      "appears twice"),
+    ("grid: [{recipe: classify, suite: Classic, together: [CartPole-v1, Acrobot-v1]}]\n",
+     "grid[0].together: recipe classify has Agent ClassifierAgent; only DQNAgent (not dueling) trains tasks together"),
 ]
 
 
@@ -75,7 +77,7 @@ def test_bad_config_messages(text: str, expected: str):
     assert expected in str(error.value) and "\n" not in str(error.value)
 
 
-@pytest.mark.parametrize(("text", "expected"), [BAD[0], BAD[3]])
+@pytest.mark.parametrize(("text", "expected"), [BAD[0], BAD[3], BAD[-1]])
 def test_bad_config_stops_snakemake_with_one_line(tmp_path: Path, text: str, expected: str):
     (tmp_path / "config.yaml").write_text(text)
     proc = snakemake(tmp_path, "-n")

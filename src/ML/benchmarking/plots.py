@@ -22,6 +22,7 @@ import re
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 matplotlib.rcParams["svg.fonttype"] = "none"
@@ -285,7 +286,7 @@ def together_vs_alone(table: pd.DataFrame, path: Path) -> Path:
     ``MIN_RUNS`` runs), titled with the verdict."""
     if table.empty:
         return _empty(path, "together vs alone", "no tasks trained together in the grid")
-    fig, axes = _grid(len(table), width=4.0, height=2.4)
+    fig, axes = _grid(len(table), width=5.0, height=2.8)
     colors = dict(zip(("together", "alone"), sns.color_palette(PALETTE, 2), strict=True))
     for ax, r in zip(axes.flat, table.itertuples(index=False), strict=False):
         arms = [("together", r.together_iqm, r.together_low, r.together_high, r.n_together),
@@ -302,9 +303,11 @@ def together_vs_alone(table: pd.DataFrame, path: Path) -> Path:
         ax.set_yticks([0, 1], ["together", "alone"])
         ax.set_ylim(-0.6, 1.6)
         ax.set_xlabel("normalized IQM")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
+        ax.margins(x=0.2)
         verdict = r.verdict if r.verdict != "cannot be told" else f"cannot be told ({r.why})"
-        ax.set_title(f"{r.task}: {r.recipe} with {together.partners(r.together, r.task)}"
-                     f"\n{verdict}" + ("" if np.isnan(r.poi) else f", P(together > alone) = {r.poi:.2f}"), fontsize=9)
+        ax.set_title(f"{r.task}: {r.recipe} with {together.partners(r.together, r.task)}\n{verdict}"
+                     + ("" if np.isnan(r.poi) else f"\nP(together > alone) = {r.poi:.2f}"), fontsize=9)
     fig.suptitle("Trained together vs alone at the same budget per task (95% stratified bootstrap CI)", fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
