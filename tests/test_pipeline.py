@@ -41,14 +41,16 @@ def test_default_grid_dry_run(tmp_path: Path):
     proc = snakemake(tmp_path, "-n", configfile=REPO / "config.yaml")
     assert proc.returncode == 0, proc.stderr
     counts = job_counts(proc.stdout + proc.stderr)
-    # classify x Digits x 3 seeds + {dqn, dqn_nstep1} x {CartPole-v1, Acrobot-v1} x 3 seeds
-    assert counts["train_small"] == 15 and "train" not in counts  # no pixel suite in the default grid
+    # classify x Digits x 3 seeds + {dqn, dqn_nstep1} x {CartPole-v1, Acrobot-v1} x 3 seeds + dqn together x 3
+    assert counts["train_small"] == 18 and "train" not in counts  # no pixel suite in the default grid
     assert counts["baseline_classic"] == 2
     for rule in ("scores", "stats", "figures", "report"):
         assert counts[rule] == 1
     config = grid.validate(yaml.safe_load((REPO / "config.yaml").read_text()))
     cells = grid.expand(config)
-    assert len(cells) == 15 and config["experiment"] == "default"
+    assert len(cells) == 18 and config["experiment"] == "default"
+    shared = [c for c in cells if c.together]
+    assert [c.task for c in shared] == ["CartPole-v1+Acrobot-v1"] * 3 and "train_steps=100000" in shared[0].args
     # two recipes share the Classic suite, so summary.md has a verdict
     assert {c.recipe for c in cells if c.env == "Classic"} == {"dqn", "dqn_nstep1"}
 
@@ -63,6 +65,8 @@ BAD = [
     ("experiment: baselines\ngrid: [{recipe: dqn, suite: Classic}]\n", "'baselines' is reserved"),
     ("grid: [{recipe: dqn, suite: Classic}, {recipe: dqn, suite: classic, tasks: [Acrobot-v1]}]\n",
      "appears twice"),
+    ("grid: [{recipe: classify, suite: Classic, together: [CartPole-v1, Acrobot-v1]}]\n",
+     "grid[0].together: recipe classify has Agent ClassifierAgent; only DQNAgent (not dueling) trains tasks together"),
 ]
 
 
@@ -73,7 +77,7 @@ def test_bad_config_messages(text: str, expected: str):
     assert expected in str(error.value) and "\n" not in str(error.value)
 
 
-@pytest.mark.parametrize(("text", "expected"), [BAD[0], BAD[3]])
+@pytest.mark.parametrize(("text", "expected"), [BAD[0], BAD[3], BAD[-1]])
 def test_bad_config_stops_snakemake_with_one_line(tmp_path: Path, text: str, expected: str):
     (tmp_path / "config.yaml").write_text(text)
     proc = snakemake(tmp_path, "-n")
@@ -94,6 +98,12 @@ TINY = {
          "args": {"train_steps": 40, "evaluate_per_steps": 20}},
         {"recipe": "dqn", "suite": "Classic", "tasks": ["CartPole-v1"], "seeds": [0],
          "args": ["train_steps=200", "evaluate_per_steps=100", "evaluate_episodes=2", "agent.learn_start=50"]},
+        # MountainCar-v0 alone at 200 steps, and trained together with CartPole-v1 at 400 = 2 x 200: the summary
+        # compares each task together vs alone at the same budget per task
+        {"recipe": "dqn", "suite": "Classic", "tasks": ["MountainCar-v0"], "seeds": [0],
+         "args": ["train_steps=200", "evaluate_per_steps=100", "evaluate_episodes=2", "agent.learn_start=50"]},
+        {"recipe": "dqn", "suite": "Classic", "together": ["CartPole-v1", "MountainCar-v0"], "seeds": [0],
+         "args": ["train_steps=400", "evaluate_per_steps=100", "evaluate_episodes=2", "agent.learn_start=50"]},
         # the default grid's second recipe on Classic: summary.md gets a verdict
         {"recipe": "dqn_nstep1", "suite": "Classic", "tasks": ["CartPole-v1"], "seeds": [0],
          "args": ["train_steps=200", "evaluate_per_steps=100", "evaluate_episodes=2", "agent.learn_start=50"]},
@@ -110,14 +120,16 @@ def test_end_to_end_tiny_grid(tmp_path: Path):
     proc = snakemake(tmp_path, "--cores", "2")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     counts = job_counts(proc.stdout + proc.stderr)
-    assert counts["train_small"] == 5 and counts["baseline_classic"] == 1
+    assert counts["train_small"] == 7 and counts["baseline_classic"] == 2
     print(f"end-to-end: {time.monotonic() - start:.1f} s")
 
     runs = sorted(root.glob("runs/*/*/*/*/run.json"))
-    assert [str(p.relative_to(root).parent) for p in runs] == [
-        "runs/classify/Classify/Digits/0", "runs/classify/Classify/Digits/1", "runs/dqn/Classic/CartPole-v1/0",
-        "runs/dqn_nstep1/Classic/CartPole-v1/0"]
-    assert (tmp_path / "results" / "baselines" / "Classic" / "CartPole-v1.json").is_file()
+    assert sorted(str(p.relative_to(root).parent) for p in runs) == [
+        "runs/classify/Classify/Digits/0", "runs/classify/Classify/Digits/1",
+        "runs/dqn/Classic/CartPole-v1+MountainCar-v0/0", "runs/dqn/Classic/CartPole-v1/0",
+        "runs/dqn/Classic/MountainCar-v0/0", "runs/dqn_nstep1/Classic/CartPole-v1/0"]
+    for task in ("CartPole-v1", "MountainCar-v0"):  # the together cell's tasks' baselines
+        assert (tmp_path / "results" / "baselines" / "Classic" / f"{task}.json").is_file()
     failed = json.loads((root / "cells" / "nosuchrecipe" / "Classify" / "Digits" / "0.json").read_text())
     assert failed["status"] == "failed" and failed["failures"] == 1 and "nosuchrecipe" in failed["problem"]
 
@@ -126,11 +138,14 @@ def test_end_to_end_tiny_grid(tmp_path: Path):
                                     "score", "normalized"]
     assert set(scores.experiment) == {"e2e"} and "nosuchrecipe" not in set(scores.recipe)
     assert sorted(scores[scores.recipe == "classify"].step.unique()) == [0, 20, 40]
-    assert scores.normalized.notna().all()  # every suite here has a reference
+    assert scores.normalized.notna().all()  # every suite here has a reference, tasks trained together too
+    shared = scores[scores.recipe == "dqn (together: CartPole-v1+MountainCar-v0)"]
+    assert set(shared.task) == {"CartPole-v1", "MountainCar-v0"} and shared.frame.max() == 200  # 400 / 2 tasks
+    assert "CartPole-v1+MountainCar-v0" not in set(scores.task)
     digits = scores[scores.task == "Digits"]
     assert ((digits.score - 0.1) / 0.9 - digits.normalized).abs().max() < 1e-9
     cells = pd.read_csv(root / "cells.csv").set_index("recipe")
-    assert cells.loc["nosuchrecipe", "status"] == "failed" and (cells.status == "complete").sum() == 4
+    assert cells.loc["nosuchrecipe", "status"] == "failed" and (cells.status == "complete").sum() == 6
 
     table = stats.read_stats(root / "stats.csv")
     assert set(table.metric) == set(stats.METRICS)
@@ -143,7 +158,8 @@ def test_end_to_end_tiny_grid(tmp_path: Path):
     summary = (root / "summary.md").read_text()
     assert "nosuchrecipe/Classify/Digits/0: **failed**" in summary
     assert "On Classic, dqn" in summary and "P(dqn > dqn_nstep1) = " in summary  # a verdict
-    assert "## Protocols" in summary and json.loads(cells.loc["dqn", "protocol"])["frame_budget"] == 200
+    cartpole = cells[cells.task == "CartPole-v1"]
+    assert "## Protocols" in summary and json.loads(cartpole.loc["dqn", "protocol"])["frame_budget"] == 200
     assert provenance["protocols"]["Classic"]["dqn_nstep1"]["eval_episodes"] == 2
     names = set(plots.figure_files(["Classic", "Classify"]))
     assert {p.name for p in (root / "plots").iterdir()} == names
@@ -151,9 +167,16 @@ def test_end_to_end_tiny_grid(tmp_path: Path):
     assert "aggregate_iqm.png" in report and "performance_profile.png" in report and "summary.md" in report
     # one seed each: no verdict, and the report opens on that (metadata given: not on the workflow graph)
     assert "not enough runs for a verdict (n = 1 each; need ≥ 3)" in summary and "is better than" not in summary
-    assert re.search(r'var metadata = \{"complete runs": 4, ', report)
+    assert re.search(r'var metadata = \{"complete runs": 6, ', report)
+    # the together cell: one row per task, together vs alone at 200 frames each, one seed: no verdict
+    together = pd.read_csv(root / "together.csv").set_index("task")
+    assert set(together.index) == {"CartPole-v1", "MountainCar-v0"} and set(together.verdict) == {"cannot be told"}
+    assert "## Together vs alone" in summary and summary.index("## Verdicts") < summary.index("## Together vs alone")
+    assert ("On MountainCar-v0 (Classic), dqn trained together with CartPole-v1: cannot be told (n = 1 each; "
+            "need ≥ 3)") in summary
     first = json.loads(re.search(r"var workflow_desc = (\".*\");\n", report)[1])
-    assert first.index("Verdicts") < first.index("not enough runs for a verdict") < first.index("data:image/png")
+    assert first.index("Verdicts") < first.index("not enough runs for a verdict") < first.index("Together vs alone") \
+        < first.index("data:image/png")
 
     # the failed cell, and only it (then what depends on it), is retried by the next call
     proc = snakemake(tmp_path, "--cores", "2", "-n")

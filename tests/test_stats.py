@@ -221,12 +221,24 @@ def test_two_budgets_are_never_compared():
 
 def test_two_protocols_are_never_compared():
     finals = _finals({"a": {"t": [0.9, 0.95, 1.0]}, "b": {"t": [0.1, 0.15, 0.2]}})
-    cards = {("S", "a"): {"sticky_actions": 0.25, "frame_stack": 4}, ("S", "b"): {"sticky_actions": 0.0,
-                                                                                  "frame_stack": 4}}
+    cards = {("S", "a", "t"): {"sticky_actions": 0.25, "frame_stack": 4},
+             ("S", "b", "t"): {"sticky_actions": 0.0, "frame_stack": 4}}
     row = stats.comparisons(finals, reps=100, cards=cards).iloc[0]
-    assert row.verdict == "different protocols" and "sticky_actions 0.25 vs 0.0" in row.sentence
-    mixed = {("S", "a"): {"sticky_actions": "mixed: 0.0 | 0.25"}, ("S", "b"): {"sticky_actions": 0.0}}
+    assert row.verdict == "different protocols" and "sticky_actions 0.25 vs 0.0 on t" in row.sentence
+    mixed = {("S", "a", "t"): {"sticky_actions": "mixed: 0.0 | 0.25"}, ("S", "b", "t"): {"sticky_actions": 0.0}}
     row = stats.comparisons(finals, reps=100, cards=mixed).iloc[0]
     assert row.verdict == "different protocols" and "a's runs mix protocols (sticky_actions)" in row.sentence
-    same = {("S", "a"): {"sticky_actions": 0.0}, ("S", "b"): {"sticky_actions": 0.0}}
+    same = {("S", "a", "t"): {"sticky_actions": 0.0}, ("S", "b", "t"): {"sticky_actions": 0.0}}
     assert stats.comparisons(finals, reps=100, cards=same).iloc[0].verdict == "better"
+
+
+def test_a_tasks_own_action_set_is_no_protocol_difference():
+    """Cards are per task: CartPole's 2 actions and Acrobot's 3 are the tasks', not a recipe mixing protocols."""
+    finals = _finals({"a": {"t1": [0.9, 0.95, 1.0], "t2": [0.9, 0.95, 1.0]},
+                      "b": {"t1": [0.1, 0.15, 0.2], "t2": [0.1, 0.15, 0.2]}})
+    cards = {("S", label, task): {"action_set": f"discrete ({n} actions)"}
+             for label in ("a", "b") for task, n in (("t1", 2), ("t2", 3))}
+    assert stats.comparisons(finals, reps=100, cards=cards).iloc[0].verdict == "better"
+    cards[("S", "b", "t2")] = {"action_set": "discrete (4 actions)"}
+    row = stats.comparisons(finals, reps=100, cards=cards).iloc[0]
+    assert row.verdict == "different protocols" and "discrete (3 actions) vs discrete (4 actions) on t2" in row.sentence

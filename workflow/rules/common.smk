@@ -32,12 +32,12 @@ RUN_DIR = str(_layout.run_dir(RESULTS, EXP, "{recipe}", "{suite}", "{task}", "{s
 # the train rule's output: one status file per cell, written whether ML succeeded or not (ML.benchmarking.cells)
 STATUS = str(_layout.status_path(RESULTS, EXP, "{recipe}", "{suite}", "{task}", "{seed}"))
 STATUSES = [STATUS.format(recipe=c.recipe, suite=c.env, task=c.task, seed=c.seed) for c in CELLS]
-BASELINE_JSONS = sorted({f"{BASELINES}/Classic/{c.task}.json" for c in CELLS if c.env == "Classic"})
+BASELINE_JSONS = sorted({f"{BASELINES}/Classic/{t}.json" for c in CELLS if c.env == "Classic" for t in c.tasks})
 SCORES = f"{ROOT}/scores.csv"
 CELLS_CSV = f"{ROOT}/cells.csv"
 STATS_CSV = f"{ROOT}/stats.csv"
-TABLES = [f"{ROOT}/{name}" for name in ("stats.json", "profiles.csv", "comparisons.csv", "final_scores.csv",
-                                        "final_scores.md")]
+TABLES = [f"{ROOT}/{name}" for name in ("stats.json", "profiles.csv", "comparisons.csv", "together.csv",
+                                        "final_scores.csv", "final_scores.md")]
 PLOTS = [f"{ROOT}/plots/{name}" for name in figure_names(SUITES)]
 PLOT_FILES = [f"{ROOT}/plots/{name}" for name in figure_files(SUITES)]
 SUMMARY = f"{ROOT}/summary.md"

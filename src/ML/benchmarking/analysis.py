@@ -2,7 +2,8 @@
 
 ``tables`` writes, into an experiment folder: ``stats.csv`` (+ ``stats.json``, its provenance: the final
 score's definition, bootstrap resamples, seed, CI level), ``profiles.csv`` (performance profiles),
-``comparisons.csv`` (P(X > Y) and a verdict for each pair of recipes), ``final_scores.csv`` and
+``comparisons.csv`` (P(X > Y) and a verdict for each pair of recipes), ``together.csv`` (tasks trained
+together vs alone, ``ML.benchmarking.together``), ``final_scores.csv`` and
 ``final_scores.md`` (per recipe per task, with each run's percentile among the published runs of the agent
 it reproduces). ``summary`` writes the one-page ``summary.md``: results first (verdicts, headline IQM,
 placement among published runs), then protocols and provenance; and beside it ``report_headline.rst``, the
@@ -19,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from ML.benchmarking import landing, references, stats
+from ML.benchmarking import landing, references, stats, together
 from ML.benchmarking import published as published_runs
 from ML.benchmarking.landing import IQM_HEADER, VERDICT_RULE, interval, runs_per_task
 from ML.benchmarking.scores import write_csv
@@ -130,7 +131,9 @@ def tables(scores: pd.DataFrame, out_dir: str | Path, reps: int = 2000, seed: in
     table = stats.compute(scores, reps, seed, ci, log=log, window=window)
     table["step"] = table["step"].astype(str)
     profile = stats.profiles(finals, reps, seed, ci)
-    pairs = stats.comparisons(finals, reps, seed, ci, cards=label_cards(cells, finals))
+    alone = finals[~finals["recipe"].map(together.is_label)] if len(finals) else finals  # together: own table
+    pairs = stats.comparisons(alone, reps, seed, ci, cards=label_cards(cells, finals))
+    shared = together.comparisons(finals, run_task_cards(cells), reps, seed, ci)
     checkpoints = checkpoint_scores(scores, cells)
     placed = published_runs.placements(finals, run_cards(cells))
     final = with_checkpoints(final_table(finals, placed), checkpoints)
@@ -141,7 +144,7 @@ def tables(scores: pd.DataFrame, out_dir: str | Path, reps: int = 2000, seed: in
         "metrics": {"iqm": "25% trimmed mean of all runs x tasks", "median": "median of per-task means",
                     "mean": "mean of per-task means", "optimality_gap": "mean of max(0, 1 - score), gamma = 1"},
         "verdict_rule": VERDICT_RULE, "min_runs": stats.MIN_RUNS, "budget_tolerance": stats.BUDGET_TOLERANCE,
-        "runs": int((~finals["recipe"].map(published_runs.is_published)).sum()) if len(finals) else 0,
+        "runs": together.run_count(finals[~finals["recipe"].map(published_runs.is_published)]) if len(finals) else 0,
         "evaluation_rows": int(scores.shape[0]),
         "protocols": suite_protocols(cells),
         "references": reference_status(scores, cells),
@@ -152,6 +155,7 @@ def tables(scores: pd.DataFrame, out_dir: str | Path, reps: int = 2000, seed: in
     write_json(out_dir / "stats.json", provenance)
     write_csv(profile, out_dir / "profiles.csv")
     write_csv(pairs, out_dir / "comparisons.csv")
+    write_csv(shared, out_dir / "together.csv")
     write_csv(final, out_dir / "final_scores.csv")
     write_text(out_dir / "final_scores.md", final_markdown(final[final["at"] == "final"], window)
                 + ("\n" + placement_markdown(placed) if len(placed) else "")
@@ -159,7 +163,7 @@ def tables(scores: pd.DataFrame, out_dir: str | Path, reps: int = 2000, seed: in
     log(f"stats: {len(table)} rows, {len(pairs)} comparison(s), {len(final)} final scores "
         f"({reps} resamples, {ci:.0%} CIs; final score = {stats.describe_final(window)}) -> {out_dir}/")
     return {"stats": table, "profiles": profile, "comparisons": pairs, "finals": finals, "final_table": final,
-            "provenance": provenance, "checkpoints": checkpoints, "placements": placed}
+            "provenance": provenance, "checkpoints": checkpoints, "placements": placed, "together": shared}
 
 
 def read_tables(out_dir: str | Path) -> dict[str, Any]:
@@ -172,6 +176,8 @@ def read_tables(out_dir: str | Path) -> dict[str, Any]:
         "stats": stats.read_stats(out_dir / "stats.csv"),
         "profiles": pd.read_csv(out_dir / "profiles.csv"),
         "comparisons": pd.read_csv(out_dir / "comparisons.csv"),
+        "together": pd.read_csv(out_dir / "together.csv") if (out_dir / "together.csv").is_file()
+        else pd.DataFrame(columns=together.COLUMNS),
         "final_table": pd.read_csv(out_dir / "final_scores.csv"),
         "provenance": json.loads((out_dir / "stats.json").read_text()),
     }
@@ -206,15 +212,27 @@ def suite_protocols(cells: pd.DataFrame | None) -> dict[str, dict[str, dict[str,
     return out
 
 
-def label_cards(cells: pd.DataFrame | None, finals: pd.DataFrame) -> dict[tuple[str, str], dict[str, Any]]:
-    """(suite, comparison label) → the protocol card its runs share, for the runs that have one (the
-    comparisons check that two recipes share it)."""
+def label_cards(cells: pd.DataFrame | None, finals: pd.DataFrame) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """(suite, comparison label, task) → the protocol card its runs of that task share, for the runs that have
+    one (the comparisons check that two recipes share it on every task they compare)."""
     table = cards(cells)
     table = table[[bool(card) for card in table["card"]]]
     if table.empty or finals.empty:
         return {}
     table = table.assign(label=stats.labelled(table, finals["experiment"].nunique() > 1))
-    return {(str(suite), str(label)): _merged(g["card"]) for (suite, label), g in table.groupby(["suite", "label"])}
+    return {(str(suite), str(label), str(task)): _merged(g["card"])
+            for (suite, label, task), g in table.groupby(["suite", "label", "task"])}
+
+
+def run_task_cards(cells: pd.DataFrame | None) -> dict[tuple[str, str, str, str], dict[str, Any]]:
+    """(experiment, label, suite, run task) → the protocol card those runs share (a together run's task is
+    ``A+B``): what ``together.comparisons`` checks per task."""
+    table = cards(cells)
+    if table.empty:
+        return {}
+    table = table[[bool(card) for card in table["card"]]]
+    return {(str(e), str(r), str(s), str(t)): _merged(g["card"])
+            for (e, r, s, t), g in table.groupby(["experiment", "recipe", "suite", "task"])}
 
 
 def run_cards(cells: pd.DataFrame | None):
@@ -368,15 +386,16 @@ def published_entries(scores: pd.DataFrame) -> dict[str, str]:
 
 def summary(out_path: str | Path, experiment: str, scores: pd.DataFrame, frames: dict[str, Any],
             cells: pd.DataFrame | None, figures: list[Path]) -> Path:
-    """The one-page summary.md, results first: verdicts, the headline IQM table and each run among the
-    published runs; then the other metrics, cells not counted, references, budgets, protocols, figures."""
+    """The one-page summary.md, results first: verdicts, tasks trained together vs alone, the headline IQM
+    table and each run among the published runs; then the other metrics, cells not counted, references,
+    budgets, protocols, figures."""
     out_path = Path(out_path)
     prov = frames["provenance"]
     table = frames["stats"]
     top = landing.headline(frames)
     lines = [f"# Benchmark summary: {experiment}", ""]
     own = scores[~scores["recipe"].map(published_runs.is_published)] if len(scores) else scores
-    n_runs = own.groupby(["experiment", "recipe", "suite", "task", "seed"]).ngroups if len(own) else 0
+    n_runs = together.run_count(own)
     lines += [f"{n_runs} complete run(s) counted. Final score: {prov['final_score']}. "
               f"Intervals: {prov['ci']:.0%} stratified bootstrap, {prov['reps']} resamples, seed {prov['seed']}.", ""]
     lines += ["## Verdicts", ""]
@@ -385,6 +404,10 @@ def summary(out_path: str | Path, experiment: str, scores: pd.DataFrame, frames:
     else:
         lines.append("No pair of recipes shares a suite: nothing to compare.")
     lines.append("")
+    if top["together"]:
+        lines += ["## Together vs alone", "", f"Each task trained together with others against the same recipe "
+                  f"trained on it alone: {together.RULE}", "", markdown_table(landing.TOGETHER_HEADER, top["together"])]
+        lines += [f"- {s}" for s in frames["together"]["sentence"]] + [""]
     if top["iqm"]:
         lines += ["## Headline: normalized IQM", "", markdown_table(IQM_HEADER, top["iqm"])]
     if top["placements"]:
@@ -435,7 +458,8 @@ def summary(out_path: str | Path, experiment: str, scores: pd.DataFrame, frames:
             lines += [f"**{suite}**", "", markdown_table(["setting", *recipes], rows)]
     if figures:
         lines += ["## Figures", ""] + [f"- `{p.name}`" for p in figures if p.suffix == ".png"] + [""]
-    lines += ["Tables: `stats.csv` (+ `stats.json`), `profiles.csv`, `comparisons.csv`, `final_scores.csv`, "
+    lines += ["Tables: `stats.csv` (+ `stats.json`), `profiles.csv`, `comparisons.csv`, `together.csv`, "
+              "`final_scores.csv`, "
               "`final_scores.md`.", ""]
     write_text(out_path, "\n".join(lines))
     main = [p for p in figures if p.name == landing.MAIN_FIGURE]

@@ -18,6 +18,7 @@ import pandas as pd
 
 from ML.benchmarking import stats
 from ML.benchmarking.published import is_published
+from ML.benchmarking.together import partners
 
 MAIN_FIGURE = "intervals.png"
 HEADLINE = "report_headline.rst"
@@ -70,8 +71,29 @@ def headline(frames: dict[str, Any]) -> dict[str, Any]:
                     "–" if tasks is None else str(tasks)])
     placed = final[(final["at"] == "final") & final["placement"].fillna("").astype(str).ne("")] \
         if "placement" in final and len(final) else final.iloc[0:0]
+    shared = frames.get("together")
     return {"verdicts": list(frames["comparisons"]["sentence"]), "iqm": iqm,
-            "placements": [f"{r.recipe}: {r.placement}" for r in placed.itertuples(index=False)]}
+            "placements": [f"{r.recipe}: {r.placement}" for r in placed.itertuples(index=False)],
+            "together": together_rows(shared) if shared is not None else []}
+
+
+TOGETHER_HEADER = ["task", "recipe", "trained with", "together: normalized IQM (95% CI)",
+                   "alone: normalized IQM (95% CI)", "P(together > alone)", "verdict"]
+
+
+def together_rows(table: pd.DataFrame) -> list[list[str]]:
+    """together.csv as rows of ``TOGETHER_HEADER`` (``ML.benchmarking.together``): per task, both arms with
+    their intervals, P(together > alone) and the verdict (helped / hurt / no difference / cannot be told)."""
+    rows = []
+    for r in table.itertuples(index=False):
+        alone = "–" if int(r.n_alone) == 0 else interval(r.alone_iqm, r.alone_low, r.alone_high, int(r.n_alone))
+        poi = "–" if math.isnan(r.poi) else (f"{r.poi:.2f}" + (" (CI n/a)" if math.isnan(r.ci_low)
+                                                                  else f" [{r.ci_low:.2f}, {r.ci_high:.2f}]"))
+        verdict = str(r.verdict) if r.verdict != "cannot be told" else f"cannot be told ({r.why})"
+        rows.append([str(r.task), str(r.recipe), partners(r.together, r.task),
+                     interval(r.together_iqm, r.together_low, r.together_high, int(r.n_together)), alone, poi,
+                     verdict])
+    return rows
 
 
 IQM_HEADER = ["recipe", "suite", "normalized IQM (95% CI)", "runs per task", "tasks"]
@@ -96,6 +118,8 @@ def rst(top: dict[str, Any], figure: str | Path | None = None) -> str:
         return [title, "-" * len(title), "", body, ""]
     out = section("Verdicts", "\n".join(f"- {escape(v)}" for v in top["verdicts"])
                   or "No pair of recipes shares a suite: nothing to compare.")
+    if top.get("together"):
+        out += section("Together vs alone", _table(TOGETHER_HEADER, top["together"]))
     if top["iqm"]:
         out += section("Headline: normalized IQM", _table(IQM_HEADER, top["iqm"]))
     if figure is not None and Path(figure).is_file():

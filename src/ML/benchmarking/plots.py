@@ -9,6 +9,8 @@ recipe across every figure, each as PNG and SVG:
   an Atari suite also shows the published Atari-100k aggregates, labelled with their protocol.
 - ``performance_profile``: fraction of runs above each normalized score τ, with bootstrap bands.
 - ``poi``: probability of improvement P(row > column) for every pair of recipes, per suite.
+- ``together``: per task trained together with others, the normalized IQM of the runs together and alone,
+  with CIs and the verdict (helped / hurt / no difference / cannot be told; ``ML.benchmarking.together``).
 
     python -m ML.benchmarking.cli plots --scores results/default/scores.csv --tables results/default \
         --out results/default/plots [--cells results/default/cells.csv] [--summary results/default/summary.md]
@@ -20,6 +22,7 @@ import re
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 matplotlib.rcParams["svg.fonttype"] = "none"
@@ -29,7 +32,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from ML.benchmarking import analysis, references  # noqa: E402
+from ML.benchmarking import analysis, references, together  # noqa: E402
 from ML.benchmarking.published import is_published  # noqa: E402
 from ML.benchmarking.stats import FINAL, METRICS, MIN_RUNS, curves, labelled  # noqa: E402
 from ML.fileio import atomic_write  # noqa: E402
@@ -39,7 +42,7 @@ TITLES = {"iqm": "IQM", "median": "Median", "mean": "Mean", "optimality_gap": "O
 
 
 FORMATS = ("png", "svg")
-AGGREGATE_FIGURES = ["aggregate_iqm", "intervals", "performance_profile", "poi"]
+AGGREGATE_FIGURES = ["aggregate_iqm", "intervals", "performance_profile", "poi", "together"]
 
 
 def figure_stems(suites) -> list[str]:
@@ -278,6 +281,38 @@ def poi_matrix(pairs: pd.DataFrame, path: Path) -> Path:
     return _save(fig, path)
 
 
+def together_vs_alone(table: pd.DataFrame, path: Path) -> Path:
+    """Per task trained together: both arms' normalized IQM with its CI (a point alone, "CI n/a", below
+    ``MIN_RUNS`` runs), titled with the verdict."""
+    if table.empty:
+        return _empty(path, "together vs alone", "no tasks trained together in the grid")
+    fig, axes = _grid(len(table), width=5.0, height=2.8)
+    colors = dict(zip(("together", "alone"), sns.color_palette(PALETTE, 2), strict=True))
+    for ax, r in zip(axes.flat, table.itertuples(index=False), strict=False):
+        arms = [("together", r.together_iqm, r.together_low, r.together_high, r.n_together),
+                ("alone", r.alone_iqm, r.alone_low, r.alone_high, r.n_alone)]
+        for y, (arm, value, low, high, n) in enumerate(arms):
+            if int(n) == 0:
+                ax.text(0.5, y, "no runs", va="center", ha="center", transform=ax.get_yaxis_transform())
+                continue
+            ci = not np.isnan(low)
+            ax.errorbar([value], [y], xerr=[[value - low], [high - value]] if ci else None, fmt="o", capsize=4,
+                        color=colors[arm])
+            ax.annotate(f"n = {int(n)}" + ("" if ci else ", CI n/a"), (value, y), textcoords="offset points",
+                        xytext=(0, 7), ha="center", fontsize=7)
+        ax.set_yticks([0, 1], ["together", "alone"])
+        ax.set_ylim(-0.6, 1.6)
+        ax.set_xlabel("normalized IQM")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
+        ax.margins(x=0.2)
+        verdict = r.verdict if r.verdict != "cannot be told" else f"cannot be told ({r.why})"
+        ax.set_title(f"{r.task}: {r.recipe} with {together.partners(r.together, r.task)}\n{verdict}"
+                     + ("" if np.isnan(r.poi) else f"\nP(together > alone) = {r.poi:.2f}"), fontsize=9)
+    fig.suptitle("Trained together vs alone at the same budget per task (95% stratified bootstrap CI)", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def draw(scores: pd.DataFrame, frames: dict, out_dir: str | Path, suites=None, cells: pd.DataFrame | None = None,
          log=print) -> list[Path]:
     """Every figure into ``out_dir`` from the scores and the tables of ``analysis.tables`` (``frames``:
@@ -305,6 +340,7 @@ def draw(scores: pd.DataFrame, frames: dict, out_dir: str | Path, suites=None, c
         written.append(intervals(stats, out_dir / "intervals.png", colors, atari_label))
         written.append(performance_profile(profiles, out_dir / "performance_profile.png", colors))
         written.append(poi_matrix(frames["comparisons"], out_dir / "poi.png"))
+        written.append(together_vs_alone(frames.get("together", pd.DataFrame()), out_dir / "together.png"))
     log(f"plots: {len(written)} figures (PNG + SVG) -> {out_dir}/ ({', '.join(p.name for p in written)})")
     return written
 

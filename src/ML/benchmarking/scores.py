@@ -1,7 +1,8 @@
 """Gather run directories into one tidy, normalized ``scores.csv``.
 
 One row per evaluation row of every complete run: ``experiment, recipe, suite, task, seed, step, frame,
-time, score, normalized``. A run whose run.json status is not ``complete`` is never counted.
+time, score, normalized``. A run whose run.json status is not ``complete`` is never counted. A run of tasks
+trained together gives rows per task under its own label (``ML.benchmarking.together``).
 
     python -m ML.benchmarking.cli gather --experiment default --results results --out results/default/scores.csv
     python -m ML.benchmarking.cli check results/default/runs/dqn/Classic/CartPole-v1/0/run.json
@@ -20,7 +21,7 @@ import pandas as pd
 
 from ML import layout, runinfo
 from ML.benchmarking import published as published_atari
-from ML.benchmarking import references
+from ML.benchmarking import references, together
 from ML.benchmarking.normalize import ReferenceWarning, normalize
 from ML.fileio import atomic_write, read_json
 
@@ -38,6 +39,9 @@ def identity(run_json: Path, info: dict[str, Any]) -> dict[str, Any]:
     from_path = layout.identity_of(run_json.resolve().parent)
     out = {key: info.get(key) if info.get(key) not in (None, "") else from_path.get(key) for key in IDENTITY}
     out["seed"] = int(out["seed"]) if out["seed"] is not None else 0
+    tasks = together.run_tasks(info)
+    if tasks:  # tasks trained together: their own label, never pooled with the recipe's runs of one task
+        out["recipe"] = together.label(str(out["recipe"]), [str(t["task"]) for t in tasks])
     return out
 
 
@@ -127,15 +131,16 @@ def gather(run_jsons: Iterable[str | Path], baselines: str | Path | None = None,
         ident = identity(run_json, info)
         if experiment is not None:
             ident["experiment"] = ident["experiment"] or experiment
-        rows = pd.DataFrame({key: [value] * len(evals) for key, value in ident.items()})
-        for column in ("step", "frame", "time", "score"):
-            rows[column] = pd.to_numeric(evals[column], errors="coerce").to_numpy() if column in evals else float("nan")
-        key = (ident["suite"], ident["task"])
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", ReferenceWarning)
-            rows["normalized"] = normalize(rows["score"].to_numpy(), ident["suite"], ident["task"],
-                                           info.get("env") or {}, baselines)
-        frames.append((key, rows, [str(w.message) for w in caught]))
+        for task, task_evals, env in together.per_task(evals, info, ident["task"]):  # tasks together: each
+            rows = pd.DataFrame({key: [value] * len(evals) for key, value in {**ident, "task": task}.items()})
+            for column in ("step", "frame", "time", "score"):
+                rows[column] = pd.to_numeric(task_evals[column], errors="coerce").to_numpy() \
+                    if column in task_evals else float("nan")
+            key = (ident["suite"], task)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", ReferenceWarning)
+                rows["normalized"] = normalize(rows["score"].to_numpy(), ident["suite"], task, env, baselines)
+            frames.append((key, rows, [str(w.message) for w in caught]))
         if ident["suite"] == "DMC" and not references.DMC_REFERENCE.mismatches(info.get("protocol")):
             matching[ident["task"]] = max(matching.get(ident["task"], 0.0), float(rows["frame"].max()))
         agent = published_atari.published_agent(ident["suite"], info.get("protocol"))

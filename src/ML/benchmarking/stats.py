@@ -352,14 +352,15 @@ def _protocol_difference(x: str, y: str, cards: dict[str, dict[str, Any]]) -> st
 
 
 def comparisons(finals: pd.DataFrame, reps: int = 2000, seed: int = 0, ci: float = 0.95,
-                cards: dict[tuple[str, str], dict[str, Any]] | None = None) -> pd.DataFrame:
+                cards: dict[tuple[str, str, str], dict[str, Any]] | None = None) -> pd.DataFrame:
     """P(X > Y) and a verdict for every pair of recipes (``labelled``) on each suite, over the tasks both ran
     (a published entry is always Y).
 
     A verdict (better / worse / no difference) only where both recipes have ``MIN_RUNS`` runs on every task
     compared, reached the same budget (final frames within ``BUDGET_TOLERANCE``) and share a protocol card
-    (``cards``: (suite, label) → the card its runs share; a pair without one is not checked). Otherwise the
-    verdict says why not: ``not enough runs`` (P shown, CI NaN), ``different budgets`` or ``different
+    on every task compared (``cards``: (suite, label, task) → the card its runs of that task share, so a
+    task's own action set or episode cap is never a difference; a pair without one is not checked). Otherwise
+    the verdict says why not: ``not enough runs`` (P shown, CI NaN), ``different budgets`` or ``different
     protocols`` (nothing computed: such runs are never compared)."""
     usable = finals.dropna(subset=["normalized"]).assign(label=lambda f: labelled(f))
     cards = cards or {}
@@ -367,7 +368,10 @@ def comparisons(finals: pd.DataFrame, reps: int = 2000, seed: int = 0, ci: float
     for suite, rows in usable.groupby("suite", sort=True):
         labels = sorted(rows["label"].unique(), key=lambda lab: (is_published(lab), lab))  # a user's recipe is X
         per = {lab: dict(tuple(rows[rows["label"] == lab].groupby("task"))) for lab in labels}
-        suite_cards = {lab: card for (s, lab), card in cards.items() if s == suite}
+        task_cards: dict[str, dict[str, dict[str, Any]]] = {}
+        for (s, lab, task), card in cards.items():
+            if s == suite:
+                task_cards.setdefault(task, {})[lab] = card
         for i, x in enumerate(labels):
             for y in labels[i + 1:]:
                 tasks = sorted(set(per[x]) & set(per[y]))
@@ -378,7 +382,8 @@ def comparisons(finals: pd.DataFrame, reps: int = 2000, seed: int = 0, ci: float
                 ny = min(len(per[y][t]) for t in tasks)
                 budgets = [(t, _budget(per[x][t]), _budget(per[y][t])) for t in tasks]
                 apart = [(t, a, b) for t, a, b in budgets if abs(a - b) > BUDGET_TOLERANCE * max(abs(a), abs(b))]
-                protocol = _protocol_difference(x, y, suite_cards)
+                protocol = next((f"{d} on {t}" for t in tasks
+                                 if (d := _protocol_difference(x, y, task_cards.get(t, {})))), None)
                 nan = float("nan")
                 if apart:
                     t, a, b = apart[0]
