@@ -58,9 +58,13 @@ def on_policy(config: Any) -> bool:
 
 def make_driver(config: Any) -> Driver:
     """Interactive (OnPolicy for an on-policy agent; Together when ``env.task`` is a list) when ``Env`` is set,
-    Supervised when ``Dataset`` is; one must be."""
+    Supervised when ``Dataset`` is; one must be. ``Across`` (each task's own of these) with ``together:``."""
     from ML.errors import UserError
 
+    if config.get("together"):  # tasks of any kinds, each its own driver (docs/together.md)
+        from ML.drivers.across import Across
+
+        return Across(config)
     if config.get("Env") is not None:
         if isinstance((config.get("env") or {}).get("task"), (list, tuple)):  # several tasks, one agent
             from ML.drivers.together import Together
