@@ -92,8 +92,9 @@ class TogetherAgent(BaseAgent):
         self.per_task = PerTaskStates(self.tasks)
 
     def describe(self) -> dict[str, Any]:
+        agents: list[Any] = list(self.tasks)
         return {"together_agents": {label: {"agent": type(agent).__name__, **agent.describe()}
-                                    for label, agent in zip(self.labels, self.tasks, strict=True)}}
+                                    for label, agent in zip(self.labels, agents, strict=True)}}
 
     def act(self, obs: Any, step: int, eval_mode: bool = False) -> Any:
         """Tasks act through their own agents (``tasks[i].act``): an observation does not say its task."""

@@ -24,6 +24,17 @@ from ML.hyperparams.together import budgets, entries, task_configs
 from ML.runinfo import jsonable
 
 
+def turn(budgets: list[int], steps: list[int]) -> int:
+    """The task whose step comes next: the one with the smallest share of its budget done (exact, in integers),
+    the first on a tie; tasks whose budget is spent are skipped."""
+    live = [i for i, b in enumerate(budgets) if steps[i] < b]
+    best = live[0]
+    for i in live[1:]:
+        if steps[i] * budgets[best] < steps[best] * budgets[i]:
+            best = i
+    return best
+
+
 class Across:
     """The ``Driver`` of a run with ``together:``: one driver per task, each opened in its own folder of the run
     directory (``<run>/<task>/``: a replay, a test set's samples), stepped in proportion to its budget."""
@@ -62,17 +73,8 @@ class Across:
             (run_dir / label).mkdir(parents=True, exist_ok=True)
             driver.open(run_dir / label, resume, own)
 
-    def next_task(self) -> int:
-        """The task furthest behind its budget (exact: cross-multiplied integers)."""
-        live = [i for i, b in enumerate(self.budgets) if self.steps[i] < b]
-        best = live[0]
-        for i in live[1:]:
-            if self.steps[i] * self.budgets[best] < self.steps[best] * self.budgets[i]:
-                best = i
-        return best
-
     def step(self, agent: Any, step: int) -> dict[str, float]:
-        i = self.next_task()
+        i = turn(self.budgets, self.steps)
         metrics = self.drivers[i].step(agent.tasks[i], self.steps[i])
         self.steps[i] += 1
         return {f"{k}.{self.labels[i]}": v for k, v in metrics.items()}
