@@ -34,7 +34,7 @@ def task_spec(record: dict[str, Any]) -> TaskSpec:
 def build_shared(config: Any, names: list[str], specs: list[TaskSpec]) -> dict[str, nn.Module]:
     """The parts named in ``share``, built once from the run's own ``Eyes``/``Trunk`` settings, for inputs
     every task's network gives them: its observations (Eyes: every task's of one shape) or ``share_width``
-    features (Trunk: each task's own ``Project`` before it)."""
+    features (Trunk: each task's own ``project`` before it)."""
     parts: dict[str, nn.Module] = {}
     if "Eyes" in names:
         shapes = {tuple(s.obs_shape) for s in specs}

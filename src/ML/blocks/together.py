@@ -15,13 +15,12 @@ from ML.blocks.network import body_config, build_network
 ABSENT = -1e9
 
 
-class Project(nn.Sequential):
+def project(in_shape: Any, width: int = 64) -> nn.Sequential:
     """One task's own way into a shared Trunk (``together:`` with ``share: [Trunk]``): its features, whatever
     their shape (Digits' 64 pixels, CartPole's 4 numbers, a CNN's feature map), flattened and mapped by a
-    ``Linear`` and ``ReLU`` to ``width``, the one input size the shared Trunk is built for."""
-
-    def __init__(self, in_shape: Any, width: int = 64):
-        super().__init__(nn.Flatten(1), nn.Linear(math.prod(in_shape), int(width)), nn.ReLU())
+    ``Linear`` and ``ReLU`` to ``width``, the one input size the shared Trunk is built for. A plain
+    ``Sequential``, so a DQN still acts through ``NumpyMLP``."""
+    return nn.Sequential(nn.Flatten(1), nn.Linear(math.prod(in_shape), int(width)), nn.ReLU())
 
 
 class PerTask(nn.Module):

@@ -73,8 +73,8 @@ def shared(config: Any) -> list[str]:
 
 def task_configs(config: Any) -> list[Any]:
     """Each task's resolved config: its recipe and overrides, the run's settings and its budget; with a shared
-    Trunk, its Pool is its own ``Project`` to ``share_width`` features (where the Trunk's input meets)."""
-    from ML.blocks.together import Project
+    Trunk, its Pool is its own ``project`` to ``share_width`` features (where the Trunk's input meets)."""
+    from ML.blocks.together import project
     from ML.hyperparams import resolve_config
 
     tasks, steps, names = entries(config), budgets(config), shared(config)
@@ -87,6 +87,6 @@ def task_configs(config: Any) -> list[Any]:
             if sub.get("Pool") is not None:
                 raise UserError(f"together[{i}] sets Pool, which a shared Trunk takes for the task's projection "
                                 f"to share_width; drop Pool from together[{i}]")
-            sub.update(Pool=Project, pool={"width": int(config.share_width)})
+            sub.update(Pool=project, pool={"width": int(config.share_width)})
         out.append(sub)
     return out
