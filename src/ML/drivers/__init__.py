@@ -64,7 +64,7 @@ def make_driver(config: Any) -> Driver:
     if config.get("together"):  # tasks of any kinds, each its own driver (docs/together.md)
         from ML.drivers.across import Across
 
-        return Across(config)
+        return Across(config, make_driver)
     if config.get("Env") is not None:
         if isinstance((config.get("env") or {}).get("task"), (list, tuple)):  # several tasks, one agent
             from ML.drivers.together import Together

@@ -41,9 +41,8 @@ class Across:
 
     frames_per_step = 1  # the tasks' frames differ in kind (samples, env frames): eval.csv's frame counts steps
 
-    def __init__(self, config: Any):
-        from ML.drivers import make_driver
-
+    def __init__(self, config: Any, make_driver: Callable[[Any], Any]):
+        """``make_driver``: ``ML.drivers.make_driver``, which makes each task's driver as it would alone."""
         self.config = config
         self.budgets = budgets(config)
         self.configs = task_configs(config)
