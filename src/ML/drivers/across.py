@@ -96,7 +96,7 @@ class Across:
         except stops.Stop:
             for driver, evaluations in zip(self.drivers, counts, strict=True):
                 if evaluations is not None:
-                    driver.evaluator.evaluations = evaluations  # type: ignore[attr-defined]
+                    driver.evaluator.evaluations = evaluations
             raise
         scores = [row[f"score.{label}"] for label in self.labels]
         return {"score": float(np.mean(scores)), **row}
