@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any
 
+import numpy as np
+import torch
 from torch import nn
 
 from ML.agents.base import BaseAgent
@@ -90,6 +92,10 @@ class TogetherAgent(BaseAgent):
             sub.update({name.lower(): {} for name in names})
             self.tasks.append(checkpoints.build_agent(sub.Agent or default_agent(sub_spec), sub, sub_spec))
         self.per_task = PerTaskStates(self.tasks)
+        for i, agent in enumerate(self.tasks):  # its generators, seen as the agent's own (ML.checkpoints): an
+            for name, value in vars(agent).items():  # evaluation stopped midway puts them back as they were
+                if not name.startswith("_") and isinstance(value, (np.random.Generator, torch.Generator)):
+                    setattr(self, f"{name}_{i}", value)
 
     def describe(self) -> dict[str, Any]:
         agents: list[Any] = list(self.tasks)
