@@ -199,6 +199,7 @@ def test_steps_go_to_the_task_furthest_behind_its_budget() -> None:
      "add up to the run's train_steps=10"),
     (["together=[{task: classify}]"], "give two or more task specs"),
     (["together=[{task: classify, seed: 3}, {task: dqn}]"], "together[0] sets seed, a setting of the whole run"),
+    (["Env=Classic"], "Env=Classic is set for the whole run, but with together: each task has its own"),
 ])
 def test_bad_together_specs_are_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                 args: list[str], expected: str) -> None:

@@ -15,8 +15,10 @@ from ML.errors import UserError
 
 SHAREABLE = ("Eyes", "Trunk")  # the parts one module can serve for every task (their inputs made to meet)
 RUN_KEYS = ("seed", "threads", "device", "accelerate")  # the run's settings, the same for every task
-PER_RUN = ("together", "share", "share_width", "experiment", "results", "run_dir", "seed", "save",
-           "save_per_steps", "load", "resume", "overwrite", "evaluate_per_steps", "log_per_steps", "world_size")
+PER_RUN = (*RUN_KEYS, "together", "share", "share_width", "experiment", "results", "run_dir", "save",
+           "save_per_steps", "load", "resume", "overwrite", "evaluate_per_steps", "log_per_steps", "world_size",
+           "progress")
+TASK_PARTS = ("Agent", "Env", "Dataset", "TestDataset")  # each task's own, never the run's
 
 
 def entries(config: Any) -> list[dict[str, Any]]:
@@ -25,6 +27,10 @@ def entries(config: Any) -> list[dict[str, Any]]:
     if len(tasks) < 2 or not all(isinstance(t, dict) and isinstance(t.get("task"), str) for t in tasks):
         raise UserError(f"together={tasks}: give two or more task specs, each a mapping naming its recipe, e.g. "
                         "together=[{task: classify, Dataset: Digits}, {task: dqn, env.task: CartPole-v1}]")
+    for part in TASK_PARTS:
+        if config.get(part) is not None and not (part == "Agent" and config.get(part) == "TogetherAgent"):
+            raise UserError(f"{part}={config.get(part)} is set for the whole run, but with together: each task "
+                            f"has its own; put {part} in the task specs (e.g. {{task: dqn, {part}: ...}})")
     for i, task in enumerate(tasks):
         run_level = [k for k in task if k.split(".")[0] in PER_RUN]
         if run_level:
