@@ -8,7 +8,7 @@ the ``task=dqn`` recipe on its task for ``--steps`` steps (Acrobot-v1 with the r
 the together run is ``task=dqn env.task=[CartPole-v1,Acrobot-v1]`` for the sum of the two budgets
 (2 × ``--steps``) at the recipe's default lr 1e-3 (``by_task`` keys one task).
 
-Across kinds (``--across``): the ``together_digits_cartpole`` recipe (a Digits classifier, 1000 steps, and a
+Across kinds (``--across``): the ``digits_cartpole`` recipe (a Digits classifier, 1000 steps, and a
 CartPole-v1 DQN, 50000 steps, sharing one Trunk) vs ``task=classify`` and ``task=dqn`` alone at the same
 budgets. All on one thread. Prints each run's final evaluation per task (Digits: test accuracy; CartPole: the
 recipe's 10 greedy episodes) and wall seconds, and the ratio together / (sum of the singles) of the wall times.
@@ -62,8 +62,8 @@ def across(results: Path, seed: int) -> None:
         walls += wall
         print(f"seed {seed}  single    {task:<12} {argv[-1]:<18} final {float(last['score']):8.4g}  {wall:7.1f} s",
               flush=True)
-    last, wall = run(results, ["task=together_digits_cartpole"],
-                     ("together_digits_cartpole", "Together", "+".join(ACROSS)), seed)
+    last, wall = run(results, ["task=digits_cartpole"],
+                     ("digits_cartpole", "Together", "+".join(ACROSS)), seed)
     per_task = "  ".join(f"{t} {float(last[f'score.{t}']):.4g}" for t in ACROSS)
     print(f"seed {seed}  together  shared Trunk        final {per_task}  {wall:7.1f} s", flush=True)
     print(f"seed {seed}  wall: singles {walls:.1f} s, together {wall:.1f} s, "

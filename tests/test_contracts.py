@@ -45,7 +45,7 @@ DRIVERS = _classes(ML.drivers, lambda c: callable(getattr(c, "step", None)))
 DATASET_AGENTS = {"ClassifierAgent", "GANAgent"}
 TASKS = {"ClassifierAgent": "classify", "GANAgent": "dcgan", "DQNAgent": "dqn", "DrQV2Agent": "drqv2_states",
          "RandomAgent": "random", "RainbowAgent": "der", "SPRAgent": "spr", "PPOAgent": "ppo", "SACAgent": "sac",
-         "TogetherAgent": "together_digits_cartpole"}
+         "TogetherAgent": "digits_cartpole"}
 ENVS = {"dqn": "CartPole-v1", "drqv2_states": "Pendulum-v1", "random": "CartPole-v1", "ppo": "CartPole-v1",
         "sac": "Pendulum-v1"}
 
@@ -114,7 +114,7 @@ def test_agent_satisfies_its_protocol(name: str, workdir):
     task = TASKS[name]
     config = resolve_config(argv=[f"task={task}", "accelerate=true", "device=cpu", "agent.hidden_dim=16"]
                             if task == "drqv2_states" else [f"task={task}", "accelerate=true", "device=cpu"])
-    if task == "together_digits_cartpole":  # the tasks' spec comes from their drivers (Across)
+    if task == "digits_cartpole":  # the tasks' spec comes from their drivers (Across)
         spec = make_driver(config).spec
         config["Agent"] = name
     elif task in ("der", "spr"):
@@ -134,7 +134,7 @@ def test_agent_satisfies_its_protocol(name: str, workdir):
 @pytest.mark.parametrize("name, argv", [("Interactive", ["task=dqn"]), ("OnPolicy", ["task=ppo"]),
                                         ("Supervised", ["task=classify"]),
                                         ("Together", ["task=dqn", "env.task=[CartPole-v1,Acrobot-v1]"]),
-                                        ("Across", ["task=together_digits_cartpole"])])
+                                        ("Across", ["task=digits_cartpole"])])
 def test_driver_satisfies_its_protocol(name: str, argv: list[str], workdir):
     assert signature_problems(DRIVERS[name], Driver) == []
     config = resolve_config(argv=argv)

@@ -37,11 +37,11 @@ CASES = {  # task kind: (command, run directory, the checkpoint step after which
     "together": (["task=dqn", "env.task=[CartPole-v1,Acrobot-v1]", "train_steps=1200", "evaluate_per_steps=400",
                   "evaluate_episodes=2", "log_per_steps=100", "agent.learn_start=200", "batch_size=32",
                   "save_per_steps=200"], "results/Exp/runs/dqn/Classic/CartPole-v1+Acrobot-v1/0", 400),
-    "together-across": (["task=together_digits_cartpole", "train_steps=1000", "evaluate_per_steps=400",
+    "together-across": (["task=digits_cartpole", "train_steps=1000", "evaluate_per_steps=400",
                          "log_per_steps=100", "save_per_steps=200", "together=[{task: classify, Dataset: Digits, "
                          "train_steps: 200, batch_size: 32}, {task: dqn, env.task: CartPole-v1, train_steps: 800, "
                          "agent.learn_start: 200, batch_size: 32, evaluate_episodes: 2}]"],
-                        "results/Exp/runs/together_digits_cartpole/Together/Digits+CartPole-v1/0", 400),
+                        "results/Exp/runs/digits_cartpole/Together/Digits+CartPole-v1/0", 400),
     "drqv2-states": (["task=drqv2_states", "Env=Classic", "env={task: Pendulum-v1}", "train_steps=600",
                       "evaluate_per_steps=0", "evaluate_episodes=1", "log_per_steps=50", "save_per_steps=100",
                       "agent.learn_start=100", "agent.num_expl_steps=100", "agent.hidden_dim=32",

@@ -125,20 +125,20 @@ def test_a_sweep_still_runs_each_task_alone() -> None:
 
 # ---------------------------------------------------------------- tasks of different kinds (together:, share:)
 
-ACROSS = "results/Exp/runs/together_digits_cartpole/Together/Digits+CartPole-v1/0"
+ACROSS = "results/Exp/runs/digits_cartpole/Together/Digits+CartPole-v1/0"
 SPECS = [{"task": "classify", "Dataset": "Digits", "train_steps": 60, "batch_size": 32},
          {"task": "dqn", "env.task": "CartPole-v1", "train_steps": 240, "agent.learn_start": 60, "batch_size": 32,
           "evaluate_episodes": 2}]
 
 
 def test_a_classifier_and_a_dqn_share_one_trunk_in_one_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The worked recipe (task=together_digits_cartpole) from code: one run directory, both tasks trained and
+    """The worked recipe (task=digits_cartpole) from code: one run directory, both tasks trained and
     evaluated, the Trunk one module inside both networks, stepped by both optimisers, stored once in agent.pt."""
     import ML
 
     monkeypatch.setattr(sys, "argv", ["test"])  # ML.launch reads a script's command line
 
-    agent = ML.launch(task="together_digits_cartpole", together=SPECS, train_steps=300, evaluate_per_steps=150,
+    agent = ML.launch(task="digits_cartpole", together=SPECS, train_steps=300, evaluate_per_steps=150,
                       log_per_steps=50, results=str(tmp_path / "results"), threads=1, progress=False)
     run = tmp_path / ACROSS
     info = json.loads((run / "run.json").read_text())
@@ -204,13 +204,13 @@ def test_steps_go_to_the_task_furthest_behind_its_budget() -> None:
 def test_bad_together_specs_are_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                 args: list[str], expected: str) -> None:
     """Refused in ``ML``'s own entry point (in this process: its exit code and stderr as the command's)."""
-    assert cli.main(["task=together_digits_cartpole", *args, f"results={tmp_path / 'results'}"]) == 2
+    assert cli.main(["task=digits_cartpole", *args, f"results={tmp_path / 'results'}"]) == 2
     err = capsys.readouterr().err
     assert expected in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "results").exists()
 
 
 def test_a_bad_share_from_the_command_line_exits_2(tmp_path: Path) -> None:
-    proc = run_ml("task=together_digits_cartpole", "share=[Pool]", cwd=tmp_path, check=False)
+    proc = run_ml("task=digits_cartpole", "share=[Pool]", cwd=tmp_path, check=False)
     assert proc.returncode == 2 and proc.stderr.startswith("ML: error: share: Pool cannot be shared"), proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "results").exists()
