@@ -16,7 +16,7 @@ import pytest
 import ML.agents
 import ML.drivers
 from ML.agents.base import Agent, BaseAgent, DatasetAgent
-from ML.drivers import Driver
+from ML.drivers import Driver, make_driver
 from ML.drivers.interactive import Interactive
 from ML.drivers.supervised import Supervised
 from ML.envs import datasets
@@ -44,7 +44,8 @@ AGENTS = _classes(ML.agents, lambda c: issubclass(c, BaseAgent) and c is not Bas
 DRIVERS = _classes(ML.drivers, lambda c: callable(getattr(c, "step", None)))
 DATASET_AGENTS = {"ClassifierAgent", "GANAgent"}
 TASKS = {"ClassifierAgent": "classify", "GANAgent": "dcgan", "DQNAgent": "dqn", "DrQV2Agent": "drqv2_states",
-         "RandomAgent": "random", "RainbowAgent": "der", "SPRAgent": "spr", "PPOAgent": "ppo", "SACAgent": "sac"}
+         "RandomAgent": "random", "RainbowAgent": "der", "SPRAgent": "spr", "PPOAgent": "ppo", "SACAgent": "sac",
+         "TogetherAgent": "digits_cartpole"}
 ENVS = {"dqn": "CartPole-v1", "drqv2_states": "Pendulum-v1", "random": "CartPole-v1", "ppo": "CartPole-v1",
         "sac": "Pendulum-v1"}
 
@@ -103,7 +104,7 @@ def test_the_checker_rejects_a_mismatched_signature():
 
 def test_every_agent_and_driver_is_listed_here():
     assert set(AGENTS) == set(TASKS), "a new agent: add it to TASKS (and DATASET_AGENTS if it learns from data)"
-    assert set(DRIVERS) == {"Interactive", "OnPolicy", "Supervised", "Together"}
+    assert set(DRIVERS) == {"Interactive", "OnPolicy", "Supervised", "Together", "Across"}
 
 
 @pytest.mark.parametrize("name", sorted(AGENTS))
@@ -113,7 +114,10 @@ def test_agent_satisfies_its_protocol(name: str, workdir):
     task = TASKS[name]
     config = resolve_config(argv=[f"task={task}", "accelerate=true", "device=cpu", "agent.hidden_dim=16"]
                             if task == "drqv2_states" else [f"task={task}", "accelerate=true", "device=cpu"])
-    if task in ("der", "spr"):
+    if task == "digits_cartpole":  # the tasks' spec comes from their drivers (Across)
+        spec = make_driver(config).spec
+        config["Agent"] = name
+    elif task in ("der", "spr"):
         spec = Atari(config.env.game, **{k: v for k, v in config.env.items() if k != "game"}).task_spec
     else:
         spec = Classic(ENVS[task]).task_spec if task in ENVS else datasets.load(config)[2]
@@ -129,10 +133,12 @@ def test_agent_satisfies_its_protocol(name: str, workdir):
 
 @pytest.mark.parametrize("name, argv", [("Interactive", ["task=dqn"]), ("OnPolicy", ["task=ppo"]),
                                         ("Supervised", ["task=classify"]),
-                                        ("Together", ["task=dqn", "env.task=[CartPole-v1,Acrobot-v1]"])])
+                                        ("Together", ["task=dqn", "env.task=[CartPole-v1,Acrobot-v1]"]),
+                                        ("Across", ["task=digits_cartpole"])])
 def test_driver_satisfies_its_protocol(name: str, argv: list[str], workdir):
     assert signature_problems(DRIVERS[name], Driver) == []
-    driver = DRIVERS[name](resolve_config(argv=argv))
+    config = resolve_config(argv=argv)
+    driver = DRIVERS[name](config, make_driver) if name == "Across" else DRIVERS[name](config)
     try:
         assert isinstance(driver, Driver)
         assert isinstance(driver.frames_per_step, int) and driver.episode == 0

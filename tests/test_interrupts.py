@@ -48,6 +48,15 @@ KINDS = {
                "batch_size=32", "device=cpu"], "Exp/runs/drqv2_states/Classic/Pendulum-v1/0",
               [("step@30:KILL", -9), ("step@50:TERM", 143), ("new_column@1:INT", 130), ("flush@1:KILL", -9),
                ("evaluate@1:INT", 130), ("eval_row@1:KILL", -9)]),
+    # tasks of two kinds sharing a Trunk: a stop in the second task's evaluation (its first progress tick, after
+    # the DQN's 3 episodes) puts back the first's evaluation count and the DQN's generator (eval_eps > 0)
+    "together-across": (["task=digits_cartpole", "train_steps=400", "evaluate_per_steps=200",
+                         "log_per_steps=50", "save_per_steps=100", "together=[{task: dqn, train_steps: 300, "
+                         "agent.learn_start: 60, agent.eval_eps: 0.2, batch_size: 32, evaluate_episodes: 3}, "
+                         "{task: classify, train_steps: 100, batch_size: 32}]"],
+                        "Exp/runs/digits_cartpole/Together/CartPole-v1+Digits/0",
+                        [("step@40:INT", 130), ("evaluate@4:TERM", 143), ("checkpoint@1:KILL", -9),
+                         ("eval_row@1:INT", 130), ("train_row@2:KILL", -9)]),
     "gan": (["task=dcgan", "train_steps=200", "evaluate_per_steps=120", "log_per_steps=20", "save_per_steps=40",
              "batch_size=16", "agent.eval_samples=64", "agent.grid=4", "model.channels=8",
              "discriminator.channels=8"], "Exp/runs/dcgan/Generate/Digits/0",

@@ -37,6 +37,11 @@ CASES = {  # task kind: (command, run directory, the checkpoint step after which
     "together": (["task=dqn", "env.task=[CartPole-v1,Acrobot-v1]", "train_steps=1200", "evaluate_per_steps=400",
                   "evaluate_episodes=2", "log_per_steps=100", "agent.learn_start=200", "batch_size=32",
                   "save_per_steps=200"], "results/Exp/runs/dqn/Classic/CartPole-v1+Acrobot-v1/0", 400),
+    "together-across": (["task=digits_cartpole", "train_steps=1000", "evaluate_per_steps=400",
+                         "log_per_steps=100", "save_per_steps=200", "together=[{task: classify, Dataset: Digits, "
+                         "train_steps: 200, batch_size: 32}, {task: dqn, env.task: CartPole-v1, train_steps: 800, "
+                         "agent.learn_start: 200, batch_size: 32, evaluate_episodes: 2}]"],
+                        "results/Exp/runs/digits_cartpole/Together/Digits+CartPole-v1/0", 400),
     "drqv2-states": (["task=drqv2_states", "Env=Classic", "env={task: Pendulum-v1}", "train_steps=600",
                       "evaluate_per_steps=0", "evaluate_episodes=1", "log_per_steps=50", "save_per_steps=100",
                       "agent.learn_start=100", "agent.num_expl_steps=100", "agent.hidden_dim=32",
@@ -91,8 +96,8 @@ def kill_after_checkpoint(cwd: Path, args: list[str], run: Path, sig: int, at_le
 def assert_same_run(run: Path, whole: Path) -> None:
     assert table(run / "eval.csv") == table(whole / "eval.csv")
     assert table(run / "train.csv") == table(whole / "train.csv")
-    if (whole / "replay.h5").exists():
-        with h5py.File(run / "replay.h5") as a, h5py.File(whole / "replay.h5") as b:
+    for replay in sorted(whole.rglob("replay*.h5")):  # each game's or task's (together: <task>/replay.h5)
+        with h5py.File(run / replay.relative_to(whole)) as a, h5py.File(replay) as b:
             for name in ("obs", "action", "reward", "episodes"):
                 np.testing.assert_array_equal(a[name][()], b[name][()])
     assert json.loads((run / "run.json").read_text())["status"] == "complete"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 import signal
+import sys
 from pathlib import Path
 
 import h5py
@@ -120,3 +121,98 @@ def test_a_sweep_still_runs_each_task_alone() -> None:
     assert cli.expand(["-m", "task=dqn", "env.task=CartPole-v1,Acrobot-v1"]) == [
         ["task=dqn", "env.task=CartPole-v1"], ["task=dqn", "env.task=Acrobot-v1"]]
     assert cli.expand(["-m", TASKS, "seed=0,1"]) == [[TASKS, "seed=0"], [TASKS, "seed=1"]]
+
+
+# ---------------------------------------------------------------- tasks of different kinds (together:, share:)
+
+ACROSS = "results/Exp/runs/digits_cartpole/Together/Digits+CartPole-v1/0"
+SPECS = [{"task": "classify", "Dataset": "Digits", "train_steps": 60, "batch_size": 32},
+         {"task": "dqn", "env.task": "CartPole-v1", "train_steps": 240, "agent.learn_start": 60, "batch_size": 32,
+          "evaluate_episodes": 2}]
+
+
+def test_a_classifier_and_a_dqn_share_one_trunk_in_one_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worked recipe (task=digits_cartpole) from code: one run directory, both tasks trained and
+    evaluated, the Trunk one module inside both networks, stepped by both optimisers, stored once in agent.pt."""
+    import ML
+
+    monkeypatch.setattr(sys, "argv", ["test"])  # ML.launch reads a script's command line
+
+    agent = ML.launch(task="digits_cartpole", together=SPECS, train_steps=300, evaluate_per_steps=150,
+                      log_per_steps=50, results=str(tmp_path / "results"), threads=1, progress=False)
+    run = tmp_path / ACROSS
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"] == "complete" and info["suite"] == "Together"
+    together = info["env"]["together"]
+    assert together["shared"] == ["Trunk"] and [t["train_steps"] for t in together["tasks"]] == [60, 240]
+    assert [(t["label"], t["recipe"]) for t in together["tasks"]] == [("Digits", "classify"), ("CartPole-v1", "dqn")]
+    evals = read_rows(run / "eval.csv")[1]
+    assert [int(r["step"]) for r in evals] == [0, 150, 300]
+    for row in evals:
+        digits, cart = float(row["score.Digits"]), float(row["score.CartPole-v1"])
+        assert 0 <= digits <= 1 and cart >= 8 and float(row["score"]) == pytest.approx((digits + cart) / 2, rel=1e-4)
+    assert float(evals[-1]["score.Digits"]) > 0.5  # 60 steps: Digits learns through the shared Trunk
+    trained = {k for r in read_rows(run / "train.csv")[1] for k, v in r.items() if v not in ("", None)}
+    assert {"loss.Digits", "accuracy.Digits", "loss.CartPole-v1", "episode_return.CartPole-v1"} <= trained
+    assert (run / "CartPole-v1" / "replay.h5").is_file() and list(run.glob("*.pt")) == [run / "agent.pt"]
+
+    trunk = agent.shared["Trunk"]
+    classifier, dqn = agent.tasks
+    assert any(m is trunk for m in classifier.net.modules()) and any(m is trunk for m in dqn.q.modules())
+    for optim in (classifier.optim, dqn.optim):  # each task's optimiser steps the shared part, moments its own
+        stepped = [p for group in optim.param_groups for p in group["params"] if p in optim.state]
+        assert any(p is trunk.net[1].weight for p in stepped)
+    assert classifier.optim.state[trunk.net[1].weight]["exp_avg"].data_ptr() != \
+        dqn.optim.state[trunk.net[1].weight]["exp_avg"].data_ptr()
+    module = torch.load(run / "agent.pt", weights_only=True)["agent"]["state"]["module"]
+    copies = {k: v for k, v in module.items() if v.shape == trunk.net[1].weight.shape and ".target." not in k
+              and torch.equal(v, trunk.net[1].weight.detach())}
+    assert len(copies) == 3 and len({v.untyped_storage().data_ptr() for v in copies.values()}) == 1  # once
+    loaded = ML.load_agent(str(run))  # rebuilt from agent.pt alone: every task's agent, the Trunk shared again
+    assert any(m is loaded.shared["Trunk"] for m in loaded.tasks[1].q.modules())
+    x = torch.zeros(3, 1, 8, 8)
+    torch.testing.assert_close(loaded.tasks[0](x), classifier(x))
+
+
+def test_steps_go_to_the_task_furthest_behind_its_budget() -> None:
+    from ML.drivers.across import turn
+
+    def order(budgets: list[int]) -> list[int]:
+        steps, out = [0] * len(budgets), []
+        for _ in range(sum(budgets)):
+            out.append(turn(budgets, steps))
+            steps[out[-1]] += 1
+        return out
+
+    assert order([3, 3]) == [0, 1, 0, 1, 0, 1]  # equal budgets: round-robin by step
+    assert order([2, 6]) == [0, 1, 1, 1, 0, 1, 1, 1]  # in proportion
+    assert order([1, 2, 1]) == [0, 1, 2, 1]
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["share=[Foo]"], "share: Foo is not a part"),
+    (["share=[Model]"], "Model cannot be shared across tasks"),
+    (["share=[Eyes]", "Trunk=null", "trunk={}"], "share: [Eyes] needs every task's observations of one shape"),
+    (["together=[{task: classify, train_steps: 5}, {task: ppo, train_steps: 5}]", "train_steps=10"],
+     "share: Trunk is not built by together[1]'s agent PPOAgent"),
+    (["together=[{task: classify, train_steps: 5}, {task: dqn, train_steps: 6}]", "train_steps=10"],
+     "add up to the run's train_steps=10"),
+    (["together=[{task: classify}]"], "give two or more task specs"),
+    (["together=[{task: classify, train_steps: 5, vlog: true}, {task: dqn, train_steps: 5}]", "train_steps=10"],
+     "vlog=true would be ignored: no part of this task (the supervised driver"),
+    (["together=[{task: classify, seed: 3}, {task: dqn}]"], "together[0] sets seed, a setting of the whole run"),
+    (["Env=Classic"], "Env=Classic is set for the whole run, but with together: each task has its own"),
+])
+def test_bad_together_specs_are_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                args: list[str], expected: str) -> None:
+    """Refused in ``ML``'s own entry point (in this process: its exit code and stderr as the command's)."""
+    assert cli.main(["task=digits_cartpole", *args, f"results={tmp_path / 'results'}"]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "results").exists()
+
+
+def test_a_bad_share_from_the_command_line_exits_2(tmp_path: Path) -> None:
+    proc = run_ml("task=digits_cartpole", "share=[Pool]", cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and proc.stderr.startswith("ML: error: share: Pool cannot be shared"), proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "results").exists()

@@ -100,6 +100,11 @@ def readers(key: str) -> list[str]:
 def check(config: Mapping[str, Any]) -> None:
     """UserError (one line) for the first key ``config`` sets that no part of its task reads; the agent's own
     refusals first (``ML.agents.reads.check``: an argument it does not take, a part it does not build)."""
+    if driver_kind(config) == "across":  # each task's spec is checked as that task's own run
+        from ML.hyperparams.together import resolved
+
+        for sub in resolved(config):
+            check(sub)
     agent = _agent(config)
     if agent is not None:
         reads.check(agent, config)

@@ -71,7 +71,10 @@ def run_directory(run: RunSettings, ident: dict[str, Any]) -> Path:
 
 def default_agent(spec: Any) -> str:
     """The agent when none is named (``ML Dataset=CIFAR10 Model=Run.model``): by the kind of task —
-    a classifier for labelled data, DQN for discrete actions, DrQ-v2 for continuous ones."""
+    a classifier for labelled data, DQN for discrete actions, DrQ-v2 for continuous ones; tasks of a
+    ``together:`` run, one agent each around their shared parts (``TogetherAgent``)."""
+    if spec.suite == "Together":
+        return "TogetherAgent"
     if spec.num_classes:
         return "ClassifierAgent"
     return "DQNAgent" if spec.discrete else "DrQV2Agent"
@@ -267,7 +270,8 @@ def _train_in(run_dir: Path, config: Config, command: list[str], driver: Any, ag
     info = RunInfo(run_dir / "run.json", ident, config, env_info, command, previous)
     info.data.update(resume_exactness(config, spec, previous, state if resume else None))
     info.data["threads"] = chosen
-    info.data["protocol"] = protocol_card(config, spec, agent, driver.frames_per_step)  # comparability (ML.runinfo)
+    info.data["protocol"] = (protocol_card(config, spec, agent, driver.frames_per_step)  # comparability (ML.runinfo)
+                             if spec.suite != "Together" else None)  # together: each task's recipe (env.together)
     info.data["lock"] = record["lock"]  # one writer (ML.runlock), or why not
     logs = {name: CSVLog(run_dir / name, state.logs.get(name) if resume else None) for name in LOGS}
     eval_log, train_log = tracking.track(config, info, logs["eval.csv"], logs["train.csv"])  # wandb=true

@@ -15,6 +15,14 @@ from ML.blocks.network import body_config, build_network
 ABSENT = -1e9
 
 
+def project(in_shape: Any, width: int = 64) -> nn.Sequential:
+    """One task's own way into a shared Trunk (``together:`` with ``share: [Trunk]``): its features, whatever
+    their shape (Digits' 64 pixels, CartPole's 4 numbers, a CNN's feature map), flattened and mapped by a
+    ``Linear`` and ``ReLU`` to ``width``, the one input size the shared Trunk is built for. A plain
+    ``Sequential``, so a DQN still acts through ``NumpyMLP``."""
+    return nn.Sequential(nn.Flatten(1), nn.Linear(math.prod(in_shape), int(width)), nn.ReLU())
+
+
 class PerTask(nn.Module):
     """Observations are ``[task index, the task's observation, zero padding]`` (``ML.drivers.together``).
 

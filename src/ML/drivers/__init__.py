@@ -57,9 +57,12 @@ def on_policy(config: Any) -> bool:
 
 
 def driver_kind(config: Any) -> str | None:
-    """The driver a config trains with, without building it: ``together`` when ``env.task`` is a list,
+    """The driver a config trains with, without building it: ``across`` with ``together:`` (each task its own
+    driver), ``together`` when ``env.task`` is a list,
     ``on-policy`` for an on-policy agent, else ``interactive`` when ``Env`` is set; ``supervised`` when
     ``Dataset`` is; None when neither is."""
+    if config.get("together"):
+        return "across"
     if config.get("Env") is not None:
         if isinstance((config.get("env") or {}).get("task"), (list, tuple)):  # several tasks, one agent
             return "together"
@@ -69,10 +72,14 @@ def driver_kind(config: Any) -> str | None:
 
 def make_driver(config: Any) -> Driver:
     """Interactive (OnPolicy for an on-policy agent; Together when ``env.task`` is a list) when ``Env`` is set,
-    Supervised when ``Dataset`` is; one must be."""
+    Supervised when ``Dataset`` is; one must be. ``Across`` (each task's own of these) with ``together:``."""
     from ML.errors import UserError
 
     kind = driver_kind(config)
+    if kind == "across":  # tasks of any kinds, each its own driver (docs/together.md)
+        from ML.drivers.across import Across
+
+        return Across(config, make_driver)
     if kind == "together":
         from ML.drivers.together import Together
 

@@ -16,7 +16,8 @@ from ML.envs.base import EnvSettings
 from ML.envs.datasets import DatasetSettings
 from ML.settings import Settings
 
-__all__ = ["DRIVERS", "EvaluationSettings", "InteractiveSettings", "ReplaySettings", "SupervisedSettings"]
+__all__ = ["DRIVERS", "AcrossSettings", "EvaluationSettings", "InteractiveSettings", "ReplaySettings",
+           "SupervisedSettings"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,10 +54,21 @@ class SupervisedSettings(Settings):
     batch_size: int     # samples per update (per rank under data-parallel training)
 
 
+@dataclasses.dataclass(frozen=True)
+class AcrossSettings(Settings):
+    """Tasks of any kinds in one run (``ML.hyperparams.together``, ``ML.drivers.across``); each task's own
+    settings live in its spec and are checked as that task's run would be."""
+
+    together: list[Any] | None      # the task specs: a recipe name and its overrides each
+    share: list[str] | None         # the parts built once and handed to every task's agent
+    share_width: int                # with a shared Trunk: the features each task projects its inputs to
+
+
 #: every settings class each driver reads (its name as ``ML.drivers.driver_kind`` gives it)
 DRIVERS: dict[str, tuple[type[Settings], ...]] = {
     "interactive": (EnvSettings, EvaluationSettings, ReplaySettings, InteractiveSettings),
     "on-policy": (EnvSettings, EvaluationSettings),
     "together": (EnvSettings, EvaluationSettings, ReplaySettings),
     "supervised": (DatasetSettings, SupervisedSettings),
+    "across": (AcrossSettings,),
 }

@@ -17,10 +17,10 @@ import numpy as np
 
 from ML import stops
 from ML.collectors import episode_seed
-from ML.collectors.evaluation import _silent
-from ML.envs.base import TaskSpec, evaluation_episodes
+from ML.collectors.evaluation import Evaluator
+from ML.envs.base import TaskSpec
 from ML.errors import UserError
-from ML.hyperparams import instantiate
+from ML.hyperparams import Config, instantiate
 from ML.hyperparams.instantiate import offer
 from ML.replay_streams import Streams
 
@@ -50,13 +50,14 @@ class Together:
         self.seed = int(config.seed)
         self.tasks = list(config.env.task)
         _refuse(config, self.tasks)
-        self.envs, self.eval_envs = [], []
+        self.envs, self.evaluators = [], []
         for task in self.tasks:
             args = {**dict(config.env), "task": task}
-            self.eval_envs.append(instantiate(config.Env, offer(config.Env, args, seed=self.seed, evaluation=True),
-                                              label="Env"))
+            evaluation = instantiate(config.Env, offer(config.Env, args, seed=self.seed, evaluation=True),
+                                     label="Env")
             self.envs.append(instantiate(config.Env, offer(config.Env, args, seed=self.seed, evaluation=False),
                                          label="Env"))
+            self.evaluators.append(Evaluator(Config({**config, "env": args}), evaluation, self.envs[-1].task_spec))
         specs = [env.task_spec for env in self.envs]
         self.specs = specs
         for spec in specs:
@@ -74,7 +75,6 @@ class Together:
                                  "budget": "train_steps in all, tasks in turn one episode each"}})
         self.frames_per_step = 1
         self.episode = 0
-        self.evaluations = 0
         self.current = 0
         self.replay: Any = None
         self._return, self._length = 0.0, 0
@@ -93,7 +93,8 @@ class Together:
                               (), np.int64, load=bool(resume or self.config.replay.load), seed=self.seed,
                               states=state.get("replay"), equal=True)
         self.episode = state.get("episode", 0)
-        self.evaluations = state.get("evaluations", 0)
+        for evaluator in self.evaluators:
+            evaluator.open(run_dir, state.get("evaluations", 0))
         self.current = state.get("current", 0)
         self._reset()
         for action in state.get("actions", ()):  # rebuild the unfinished (seeded) episode, as Interactive does
@@ -131,41 +132,55 @@ class Together:
 
     def evaluate(self, agent: Any, step: int, progress: Callable[[int, int], None] | None = None
                  ) -> dict[str, float]:
-        """Greedy episodes on every task's eval env; ``score`` is the mean of the tasks' mean returns and
-        ``score.<task>`` each task's (eval.csv's columns)."""
-        episodes = evaluation_episodes(self.config, {}, last=step >= int(self.config.train_steps))
-        tick = progress or _silent
+        """Every task's ``Evaluator`` in turn, the agent seeing that task's observations tagged and padded;
+        ``score`` is the mean of the tasks' mean returns and ``score.<task>`` each task's (eval.csv's columns).
+        A stop in task ``i``'s episodes leaves every count as it was: a resume evaluates them all again."""
         row: dict[str, float] = {}
-        agent.eval()
+        count = len(self.tasks)
+        done = 0
         try:
-            with stops.abortable():
-                for i, (task, env) in enumerate(zip(self.tasks, self.eval_envs, strict=True)):
-                    returns = []
-                    for e in range(episodes):
-                        obs, _ = env.reset(seed=episode_seed(self.seed, 1, self.evaluations, e))
-                        done, total = False, 0.0
-                        while not done:
-                            obs, reward, terminated, truncated, _ = env.step(
-                                agent.act(self._pad(i, obs), step, eval_mode=True))
-                            total += float(reward)
-                            done = terminated or truncated
-                        returns.append(total)
-                        tick(i * episodes + e + 1, episodes * len(self.tasks))
-                    row[f"score.{task}"] = float(np.mean(returns)) if returns else float("nan")
-        finally:
-            agent.train()
-        self.evaluations += 1
-        return {"score": float(np.mean(list(row.values()))), "episodes": episodes, **row}
+            for i, (task, evaluator) in enumerate(zip(self.tasks, self.evaluators, strict=True)):
+                def tick(finished: int, total: int, i: int = i) -> None:
+                    if progress is not None:
+                        progress(i * total + finished, count * total)
+
+                values = evaluator.evaluate(Tagged(agent, i, self._pad), step, progress=tick)
+                done += 1
+                row[f"score.{task}"] = values["score"]
+        except stops.Stop:
+            for evaluator in self.evaluators[:done]:
+                evaluator.evaluations -= 1
+            raise
+        return {"score": float(np.mean(list(row.values()))), "episodes": values["episodes"], **row}
 
     def before_checkpoint(self) -> None:
         """Nothing in flight: the tasks step in this process."""
 
     def state(self) -> dict[str, Any]:
-        return {"episode": self.episode, "evaluations": self.evaluations, "current": self.current,
+        return {"episode": self.episode, "evaluations": self.evaluators[0].evaluations, "current": self.current,
                 "actions": list(self._actions), "replay": self.replay.state()}
 
     def close(self, keep: bool) -> None:
         if self.replay is not None:
             self.replay.close(keep=keep)
-        for env in self.envs + self.eval_envs:
+        for env in self.envs:
             env.close()
+        for evaluator in self.evaluators:
+            evaluator.close()
+
+
+class Tagged:
+    """The agent as one task's ``Evaluator`` sees it: that task's observations reach it tagged with the task's
+    index and padded (``[i, obs, zeros]``), as every observation of a together run does."""
+
+    def __init__(self, agent: Any, task: int, pad: Callable[[int, np.ndarray], np.ndarray]):
+        self.agent, self.task, self.pad = agent, task, pad
+
+    def act(self, obs: np.ndarray, step: int, eval_mode: bool = False) -> Any:
+        return self.agent.act(self.pad(self.task, obs), step, eval_mode=eval_mode)
+
+    def eval(self) -> Any:
+        return self.agent.eval()
+
+    def train(self, mode: bool = True) -> Any:
+        return self.agent.train(mode)

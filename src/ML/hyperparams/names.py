@@ -62,6 +62,7 @@ BUILTINS: dict[str, str] = {
     "PPOAgent": "ML.agents.ppo:PPOAgent",
     "SACAgent": "ML.agents.sac:SACAgent",
     "GANAgent": "ML.agents.gan:GANAgent",
+    "TogetherAgent": "ML.agents.together:TogetherAgent",
     "DCGAN": "ML.agents.gan:GANAgent",
     # optimisers
     "Adam": "torch.optim:Adam",

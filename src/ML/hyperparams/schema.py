@@ -125,6 +125,10 @@ def Section(fields: dict[str, Kind]) -> Kind:
     return Kind("a mapping of key: value", lambda: _typed(fields), fields)
 
 
+# together: a list of task specs (each a recipe name and overrides); share: a list of part names
+Tasks = Kind("a list of task specs, each a mapping (e.g. [{task: classify}, {task: dqn}])",
+             lambda: _core().list_schema(_core().dict_schema(strict=True)))
+Names = Kind("a list of part names (e.g. [Trunk])", lambda: _core().list_schema(Str.build()))
 LOAD = Either(Bool, Str, description="true, false, a path or words naming a run")
 TYPES: dict[str, Kind] = {
     "task": Null(Str), "experiment": Str, "seed": Int(), "results": Str, "run_dir": Null(Str),
@@ -141,6 +145,7 @@ TYPES: dict[str, Kind] = {
     "offline": Bool, "stream": Bool, "env_process": Bool, "overwrite": Bool, "trust_code": Bool,
     "evaluate_episodes_final": Null(Int(gt=0)),
     "evaluate_envs": Int(gt=0),
+    "together": Null(Tasks), "share": Null(Names), "share_width": Int(gt=0),
     "replay": Section({"save": Bool, "load": Bool, "capacity": Int(gt=0)}),
 }
 
