@@ -52,10 +52,11 @@ class Browser:
             for target, fd in zip((3, 4), high, strict=True):
                 os.dup2(fd, target)  # inheritable: Chromium keeps it across exec
 
-        # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start; the page is our own file
+        # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start (the page is our own file);
+        # --disable-dev-shm-usage: a container's small /dev/shm would crash its renderer
         with log.open("wb") as output:
             self.proc = subprocess.Popen(
-                [executable, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                [executable, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
                  "--remote-debugging-pipe", f"--user-data-dir={profile}", "about:blank"],
                 stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, close_fds=False,
                 preexec_fn=on_3_and_4)
@@ -164,6 +165,7 @@ def test_the_report_first_screen_shows_the_verdict_and_the_figure(tmp_path: Path
         browser.close()
 
     where = f"(the first screen: {shot}; Chromium's log: {tmp_path / 'chromium.log'})"
+    assert seen, f"the report did not render {where}"
     assert (seen["width"], seen["height"]) == (WIDTH, HEIGHT), where
     for name in ("verdicts", "verdict", "headline"):
         text = seen[name]
