@@ -99,8 +99,8 @@ def compare(recipe: str, repeats: int) -> dict:
 def report(recipe: str, load: str, result: dict) -> None:
     """One line; ``load`` also shows the 1-minute load average at its end (other users' work included)."""
     load = f"{load} (load {os.getloadavg()[0]:.1f})"
-    fixed = "  ".join(f"{t}: {r:.1f}" for t, r in result["rates"].items() if t is not None)
-    print(f"{recipe:9s} {load:16s} steps/s  fixed {fixed}  |  default {result['rates'][None]:.1f} "
+    fixed = "  ".join(f"{t}: {r:.3g}" for t, r in result["rates"].items() if t is not None)
+    print(f"{recipe:9s} {load:16s} steps/s  fixed {fixed}  |  default {result['rates'][None]:.3g} "
           f"({result['chosen']['threads']}, {result['chosen']['why']})  |  best fixed ({result['best']}) / "
           f"default = {result['ratio']:.2f}"
           + ("" if result["ratio_same"] is None
