@@ -4,7 +4,7 @@ PY      := .venv/bin/python
 CORES   ?= 2
 STAMP   := .venv/.installed
 
-.PHONY: run test test-slurm lint docs bench clean
+.PHONY: run test test-slurm test-report lint docs bench clean
 
 $(STAMP): requirements.txt pyproject.toml
 	python3 -m venv .venv
@@ -16,7 +16,7 @@ run: $(STAMP)
 	MUJOCO_GL=$${MUJOCO_GL:-egl} .venv/bin/snakemake --cores $(CORES) --workflow-profile workflow/profiles/default
 
 test: $(STAMP)
-	MUJOCO_GL=$${MUJOCO_GL:-egl} $(PY) -m pytest -q -m "not slurm"
+	MUJOCO_GL=$${MUJOCO_GL:-egl} $(PY) -m pytest -q -m "not slurm and not browser"
 
 # The pipeline on a real single-node SLURM cluster (tests/cluster/slurm.sh: root installs and starts it; without
 # root the tests skip with the reason, in CI they fail). The cluster is stopped afterwards if this started it.
@@ -25,6 +25,12 @@ test-slurm: $(STAMP)
 	  tests/cluster/slurm.sh start && started=1; fi; \
 	MUJOCO_GL=$${MUJOCO_GL:-egl} $(PY) -m pytest -q -m slurm tests/test_slurm.py; rc=$$?; \
 	if [ -n "$$started" ]; then tests/cluster/slurm.sh stop; fi; exit $$rc
+
+# The report's first screen in headless Chromium (tests/test_browser_report.py); as root, Debian's chromium is
+# installed first when none is on PATH (tests/browser/chromium.sh). Without one the test skips, in CI it fails.
+test-report: $(STAMP)
+	@if [ "$$(id -u)" = 0 ]; then tests/browser/chromium.sh install; fi
+	MUJOCO_GL=$${MUJOCO_GL:-egl} $(PY) -m pytest -q -m browser tests/test_browser_report.py
 
 lint: $(STAMP)
 	.venv/bin/ruff check src tests benchmarks

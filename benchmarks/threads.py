@@ -9,10 +9,13 @@ train.csv's ``time`` column (start-up and evaluation excluded): DQN on CartPole-
 learning from step 1000), Digits classification (updates 100-1000), DrQ-v2 from pixels on DMC
 cartpole_balance (batch 256, 10 learning steps (5 updates) after 10 random ones, device cpu).
 
-Busy: one CPU-burning process per core runs in the background while the busy half is measured (a shared
-machine where every core has other work). Prints, per recipe and load, each setting's steps/s, the
-default's choice, and the ratio best fixed / default (the target: at most 1.3), and best fixed / the chosen
-count run as a fixed setting (the same work: what differs between the two is the machine's noise).
+Busy: the script makes that load itself: one CPU-burning process (``burn``: a busy loop) per core runs in the
+background while the busy half is measured (a shared machine where every core has other work); both halves
+are measured in one run. Idle means no other work: ``uptime`` is printed before each half, and an idle half
+measured under load (1-minute load average above 0.5) says so, to be rerun on a quiet machine (--idle-only).
+Prints, per recipe and load, each setting's steps/s, the default's choice, and the ratio best fixed / default
+(the target: at most 1.3), and best fixed / the chosen count run as a fixed setting (the same work: what
+differs between the two is the machine's noise).
 """
 
 from __future__ import annotations
@@ -66,6 +69,11 @@ def measure(recipe: str, threads: int | None) -> tuple[float, dict]:
     return (end - start) / (rows[end] - rows[start]), chosen
 
 
+def uptime() -> str:
+    """``uptime``'s line (the load averages: other users' work included)."""
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
 def burn() -> None:
     while True:
         pass
@@ -91,8 +99,8 @@ def compare(recipe: str, repeats: int) -> dict:
 def report(recipe: str, load: str, result: dict) -> None:
     """One line; ``load`` also shows the 1-minute load average at its end (other users' work included)."""
     load = f"{load} (load {os.getloadavg()[0]:.1f})"
-    fixed = "  ".join(f"{t}: {r:.1f}" for t, r in result["rates"].items() if t is not None)
-    print(f"{recipe:9s} {load:16s} steps/s  fixed {fixed}  |  default {result['rates'][None]:.1f} "
+    fixed = "  ".join(f"{t}: {r:.3g}" for t, r in result["rates"].items() if t is not None)
+    print(f"{recipe:9s} {load:16s} steps/s  fixed {fixed}  |  default {result['rates'][None]:.3g} "
           f"({result['chosen']['threads']}, {result['chosen']['why']})  |  best fixed ({result['best']}) / "
           f"default = {result['ratio']:.2f}"
           + ("" if result["ratio_same"] is None
@@ -107,10 +115,14 @@ def main() -> None:
     parser.add_argument("--idle-only", action="store_true")
     parser.add_argument("--busy-only", action="store_true")
     args = parser.parse_args()
-    print(f"{cores()} cores; load average {os.getloadavg()[0]:.2f} before the idle half", flush=True)
+    print(f"{cores()} cores", flush=True)
     worst = 1.0
     for recipe in args.recipes:
         if not args.busy_only:
+            print(f"idle half: {uptime()}", flush=True)
+            if os.getloadavg()[0] > 0.5:
+                print("  note: the machine is not idle (other work is running): rerun these idle rows on a quiet "
+                      "machine (--idle-only)", flush=True)
             result = compare(recipe, args.repeats)
             report(recipe, "idle", result)
             worst = max(worst, result["ratio"])
@@ -119,6 +131,7 @@ def main() -> None:
             for b in burners:
                 b.start()
             time.sleep(1.0)
+            print(f"busy half (+ {len(burners)} burners): {uptime()}", flush=True)
             try:
                 result = compare(recipe, args.repeats)
             finally:
@@ -127,7 +140,7 @@ def main() -> None:
                     b.join()
             report(recipe, "busy", result)
             worst = max(worst, result["ratio"])
-    print(f"worst best-fixed / default: {worst:.2f} (target <= 1.3)")
+    print(f"worst best-fixed / default: {worst:.2f} (target <= 1.3); at the end: {uptime()}")
 
 
 if __name__ == "__main__":

@@ -1,16 +1,11 @@
-"""CSV logs that survive a kill (rows appended whole and flushed), and a progress bar with ETA."""
+"""CSV logs that survive a kill (rows appended whole and flushed)."""
 
 from __future__ import annotations
 
 import csv
 import io
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-
-from tqdm import tqdm
 
 from ML import stops
 from ML.fileio import write_text
@@ -81,50 +76,3 @@ class CSVLog:
 
 def _format(value: Any) -> Any:
     return f"{value:.6g}" if isinstance(value, float) else value
-
-
-class Progress:
-    """A tqdm bar (rate and ETA) on a terminal; plain log lines otherwise."""
-
-    def __init__(self, total: int, initial: int, enabled: Any = "auto", desc: str = ""):
-        self.interactive = sys.stderr.isatty() if enabled == "auto" else bool(enabled)
-        self.bar = tqdm(total=total, initial=initial, desc=desc, unit="step", dynamic_ncols=True,
-                        smoothing=0.1) if self.interactive else None
-        self.shown = initial
-
-    @contextmanager
-    def evaluation(self, step: int) -> Iterator[Callable[[int, int], None]]:
-        """A second bar while an evaluation runs: ``tick(done, total)`` episodes (or 1 of 1 for a dataset),
-        with rate and ETA, gone when it ends; silent where the training bar is."""
-        bar: tqdm | None = None
-
-        def tick(done: int, total: int) -> None:
-            nonlocal bar
-            if bar is None and self.interactive:
-                bar = tqdm(total=total, desc=f"eval  step {step}", unit="episode", dynamic_ncols=True,
-                           leave=False, position=1 if self.bar is not None else 0)
-            if bar is not None:
-                bar.update(done - bar.n)
-                if done == total:
-                    bar.refresh()  # the last count is drawn even within tqdm's minimum interval
-
-        try:
-            yield tick
-        finally:
-            if bar is not None:
-                bar.close()
-
-    def update(self, step: int) -> None:
-        if self.bar is not None:
-            self.bar.update(step - self.shown)
-            self.shown = step
-
-    def write(self, line: str) -> None:
-        if self.bar is not None:
-            self.bar.write(line)
-        else:
-            print(line, flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()

@@ -9,7 +9,8 @@
 Keys: experiment(s), task (a recipe), suite, results (root, default results), reps, seed, ci (bootstrap),
 window (final score: last fraction of each run, default 0.1), rescore (default true: gather the run
 directories again), baselines (measure missing classic-control random baselines: true/false), out (one
-experiment: the folder for its tables, plots/ and summary, default results/<experiment>).
+experiment: the folder for its tables, plots/ and summary, default results/<experiment>), progress (runs read,
+with ETA: auto, a bar on a terminal and otherwise a line every 30 s; true; false).
 The same modules serve the pipeline's rules (ML.benchmarking.*).
 """
 
@@ -30,6 +31,7 @@ from ML.fileio import read_json
 DEFAULTS: dict[str, Any] = {
     "experiment": None, "experiments": None, "task": None, "suite": None, "results": "results",
     "reps": 2000, "seed": 0, "ci": 0.95, "window": 0.1, "rescore": True, "baselines": True, "out": None,
+    "progress": "auto",
 }
 
 
@@ -57,6 +59,8 @@ def parse(argv: list[str]) -> dict[str, Any]:
         options["experiments"] = [options["experiments"]]
     if not isinstance(options["window"], (int, float)) or not 0 <= options["window"] <= 1:
         raise UserError(f"window must be a number in [0, 1], not {options['window']!r}")
+    if options["progress"] not in ("auto", True, False):
+        raise UserError(f"progress must be auto, true or false, not {options['progress']!r}")
     for key in ("reps", "seed"):
         if not isinstance(options[key], int) or options[key] < (1 if key == "reps" else 0):
             raise UserError(f"{key} must be an integer ≥ {1 if key == 'reps' else 0}, not {options[key]!r}")
@@ -119,7 +123,7 @@ def run(options: dict[str, Any]) -> list[Path]:
                                 "or point results= at the folder that holds them)")
             if options["baselines"]:
                 _measure_missing(runs, results / "baselines")
-            frames.append(scores.gather(runs, results / "baselines", name))
+            frames.append(scores.gather(runs, results / "baselines", name, progress=options["progress"]))
             statuses = {cells.run_json_of(p): p for p in (results / name).glob(layout.STATUS_GLOB)}
             cell_tables.append(cells.table(sorted(set(runs) | set(statuses)), statuses))
         frame = pd.concat(frames, ignore_index=True)

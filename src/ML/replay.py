@@ -14,6 +14,7 @@ import torch
 
 from ML import stops
 from ML.errors import UserError
+from ML.progress import counting
 from ML.sumtree import SumTree
 
 FORMAT = "unifiedml-replay"
@@ -23,6 +24,7 @@ COLUMNS = ("obs", "action", "reward", "terminal", "valid")
 RUNNING, TERMINATED, TRUNCATED = 0, 1, 2
 _FLUSH_FRAMES = 4096     # write to replay.h5 once this many frames of complete episodes wait
 _FLUSH_SECONDS = 30.0    # or this long after the last write
+_LOAD_BYTES = 64 << 20   # loading reads about this much observation data at a time (a step of its progress)
 
 
 def _open_for_append(path: Path) -> h5py.File:
@@ -91,12 +93,14 @@ class Replay:
             sampler's RNG restored.
         zero_pad: stack positions before an episode's first frame are zeros instead of that frame, as the
             environment's own stacks then start (``Atari(starts="dopamine")``: dopamine's agents and replay).
+        progress: how loading shows its progress (frames loaded of the total, rate, ETA): ``ML.progress.mode``'s
+            auto / true / false; ``None``: the run's ``progress=``.
     """
 
     def __init__(self, path: Path | str | None, capacity: int, obs_shape: Any, obs_dtype: Any,
                  action_shape: Any, action_dtype: Any, load: bool = False, seed: int = 0,
                  frame_stack: int = 1, state: dict[str, Any] | None = None, shared: bool = False,
-                 zero_pad: bool = False):
+                 zero_pad: bool = False, progress: Any = None):
         self.path = Path(path) if path is not None else None
         self.shared = bool(shared)  # RAM arrays in shared memory (ML.envs.memmap.shared_zeros): one copy
         self._zeros = _shared_zeros if self.shared else np.zeros  # for forked sampler/batch workers
@@ -142,7 +146,7 @@ class Replay:
         self._offsets = np.arange(64)
         if self.path is not None:
             if load and self.path.exists():
-                self._load(state)
+                self._load(state, progress)
             elif load:
                 print(f"ML: note: no replay at {self.path}; starting with an empty replay", file=sys.stderr)
             if self._file is None:
@@ -400,7 +404,7 @@ class Replay:
         return UserError(f"replay.h5 at {self.path} is not a UnifiedML replay ({why}); "
                          "delete it or pass replay.load=false")
 
-    def _load(self, state: dict[str, Any] | None = None) -> None:
+    def _load(self, state: dict[str, Any] | None = None, progress: Any = None) -> None:
         assert self.path is not None
         try:
             f = _open_for_append(self.path)
@@ -432,17 +436,15 @@ class Replay:
             if any(f[n].shape[0] != total for n in COLUMNS):
                 raise self._foreign("columns of different lengths")
             keep = min(total, self.capacity)
-            data = {n: f[n][total - keep:] for n in COLUMNS}
+            while self._alloc < keep:
+                self._grow()
+            self._read(f, total - keep, keep, progress)
         except UserError:
             f.close()
             raise
         except (OSError, KeyError, ValueError, TypeError) as e:
             f.close()
             raise self._foreign(f"unreadable: {type(e).__name__}") from None
-        while self._alloc < keep:
-            self._grow()
-        for name in COLUMNS:
-            getattr(self, f"_{name}")[:keep] = data[name]
         if keep:  # the oldest kept frame may have lost its predecessors; the newest has no successor
             self._valid[keep - 1] = False
         self._head = keep % self.capacity
@@ -454,6 +456,17 @@ class Replay:
         self._where[valid] = np.arange(self._count)
         f.swmr_mode = True
         self._file = f
+
+    def _read(self, f: h5py.File, first: int, count: int, progress: Any) -> None:
+        """Frames ``first`` .. ``first + count`` of replay.h5 into slots 0 .. ``count``, a chunk at a time (no
+        second copy in memory), showing frames loaded of ``count`` with rate and ETA."""
+        chunk = max(1, _LOAD_BYTES // max(1, self._obs[0].nbytes))
+        with counting(f"replay: loading {self.path}", "frames", progress) as tick:
+            for start in range(0, count, chunk):
+                end = min(start + chunk, count)
+                for name in COLUMNS:
+                    getattr(self, f"_{name}")[start:end] = f[name][first + start:first + end]
+                tick(end, count)
 
     def _truncate(self, f: h5py.File, frames: int, episodes: int) -> int:
         """Cut replay.h5 back to a checkpoint's ``frames`` and ``episodes``; returns ``frames``."""

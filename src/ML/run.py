@@ -27,7 +27,8 @@ from ML.errors import UserError
 from ML.hyperparams import Config
 from ML.hyperparams.names import Unresolved
 from ML.layout import run_dir
-from ML.logs import CSVLog, Progress
+from ML.logs import CSVLog
+from ML.progress import Progress, set_progress
 from ML.runinfo import RunInfo, config_hash, now, protocol_card
 from ML.settings import Settings
 
@@ -226,6 +227,7 @@ def train(config: Config, command: list[str]) -> Any:
     if accel.threads:
         torch.set_num_threads(int(accel.threads))
     malloc = keep_freed_memory()  # freed tensors stay in the process: no page faults per update (ML.allocator)
+    set_progress(run.progress)  # also for what waits before the training bar (a replay loading)
     seed_everything(int(run.seed))
     driver = make_driver(config)
     spec = driver.spec

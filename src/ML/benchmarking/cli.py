@@ -56,7 +56,8 @@ def _gather(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         run_json = path if path.name == "run.json" else cells.run_json_of(path)
         statuses[run_json] = path
     runs = list(statuses) or scores.find_runs(root)
-    table = scores.gather(runs, args.baselines or Path(args.results) / "baselines", args.experiment)
+    table = scores.gather(runs, args.baselines or Path(args.results) / "baselines", args.experiment,
+                          progress=args.progress)
     out = Path(args.out or root / "scores.csv")
     scores.write_csv(table, out)
     if args.cells_out:
@@ -111,6 +112,13 @@ def _baseline(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
+def _progress(value: str) -> bool | str:
+    choices: dict[str, bool | str] = {"auto": "auto", "true": True, "false": False}
+    if value.lower() not in choices:
+        raise argparse.ArgumentTypeError(f"{value!r}: use auto, true or false")
+    return choices[value.lower()]
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="python -m ML.benchmarking.cli", description=__doc__,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -131,6 +139,8 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--baselines", default=None, help="random baselines folder (default <results>/baselines)")
     g.add_argument("--out", default=None, help="default <results>/<experiment>/scores.csv")
     g.add_argument("--cells-out", default=None, help="also write cells.csv (status of every cell) here")
+    g.add_argument("--progress", default="auto", type=_progress, help="runs read, with ETA: auto (a bar on a "
+                   "terminal; else a line every 30 s, as in snakemake's logs), true, false")
     g.add_argument("runs", nargs="*", help="run.json files, or the pipeline's cell status files "
                                            "(cells/<recipe>/<suite>/<task>/<seed>.json); default: every run")
     g.set_defaults(run=_gather)

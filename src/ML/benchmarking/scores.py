@@ -24,6 +24,7 @@ from ML.benchmarking import published as published_atari
 from ML.benchmarking import references, together
 from ML.benchmarking.normalize import ReferenceWarning, normalize
 from ML.fileio import atomic_write, read_json
+from ML.progress import counted
 
 COLUMNS = ["experiment", "recipe", "suite", "task", "seed", "step", "frame", "time", "score", "normalized"]
 IDENTITY = ["experiment", "recipe", "suite", "task", "seed"]
@@ -101,7 +102,7 @@ def published_runs(scores: pd.DataFrame, matching: dict[tuple[str, str, str], fl
 
 
 def gather(run_jsons: Iterable[str | Path], baselines: str | Path | None = None,
-           experiment: str | None = None, log=print, published: bool = True) -> pd.DataFrame:
+           experiment: str | None = None, log=print, published: bool = True, progress: Any = "auto") -> pd.DataFrame:
     """The tidy scores of the complete runs among ``run_jsons`` (incomplete ones are reported and skipped).
 
     Missing references give NaN ``normalized`` and one ReferenceWarning per suite/task. With ``published``,
@@ -109,12 +110,13 @@ def gather(run_jsons: Iterable[str | Path], baselines: str | Path | None = None,
     (``published_rows``), Atari games run by a recipe that reproduces a published agent get that agent's
     published runs as ``<agent> (published)`` (``ML.benchmarking.published``), MuJoCo tasks Tianshou's runs of
     the same algorithm (sac / ppo recipes) and DMC tasks learned by SAC from states at action repeat 1
-    pytorch_sac's runs (``published_runs``)."""
+    pytorch_sac's runs (``published_runs``). ``progress``: runs read of the total, with rate and ETA
+    (``ML.progress.mode``: auto, true, false)."""
     frames, skipped = [], []
     matching: dict[str, float] = {}
     agents: dict[str, set[str]] = {}  # published agent -> the Atari games reproducing it
     runs: dict[tuple[str, str, str], float] = {}  # (suite, task, agent) → our last step, for published_runs
-    for run_json in map(Path, run_jsons):
+    for run_json in counted([Path(p) for p in run_jsons], "scores: reading runs", "runs", progress):
         info = read_json(run_json)
         status = runinfo.status(info)  # a running run whose heartbeat stopped is "killed"
         if status != "complete":
