@@ -161,16 +161,17 @@ def test_state_is_a_read_and_before_checkpoint_settles_the_driver(workdir):
     driver = Interactive(config)
     driver.open(workdir, False)
     agent = instantiate(config.Agent, {**config.agent, "spec": driver.spec, "config": config}, label="Agent")
+    games, replay = driver.collector.vector, driver.collector.replay
     try:
         for step in range(6):
             driver.step(agent, step)
-        assert driver.vector.pending and len(driver.replay) == 4  # 3 vector steps sent, 2 stored
+        assert games.pending and len(replay) == 4  # 3 vector steps sent, 2 stored
         with pytest.raises(RuntimeError, match="before_checkpoint"):
             driver.state()
         driver.before_checkpoint()
-        assert not driver.vector.pending and len(driver.replay) == 6
-        obs = driver.vector.obs.copy()
+        assert not games.pending and len(replay) == 6
+        obs = games.obs.copy()
         first = driver.state()
-        assert driver.state() == first and (driver.vector.obs == obs).all() and len(driver.replay) == 6
+        assert driver.state() == first and (games.obs == obs).all() and len(replay) == 6
     finally:
         driver.close(keep=False)
