@@ -14,8 +14,10 @@ from typing import Any, Protocol
 import pytest
 
 import ML.agents
+import ML.collectors
 import ML.drivers
 from ML.agents.base import Agent, BaseAgent, DatasetAgent
+from ML.collectors import Collector, Evaluation
 from ML.drivers import Driver
 from ML.drivers.interactive import Interactive
 from ML.drivers.supervised import Supervised
@@ -42,6 +44,8 @@ def _classes(package: Any, keep: Any) -> dict[str, type]:
 
 AGENTS = _classes(ML.agents, lambda c: issubclass(c, BaseAgent) and c is not BaseAgent)
 DRIVERS = _classes(ML.drivers, lambda c: callable(getattr(c, "step", None)))
+COLLECTORS = _classes(ML.collectors, lambda c: callable(getattr(c, "collect", None)))
+EVALUATORS = _classes(ML.collectors, lambda c: callable(getattr(c, "evaluate", None)))
 DATASET_AGENTS = {"ClassifierAgent", "GANAgent"}
 TASKS = {"ClassifierAgent": "classify", "GANAgent": "dcgan", "DQNAgent": "dqn", "DrQV2Agent": "drqv2_states",
          "RandomAgent": "random", "RainbowAgent": "der", "SPRAgent": "spr", "PPOAgent": "ppo", "SACAgent": "sac"}
@@ -104,6 +108,13 @@ def test_the_checker_rejects_a_mismatched_signature():
 def test_every_agent_and_driver_is_listed_here():
     assert set(AGENTS) == set(TASKS), "a new agent: add it to TASKS (and DATASET_AGENTS if it learns from data)"
     assert set(DRIVERS) == {"Interactive", "OnPolicy", "Supervised", "Together"}
+
+
+def test_every_collector_and_evaluator_satisfies_its_protocol():
+    assert set(COLLECTORS) == {"OffPolicy", "Overlapped", "Offline", "Vector", "Rollouts", "Batches"}
+    assert set(EVALUATORS) == {"Evaluator", "HeldOut"}
+    problems = [p for c in COLLECTORS.values() for p in signature_problems(c, Collector)]
+    assert problems + [p for c in EVALUATORS.values() for p in signature_problems(c, Evaluation)] == []
 
 
 @pytest.mark.parametrize("name", sorted(AGENTS))

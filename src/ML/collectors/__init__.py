@@ -4,13 +4,15 @@ A driver is the run loop's one partner (``ML.drivers.Driver``); a collector does
 one env stepped off-policy into a replay (``offpolicy.OffPolicy``; ``Overlapped`` with the env in a process
 of its own, ``env_process=true``), a saved replay alone (``offpolicy.Offline``, ``offline=true``), N Atari
 games in C++ threads into a replay per game (``vector.Vector``, ``env.num_envs``), on-policy rollouts of N
-envs (``rollout.Rollouts``) or evaluation episodes (``evaluation.Evaluator``) — so a driver is a few lines
-that put collectors together. Every collector resumes exactly: ``state()`` is what a checkpoint keeps,
+envs (``rollout.Rollouts``) or a dataset's batches (``dataset.Batches``); an evaluator scores the agent:
+episodes (``evaluation.Evaluator``) or a test set (``dataset.HeldOut``). A driver (``ML.drivers.Composed``)
+is one collector and one evaluator. Every collector resumes exactly: ``state()`` is what a checkpoint keeps,
 ``open(..., state)`` continues from it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -60,3 +62,21 @@ class Collector(Protocol):
 
     def close(self, keep: bool, /) -> None:
         """Release the environments; ``keep``: keep the replay on disk."""
+
+
+@runtime_checkable
+class Evaluation(Protocol):
+    """What a driver calls on its evaluator: ``evaluation.Evaluator`` (episodes on an env) or
+    ``dataset.HeldOut`` (a test set). Only the count of evaluations done is state."""
+
+    evaluations: int
+
+    def open(self, run_dir: Path, evaluations: int = 0, /) -> None:
+        """Evaluate for the run in ``run_dir``, ``evaluations`` already done."""
+
+    def evaluate(self, agent: Agent, step: int, progress: Callable[[int, int], None] | None = None
+                 ) -> dict[str, float]:
+        """One eval.csv row's values, ``score`` among them (``ML.drivers.Driver.evaluate``)."""
+
+    def close(self) -> None:
+        """Release the evaluation envs."""
