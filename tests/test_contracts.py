@@ -107,7 +107,8 @@ def test_the_checker_rejects_a_mismatched_signature():
 
 def test_every_agent_and_driver_is_listed_here():
     assert set(AGENTS) == set(TASKS), "a new agent: add it to TASKS (and DATASET_AGENTS if it learns from data)"
-    assert set(DRIVERS) == {"Interactive", "OnPolicy", "Supervised", "Together"}
+    assert set(DRIVERS) == {"Composed", "Interactive", "OnPolicy", "Supervised", "Together"}
+    assert signature_problems(DRIVERS["Composed"], Driver) == []  # what Interactive, OnPolicy, Supervised are
 
 
 def test_every_collector_and_evaluator_satisfies_its_protocol():

@@ -1,12 +1,12 @@
 """Collectors: small parts that gather an agent's experience, composed by a driver (``ML.drivers``).
 
-A driver is the run loop's one partner (``ML.drivers.Driver``); a collector does one job inside it —
-one env stepped off-policy into a replay (``offpolicy.OffPolicy``; ``Overlapped`` with the env in a process
-of its own, ``env_process=true``), a saved replay alone (``offpolicy.Offline``, ``offline=true``), N Atari
-games in C++ threads into a replay per game (``vector.Vector``, ``env.num_envs``), on-policy rollouts of N
-envs (``rollout.Rollouts``) or a dataset's batches (``dataset.Batches``); an evaluator scores the agent:
-episodes (``evaluation.Evaluator``) or a test set (``dataset.HeldOut``). A driver (``ML.drivers.Composed``)
-is one collector and one evaluator. Every collector resumes exactly: ``state()`` is what a checkpoint keeps,
+A driver is the run loop's one partner (``ML.drivers.Driver``); a collector does one job inside it — one env
+stepped off-policy into a replay (``offpolicy.OffPolicy``; ``Overlapped`` with the env in a process of its
+own, ``env_process=true``), a saved replay alone (``offpolicy.Offline``, ``offline=true``), N Atari games in
+C++ threads into a replay per game (``vector.Vector``, ``env.num_envs``), on-policy rollouts of N envs
+(``rollout.Rollouts``) or a dataset's batches (``dataset.Batches``); an evaluator scores the agent: episodes
+(``evaluation.Evaluator``) or a test set (``dataset.HeldOut``). A driver (``ML.drivers.composed.Composed``) is
+one collector and one evaluator. Every collector resumes exactly: ``state()`` is what a checkpoint keeps,
 ``open(..., state)`` continues from it.
 """
 

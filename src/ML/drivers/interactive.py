@@ -7,7 +7,7 @@ from typing import Any
 
 from ML.collectors import Collector
 from ML.collectors.evaluation import Evaluator
-from ML.drivers import Composed
+from ML.drivers.composed import Composed
 from ML.errors import UserError
 from ML.hyperparams import instantiate
 from ML.hyperparams.instantiate import offer

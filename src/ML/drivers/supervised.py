@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ML.collectors.dataset import Batches, HeldOut
-from ML.drivers import Composed
+from ML.drivers.composed import Composed
 from ML.envs import datasets, memmap
 
 
