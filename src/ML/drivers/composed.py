@@ -32,7 +32,8 @@ class Composed:
     def step(self, agent: Agent, step: int) -> dict[str, float]:
         experience = self.collector.collect(agent, step)
         metrics = agent.update(experience, step) if experience is not None else {}
-        return {**metrics, **self.collector.finish()}
+        ended = self.collector.finish()
+        return {**metrics, **ended} if ended else metrics
 
     def evaluate(self, agent: Agent, step: int, progress: Callable[[int, int], None] | None = None
                  ) -> dict[str, float]:
