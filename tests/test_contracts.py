@@ -14,8 +14,10 @@ from typing import Any, Protocol
 import pytest
 
 import ML.agents
+import ML.collectors
 import ML.drivers
 from ML.agents.base import Agent, BaseAgent, DatasetAgent
+from ML.collectors import Collector, Evaluation
 from ML.drivers import Driver, make_driver
 from ML.drivers.interactive import Interactive
 from ML.drivers.supervised import Supervised
@@ -42,6 +44,8 @@ def _classes(package: Any, keep: Any) -> dict[str, type]:
 
 AGENTS = _classes(ML.agents, lambda c: issubclass(c, BaseAgent) and c is not BaseAgent)
 DRIVERS = _classes(ML.drivers, lambda c: callable(getattr(c, "step", None)))
+COLLECTORS = _classes(ML.collectors, lambda c: callable(getattr(c, "collect", None)))
+EVALUATORS = _classes(ML.collectors, lambda c: callable(getattr(c, "evaluate", None)))
 DATASET_AGENTS = {"ClassifierAgent", "GANAgent"}
 TASKS = {"ClassifierAgent": "classify", "GANAgent": "dcgan", "DQNAgent": "dqn", "DrQV2Agent": "drqv2_states",
          "RandomAgent": "random", "RainbowAgent": "der", "SPRAgent": "spr", "PPOAgent": "ppo", "SACAgent": "sac",
@@ -104,7 +108,15 @@ def test_the_checker_rejects_a_mismatched_signature():
 
 def test_every_agent_and_driver_is_listed_here():
     assert set(AGENTS) == set(TASKS), "a new agent: add it to TASKS (and DATASET_AGENTS if it learns from data)"
-    assert set(DRIVERS) == {"Interactive", "OnPolicy", "Supervised", "Together", "Across"}
+    assert set(DRIVERS) == {"Composed", "Interactive", "OnPolicy", "Supervised", "Together", "Across"}
+    assert signature_problems(DRIVERS["Composed"], Driver) == []  # what Interactive, OnPolicy, Supervised are
+
+
+def test_every_collector_and_evaluator_satisfies_its_protocol():
+    assert set(COLLECTORS) == {"OffPolicy", "Overlapped", "Offline", "Vector", "Rollouts", "Batches"}
+    assert set(EVALUATORS) == {"Evaluator", "HeldOut"}
+    problems = [p for c in COLLECTORS.values() for p in signature_problems(c, Collector)]
+    assert problems + [p for c in EVALUATORS.values() for p in signature_problems(c, Evaluation)] == []
 
 
 @pytest.mark.parametrize("name", sorted(AGENTS))
@@ -167,16 +179,17 @@ def test_state_is_a_read_and_before_checkpoint_settles_the_driver(workdir):
     driver = Interactive(config)
     driver.open(workdir, False)
     agent = instantiate(config.Agent, {**config.agent, "spec": driver.spec, "config": config}, label="Agent")
+    games, replay = driver.collector.vector, driver.collector.replay
     try:
         for step in range(6):
             driver.step(agent, step)
-        assert driver.vector.pending and len(driver.replay) == 4  # 3 vector steps sent, 2 stored
+        assert games.pending and len(replay) == 4  # 3 vector steps sent, 2 stored
         with pytest.raises(RuntimeError, match="before_checkpoint"):
             driver.state()
         driver.before_checkpoint()
-        assert not driver.vector.pending and len(driver.replay) == 6
-        obs = driver.vector.obs.copy()
+        assert not games.pending and len(replay) == 6
+        obs = games.obs.copy()
         first = driver.state()
-        assert driver.state() == first and (driver.vector.obs == obs).all() and len(driver.replay) == 6
+        assert driver.state() == first and (games.obs == obs).all() and len(replay) == 6
     finally:
         driver.close(keep=False)

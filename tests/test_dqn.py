@@ -183,16 +183,17 @@ def test_optimiser_is_torchs_own_adam() -> None:
 
 
 def test_batched_evaluation_plays_the_same_seeded_episodes_as_sequential(tmp_path: Path) -> None:
+    from ML.collectors import episode_seed
     from ML.drivers.interactive import Interactive
 
     episodes = 18  # 16 envs (evaluate_envs), twice: the second round plays 2 episodes on 2 of them
     config = _config(evaluate_episodes=episodes)
     driver = Interactive(config)
     driver.open(tmp_path, resume=False)
-    agent = _agent(driver.env, config)
+    agent = _agent(driver.collector.env, config)
     batched = driver.evaluate(agent, 0)
     assert len(driver.evaluator._envs) == 16
-    seeds = [ML.drivers.interactive.episode_seed(0, 1, 0, i) for i in range(episodes)]
+    seeds = [episode_seed(0, 1, 0, i) for i in range(episodes)]
     returns, lengths = driver.evaluator.sequential(agent, 0, seeds)  # the same seeds, one after another
     driver.close(keep=False)
     assert batched["episodes"] == episodes

@@ -83,13 +83,13 @@ def test_the_update_runs_before_the_steps_transition_with_a_process(workdir: Pat
     driver = Interactive(config)
     driver.open(workdir, False)
     try:
-        assert isinstance(driver.env, EnvProcess) == process
-        agent = Counting(driver.env.action_space)
+        assert isinstance(driver.collector.env, EnvProcess) == process
+        agent = Counting(driver.collector.env.action_space)
         agent.space.seed(0)
         for step in range(5):
             driver.step(agent, step)
         assert agent.seen == ([0, 1, 2, 3, 4] if process else [1, 2, 3, 4, 5])
-        assert len(driver.replay) == 5
+        assert len(driver.collector.replay) == 5
     finally:
         driver.close(keep=False)
 

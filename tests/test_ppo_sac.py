@@ -25,16 +25,17 @@ def _ppo(task: str = "CartPole-v1", *args: str, **agent: object) -> tuple[PPOAge
     return PPOAgent(spec, config, **{**config.agent, **agent}), config
 
 
-def test_rollouts_step_n_envs_and_bootstrap_truncated_episodes() -> None:
+def test_rollouts_step_n_envs_and_bootstrap_truncated_episodes(tmp_path) -> None:
     """A rollout is [n_steps, num_envs]; an env whose time limit ends its episode is reset at once and its last
     observation kept for bootstrapping; train_steps count env steps (one vector step every num_envs)."""
     agent, config = _ppo("CartPole-v1", "env.max_episode_steps=3", num_envs=3, n_steps=4)
     rollouts = Rollouts(config, 3, 4)
     assert isinstance(rollouts, Collector)
-    rollouts.open()
-    got = []
+    rollouts.open(tmp_path, False)
+    got, lengths = [], []
     for step in range(3 * 4):
-        rollout, metrics = rollouts.collect(agent, step)
+        rollout = rollouts.collect(agent, step)
+        lengths.append(rollouts.finish().get("episode_length"))
         got.append(rollout)
         if step % 3:
             assert rollout is None  # between vector steps
@@ -47,7 +48,8 @@ def test_rollouts_step_n_envs_and_bootstrap_truncated_episodes() -> None:
     truncated = rollout["truncated"]
     assert np.abs(rollout["final_obs"][truncated]).sum() > 0 and not rollout["final_obs"][~truncated].any()
     assert rollouts.episode >= 3
-    rollouts.close()
+    assert lengths[6:9] == [3, 3, 3]  # the third vector step ends three episodes, reported one a loop step
+    rollouts.close(False)
 
 
 def test_gae_matches_a_step_by_step_computation() -> None:

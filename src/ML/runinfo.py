@@ -106,7 +106,7 @@ def protocol_card(config: Any, spec: Any, agent: Any, frames_per_step: int) -> d
         "eval_episodes": episodes,
         "final_eval_episodes": final,
         "eval_envs": min(final, int(config.get("evaluate_envs") or 16))
-        if final > 1 and hasattr(agent, "act_batch") and not config.get("vlog") else 1,  # drivers/interactive.py
+        if final > 1 and hasattr(agent, "act_batch") and not config.get("vlog") else 1,  # collectors/evaluation.py
         "frame_budget": budget,
         "final_score": f"mean return of {final} evaluation episodes at {budget} env frames (the last evaluation)",
         **published.agent_card(config),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -51,14 +52,15 @@ class Rollouts:
         self.envs = [instantiate(config.Env, args, label="Env") for _ in range(num_envs)]
         self.spec = self.envs[0].task_spec
         if int(self.spec.info.get("num_envs", 1)) > 1:
-            self.close()
+            self.close(False)
             raise UserError("env.num_envs steps several games in one env; an on-policy agent steps its own "
                             "copies (agent.num_envs): drop env.num_envs")
         self.frames_per_step = self.spec.action_repeat
         self.num_envs, self.n_steps = num_envs, n_steps
         self.episode = 0
 
-    def open(self, state: dict[str, Any] | None = None) -> None:
+    def open(self, run_dir: Path, resume: bool, state: dict[str, Any] | None = None) -> None:
+        """The envs started (no replay: ``run_dir`` and ``resume`` are unused), or continued from ``state``."""
         state = state or {}
         self.episode = int(state.get("episode", 0))
         self._episodes = [int(e) for e in state.get("episodes", [0] * self.num_envs)]
@@ -88,14 +90,16 @@ class Rollouts:
         self._actions[i].clear()
         return obs
 
-    def collect(self, agent: Any, step: int) -> tuple[dict[str, np.ndarray] | None, dict[str, float]]:
-        rollout = None
-        if step % self.num_envs == 0:
-            rollout = self._vector_step(agent, step)
-        if self._ended:  # one ended episode reported a loop step, as they end between vector steps
-            episode_return, length = self._ended.pop(0)
-            return rollout, {"episode_return": episode_return, "episode_length": length}
-        return rollout, {}
+    def collect(self, agent: Any, step: int) -> dict[str, np.ndarray] | None:
+        """A vector step every ``num_envs`` loop steps; the rollout when it completes one, else None."""
+        return self._vector_step(agent, step) if step % self.num_envs == 0 else None
+
+    def finish(self) -> dict[str, float]:
+        """One ended episode a loop step, as they end between vector steps."""
+        if not self._ended:
+            return {}
+        episode_return, length = self._ended.pop(0)
+        return {"episode_return": episode_return, "episode_length": length}
 
     def _vector_step(self, agent: Any, step: int) -> dict[str, np.ndarray] | None:
         out = agent.explore(self.obs.copy(), step)  # (self.obs changes in place below)
@@ -126,12 +130,16 @@ class Rollouts:
         self._steps = []
         return rollout
 
+    def before_checkpoint(self) -> None:
+        """Nothing in flight: a vector step completes within its loop step."""
+
     def state(self) -> dict[str, Any]:
         steps = self._steps
         return {"episode": self.episode, "episodes": list(self._episodes), "ended": list(self._ended),
                 "actions": [np.asarray(a) for a in self._actions], "t": len(steps),
                 "rollout": {k: np.stack([s[k] for s in steps]) for k in steps[0]} if steps else {}}
 
-    def close(self) -> None:
+    def close(self, keep: bool) -> None:
+        """The envs closed (no replay to keep)."""
         for env in self.envs:
             env.close()

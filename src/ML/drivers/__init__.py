@@ -1,5 +1,6 @@
 """Drivers feed an agent its experience: ``Interactive`` (an environment and a replay), ``OnPolicy`` (fresh
-rollouts of N environments, for agents with ``on_policy = True``) or ``Supervised`` (a dataset).
+rollouts of N environments, for agents with ``on_policy = True``) or ``Supervised`` (a dataset), each a
+``composed.Composed`` of a collector and an evaluator (``ML.collectors``).
 
 The run loop (``ML.run``) talks to a driver only through ``Driver``; a driver talks to its agent only
 through ``ML.agents.base.Agent`` (and ``DatasetAgent`` for evaluation on a dataset).

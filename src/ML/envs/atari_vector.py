@@ -39,7 +39,7 @@ class AtariVector:
     Refused (a ``UserError``), because the vector env would differ: RGB observations, an ALE
     ``mode``/``difficulty``, dopamine's episode starts (``env.starts=dopamine``, the atari100k protocol's).
 
-    In the RL driver (``ML.drivers.interactive``) one loop step is one env step: the N games step together
+    In its collector (``ML.collectors.vector``) one loop step is one env step: the N games step together
     (one batched ``act_batch``) every N loop steps, and the agent updates every loop step, as with one game,
     so ``frame = step × frame_skip`` holds. Each game has its own replay (``ML.replay_streams``: replay.h5,
     replay.env1.h5, ...). A checkpoint restarts every game from a seeded reset (the running episodes stay in
