@@ -10,7 +10,8 @@ Keys: experiment(s), task (a recipe), suite, results (root, default results), re
 window (final score: last fraction of each run, default 0.1), rescore (default true: gather the run
 directories again), baselines (measure missing classic-control random baselines: true/false), out (one
 experiment: the folder for its tables, plots/ and summary, default results/<experiment>), progress (runs read,
-with ETA: auto, a bar on a terminal and otherwise a line every 30 s; true; false).
+groups and pairs bootstrapped, figures drawn, each with rate and ETA: auto, a bar on a terminal and otherwise a
+line every 30 s; true; false).
 The same modules serve the pipeline's rules (ML.benchmarking.*).
 """
 
@@ -144,13 +145,13 @@ def run(options: dict[str, Any]) -> list[Path]:
         print(f"Plot: using the tables in {existing}/", flush=True)
     else:
         tables = analysis.tables(frame, table_dir, options["reps"], options["seed"], options["ci"],
-                                 float(options["window"]), cells=cell_table)
+                                 float(options["window"]), cells=cell_table, progress=options["progress"])
     if rescored or filters:
         scores.write_csv(frame, table_dir / "scores.csv")
         if cell_table is not None:
             scores.write_csv(cell_table, table_dir / "cells.csv")
         print(f"Plot: {len(frame)} score rows -> {table_dir / 'scores.csv'}", flush=True)
-    written = plots.draw(frame, tables, out_dir, cells=cell_table)
+    written = plots.draw(frame, tables, out_dir, cells=cell_table, progress=options["progress"])
     summary = analysis.summary(table_dir / "summary.md", "+".join(names), frame, tables, cell_table, written)
     print(f"Plot: summary -> {summary}", flush=True)
     return written

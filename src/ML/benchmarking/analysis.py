@@ -123,17 +123,19 @@ def placement_markdown(placements: pd.DataFrame) -> str:
 
 
 def tables(scores: pd.DataFrame, out_dir: str | Path, reps: int = 2000, seed: int = 0, ci: float = 0.95,
-           window: float = 0.1, log=print, cells: pd.DataFrame | None = None) -> dict[str, Any]:
+           window: float = 0.1, log=print, cells: pd.DataFrame | None = None, progress: Any = "auto") -> dict[str, Any]:
     """Compute and write every table of an experiment folder; returns the frames by name. ``cells``
-    (cells.csv) gives the runs' protocol cards: stats.json ``protocols`` and the published budgets."""
+    (cells.csv) gives the runs' protocol cards: stats.json ``protocols`` and the published budgets.
+    ``progress``: each bootstrapping step's count with rate and ETA (``ML.progress.mode``); the tables are the
+    same either way."""
     out_dir = Path(out_dir)
     finals = stats.final_scores(scores, window)
-    table = stats.compute(scores, reps, seed, ci, log=log, window=window)
+    table = stats.compute(scores, reps, seed, ci, log=log, window=window, progress=progress)
     table["step"] = table["step"].astype(str)
-    profile = stats.profiles(finals, reps, seed, ci)
+    profile = stats.profiles(finals, reps, seed, ci, progress=progress)
     alone = finals[~finals["recipe"].map(together.is_label)] if len(finals) else finals  # together: own table
-    pairs = stats.comparisons(alone, reps, seed, ci, cards=label_cards(cells, finals))
-    shared = together.comparisons(finals, run_task_cards(cells), reps, seed, ci)
+    pairs = stats.comparisons(alone, reps, seed, ci, cards=label_cards(cells, finals), progress=progress)
+    shared = together.comparisons(finals, run_task_cards(cells), reps, seed, ci, progress=progress)
     checkpoints = checkpoint_scores(scores, cells)
     placed = published_runs.placements(finals, run_cards(cells))
     final = with_checkpoints(final_table(finals, placed), checkpoints)

@@ -77,7 +77,7 @@ def _stats(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     out = Path(args.out)
     frames = analysis.tables(pd.read_csv(args.scores), out.parent, args.reps, args.seed, args.ci, args.window,
-                             cells=plots.read_cells(args.cells))
+                             cells=plots.read_cells(args.cells), progress=args.progress)
     if out.name != "stats.csv":
         scores.write_csv(frames["stats"], out)
     return 0
@@ -91,7 +91,7 @@ def _plots(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     table = pd.read_csv(args.scores)
     frames = analysis.read_tables(args.tables)
     cells = plots.read_cells(args.cells)
-    written = plots.draw(table, frames, args.out, args.suites, cells)
+    written = plots.draw(table, frames, args.out, args.suites, cells, progress=args.progress)
     if args.summary:
         name = args.experiment or ",".join(sorted(map(str, table["experiment"].unique()))) or "?"
         analysis.summary(args.summary, name, table, frames, cells, written)
@@ -110,6 +110,10 @@ def _baseline(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return 1
     print(f"random baseline {args.task}: {score:.3f} over {episodes} episodes -> {args.out}", flush=True)
     return 0
+
+
+PROGRESS_HELP = ("with rate and ETA: auto (a bar on a terminal; else a line every 30 s, as in snakemake's logs), "
+                 "true, false")
 
 
 def _progress(value: str) -> bool | str:
@@ -139,8 +143,7 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--baselines", default=None, help="random baselines folder (default <results>/baselines)")
     g.add_argument("--out", default=None, help="default <results>/<experiment>/scores.csv")
     g.add_argument("--cells-out", default=None, help="also write cells.csv (status of every cell) here")
-    g.add_argument("--progress", default="auto", type=_progress, help="runs read, with ETA: auto (a bar on a "
-                   "terminal; else a line every 30 s, as in snakemake's logs), true, false")
+    g.add_argument("--progress", default="auto", type=_progress, help="runs read, " + PROGRESS_HELP)
     g.add_argument("runs", nargs="*", help="run.json files, or the pipeline's cell status files "
                                            "(cells/<recipe>/<suite>/<task>/<seed>.json); default: every run")
     g.set_defaults(run=_gather)
@@ -157,6 +160,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--ci", type=float, default=0.95)
     s.add_argument("--window", type=float, default=0.1, help="final score: last fraction of each run")
     s.add_argument("--cells", default=None, help="cells.csv: the runs' protocol cards (stats.json protocols)")
+    s.add_argument("--progress", default="auto", type=_progress,
+                   help="groups and pairs bootstrapped, " + PROGRESS_HELP)
     s.set_defaults(run=_stats)
 
     p = sub.add_parser("plots", help="scores.csv and the tables -> figures (and summary.md)")
@@ -167,6 +172,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cells", default=None, help="cells.csv (status and protocol of every cell)")
     p.add_argument("--summary", default=None, help="also write the one-page summary.md here")
     p.add_argument("--experiment", default=None)
+    p.add_argument("--progress", default="auto", type=_progress, help="figures drawn, " + PROGRESS_HELP)
     p.set_defaults(run=_plots)
 
     b = sub.add_parser("baseline", help="measure a classic-control task's random-agent score")

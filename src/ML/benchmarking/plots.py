@@ -19,7 +19,10 @@ recipe across every figure, each as PNG and SVG:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import matplotlib.ticker
@@ -36,6 +39,7 @@ from ML.benchmarking import analysis, references, together  # noqa: E402
 from ML.benchmarking.published import is_published  # noqa: E402
 from ML.benchmarking.stats import FINAL, METRICS, MIN_RUNS, curves, labelled  # noqa: E402
 from ML.fileio import atomic_write  # noqa: E402
+from ML.progress import counted  # noqa: E402
 
 PALETTE = "colorblind"
 TITLES = {"iqm": "IQM", "median": "Median", "mean": "Mean", "optimality_gap": "Optimality gap"}
@@ -314,9 +318,10 @@ def together_vs_alone(table: pd.DataFrame, path: Path) -> Path:
 
 
 def draw(scores: pd.DataFrame, frames: dict, out_dir: str | Path, suites=None, cells: pd.DataFrame | None = None,
-         log=print) -> list[Path]:
+         log=print, progress: Any = "auto") -> list[Path]:
     """Every figure into ``out_dir`` from the scores and the tables of ``analysis.tables`` (``frames``:
-    stats, profiles, comparisons); ``suites`` defaults to those in scores. Returns the PNG paths."""
+    stats, profiles, comparisons); ``suites`` defaults to those in scores. Returns the PNG paths.
+    ``progress``: figures drawn of the total, with rate and ETA (``ML.progress.mode``)."""
     out_dir = Path(out_dir)
     stats, profiles = frames["stats"], frames["profiles"]
     suites = sorted(set(suites if suites is not None else scores["suite"].unique()))
@@ -329,18 +334,19 @@ def draw(scores: pd.DataFrame, frames: dict, out_dir: str | Path, suites=None, c
     own_seeds = (scores["recipe"] == references.DRQV2_LABEL).any()
     dmc_label = references.DMC_PROTOCOL if status.get("DMC", {}).get("matched") and not own_seeds else None
     atari_label = references.ATARI100K_PROTOCOL if status.get("Atari", {}).get("matched") else None
-    written = []
+    figures: list[Callable[[], Path]] = [
+        *(partial(learning_curves, scores, suite, out_dir / f"curves_{safe(suite)}.png", colors,
+                  reference_label=dmc_label) for suite in suites),
+        *(partial(learning_curves, scores, suite, out_dir / f"curves_time_{safe(suite)}.png", colors, "time")
+          for suite in suites),
+        partial(aggregate_curve, stats, out_dir / "aggregate_iqm.png", colors, scores=scores),
+        partial(intervals, stats, out_dir / "intervals.png", colors, atari_label),
+        partial(performance_profile, profiles, out_dir / "performance_profile.png", colors),
+        partial(poi_matrix, frames["comparisons"], out_dir / "poi.png"),
+        partial(together_vs_alone, frames.get("together", pd.DataFrame()), out_dir / "together.png"),
+    ]
     with sns.axes_style("whitegrid"):
-        for suite in suites:
-            written.append(learning_curves(scores, suite, out_dir / f"curves_{safe(suite)}.png", colors,
-                                           reference_label=dmc_label))
-        for suite in suites:
-            written.append(learning_curves(scores, suite, out_dir / f"curves_time_{safe(suite)}.png", colors, "time"))
-        written.append(aggregate_curve(stats, out_dir / "aggregate_iqm.png", colors, scores=scores))
-        written.append(intervals(stats, out_dir / "intervals.png", colors, atari_label))
-        written.append(performance_profile(profiles, out_dir / "performance_profile.png", colors))
-        written.append(poi_matrix(frames["comparisons"], out_dir / "poi.png"))
-        written.append(together_vs_alone(frames.get("together", pd.DataFrame()), out_dir / "together.png"))
+        written = [figure() for figure in counted(figures, "plots: drawing figures", "figures", progress)]
     log(f"plots: {len(written)} figures (PNG + SVG) -> {out_dir}/ ({', '.join(p.name for p in written)})")
     return written
 

@@ -28,6 +28,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from ML.benchmarking.published import is_published
+from ML.progress import counted
 from ML.published import environment_fields
 
 COLUMNS = ["experiment", "recipe", "suite", "step", "metric", "value", "ci_low", "ci_high"]
@@ -253,7 +254,7 @@ def _task_arrays(rows: pd.DataFrame, column: str = "normalized") -> list[np.ndar
 
 
 def compute(scores: pd.DataFrame, reps: int = 2000, seed: int = 0, ci: float = 0.95, log=print,
-            window: float = 0.1) -> pd.DataFrame:
+            window: float = 0.1, progress: Any = "auto") -> pd.DataFrame:
     """stats.csv rows from a scores.csv frame: final metrics (each run's final score, see ``final_scores``)
     and curves over the evaluation steps common to every run of the group.
 
@@ -261,6 +262,7 @@ def compute(scores: pd.DataFrame, reps: int = 2000, seed: int = 0, ci: float = 0
     task of the group has fewer than ``MIN_RUNS`` runs). ``step`` is ``final``
     for each run's last evaluation, else an evaluation step common to every run of the group (the curve).
     A recipe evaluated on several suites also gets the suite ``all`` (every task of every suite).
+    ``progress``: groups bootstrapped of the total, with rate and ETA (``ML.progress.mode``).
     """
     records = []
     usable = scores.dropna(subset=["normalized"])
@@ -270,7 +272,8 @@ def compute(scores: pd.DataFrame, reps: int = 2000, seed: int = 0, ci: float = 0
             "(no reference); left out of the aggregates")
     finals = final_scores(usable, window)
     cell_keys = ["suite", "task", "seed"]
-    for experiment, recipe, suite, rows in _groups(usable):
+    groups = list(_groups(usable))
+    for experiment, recipe, suite, rows in counted(groups, "stats: intervals and curves", "groups", progress):
         rows = rows.drop_duplicates(cell_keys + ["step"], keep="last")  # one value per run and step
         final = finals[(finals["experiment"] == experiment) & (finals["recipe"] == recipe)]
         if suite != "all":
@@ -307,16 +310,17 @@ PROFILE_COLUMNS = ["experiment", "recipe", "suite", "tau", "value", "ci_low", "c
 
 
 def profiles(finals: pd.DataFrame, reps: int = 2000, seed: int = 0, ci: float = 0.95,
-             taus: np.ndarray | None = None) -> pd.DataFrame:
+             taus: np.ndarray | None = None, progress: Any = "auto") -> pd.DataFrame:
     """Performance profiles of the final normalized scores per experiment, recipe and suite (bands NaN below
-    ``MIN_RUNS`` runs per task)."""
+    ``MIN_RUNS`` runs per task); ``progress``: groups of the total (``ML.progress.mode``)."""
     usable = finals.dropna(subset=["normalized"])
     if taus is None:
         top = max(1.0, float(usable["normalized"].max())) if len(usable) else 1.0
         bottom = min(0.0, float(usable["normalized"].min())) if len(usable) else 0.0
         taus = np.linspace(bottom, top, 81)
     records = []
-    for experiment, recipe, suite, rows in _groups(usable):
+    groups = list(_groups(usable))
+    for experiment, recipe, suite, rows in counted(groups, "stats: performance profiles", "groups", progress):
         tasks = _task_arrays(rows)
         value, low, high = performance_profile(tasks, taus, reps, seed, ci)
         if not enough_runs(tasks):
@@ -352,7 +356,8 @@ def _protocol_difference(x: str, y: str, cards: dict[str, dict[str, Any]]) -> st
 
 
 def comparisons(finals: pd.DataFrame, reps: int = 2000, seed: int = 0, ci: float = 0.95,
-                cards: dict[tuple[str, str, str], dict[str, Any]] | None = None) -> pd.DataFrame:
+                cards: dict[tuple[str, str, str], dict[str, Any]] | None = None,
+                progress: Any = "auto") -> pd.DataFrame:
     """P(X > Y) and a verdict for every pair of recipes (``labelled``) on each suite, over the tasks both ran
     (a published entry is always Y).
 
@@ -361,10 +366,12 @@ def comparisons(finals: pd.DataFrame, reps: int = 2000, seed: int = 0, ci: float
     on every task compared (``cards``: (suite, label, task) → the card its runs of that task share, so a
     task's own action set or episode cap is never a difference; a pair without one is not checked). Otherwise
     the verdict says why not: ``not enough runs`` (P shown, CI NaN), ``different budgets`` or ``different
-    protocols`` (nothing computed: such runs are never compared)."""
+    protocols`` (nothing computed: such runs are never compared). ``progress``: pairs of the total, with rate
+    and ETA (``ML.progress.mode``)."""
     usable = finals.dropna(subset=["normalized"]).assign(label=lambda f: labelled(f))
     cards = cards or {}
     records = []
+    pairs = []  # (suite, x, y, each label's runs by task, the protocol cards by task)
     for suite, rows in usable.groupby("suite", sort=True):
         labels = sorted(rows["label"].unique(), key=lambda lab: (is_published(lab), lab))  # a user's recipe is X
         per = {lab: dict(tuple(rows[rows["label"] == lab].groupby("task"))) for lab in labels}
@@ -372,50 +379,50 @@ def comparisons(finals: pd.DataFrame, reps: int = 2000, seed: int = 0, ci: float
         for (s, lab, task), card in cards.items():
             if s == suite:
                 task_cards.setdefault(task, {})[lab] = card
-        for i, x in enumerate(labels):
-            for y in labels[i + 1:]:
-                tasks = sorted(set(per[x]) & set(per[y]))
-                if not tasks:
-                    continue
-                head = f"On {suite}, {x} vs {y}"
-                nx = min(len(per[x][t]) for t in tasks)
-                ny = min(len(per[y][t]) for t in tasks)
-                budgets = [(t, _budget(per[x][t]), _budget(per[y][t])) for t in tasks]
-                apart = [(t, a, b) for t, a, b in budgets if abs(a - b) > BUDGET_TOLERANCE * max(abs(a), abs(b))]
-                protocol = next((f"{d} on {t}" for t in tasks
-                                 if (d := _protocol_difference(x, y, task_cards.get(t, {})))), None)
-                nan = float("nan")
-                if apart:
-                    t, a, b = apart[0]
-                    why = (f"different budgets: {x} ends at {a:,.0f} frames, {y} at {b:,.0f} on {t}"
-                           + (f" (and {len(apart) - 1} more task(s))" if len(apart) > 1 else ""))
-                    records.append((suite, x, y, nan, nan, nan, "different budgets", len(tasks), min(nx, ny), nan,
-                                    f"{head}: not compared ({why})."))
-                    continue
-                if protocol:
-                    records.append((suite, x, y, nan, nan, nan, "different protocols", len(tasks), min(nx, ny),
-                                    nan, f"{head}: not compared (different protocols: {protocol})."))
-                    continue
-                scores_x = [per[x][t]["normalized"].to_numpy(float) for t in tasks]
-                scores_y = [per[y][t]["normalized"].to_numpy(float) for t in tasks]
-                poi, low, high = probability_of_improvement(scores_x, scores_y, reps, seed, ci)
-                n = f"{nx} each" if nx == ny else f"{nx} and {ny}"
-                where = f"over {len(tasks)} task(s), {n.replace(' each', '')} run(s) per task" + (
-                    " each" if nx == ny else "")
-                if min(nx, ny) < MIN_RUNS:
-                    records.append((suite, x, y, poi, nan, nan, "not enough runs", len(tasks), min(nx, ny), MIN_RUNS,
-                                    f"{head}: not enough runs for a verdict (n = {n}; need ≥ {MIN_RUNS}): "
-                                    f"P({x} > {y}) = {poi:.2f}, CI n/a, {where}."))
-                    continue
-                word, needed = verdict(poi, low, high, min(nx, ny))
-                p = f"P({x} > {y}) = {poi:.2f}, {ci:.0%} CI [{low:.2f}, {high:.2f}] {where}"
-                if word == "no difference":
-                    sentence = f"{head}: no difference detected ({p}; the CI includes 0.5"
-                    sentence += ("; P is exactly 0.5, more seeds would not decide it)" if np.isnan(needed)
-                                 else f"; about {int(needed)} seeds per task would likely decide it)")
-                else:
-                    sentence = f"On {suite}, {x} is {word} than {y}: {p}"
-                records.append((suite, x, y, poi, low, high, word, len(tasks), min(nx, ny), needed, sentence + "."))
+        pairs += [(suite, x, y, per, task_cards) for i, x in enumerate(labels) for y in labels[i + 1:]]
+    for suite, x, y, per, task_cards in counted(pairs, "stats: P(X > Y)", "pairs", progress):
+        tasks = sorted(set(per[x]) & set(per[y]))
+        if not tasks:
+            continue
+        head = f"On {suite}, {x} vs {y}"
+        nx = min(len(per[x][t]) for t in tasks)
+        ny = min(len(per[y][t]) for t in tasks)
+        budgets = [(t, _budget(per[x][t]), _budget(per[y][t])) for t in tasks]
+        apart = [(t, a, b) for t, a, b in budgets if abs(a - b) > BUDGET_TOLERANCE * max(abs(a), abs(b))]
+        protocol = next((f"{d} on {t}" for t in tasks
+                         if (d := _protocol_difference(x, y, task_cards.get(t, {})))), None)
+        nan = float("nan")
+        if apart:
+            t, a, b = apart[0]
+            why = (f"different budgets: {x} ends at {a:,.0f} frames, {y} at {b:,.0f} on {t}"
+                   + (f" (and {len(apart) - 1} more task(s))" if len(apart) > 1 else ""))
+            records.append((suite, x, y, nan, nan, nan, "different budgets", len(tasks), min(nx, ny), nan,
+                            f"{head}: not compared ({why})."))
+            continue
+        if protocol:
+            records.append((suite, x, y, nan, nan, nan, "different protocols", len(tasks), min(nx, ny),
+                            nan, f"{head}: not compared (different protocols: {protocol})."))
+            continue
+        scores_x = [per[x][t]["normalized"].to_numpy(float) for t in tasks]
+        scores_y = [per[y][t]["normalized"].to_numpy(float) for t in tasks]
+        poi, low, high = probability_of_improvement(scores_x, scores_y, reps, seed, ci)
+        n = f"{nx} each" if nx == ny else f"{nx} and {ny}"
+        where = f"over {len(tasks)} task(s), {n.replace(' each', '')} run(s) per task" + (
+            " each" if nx == ny else "")
+        if min(nx, ny) < MIN_RUNS:
+            records.append((suite, x, y, poi, nan, nan, "not enough runs", len(tasks), min(nx, ny), MIN_RUNS,
+                            f"{head}: not enough runs for a verdict (n = {n}; need ≥ {MIN_RUNS}): "
+                            f"P({x} > {y}) = {poi:.2f}, CI n/a, {where}."))
+            continue
+        word, needed = verdict(poi, low, high, min(nx, ny))
+        p = f"P({x} > {y}) = {poi:.2f}, {ci:.0%} CI [{low:.2f}, {high:.2f}] {where}"
+        if word == "no difference":
+            sentence = f"{head}: no difference detected ({p}; the CI includes 0.5"
+            sentence += ("; P is exactly 0.5, more seeds would not decide it)" if np.isnan(needed)
+                         else f"; about {int(needed)} seeds per task would likely decide it)")
+        else:
+            sentence = f"On {suite}, {x} is {word} than {y}: {p}"
+        records.append((suite, x, y, poi, low, high, word, len(tasks), min(nx, ny), needed, sentence + "."))
     return pd.DataFrame.from_records(records, columns=COMPARISON_COLUMNS)
 
 

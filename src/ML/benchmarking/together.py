@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ML.benchmarking import stats
+from ML.progress import counted
 
 SEP = "+"  # the run directory's task of tasks trained together, as the engine names it (A+B)
 _LABEL = re.compile(r"^(?P<recipe>.+) \(together: (?P<tasks>[^()]+)\)$")
@@ -102,16 +103,17 @@ def _card(card: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 
 def comparisons(finals: pd.DataFrame, cards: Mapping[tuple[str, str, str, str], dict[str, Any]] | None = None,
-                reps: int = 2000, seed: int = 0, ci: float = 0.95) -> pd.DataFrame:
+                reps: int = 2000, seed: int = 0, ci: float = 0.95, progress: Any = "auto") -> pd.DataFrame:
     """together.csv: per together label, experiment and task, P(together > alone) against the same recipe's
     runs of that task alone (same experiment and suite), and a verdict: **helped** / **hurt** / **no
     difference** (``stats.verdict``), or **cannot be told** with ``why`` (``n = 1 each; need ≥ 3``, different
     budgets or protocols, no runs alone). ``cards``: (experiment, label, suite, run task) → the protocol card its runs
-    share (``analysis.run_task_cards``); fields that a together run records for all its tasks are ignored."""
+    share (``analysis.run_task_cards``); fields that a together run records for all its tasks are ignored.
+    ``progress``: recipe labels of the total (``ML.progress.mode``)."""
     usable = finals.dropna(subset=["normalized"])
     cards = cards or {}
     records = []
-    for name in sorted({str(r) for r in usable["recipe"]}):
+    for name in counted(sorted({str(r) for r in usable["recipe"]}), "stats: together vs alone", "labels", progress):
         parsed = parse(name)
         if parsed is None:
             continue
@@ -135,7 +137,7 @@ def comparisons(finals: pd.DataFrame, cards: Mapping[tuple[str, str, str, str], 
                 pair_cards = {(str(suite), recipe, task): _card(cards.get((experiment, recipe, suite, task))),
                               (str(suite), name, task): _card(cards.get((experiment, name, suite,
                                                                          task_name(tasks))))}
-                row = stats.comparisons(pd.concat([alone, mine]), reps, seed, ci,
+                row = stats.comparisons(pd.concat([alone, mine]), reps, seed, ci, progress=False,
                                         cards={k: v for k, v in pair_cards.items() if v is not None}).iloc[0]
                 assert (row.x, row.y) == (recipe, name)  # a recipe's name sorts before its together label
                 poi, low, high = 1 - row.poi, 1 - row.ci_high, 1 - row.ci_low  # P(together > alone)
