@@ -6,8 +6,8 @@ Writes a real scores.csv for a synthetic grid (recipes × tasks × seeds runs on
 ``--evals`` times) into a temporary folder, then runs ``python -m ML.benchmarking.cli stats`` on it (the
 pipeline's ``stats`` rule: intervals and curves per recipe, performance profiles, P(X > Y) for every pair)
 with ``--progress false`` and with ``--progress true`` (the bar, drawn to stderr), and ``plots`` the same
-way. Prints each side's wall seconds and the ratio with / without progress, and whether the tables written
-are byte-identical.
+way, after an untimed warm-up. Prints each side's wall seconds, each count's last state (its elapsed time and
+rate), the ratio with / without progress, and whether the tables written are byte-identical.
 """
 
 from __future__ import annotations
@@ -54,6 +54,15 @@ def timed(argv: list[str]) -> tuple[float, str]:
     return time.perf_counter() - began, err.getvalue()
 
 
+def finished(err: str) -> list[str]:
+    """Each count's last state as its bar drew it (the count, its elapsed time and rate)."""
+    last: dict[str, str] = {}
+    for line in err.replace("\r", "\n").splitlines():
+        if ": " in line and "|" in line:
+            last[line.split(":")[0] + ":" + line.split(":")[1]] = line.strip()
+    return list(last.values())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipes", type=int, default=8)
@@ -68,18 +77,19 @@ def main() -> None:
         n = grid(scores, args.recipes, args.tasks, args.seeds, args.evals)
         print(f"grid: {args.recipes} recipes x {args.tasks} tasks x {args.seeds} seeds, {args.evals} evaluations "
               f"each: {n} score rows; {args.reps} resamples")
+        (root / "warm").mkdir()
+        timed(["stats", "--scores", str(scores), "--out", str(root / "warm" / "stats.csv"), "--reps", "10",
+               "--progress", "false"])  # imports and caches warm before either side is timed
         walls = {}
         for how in ("false", "true"):
             out = root / how
             out.mkdir()
             walls["stats", how], err = timed(["stats", "--scores", str(scores), "--out", str(out / "stats.csv"),
                                               "--reps", str(args.reps), "--progress", how])
-            print(f"stats --progress {how}: {walls['stats', how]:.1f} s"
-                  + (f" (last count shown: {err.replace(chr(13), chr(10)).strip().splitlines()[-1].strip()!r})"
-                     if err.strip() else ""))
-            walls["plots", how], _ = timed(["plots", "--scores", str(scores), "--tables", str(out), "--out",
-                                            str(out / "plots"), "--progress", how])
-            print(f"plots --progress {how}: {walls['plots', how]:.1f} s")
+            print(f"stats --progress {how}: {walls['stats', how]:.1f} s", *finished(err), sep="\n  ")
+            walls["plots", how], err = timed(["plots", "--scores", str(scores), "--tables", str(out), "--out",
+                                              str(out / "plots"), "--progress", how])
+            print(f"plots --progress {how}: {walls['plots', how]:.1f} s", *finished(err), sep="\n  ")
         same = all((root / "false" / f).read_bytes() == (root / "true" / f).read_bytes() for f in TABLES)
         for step in ("stats", "plots"):
             print(f"{step}: with / without progress {walls[step, 'true'] / walls[step, 'false']:.2f}")

@@ -1,5 +1,6 @@
 """Progress wherever a user waits, through the one implementation (ML.progress): loading a replay.h5 (frames
-loaded of the total) and the pipeline reading run directories (runs read of the total), as a bar with
+loaded of the total), the pipeline reading run directories (runs read of the total), bootstrapping its
+statistics (groups and pairs of the total) and drawing its figures (figures of the total), as a bar with
 ``progress=true``, plain lines where there is no terminal (``auto``, as in snakemake's logs), nothing with
 ``progress=false``; on real files these tests write."""
 
@@ -8,11 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import ML
 from ML import plot_cli, progress
-from ML.benchmarking import cli
+from ML.benchmarking import cli, plots, scores
 from ML.replay import Replay
 from tests.test_report import write_run
 
@@ -95,10 +97,71 @@ def test_the_pipeline_shows_runs_read_of_the_total(runs: Path, capsys):
     assert "scores: reading runs" not in capsys.readouterr().err
     assert out.is_file()
 
-    plot_cli.run(plot_cli.parse(["experiment=P", f"results={runs}", "reps=50", "baselines=false", "progress=true"]))
-    assert "scores: reading runs" in capsys.readouterr().err  # Plot passes progress= on
+    plot = ["experiment=P", f"results={runs}", "reps=50", "baselines=false"]
+    plot_cli.run(plot_cli.parse([*plot, "progress=true"]))
+    shown = capsys.readouterr().err  # Plot passes progress= on: reading, bootstrapping, drawing
+    assert "scores: reading runs" in shown and "stats: intervals and curves" in shown
+    assert "plots: drawing figures" in shown
+    plot_cli.run(plot_cli.parse([*plot, "progress=false"]))
+    quiet = capsys.readouterr().err
+    assert not any(count in quiet for count in ("scores: reading", "stats: ", "plots: drawing", "/s]"))
 
 
 def test_a_bad_progress_value_is_one_line():
     with pytest.raises(plot_cli.UserError, match="progress must be auto, true or false, not 'sometimes'"):
         plot_cli.parse(["progress=sometimes"])
+
+
+TABLES = ("stats.csv", "profiles.csv", "comparisons.csv", "together.csv", "final_scores.csv", "final_scores.md")
+
+
+@pytest.fixture
+def grid(tmp_path: Path) -> Path:
+    """A real scores.csv: 3 recipes × 2 tasks × 3 seeds, 4 evaluations each (3 groups, 3 pairs)."""
+    rng = np.random.default_rng(0)
+    rows = [("G", f"r{r}", "DMC", f"task{t}", s, e * 1000, e * 2000, e * 2.0, 1000 * v, v)
+            for r in range(3) for t in range(2) for s in range(3)
+            for e, v in enumerate(np.linspace(0, (r + 1) / 3, 4) + rng.normal(0, 0.05, 4))]
+    path = tmp_path / "scores.csv"
+    pd.DataFrame(rows, columns=scores.COLUMNS).to_csv(path, index=False)
+    return path
+
+
+def test_the_statistics_show_groups_and_pairs_bootstrapped_and_write_the_same_tables(grid: Path, capsys,
+                                                                                     monkeypatch):
+    def stats(how: str) -> tuple[Path, str]:
+        out = grid.parent / how / "stats.csv"
+        out.parent.mkdir()
+        assert cli.main(["stats", "--scores", str(grid), "--out", str(out), "--reps", "20", "--progress", how]) == 0
+        return out.parent, capsys.readouterr().err
+
+    shown, bar = stats("true")
+    assert "stats: intervals and curves" in bar and "3/3" in bar and "groups/s" in bar
+    assert "stats: performance profiles" in bar
+    assert "stats: P(X > Y)" in bar and "pairs/s" in bar
+    quiet, nothing = stats("false")
+    assert nothing == ""
+    for name in TABLES:  # progress changes what is shown, never what is written
+        assert (shown / name).read_bytes() == (quiet / name).read_bytes(), name
+
+    monkeypatch.setattr(progress, "PLAIN_EVERY", 0.0)  # no terminal here: auto writes a log's plain lines
+    _, lines = stats("auto")
+    assert any(line.startswith("stats: P(X > Y): 3/3 pairs (100%), ") and "ETA" in line
+               for line in lines.splitlines())
+    assert "\r" not in lines
+
+
+def test_the_figures_show_figures_drawn_of_the_total(grid: Path, capsys):
+    tables = grid.parent / "tables"
+    tables.mkdir()
+    assert cli.main(["stats", "--scores", str(grid), "--out", str(tables / "stats.csv"), "--reps", "20",
+                     "--progress", "false"]) == 0
+    figures = len(plots.figure_names([]))  # the aggregate figures alone (no suite's curves): a shorter test
+    draw = ["plots", "--scores", str(grid), "--tables", str(tables), "--out", str(tables / "plots"), "--suites"]
+    capsys.readouterr()
+    assert cli.main([*draw, "--progress", "true"]) == 0
+    bar = capsys.readouterr().err
+    assert "plots: drawing figures" in bar and f"{figures}/{figures}" in bar and "figures/s" in bar
+    assert cli.main([*draw, "--progress", "false"]) == 0
+    assert capsys.readouterr().err == ""
+    assert len(list((tables / "plots").glob("*.png"))) == figures
