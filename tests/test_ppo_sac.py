@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from ML.agents.ppo import PPOAgent
 from ML.agents.sac import SACAgent
@@ -166,3 +167,69 @@ def test_bad_settings_are_one_line(tmp_path: Path, args: list[str], words: str) 
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
     assert words in proc.stderr
     assert not (tmp_path / "results").exists() or not any((tmp_path / "results").rglob("agent.pt"))
+
+
+def test_sac_update_is_sb3s_three_steps() -> None:
+    """α stepping with the critics (one Adam) and the actor's pass through detached critic weights give the
+    same parameters as SB3's order with three Adams: α, then the critics, then the actor through the updated
+    critics, then Polyak targets (computed here independently, twice, so Adam's second step counts too)."""
+    import copy
+
+    config = resolve_config(argv=["task=sac", "agent.hidden_dim=32", "threads=1"])
+    agent = SACAgent(Classic("Pendulum-v1").task_spec, config, **{**config.agent, "hidden_dim": 32})
+    actor, c1, c2 = (copy.deepcopy(m) for m in (agent.actor, agent.critic1, agent.critic2))
+    t1, t2 = copy.deepcopy(c1), copy.deepcopy(c2)
+    log_alpha = torch.zeros((), requires_grad=True)
+    opts = [torch.optim.Adam(p, lr=1e-3) for p in ([log_alpha], [*c1.parameters(), *c2.parameters()],
+                                                   actor.parameters())]
+    rng = np.random.default_rng(0)
+    batches = [{"obs": rng.standard_normal((16, 3), dtype=np.float32),
+                "next_obs": rng.standard_normal((16, 3), dtype=np.float32),
+                "action": rng.uniform(-2, 2, (16, 1)).astype(np.float32),
+                "reward": rng.standard_normal(16, dtype=np.float32), "discount": np.full(16, 0.99, np.float32)}
+               for _ in range(2)]
+
+    def sample(obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, log_std = actor(obs).chunk(2, 1)
+        std = log_std.clamp(-20, 2).exp()
+        x = mean + std * torch.randn_like(mean)
+        action = torch.tanh(x)
+        log_prob = torch.distributions.Normal(mean, std).log_prob(x) - torch.log(1 - action ** 2 + 1e-6)
+        return action, log_prob.sum(1)
+
+    for b in batches:
+        torch.manual_seed(1)
+        agent.learn(b)
+        torch.manual_seed(1)
+        obs, next_obs, reward, discount = (torch.from_numpy(b[k]) for k in ("obs", "next_obs", "reward", "discount"))
+        pi, log_prob = sample(obs)
+        alpha = log_alpha.detach().exp()
+        alpha_loss = -(log_alpha * (log_prob + -1.0).detach()).mean()
+        opts[0].zero_grad()
+        alpha_loss.backward()
+        opts[0].step()
+        with torch.no_grad():
+            next_action, next_log_prob = sample(next_obs)
+            x = torch.cat([next_obs, next_action], 1)
+            target = reward + discount * (torch.min(t1(x), t2(x))[:, 0] - alpha * next_log_prob)
+        x = torch.cat([obs, torch.from_numpy(b["action"]) / 2.0], 1)
+        critic_loss = 0.5 * (F.mse_loss(c1(x)[:, 0], target) + F.mse_loss(c2(x)[:, 0], target))
+        opts[1].zero_grad()
+        critic_loss.backward()
+        opts[1].step()
+        x = torch.cat([obs, pi], 1)
+        actor_loss = (alpha * log_prob - torch.min(c1(x), c2(x))[:, 0]).mean()
+        opts[2].zero_grad()
+        actor_loss.backward()
+        opts[2].step()
+        with torch.no_grad():
+            for target_net, net in ((t1, c1), (t2, c2)):
+                for p_target, p in zip(target_net.parameters(), net.parameters(), strict=True):
+                    p_target.mul_(1 - 0.005).add_(0.005 * p)
+    pairs = [(agent.actor, actor), (agent.critic1, c1), (agent.critic2, c2), (agent.critic1_target, t1),
+             (agent.critic2_target, t2)]
+    for ours, theirs in pairs:
+        for a, b in zip(ours.parameters(), theirs.parameters(), strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(agent.log_alpha.detach(), log_alpha.detach())
+    assert agent.log_alpha.item() != 0.0  # α moved

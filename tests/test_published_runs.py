@@ -55,28 +55,37 @@ def test_published_runs_are_labelled_with_their_version_and_cut_at_our_budget() 
 
 
 def test_gather_adds_them_beside_matching_runs_only(tmp_path: Path) -> None:
+    """The agent card decides, not the recipe's name: ppo_mujoco as Tianshou ran it gets Tianshou's PPO runs,
+    sac_mujoco with another network gets none, a sac run on DMC states gets pytorch_sac's only with its agent."""
     import json
 
-    common = ["train_steps=0", "agent.hidden_dim=32", "threads=1", "progress=false"]
-    run_ml("task=ppo_mujoco", "evaluate_episodes=10", "agent.num_envs=2", *common, cwd=tmp_path)
+    common = ["train_steps=0", "threads=1", "progress=false"]
+    run_ml("task=ppo_mujoco", "evaluate_episodes=10", *common, cwd=tmp_path)
+    run_ml("task=sac_mujoco", "env.task=InvertedPendulum-v5", "agent.hidden_dim=32", *common, cwd=tmp_path)
     run_ml("task=sac", "Env=DMC", "env.task=cartpole_balance", "env.pixels=false", "env.action_repeat=1",
-           "evaluate_episodes=1", *common, cwd=tmp_path)
+           "evaluate_episodes=1", "agent.hidden_dim=32", *common, cwd=tmp_path)
     jsons = sorted((tmp_path / "results").rglob("run.json"))
     lines: list[str] = []
     table = scores.gather(jsons, log=lines.append)
     entries = table.groupby(["suite", "task"])["recipe"].unique().map(set).to_dict()
     assert entries[("MuJoCo", "Hopper-v5")] == {"ppo_mujoco", "Tianshou PPO (published, gym v3)"}
+    assert entries[("MuJoCo", "InvertedPendulum-v5")] == {"sac_mujoco"}  # hidden_dim 32 is not Tianshou's SAC
     assert any("gym v3/v2, ours gymnasium v5: not pooled" in line for line in lines)
     assert table[table["recipe"] == "ppo_mujoco"]["normalized"].notna().all()
     from ML.benchmarking import analysis
 
     notes = [n for n in analysis.reference_notes(table, None) if n.startswith("MuJoCo")]
     assert len(notes) == 1 and "gym v3" in notes[0] and "gymnasium v5" in notes[0] and "never pooled" in notes[0]
-    # DMC from states at action repeat 1 is pytorch_sac's protocol but for the episodes this run evaluated
+    # DMC from states at action repeat 1 is pytorch_sac's protocol but for the episodes and the network
     card = json.loads(next(p for p in jsons if "DMC" in str(p)).read_text())["protocol"]
-    assert references.SAC_DMC_REFERENCE.mismatches(card) == ["pytorch_sac: eval_episodes 1 (published: 10)"]
-    assert references.SAC_DMC_REFERENCE.mismatches({**card, "eval_episodes": 10}) == []
-    assert references.SAC_DMC_REFERENCE.mismatches({**card, "eval_episodes": 10, "action_repeat": 2})
+    assert references.SAC_DMC_REFERENCE.mismatches(card) == [
+        "pytorch_sac: eval_episodes 1 (published: 10)", "pytorch_sac: agent.learn_start 100 (published: 5000)",
+        "pytorch_sac: agent.hidden_dim 32 (published: 1024)", "pytorch_sac: agent.ent_coef 1.0 (published: 0.1)",
+        "pytorch_sac: agent.target_every 1 (published: 2)", "pytorch_sac: lr 0.001 (published: 0.0001)",
+        "pytorch_sac: batch_size 256 (published: 1024)"]
+    theirs = {**card, **references.PYTORCH_SAC.card}
+    assert references.SAC_DMC_REFERENCE.matched(theirs) == "pytorch_sac"
+    assert references.SAC_DMC_REFERENCE.mismatches({**theirs, "action_repeat": 2})
     assert entries[("DMC", "cartpole_balance")] == {"sac"}
 
 

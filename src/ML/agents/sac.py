@@ -30,8 +30,10 @@ class SACAgent(BaseAgent):
     (loss ½ Σ MSE) with a' sampled from the current policy; their targets follow them by Polyak averaging at
     ``tau`` after every update. The actor minimises ``α log π(a|s) - min Q(s, a)``. With ``auto_entropy`` the
     weight α = exp(log α) (starting at ``ent_coef``) is learned towards the target entropy −dim(A) by SB3's
-    loss ``-log α · (log π + target)``; otherwise α is fixed at ``ent_coef``. Every update is in SB3's order:
-    α, then the critics, then the actor, then the targets. Networks keep PyTorch's default initialisation.
+    loss ``-log α · (log π + target)``; otherwise α is fixed at ``ent_coef``. Every update is SB3's: α (its
+    Adam step taken with the critics': the same per-parameter steps), then the critics, then the actor through
+    the updated critics (their weights detached: no weight gradients computed), then the targets. Networks
+    keep PyTorch's default initialisation.
 
     Args:
         spec, config: given by the engine (``config.lr``: every optimiser's learning rate unless
@@ -86,10 +88,12 @@ class SACAgent(BaseAgent):
         self._critic_params = [*self.critic1.parameters(), *self.critic2.parameters()]
         self._target_params = [*self.critic1_target.parameters(), *self.critic2_target.parameters()]
         self.critic_opt = build_optimizer(config, self._critic_params)
-        if auto_entropy:
-            alpha_config = {**config, "lr": float(alpha_lr) or float(config.lr)}
-            self.alpha_opt = build_optimizer(alpha_config, [self.log_alpha])
+        if auto_entropy:  # α steps with the critics: Adam is per parameter, so the same steps as its own Adam
+            self.critic_opt.add_param_group({"params": [self.log_alpha], "lr": float(alpha_lr) or float(config.lr)})
         self.auto_entropy = bool(auto_entropy)
+        # the critics' Linear layers, for the actor loss's pass through weights it must not train
+        self._critic_layers = [[m for m in c.modules() if isinstance(m, torch.nn.Linear)]
+                               for c in (self.critic1, self.critic2)]
         self.rng = np.random.default_rng(int(config.get("seed", 0)))
         self._actor_np = NumpyMLP.of(self.actor)  # acting on one observation: numpy views of the weights
         self.updates = 0
@@ -160,15 +164,7 @@ class SACAgent(BaseAgent):
         reward, discount = self._tensor(batch["reward"]).view(-1), self._tensor(batch["discount"]).view(-1)
 
         policy_action, log_prob = self._sample(obs)
-        alpha = self.log_alpha.detach().exp()
-        out = {}
-        if self.auto_entropy:
-            alpha_loss = -(self.log_alpha * (log_prob.detach() + self.target_entropy)).mean()
-            self.alpha_opt.zero_grad(set_to_none=True)
-            alpha_loss.backward()
-            self.alpha_opt.step()
-            out["alpha_loss"] = float(alpha_loss.detach())
-
+        alpha = self.log_alpha.detach().exp()  # α before this update's step, for every loss (SB3's order)
         with torch.no_grad():
             next_action, next_log_prob = self._sample(next_obs)
             next_input = torch.cat([next_obs, next_action], 1)
@@ -177,22 +173,21 @@ class SACAgent(BaseAgent):
         q_input = torch.cat([obs, action], 1)
         q1, q2 = self.critic1(q_input)[:, 0], self.critic2(q_input)[:, 0]
         critic_loss = 0.5 * (F.mse_loss(q1, target) + F.mse_loss(q2, target))
+        loss = critic_loss
+        if self.auto_entropy:  # α's loss on its own parameter: one backward and one Adam step with the critics'
+            alpha_loss = -(self.log_alpha * (log_prob.detach() + self.target_entropy)).mean()
+            loss = critic_loss + alpha_loss
         self.critic_opt.zero_grad(set_to_none=True)
-        critic_loss.backward()
+        loss.backward()
         self.critic_opt.step()
 
-        # the actor, through critics that pass gradients on without keeping any (SB3 computes and drops them)
+        # the actor, through the updated critics' weights detached: gradients reach the actions, no weight
+        # gradient is computed (SB3 computes the critics' and drops them)
         pi_input = torch.cat([obs, policy_action], 1)
-        self.critic1.requires_grad_(False)
-        self.critic2.requires_grad_(False)
-        try:
-            q_pi = torch.min(self.critic1(pi_input), self.critic2(pi_input))[:, 0]
-            actor_loss = (alpha * log_prob - q_pi).mean()
-            self.actor_opt.zero_grad(set_to_none=True)
-            actor_loss.backward()
-        finally:
-            self.critic1.requires_grad_(True)
-            self.critic2.requires_grad_(True)
+        q_pi = torch.min(self._frozen_q(0, pi_input), self._frozen_q(1, pi_input))
+        actor_loss = (alpha * log_prob - q_pi).mean()
+        self.actor_opt.zero_grad(set_to_none=True)
+        actor_loss.backward()
         self.actor_opt.step()
 
         if self.updates % self.target_every == 0:
@@ -200,9 +195,18 @@ class SACAgent(BaseAgent):
                 for target, param in zip(self._target_params, self._critic_params, strict=True):
                     target.lerp_(param, self.tau)  # SB3's polyak_update, one tensor at a time (public torch)
         self.updates += 1
+        out = {"alpha_loss": float(alpha_loss.detach())} if self.auto_entropy else {}
         return {**out, "critic_loss": float(critic_loss.detach()), "actor_loss": float(actor_loss.detach()),
                 "alpha": float(alpha),
                 "q": float(q1.detach().mean()), "entropy": float(-log_prob.detach().mean())}
+
+    def _frozen_q(self, k: int, x: torch.Tensor) -> torch.Tensor:
+        """Critic ``k`` on ``x`` with its weights detached (its MLP: Linear layers with ReLU between)."""
+        layers = self._critic_layers[k]
+        for i, layer in enumerate(layers):
+            x = F.linear(x, layer.weight.detach(), layer.bias.detach())
+            x = F.relu(x) if i < len(layers) - 1 else x
+        return x[:, 0]
 
     def train(self, mode: bool = True) -> SACAgent:
         super().train(mode)

@@ -128,20 +128,41 @@ def atari100k_games() -> set[str]:
 
 # Published per-seed runs drawn beside matching runs of ours (``ML.benchmarking.scores.published_rows``).
 TIANSHOU_SOURCE = "thu-ml/tianshou examples/mujoco/benchmark (MIT)"
+# The published runs' agents as the card records ours (``ML.published.agent_card``): a run gets their runs
+# beside it only when it is that agent with those settings (the recipes sac_mujoco and ppo_mujoco, and sac on
+# the pytorch_sac protocol, are these; their headers cite the sources).
+_STATES = {"observation": "states", "action_repeat": 1, "eval_episodes": 10}
+_SAC = {"agent": "SACAgent", "agent.gamma": 0.99, "agent.tau": 0.005, "agent.update_every": 1,
+        "agent.updates_per_step": 1, "agent.depth": 2, "optimizer": "Adam()", "replay": "uniform"}
+TIANSHOU_SAC = Published("Tianshou SAC", "MuJoCo", "thu-ml/tianshou examples/mujoco/mujoco_sac.py (MIT)", {
+    **_STATES, **_SAC, "agent.learn_start": 10_000, "agent.hidden_dim": 256, "agent.auto_entropy": False,
+    "agent.ent_coef": 0.2, "agent.target_every": 1, "lr": 0.001, "batch_size": 256,
+})
+TIANSHOU_PPO = Published("Tianshou PPO", "MuJoCo", "thu-ml/tianshou examples/mujoco/mujoco_ppo.py (MIT)", {
+    **_STATES, "agent": "PPOAgent", "agent.num_envs": 64, "agent.n_steps": 32, "agent.n_epochs": 10,
+    "agent.gamma": 0.99, "agent.gae_lambda": 0.95, "agent.clip_range": 0.2, "agent.value_clip": 0.0,
+    "agent.anneal_lr": True, "agent.anneal_clip": False, "agent.norm_adv": False, "agent.ent_coef": 0.0,
+    "agent.vf_coef": 0.25, "agent.max_grad_norm": 0.5, "agent.hidden_dim": 64, "agent.depth": 2,
+    "agent.activation": "Tanh", "agent.log_std_init": -0.5, "agent.policy_gain": 0.0141421356,
+    "agent.value_gain": 1.41421356, "agent.obs_norm": True, "agent.reward_norm": False, "agent.return_norm": True,
+    "agent.recompute_adv": True, "optimizer": "Adam()", "lr": 0.0003, "batch_size": 64,
+})
+PYTORCH_SAC = Published("pytorch_sac", "DMC", "denisyarats/pytorch_sac config/agent/sac.yaml (MIT)", {
+    **_STATES, **_SAC, "agent.learn_start": 5000, "agent.hidden_dim": 1024, "agent.auto_entropy": True,
+    "agent.ent_coef": 0.1, "agent.alpha_lr": 0.0, "agent.target_every": 2, "lr": 0.0001, "batch_size": 1024,
+})
+# the algorithm each published agent's runs are filed under (``tianshou_runs``; pytorch_sac's are SAC's)
+ALGORITHM = {TIANSHOU_SAC.name: "sac", TIANSHOU_PPO.name: "ppo", PYTORCH_SAC.name: "sac"}
 MUJOCO_REFERENCE = ReferenceProtocol(
     f"Tianshou published ({TIANSHOU_SOURCE}; gym v3 — v2 for InvertedPendulum, InvertedDoublePendulum, Reacher — "
     "with mujoco-py, where ours are gymnasium v5 on mujoco 3: returns differ between versions; states, "
-    "10 deterministic evaluation episodes, vs env steps)", "MuJoCo",
-    (published.Published("Tianshou", "MuJoCo", TIANSHOU_SOURCE,
-                         {"observation": "states", "action_repeat": 1, "eval_episodes": 10}),),
-    (1_000_000, 3_000_000))
+    "10 deterministic evaluation episodes, Tianshou's SAC or PPO settings, vs env steps)", "MuJoCo",
+    (TIANSHOU_SAC, TIANSHOU_PPO), (1_000_000, 3_000_000))
 SAC_DMC_SOURCE = "denisyarats/pytorch_sac data/sac.csv (MIT)"
 SAC_DMC_LABEL = "SAC (pytorch_sac, published)"
 SAC_DMC_REFERENCE = ReferenceProtocol(
-    f"pytorch_sac published ({SAC_DMC_SOURCE}; states, action repeat 1, 10 evaluation episodes, vs env steps)",
-    "DMC", (published.Published("pytorch_sac", "DMC", SAC_DMC_SOURCE,
-                                {"observation": "states", "action_repeat": 1, "eval_episodes": 10}),),
-    (500_000, 1_000_000))
+    f"pytorch_sac published ({SAC_DMC_SOURCE}; states, action repeat 1, 10 evaluation episodes, its SAC "
+    "settings, vs env steps)", "DMC", (PYTORCH_SAC,), (500_000, 1_000_000))
 
 
 def _base(task: str) -> str:

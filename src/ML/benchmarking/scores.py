@@ -109,9 +109,9 @@ def gather(run_jsons: Iterable[str | Path], baselines: str | Path | None = None,
     DMC tasks run under DrQ-v2's protocol also get DrQ-v2's own seeds as the entry ``DrQ-v2 (published)``
     (``published_rows``), Atari games run by a recipe that reproduces a published agent get that agent's
     published runs as ``<agent> (published)`` (``ML.benchmarking.published``), MuJoCo tasks Tianshou's runs of
-    the same algorithm (sac / ppo recipes) and DMC tasks learned by SAC from states at action repeat 1
-    pytorch_sac's runs (``published_runs``). ``progress``: runs read of the total, with rate and ETA
-    (``ML.progress.mode``: auto, true, false)."""
+    the agent a run is (its protocol card: Tianshou's SAC or PPO settings) and DMC tasks learned from states
+    by pytorch_sac's SAC settings at action repeat 1 pytorch_sac's runs (``published_runs``). ``progress``: runs
+    read of the total, with rate and ETA (``ML.progress.mode``: auto, true, false)."""
     frames, skipped = [], []
     matching: dict[str, float] = {}
     agents: dict[str, set[str]] = {}  # published agent -> the Atari games reproducing it
@@ -148,11 +148,10 @@ def gather(run_jsons: Iterable[str | Path], baselines: str | Path | None = None,
         agent = published_atari.published_agent(ident["suite"], info.get("protocol"))
         if agent:
             agents.setdefault(agent, set()).add(ident["task"])
-        agent = next((a for a in ("sac", "ppo") if str(ident["recipe"]).startswith(a)), None)
         reference = {"MuJoCo": references.MUJOCO_REFERENCE, "DMC": references.SAC_DMC_REFERENCE}.get(ident["suite"])
-        if agent and reference and not reference.mismatches(info.get("protocol")) \
-                and (ident["suite"] == "MuJoCo" or agent == "sac"):
-            key = (ident["suite"], ident["task"], agent)
+        matched = reference.matched(info.get("protocol")) if reference else None  # the card, not the recipe's name
+        if matched:
+            key = (ident["suite"], ident["task"], references.ALGORITHM[matched])
             runs[key] = max(runs.get(key, 0.0), float(rows["step"].max()))
     if skipped:
         log(f"scores: not counted, {len(skipped)} run(s) not complete: " + "; ".join(skipped))
