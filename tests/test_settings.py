@@ -20,7 +20,7 @@ from ML.drivers import driver_kind
 from ML.drivers.settings import DRIVERS, ReplaySettings
 from ML.errors import UserError
 from ML.hyperparams import recipes, resolve_config
-from ML.run import RunSettings
+from ML.runsettings import RunSettings
 from ML.settings import Settings, claimed_keys, defaults
 
 PARTS = [c for c in Settings.registry if c.__module__.startswith("ML.")]  # ML.claims imported them all
