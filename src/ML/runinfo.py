@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ML import published
-from ML.envs.base import evaluation_episodes
+from ML.envs.base import EvaluationSettings, evaluation_episodes
 from ML.fileio import read_json, write_json
 
 # keys that change where or how a run is shown, not what it computes
@@ -90,7 +90,8 @@ def protocol_card(config: Any, spec: Any, agent: Any, frames_per_step: int) -> d
     max_frames = {"Atari": info.get("max_episode_frames"),
                   "DMC": info.get("episode_steps")}.get(spec.suite, info.get("max_episode_steps"))
     episodes = int(config.get("evaluate_episodes") or 0)
-    final = evaluation_episodes(config, info, last=True)
+    final = evaluation_episodes(EvaluationSettings.from_config(config), int(config.get("train_steps") or 0), info,
+                                last=True)
     pixels = len(spec.obs_shape) == 3
     card = {
         "observation": ("pixels " + "x".join(map(str, spec.obs_shape[1:]))) if pixels else "states",
