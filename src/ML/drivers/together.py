@@ -46,15 +46,15 @@ class Together:
     """The ``Driver`` of an ``Env`` with a list ``env.task``: the tasks' envs and replays, one agent."""
 
     def __init__(self, config: Any):
-        run, env, evaluation = (RunSettings.from_config(config), EnvSettings.from_config(config),
-                                EvaluationSettings.from_config(config))
+        run, given, evaluation = (RunSettings.from_config(config), EnvSettings.from_config(config),
+                                  EvaluationSettings.from_config(config))
         self.replay_settings = ReplaySettings.from_config(config)
         self.seed = int(run.seed)
-        self.tasks = list(env.env["task"])
-        _refuse(evaluation, env, self.tasks)
+        self.tasks = list(given.env["task"])
+        _refuse(evaluation, given, self.tasks)
         self.envs, self.evaluators = [], []
         for task in self.tasks:
-            one = EnvSettings(env.Env, {**dict(env.env), "task": task})
+            one = EnvSettings(given.Env, {**dict(given.env), "task": task})
             evaluation_env = build_env(one, self.seed, evaluation=True)
             self.envs.append(build_env(one, self.seed, evaluation=False))
             self.evaluators.append(Evaluator(evaluation, one, self.seed, int(run.train_steps), evaluation_env,
