@@ -13,7 +13,7 @@ import torch
 
 import ML
 from ML import distributed
-from ML.accelerate import Accelerator, choose, cpu_has_native_bf16
+from ML.accelerate import Accelerator, AccelSettings, choose, cpu_has_native_bf16
 from ML.blocks.network import pick_device
 from ML.envs import datasets, memmap
 from ML.hyperparams import resolve_config
@@ -22,7 +22,7 @@ from ML.replay import Replay
 
 def _load(*argv: str):
     config = resolve_config(argv=["task=classify", *argv])
-    return datasets.load(config, memmap.store_for(config))
+    return datasets.load(config, memmap.store_for(AccelSettings.from_config(config), config.results))
 
 
 def test_store_round_trips_exactly_and_is_built_once(workdir: Path) -> None:

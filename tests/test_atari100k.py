@@ -3,6 +3,8 @@ episode starts on the real ROMs, zero-padded replay stacks, and the final evalua
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
@@ -164,17 +166,22 @@ def test_replay_pads_stacks_with_zeros_before_an_episodes_first_frame() -> None:
 def test_the_final_100_episodes_only_at_the_protocols_budget(tmp_path) -> None:
     from ML.drivers.interactive import Interactive
 
-    config = resolve_config((), {"task": "atari100k", "device": "cpu", "train_steps": 200, "evaluate_episodes": 1,
-                                 "evaluate_episodes_final": 3, "env": {"game": "pong", "protocol": "atari100k",
-                                                                       "max_episode_frames": 160}})
-    driver = Interactive(config)
-    driver.open(tmp_path, resume=False)
-    agent = instantiate(config.Agent, {**config.agent, "spec": driver.spec, "config": config}, label="Agent")
-    assert driver.evaluate(agent, 200)["episodes"] == 1  # 200 steps are not Atari-100k's 100k: no final 100
-    config.train_steps = 100_000
-    final = driver.evaluate(agent, 100_000)
-    assert final["episodes"] == 3 and len(driver.evaluator._envs) == 3  # one env per episode (evaluate_envs 100)
-    driver.close(keep=False)
+    def driver(train_steps: int) -> tuple[Interactive, Any]:
+        config = resolve_config((), {"task": "atari100k", "device": "cpu", "train_steps": train_steps,
+                                     "evaluate_episodes": 1, "evaluate_episodes_final": 3,
+                                     "env": {"game": "pong", "protocol": "atari100k", "max_episode_frames": 160}})
+        built = Interactive(config)
+        built.open(tmp_path / str(train_steps), resume=False)
+        return built, config
+
+    short, config = driver(200)
+    agent = instantiate(config.Agent, {**config.agent, "spec": short.spec, "config": config}, label="Agent")
+    assert short.evaluate(agent, 200)["episodes"] == 1  # 200 steps are not Atari-100k's 100k: no final 100
+    short.close(keep=False)
+    full, _ = driver(100_000)
+    final = full.evaluate(agent, 100_000)
+    assert final["episodes"] == 3 and len(full.evaluator._envs) == 3  # one env per episode (evaluate_envs 100)
+    full.close(keep=False)
     with torch.no_grad():
         assert agent.act_batch(np.zeros((2, 4, 84, 84), np.uint8), 0, eval_mode=True).shape == (2,)
 

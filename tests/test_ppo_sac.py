@@ -15,6 +15,7 @@ from ML.agents.sac import SACAgent
 from ML.blocks.running import RunningMeanStd
 from ML.collectors import Collector
 from ML.collectors.rollout import Rollouts
+from ML.envs.base import EnvSettings
 from ML.envs.classic import Classic
 from ML.hyperparams import resolve_config
 from tests.conftest import run_ml
@@ -30,7 +31,7 @@ def test_rollouts_step_n_envs_and_bootstrap_truncated_episodes(tmp_path) -> None
     """A rollout is [n_steps, num_envs]; an env whose time limit ends its episode is reset at once and its last
     observation kept for bootstrapping; train_steps count env steps (one vector step every num_envs)."""
     agent, config = _ppo("CartPole-v1", "env.max_episode_steps=3", num_envs=3, n_steps=4)
-    rollouts = Rollouts(config, 3, 4)
+    rollouts = Rollouts(EnvSettings.from_config(config), int(config.seed), 3, 4)
     assert isinstance(rollouts, Collector)
     rollouts.open(tmp_path, False)
     got, lengths = [], []

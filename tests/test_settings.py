@@ -20,7 +20,7 @@ from ML.drivers import driver_kind
 from ML.drivers.settings import DRIVERS, ReplaySettings
 from ML.errors import UserError
 from ML.hyperparams import recipes, resolve_config
-from ML.run import RunSettings
+from ML.runsettings import RunSettings
 from ML.settings import Settings, claimed_keys, defaults
 
 PARTS = [c for c in Settings.registry if c.__module__.startswith("ML.")]  # ML.claims imported them all
@@ -84,9 +84,24 @@ def test_every_key_the_engine_reads_from_a_config_is_some_parts_setting() -> Non
     engine = Path(claims.__file__).parent
     read = {key: path.relative_to(engine) for path in engine.rglob("*.py") if "benchmarking" not in path.parts
             for key in _config_reads(ast.parse(path.read_text()))}
-    assert {"offline", "replay", "evaluate_envs", "Env", "seed"} <= set(read)  # the walk finds the drivers' reads
+    assert {"Env", "Agent", "together", "seed", "train_steps"} <= set(read)  # the walk finds the entry's reads
     unclaimed = {k: str(v) for k, v in read.items() if k not in claimed_keys()}
     assert not unclaimed
+
+
+def test_drivers_and_collectors_take_typed_settings_and_keep_no_config() -> None:
+    """The config stops at the entry's split: a driver's constructor reads its settings from it once, and
+    neither the drivers nor the collectors read a key of it or keep it (``drivers/__init__.py``'s
+    ``driver_kind`` is that split)."""
+    engine = Path(claims.__file__).parent
+    paths = [p for folder in ("drivers", "collectors") for p in (engine / folder).rglob("*.py")
+             if p != engine / "drivers" / "__init__.py"]
+    assert len(paths) >= 12
+    for path in paths:
+        tree = ast.parse(path.read_text())
+        assert not _config_reads(tree), (path.name, _config_reads(tree))
+        kept = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr == "config"]
+        assert not kept, f"{path.name}:{kept} keeps the config"
 
 
 def test_settings_read_only_their_keys_and_fill_a_partial_config_from_the_defaults() -> None:

@@ -26,7 +26,7 @@ from ML.drivers import driver_kind
 from ML.drivers.settings import DRIVERS
 from ML.errors import UserError
 from ML.hyperparams import resolve
-from ML.run import RunSettings
+from ML.runsettings import RunSettings
 from ML.settings import Settings, defaults
 from ML.tracking import TrackingSettings
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ML import published
-from ML.envs.base import evaluation_episodes
+from ML.envs.base import EvaluationSettings, evaluation_episodes
 from ML.fileio import read_json, write_json
 
 # keys that change where or how a run is shown, not what it computes
@@ -78,7 +78,8 @@ def protocol_card(config: Any, spec: Any, agent: Any, frames_per_step: int) -> d
     Frames are environment frames (agent steps x action repeat); for datasets, samples."""
     info = spec.info or {}
     rl = spec.suite not in ("Classify", "Generate")
-    budget = int(config.get("train_steps") or 0) * int(frames_per_step)
+    steps = int(config.get("train_steps") or 0)
+    budget = steps * int(frames_per_step)
     if not rl:
         return {"observation": "x".join(map(str, spec.obs_shape)), "frame_budget": budget,
                 "final_score": f"the last evaluation on the test set, after {budget} training samples"}
@@ -90,7 +91,7 @@ def protocol_card(config: Any, spec: Any, agent: Any, frames_per_step: int) -> d
     max_frames = {"Atari": info.get("max_episode_frames"),
                   "DMC": info.get("episode_steps")}.get(spec.suite, info.get("max_episode_steps"))
     episodes = int(config.get("evaluate_episodes") or 0)
-    final = evaluation_episodes(config, info, last=True)
+    final = evaluation_episodes(EvaluationSettings.from_config(config), steps, info, last=True)
     pixels = len(spec.obs_shape) == 3
     card = {
         "observation": ("pixels " + "x".join(map(str, spec.obs_shape[1:]))) if pixels else "states",

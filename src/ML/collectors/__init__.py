@@ -7,7 +7,8 @@ C++ threads into a replay per game (``vector.Vector``, ``env.num_envs``), on-pol
 (``rollout.Rollouts``) or a dataset's batches (``dataset.Batches``); an evaluator scores the agent: episodes
 (``evaluation.Evaluator``) or a test set (``dataset.HeldOut``). A driver (``ML.drivers.composed.Composed``) is
 one collector and one evaluator. Every collector resumes exactly: ``state()`` is what a checkpoint keeps,
-``open(..., state)`` continues from it.
+``open(..., state)`` continues from it. A collector takes typed settings (``ML.drivers.settings``) and the
+run's seed, which its driver reads from the config once; none holds the config.
 """
 
 from __future__ import annotations
@@ -19,12 +20,24 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from ML.agents.base import Agent
-from ML.envs.base import TaskSpec
+from ML.envs.base import EnvSettings, TaskSpec
+from ML.hyperparams import instantiate
+from ML.hyperparams.instantiate import offer
 
 
 def episode_seed(*key: int) -> int:
     """A seed per episode, so an episode replays exactly after a resume at its boundary."""
     return int(np.random.SeedSequence([abs(int(k)) for k in key]).generate_state(1)[0])
+
+
+def env_args(task: EnvSettings, seed: int, evaluation: bool) -> dict[str, Any]:
+    """The ``Env``'s arguments: the user's ``env.*``, plus the engine's seed and evaluation flag if it takes them."""
+    return offer(task.Env, task.env, seed=seed, evaluation=evaluation)
+
+
+def build_env(task: EnvSettings, seed: int, evaluation: bool, **extra: Any) -> Any:
+    """The task's environment: a training copy, or (``evaluation=True``) a separately seeded evaluation copy."""
+    return instantiate(task.Env, {**env_args(task, seed, evaluation), **extra}, label="Env")
 
 
 @runtime_checkable

@@ -9,11 +9,9 @@ from typing import Any
 import numpy as np
 
 from ML import stops
-from ML.collectors import episode_seed
-from ML.envs.base import evaluation_episodes
+from ML.collectors import build_env, episode_seed
+from ML.envs.base import EnvSettings, EvaluationSettings, evaluation_episodes
 from ML.errors import UserError
-from ML.hyperparams import instantiate
-from ML.hyperparams.instantiate import offer
 from ML.video import as_frame, write_mp4
 
 
@@ -30,21 +28,21 @@ class Evaluator:
     An agent with ``act_batch`` plays them ``evaluate_envs`` at a time, one episode per env, in one batched
     forward per step (dopamine's parallel evaluation); with ``vlog=true`` the first episode is filmed
     (videos/). The episodes are abortable (``ML.stops``): only the count of evaluations done is kept, once
-    they end.
+    they end. It reads ``EvaluationSettings``, the task (to build more evaluation envs), the run's seed and
+    its ``train_steps`` (which evaluation is the last).
     """
 
-    def __init__(self, config: Any, env: Any, spec: Any):
-        self.config = config
-        self.seed = int(config.seed)
+    def __init__(self, evaluation: EvaluationSettings, task: EnvSettings, seed: int, train_steps: int, env: Any,
+                 spec: Any):
+        self.settings, self.task = evaluation, task
+        self.seed, self.train_steps = seed, train_steps
         self.env = env
         self.spec = spec
-        self.vlog = bool(config.get("vlog"))
+        self.vlog = bool(evaluation.vlog)
         self._channels = spec.obs_shape[0] // int(spec.info.get("frame_stack") or 1)
         if self.vlog and len(spec.obs_shape) != 3:  # vector observations: let the env draw itself
             try:
-                rendering = instantiate(config.Env, {**offer(config.Env, config.env, seed=self.seed,
-                                                             evaluation=True), "render_mode": "rgb_array"},
-                                        label="Env")
+                rendering = build_env(task, self.seed, evaluation=True, render_mode="rgb_array")
             except UserError:
                 raise UserError(f"vlog=true: {spec.suite} task {spec.task} has no image observations "
                                 "and its Env takes no render_mode; use pixels (env.pixels=true) or vlog=false")\
@@ -61,7 +59,8 @@ class Evaluator:
     def evaluate(self, agent: Any, step: int, progress: Callable[[int, int], None] | None = None
                  ) -> dict[str, float]:
         """One eval.csv row's values; ``progress(done, total)`` after each finished episode."""
-        episodes = evaluation_episodes(self.config, self.spec.info, last=step >= int(self.config.train_steps))
+        episodes = evaluation_episodes(self.settings, self.train_steps, self.spec.info,
+                                       last=step >= self.train_steps)
         seeds = [episode_seed(self.seed, 1, self.evaluations, i) for i in range(episodes)]
         tick = progress or _silent
         agent.eval()
@@ -105,10 +104,9 @@ class Evaluator:
         """Each seed's episode on an env of its own, ``evaluate_envs`` envs at a time, the live ones stepped
         together (one ``act_batch`` per step); an env whose episode ended leaves the batch, as dopamine's
         one-to-one evaluation (``DataEfficientAtariRunner._run_parallel``) drops it."""
-        width = min(len(seeds), int(self.config.get("evaluate_envs") or 16))
+        width = min(len(seeds), int(self.settings.evaluate_envs or 16))
         if len(self._envs) < width:
-            args = offer(self.config.Env, self.config.env, seed=self.seed, evaluation=True)
-            self._envs += [instantiate(self.config.Env, args, label="Env") for _ in range(width - len(self._envs))]
+            self._envs += [build_env(self.task, self.seed, evaluation=True) for _ in range(width - len(self._envs))]
         returns: list[float] = [0.0] * len(seeds)
         lengths: list[int] = [0] * len(seeds)
         finished = 0

@@ -5,21 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ML.collectors import episode_seed
+from ML.collectors import build_env, env_args, episode_seed
+from ML.drivers.settings import ReplaySettings
+from ML.envs.base import EnvSettings
 from ML.errors import UserError
-from ML.hyperparams import instantiate
-from ML.hyperparams.instantiate import offer
 from ML.hyperparams.paths import resolve
 from ML.replay import Replay
 
 
-def replay_place(config: Any, run_dir: Path, resume: bool) -> tuple[Path | None, int, bool]:
+def replay_place(replay: ReplaySettings, stream: bool, run_dir: Path, resume: bool) -> tuple[Path | None, int, bool]:
     """(file, capacity, load) of a run's replay: ``run_dir/replay.h5`` of ``replay.capacity``, loaded on a
     resume or ``replay.load=true``; with ``stream=true`` none on disk, just room for the newest transitions."""
-    load = bool(resume or config.replay.load)
-    if config.get("stream"):
-        return None, int(config.batch_size) + 64, load
-    return run_dir / "replay.h5", int(config.replay.capacity), load
+    load = bool(resume or replay.replay["load"])
+    if stream:
+        return None, int(replay.batch_size) + 64, load
+    return run_dir / "replay.h5", int(replay.replay["capacity"]), load
 
 
 class OffPolicy:
@@ -28,13 +28,13 @@ class OffPolicy:
 
     Resume is exact: episodes are seeded (``episode_seed(seed, 0, episode)``) and ``state()`` keeps the
     unfinished episode's actions, which ``open`` steps again to rebuild the env and the replay as they were.
+    It reads ``ReplaySettings``, ``stream`` (``InteractiveSettings``), the task and the run's seed.
     """
 
-    def __init__(self, config: Any, env: Any = None):
-        self.config = config
-        self.seed = int(config.seed)
-        self.env = env if env is not None else instantiate(
-            config.Env, offer(config.Env, config.env, seed=self.seed, evaluation=False), label="Env")
+    def __init__(self, replay: ReplaySettings, stream: bool, task: EnvSettings, seed: int, env: Any = None):
+        self.settings, self.stream = replay, stream
+        self.seed = seed
+        self.env = env if env is not None else build_env(task, self.seed, evaluation=False)
         self.spec = self.env.task_spec
         self.frames_per_step = self.spec.action_repeat
         self.episode = 0
@@ -46,7 +46,7 @@ class OffPolicy:
 
     def open(self, run_dir: Path, resume: bool, state: dict[str, Any] | None = None) -> None:
         state = state or {}
-        self._open_replay(*replay_place(self.config, run_dir, resume), state)
+        self._open_replay(*replay_place(self.settings, self.stream, run_dir, resume), state)
         self._start(state)
 
     def _open_replay(self, path: Path | None, capacity: int, load: bool, state: dict[str, Any]) -> None:
@@ -113,11 +113,11 @@ class Overlapped(OffPolicy):
     agent updates — DrQ-v2's train.py order: act, update, store — so the update samples the replay before
     this step's transition is in."""
 
-    def __init__(self, config: Any):
+    def __init__(self, replay: ReplaySettings, stream: bool, task: EnvSettings, seed: int):
         from ML.envs.process import EnvProcess
 
-        super().__init__(config, EnvProcess(resolve(config.Env, "Env"),
-                                            offer(config.Env, config.env, seed=int(config.seed), evaluation=False)))
+        super().__init__(replay, stream, task, seed,
+                         EnvProcess(resolve(task.Env, "Env"), env_args(task, seed, evaluation=False)))
         self._action: Any = None
 
     def collect(self, agent: Any, step: int) -> Replay:
@@ -136,10 +136,10 @@ class Offline(OffPolicy):
     The training env is still built (it gives the task's spec) and reset once, its first frame starting an
     episode in the replay as an online run's does, so both open the replay alike."""
 
-    def __init__(self, config: Any):
-        if config.get("stream"):
+    def __init__(self, replay: ReplaySettings, stream: bool, task: EnvSettings, seed: int):
+        if stream:
             raise UserError("offline=true learns from a saved replay and stream=true keeps none: pick one")
-        super().__init__(config)
+        super().__init__(replay, stream, task, seed)
         self.frames_per_step = 0
 
     def open(self, run_dir: Path, resume: bool, state: dict[str, Any] | None = None) -> None:
@@ -148,7 +148,7 @@ class Offline(OffPolicy):
             raise UserError(f"offline=true learns from a saved replay, but there is no {path}; "
                             "train with replay.save=true first, or copy a replay.h5 into the run directory")
         state = state or {}
-        self._open_replay(path, int(self.config.replay.capacity), True, state)
+        self._open_replay(path, int(self.settings.replay["capacity"]), True, state)
         if len(self.replay) == 0:
             raise UserError(f"offline=true learns from a saved replay, but {path} holds no transitions")
         self._start(state)

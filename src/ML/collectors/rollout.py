@@ -8,17 +8,17 @@ from typing import Any
 
 import numpy as np
 
-from ML.collectors import episode_seed
+from ML.agents.base import AgentSettings
+from ML.collectors import build_env, episode_seed
+from ML.envs.base import EnvSettings
 from ML.errors import UserError
-from ML.hyperparams import instantiate
-from ML.hyperparams.instantiate import offer
 from ML.hyperparams.paths import resolve
 
 
-def rollout_shape(config: Any) -> tuple[int, int]:
+def rollout_shape(agent: AgentSettings) -> tuple[int, int]:
     """(envs, steps per env) of a rollout: the agent's ``num_envs`` and ``n_steps`` (its defaults unless set)."""
-    params = inspect.signature(resolve(config.Agent, "Agent")).parameters
-    args = config.get("agent") or {}
+    params = inspect.signature(resolve(agent.Agent, "Agent")).parameters
+    args = agent.agent or {}
     shape = []
     for name in ("num_envs", "n_steps"):
         value = args.get(name, params[name].default if name in params else 1)
@@ -46,10 +46,9 @@ class Rollouts:
     (replayed on ``open``), and the rollout so far.
     """
 
-    def __init__(self, config: Any, num_envs: int, n_steps: int):
-        self.seed = int(config.seed)
-        args = offer(config.Env, config.env, seed=self.seed, evaluation=False)
-        self.envs = [instantiate(config.Env, args, label="Env") for _ in range(num_envs)]
+    def __init__(self, task: EnvSettings, seed: int, num_envs: int, n_steps: int):
+        self.seed = seed
+        self.envs = [build_env(task, self.seed, evaluation=False) for _ in range(num_envs)]
         self.spec = self.envs[0].task_spec
         if int(self.spec.info.get("num_envs", 1)) > 1:
             self.close(False)

@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from ML.collectors import episode_seed
+from ML.collectors import build_env, episode_seed
 from ML.collectors.offpolicy import replay_place
+from ML.drivers.settings import ReplaySettings
 from ML.envs.atari_vector import AtariVector
-from ML.hyperparams import instantiate
-from ML.hyperparams.instantiate import offer
+from ML.envs.base import EnvSettings
 from ML.replay_streams import Streams
 
 
@@ -25,12 +25,11 @@ class Vector:
     unended; a resume does the same, and the run is the same with or without one.
     """
 
-    def __init__(self, config: Any, num_envs: int):
-        self.config = config
-        self.seed = int(config.seed)
+    def __init__(self, replay: ReplaySettings, stream: bool, task: EnvSettings, seed: int, num_envs: int):
+        self.settings, self.stream = replay, stream
+        self.seed = seed
         self.num_envs = num_envs
-        self.env = instantiate(config.Env, offer(config.Env, config.env, seed=self.seed, evaluation=False),
-                               label="Env")
+        self.env = build_env(task, self.seed, evaluation=False)
         self.spec = self.env.task_spec
         self.frames_per_step = self.spec.action_repeat
         self.vector = AtariVector(self.env, num_envs)
@@ -42,7 +41,7 @@ class Vector:
     def open(self, run_dir: Path, resume: bool, state: dict[str, Any] | None = None) -> None:
         """One replay per game (``replay.capacity`` shared out), and the games started."""
         state = state or {}
-        path, capacity, load = replay_place(self.config, run_dir, resume)
+        path, capacity, load = replay_place(self.settings, self.stream, run_dir, resume)
         space = self.env.action_space
         self.replay = Streams(self.num_envs, path, max(capacity // self.num_envs, 2), self.spec.obs_shape,
                               np.uint8, () if self.spec.discrete else tuple(space.shape), space.dtype, load=load,

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ML import stops
+from ML.drivers.settings import AcrossSettings
 from ML.envs.base import TaskSpec
 from ML.errors import UserError
 from ML.hyperparams.together import budgets, entries, task_configs
@@ -43,7 +44,6 @@ class Across:
 
     def __init__(self, config: Any, make_driver: Callable[[Any], Any]):
         """``make_driver``: ``ML.drivers.make_driver``, which makes each task's driver as it would alone."""
-        self.config = config
         self.budgets = budgets(config)
         self.configs = task_configs(config)
         self.drivers = [make_driver(c) for c in self.configs]
@@ -55,7 +55,7 @@ class Across:
         records = [{"label": s.task, "suite": s.suite, "recipe": r, "train_steps": b, "spec": jsonable(asdict(s))}
                    for s, r, b in zip(specs, recipes, self.budgets, strict=True)]
         self.spec = TaskSpec(suite="Together", task="+".join(self.labels), obs_shape=(), discrete=False, info={
-            "together": {"tasks": records, "shared": list(config.get("share") or []), "budget": (
+            "together": {"tasks": records, "shared": list(AcrossSettings.from_config(config).share or []), "budget": (
                 "train_steps in all; each step to the task furthest behind its budget")}})
         self.steps = [0] * len(self.drivers)
 

@@ -2,8 +2,9 @@
 
 A driver's settings are the task it feeds (``EnvSettings`` or ``DatasetSettings``) and the classes below.
 ``DRIVERS`` names, per driver, every settings class it reads: the entry's claim check (``ML.claims``) refuses a
-key that none of the chosen driver's (nor the run's, nor the agent's) settings read. The interactive, on-policy
-and together drivers still receive the whole config; these classes are what they switch to.
+key that none of the chosen driver's (nor the run's, nor the agent's) settings read. A driver's constructor
+reads its settings from the config once and hands its collectors typed values (``EvaluationSettings`` lives in
+``ML.envs.base``, beside ``evaluation_episodes`` that reads it).
 """
 
 from __future__ import annotations
@@ -12,22 +13,12 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from ML.envs.base import EnvSettings
+from ML.envs.base import EnvSettings, EvaluationSettings
 from ML.envs.datasets import DatasetSettings
 from ML.settings import Settings
 
 __all__ = ["DRIVERS", "AcrossSettings", "EvaluationSettings", "InteractiveSettings", "ReplaySettings",
            "SupervisedSettings"]
-
-
-@dataclasses.dataclass(frozen=True)
-class EvaluationSettings(Settings):
-    """An RL driver's evaluations (``ML.collectors.evaluation``, ``ML.envs.base.evaluation_episodes``)."""
-
-    evaluate_episodes: int              # episodes per evaluation
-    evaluate_episodes_final: int | None  # episodes of the last evaluation at the protocol's budget (null: as above)
-    evaluate_envs: int                  # episodes played at once, one env each
-    vlog: bool                          # save a video of each evaluation's first episode (videos/)
 
 
 @dataclasses.dataclass(frozen=True)

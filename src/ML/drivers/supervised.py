@@ -12,6 +12,7 @@ from ML.drivers.composed import Composed
 from ML.drivers.settings import SupervisedSettings
 from ML.envs import datasets, memmap
 from ML.envs.datasets import DatasetSettings
+from ML.runsettings import RunSettings
 
 
 class Supervised(Composed):
@@ -20,8 +21,9 @@ class Supervised(Composed):
     where results go (the norm and store caches)."""
 
     def __init__(self, config: Any):
-        train_set, test_set, spec = datasets.load(DatasetSettings.from_config(config), memmap.store_for(config),
-                                                  Path(str(config["results"])) / ".cache")
-        batches = Batches(SupervisedSettings.from_config(config).batch_size, int(config["seed"]),
-                          AccelSettings.from_config(config), train_set, spec)
+        run, accel = RunSettings.from_config(config), AccelSettings.from_config(config)
+        store = memmap.store_for(accel, run.results)
+        train_set, test_set, spec = datasets.load(DatasetSettings.from_config(config), store,
+                                                  Path(str(run.results)) / ".cache")
+        batches = Batches(SupervisedSettings.from_config(config).batch_size, int(run.seed), accel, train_set, spec)
         super().__init__(batches, HeldOut(test_set))

@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 
 from ML import stops
-from ML.collectors import episode_seed
+from ML.collectors import build_env, episode_seed
 from ML.collectors.evaluation import Evaluator
-from ML.envs.base import TaskSpec
+from ML.drivers.settings import ReplaySettings
+from ML.envs.base import EnvSettings, EvaluationSettings, TaskSpec
 from ML.errors import UserError
-from ML.hyperparams import Config, instantiate
-from ML.hyperparams.instantiate import offer
 from ML.replay_streams import Streams
+from ML.runsettings import RunSettings
 
 # what tasks trained together share (the agent's body) and keep apart; recorded in run.json
 SHARED = ["Eyes", "Pool", "Trunk", "Model", "optimizer", "exploration schedule"]
@@ -30,15 +30,15 @@ PER_TASK = ["input adapter (Linear to the body's width)", "output head (Linear t
             "replay", "training and evaluation environments"]
 
 
-def _refuse(config: Any, tasks: list[Any]) -> None:
-    """Settings a together run does not take (each names its fix)."""
+def _refuse(evaluation: EvaluationSettings, task: EnvSettings, tasks: list[Any]) -> None:
+    """Settings a together run does not take (each names its fix; ``offline``, ``stream`` and ``env_process``,
+    which no part of a together run reads, the entry refuses: ``ML.claims``)."""
     if len(tasks) < 2 or not all(isinstance(t, str) for t in tasks) or len(set(tasks)) != len(tasks):
         raise UserError(f"env.task={tasks}: tasks trained together are two or more different task names; "
                         "pass e.g. env.task=[CartPole-v1,Acrobot-v1] (or -m env.task=A,B for one run each)")
-    for key in ("offline", "stream", "env_process", "vlog"):
-        if config.get(key):
-            raise UserError(f"{key}=true is not supported with several tasks in env.task={tasks}; drop {key}")
-    if int((config.get("env") or {}).get("num_envs") or 1) > 1:
+    if evaluation.vlog:
+        raise UserError(f"vlog=true is not supported with several tasks in env.task={tasks}; drop vlog")
+    if int((task.env or {}).get("num_envs") or 1) > 1:
         raise UserError(f"env.num_envs is not supported with several tasks in env.task={tasks}; drop it")
 
 
@@ -46,18 +46,19 @@ class Together:
     """The ``Driver`` of an ``Env`` with a list ``env.task``: the tasks' envs and replays, one agent."""
 
     def __init__(self, config: Any):
-        self.config = config
-        self.seed = int(config.seed)
-        self.tasks = list(config.env.task)
-        _refuse(config, self.tasks)
+        run, given, evaluation = (RunSettings.from_config(config), EnvSettings.from_config(config),
+                                  EvaluationSettings.from_config(config))
+        self.replay_settings = ReplaySettings.from_config(config)
+        self.seed = int(run.seed)
+        self.tasks = list(given.env["task"])
+        _refuse(evaluation, given, self.tasks)
         self.envs, self.evaluators = [], []
         for task in self.tasks:
-            args = {**dict(config.env), "task": task}
-            evaluation = instantiate(config.Env, offer(config.Env, args, seed=self.seed, evaluation=True),
-                                     label="Env")
-            self.envs.append(instantiate(config.Env, offer(config.Env, args, seed=self.seed, evaluation=False),
-                                         label="Env"))
-            self.evaluators.append(Evaluator(Config({**config, "env": args}), evaluation, self.envs[-1].task_spec))
+            one = EnvSettings(given.Env, {**dict(given.env), "task": task})
+            evaluation_env = build_env(one, self.seed, evaluation=True)
+            self.envs.append(build_env(one, self.seed, evaluation=False))
+            self.evaluators.append(Evaluator(evaluation, one, self.seed, int(run.train_steps), evaluation_env,
+                                             self.envs[-1].task_spec))
         specs = [env.task_spec for env in self.envs]
         self.specs = specs
         for spec in specs:
@@ -88,9 +89,9 @@ class Together:
 
     def open(self, run_dir: Path, resume: bool, state: dict[str, Any] | None = None) -> None:
         state = state or {}
-        capacity = max(int(self.config.replay.capacity) // len(self.tasks), 2)
+        capacity = max(int(self.replay_settings.replay["capacity"]) // len(self.tasks), 2)
         self.replay = Streams(len(self.tasks), run_dir / "replay.h5", capacity, self.spec.obs_shape, np.float32,
-                              (), np.int64, load=bool(resume or self.config.replay.load), seed=self.seed,
+                              (), np.int64, load=bool(resume or self.replay_settings.replay["load"]), seed=self.seed,
                               states=state.get("replay"), equal=True)
         self.episode = state.get("episode", 0)
         for evaluator in self.evaluators:

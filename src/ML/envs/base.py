@@ -17,6 +17,17 @@ class EnvSettings(Settings):
     env: Mapping[str, Any]      # its arguments; a list ``env.task`` trains the tasks together
 
 
+
+@dataclass(frozen=True)
+class EvaluationSettings(Settings):
+    """An RL driver's evaluations (``ML.collectors.evaluation``, ``evaluation_episodes``); declared beside
+    ``EnvSettings`` so that this module, below the drivers, can take them."""
+
+    evaluate_episodes: int              # episodes per evaluation
+    evaluate_episodes_final: int | None  # episodes of the last evaluation at the protocol's budget (null: as above)
+    evaluate_envs: int                  # episodes played at once, one env each
+    vlog: bool                          # save a video of each evaluation's first episode (videos/)
+
 @dataclass
 class TaskSpec:
     """Shapes for building agents, identity for the run directory, metadata for normalization.
@@ -38,11 +49,11 @@ class TaskSpec:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def evaluation_episodes(config: Any, info: dict[str, Any], last: bool) -> int:
+def evaluation_episodes(evaluation: EvaluationSettings, train_steps: int, info: dict[str, Any], last: bool) -> int:
     """Episodes an evaluation plays: ``evaluate_episodes``, or ``evaluate_episodes_final`` (when set) for the
-    last evaluation of a run that reaches its protocol's budget (``info["budget_steps"]``, Atari-100k's 100k):
-    a shorter run is not that protocol's score, so it keeps the short evaluation."""
-    final = config.get("evaluate_episodes_final")
-    if last and final is not None and int(config.get("train_steps") or 0) >= int(info.get("budget_steps") or 0):
+    last evaluation of a run whose ``train_steps`` reach its protocol's budget (``info["budget_steps"]``,
+    Atari-100k's 100k): a shorter run is not that protocol's score, so it keeps the short evaluation."""
+    final = evaluation.evaluate_episodes_final
+    if last and final is not None and train_steps >= int(info.get("budget_steps") or 0):
         return int(final)
-    return int(config.get("evaluate_episodes") or 0)
+    return int(evaluation.evaluate_episodes or 0)

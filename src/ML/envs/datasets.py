@@ -562,7 +562,7 @@ def load(settings: DatasetSettings | Mapping[str, Any], store: Callable[..., tup
     from ``dataset.num_classes``, else a ``classes`` attribute, else the largest label + 1.
 
     ``store(name, args, build)``: where a built-in dataset's (train, test) come from instead of ``build()``
-    (the driver passes ``memmap.store_for(config)``: the memory-mapped store under ``accelerate=true``).
+    (the driver passes ``memmap.store_for(accel, results)``: the memory-mapped store under ``accelerate=true``).
 
     ``TestDataset=`` replaces the test set; ``generate=true`` makes a generative task (suite ``Generate``,
     labels ignored, one class allowed); ``norm=true`` records the training set's per-channel mean/std in

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ML.accelerate import AccelSettings
 from ML.envs.tensordata import EpochOrder, TensorData
 
 VERSION = 1
@@ -137,11 +138,12 @@ def cached(name: str, args: dict[str, Any], cache_root: str | Path, build: Any) 
     return MemmapData(folder, "train"), MemmapData(folder, "test")
 
 
-def store_for(config: Any) -> Any:
-    """The store ``datasets.load`` takes built-in datasets from: this one under ``accelerate=true``, else None."""
-    if not config.get("accelerate"):
+def store_for(accel: AccelSettings, results: str | None) -> Any:
+    """The store ``datasets.load`` takes built-in datasets from: this one (under the run's ``results`` folder)
+    under ``accelerate=true``, else None."""
+    if not accel.accelerate:
         return None
-    cache = Path(str(config.get("results") or "results")) / ".cache"
+    cache = Path(str(results or "results")) / ".cache"
     return lambda name, args, build: cached(name, args, cache, build)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -60,7 +61,7 @@ def _call(target: Any, args: dict[str, Any], in_shape: Shape | None, out_shape: 
     return target(**kwargs, **args)
 
 
-def offer(named: Any, args: dict[str, Any], **engine: Any) -> dict[str, Any]:
+def offer(named: Any, args: Mapping[str, Any], **engine: Any) -> dict[str, Any]:
     """``args`` (the user's, verbatim) plus those of the engine's values the class declares and the user did
     not set: ``offer(config.Env, config.env, seed=0)`` gives a user Env ``seed`` only if it takes one."""
     params = _parameters(resolve(named, "part")) if not isinstance(named, (list, tuple)) else {}
