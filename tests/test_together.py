@@ -50,6 +50,12 @@ def test_one_run_trains_and_evaluates_both_tasks(whole: Path) -> None:
         cart, acro = float(row["score.CartPole-v1"]), float(row["score.Acrobot-v1"])
         assert cart >= 8 and -500 <= acro < 0
         assert float(row["score"]) == pytest.approx((cart + acro) / 2)
+        assert int(row["frame.CartPole-v1"]) + int(row["frame.Acrobot-v1"]) == int(row["frame"])  # each task's
+    assert min(int(evals[-1]["frame.CartPole-v1"]), int(evals[-1]["frame.Acrobot-v1"])) > 0
+    for entry, actions in zip(info["env"]["tasks"], (2, 3), strict=True):  # each task's own protocol card
+        card = entry["protocol"]
+        assert card["action_set"] == f"discrete ({actions} actions)" and card["max_episode_frames"] == 500
+        assert card["frame_budget"] == int(evals[-1][f"frame.{entry['task']}"]) and card["eval_envs"] == 1
     trained = {k for r in read_rows(whole / "train.csv")[1] for k, v in r.items() if v not in ("", None)}
     assert {"episode_return.CartPole-v1", "episode_return.Acrobot-v1", "loss"} <= trained
     # one replay per task, each holding only its own task's (tagged) observations, both filled

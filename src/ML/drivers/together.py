@@ -5,6 +5,8 @@ as ``ML.replay_streams`` keeps one per game), sampled in equal shares so every u
 Training goes round-robin by episode: task 0 plays an episode, then task 1, ...; ``train_steps`` is the run's
 total. Observations reach the agent as ``[task index, observation, zero padding]`` so that one replay batch
 holds all tasks and the agent's ``ML.blocks.together.PerTask`` network routes each row to its task's parts.
+Each task counts its own frames (eval.csv ``frame.<task>``), and its protocol card, with those frames as its
+budget, goes to run.json ``env.tasks[i].protocol`` when the run completes (``ended_info``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from ML.errors import UserError
 from ML.hyperparams import Config, instantiate
 from ML.hyperparams.instantiate import offer
 from ML.replay_streams import Streams
+from ML.runinfo import protocol_card
 
 # what tasks trained together share (the agent's body) and keep apart; recorded in run.json
 SHARED = ["Eyes", "Pool", "Trunk", "Model", "optimizer", "exploration schedule"]
@@ -50,14 +53,15 @@ class Together:
         self.seed = int(config.seed)
         self.tasks = list(config.env.task)
         _refuse(config, self.tasks)
-        self.envs, self.evaluators = [], []
+        self.envs, self.evaluators, self.task_configs = [], [], []
         for task in self.tasks:
             args = {**dict(config.env), "task": task}
+            self.task_configs.append(Config({**config, "env": args}))
             evaluation = instantiate(config.Env, offer(config.Env, args, seed=self.seed, evaluation=True),
                                      label="Env")
             self.envs.append(instantiate(config.Env, offer(config.Env, args, seed=self.seed, evaluation=False),
                                          label="Env"))
-            self.evaluators.append(Evaluator(Config({**config, "env": args}), evaluation, self.envs[-1].task_spec))
+            self.evaluators.append(Evaluator(self.task_configs[-1], evaluation, self.envs[-1].task_spec))
         specs = [env.task_spec for env in self.envs]
         self.specs = specs
         for spec in specs:
@@ -79,6 +83,7 @@ class Together:
         self.replay: Any = None
         self._return, self._length = 0.0, 0
         self._actions: list[int] = []
+        self.frames: list[int] | None = [0] * len(self.tasks)  # each task's env frames (None: not recorded)
 
     def _pad(self, i: int, obs: np.ndarray) -> np.ndarray:
         out = np.zeros(1 + self.width, np.float32)
@@ -99,6 +104,8 @@ class Together:
         self._reset()
         for action in state.get("actions", ()):  # rebuild the unfinished (seeded) episode, as Interactive does
             self._step_env(action)
+        if state:  # the checkpoint's counts, the unfinished episode's frames among them (None before they were kept)
+            self.frames = state.get("frames")
 
     def _reset(self) -> None:
         i = self.current
@@ -115,6 +122,8 @@ class Together:
         self.replay[i].add(action, reward, self.obs, terminated, truncated)
         self._return += float(reward)
         self._length += 1
+        if self.frames is not None:
+            self.frames[i] += 1
         self._actions.append(int(action))
         return terminated or truncated
 
@@ -151,14 +160,31 @@ class Together:
             for evaluator in self.evaluators[:done]:
                 evaluator.evaluations -= 1
             raise
-        return {"score": float(np.mean(list(row.values()))), "episodes": values["episodes"], **row}
+        frames = {} if self.frames is None else {f"frame.{t}": n for t, n in zip(self.tasks, self.frames, strict=True)}
+        return {"score": float(np.mean(list(row.values()))), "episodes": values["episodes"], **row, **frames}
+
+    def ended_info(self, agent: Any) -> dict[str, Any]:
+        """run.json ``env.tasks`` with each task's protocol card (``ML.runinfo.protocol_card`` of that task as
+        it was played: its own action set and episode cap, its frames as its budget, one evaluation env as
+        ``Tagged`` plays it), for the pipeline to compare each task with runs of it alone."""
+        tasks = []
+        for i, (entry, config, spec) in enumerate(zip(self.spec.info["tasks"], self.task_configs, self.specs,
+                                                      strict=True)):
+            frames = None if self.frames is None else self.frames[i]
+            card = protocol_card(config, spec, Tagged(agent, i, self._pad), 1, frames)
+            if frames is None:
+                card.pop("frame_budget")
+                card.pop("final_score")
+            tasks.append({**entry, "protocol": card})
+        return {"tasks": tasks}
 
     def before_checkpoint(self) -> None:
         """Nothing in flight: the tasks step in this process."""
 
     def state(self) -> dict[str, Any]:
         return {"episode": self.episode, "evaluations": self.evaluators[0].evaluations, "current": self.current,
-                "actions": list(self._actions), "replay": self.replay.state()}
+                "actions": list(self._actions), "replay": self.replay.state(),
+                "frames": None if self.frames is None else list(self.frames)}
 
     def close(self, keep: bool) -> None:
         if self.replay is not None:
@@ -175,6 +201,8 @@ class Tagged:
 
     def __init__(self, agent: Any, task: int, pad: Callable[[int, np.ndarray], np.ndarray]):
         self.agent, self.task, self.pad = agent, task, pad
+        if hasattr(agent, "eval_eps"):  # what its protocol card reads (no act_batch: one evaluation env at a time)
+            self.eval_eps = agent.eval_eps
 
     def act(self, obs: np.ndarray, step: int, eval_mode: bool = False) -> Any:
         return self.agent.act(self.pad(self.task, obs), step, eval_mode=eval_mode)
