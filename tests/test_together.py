@@ -122,6 +122,28 @@ def test_bad_task_lists_are_one_line_exit_2(tmp_path: Path, task: str, expected:
     assert not (tmp_path / "results").exists()
 
 
+def test_the_proportional_schedule_keeps_each_task_near_its_share(tmp_path: Path, whole: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """``together_schedule=proportional``: each episode goes to the task with the fewest frames, so CartPole's
+    short episodes and Acrobot's 500-frame ones end within one episode of each other (in turn, CartPole gets far
+    fewer); on a run of one task the setting is refused in one line."""
+    assert cli.main([*ARGS, "together_schedule=proportional", "save_per_steps=0",
+                     f"results={tmp_path / 'results'}"]) == 0
+    run = tmp_path / RUN
+    last = read_rows(run / "eval.csv")[1][-1]
+    frames = [int(last["frame.CartPole-v1"]), int(last["frame.Acrobot-v1"])]
+    assert sum(frames) == 900 and abs(frames[0] - frames[1]) <= 500
+    in_turn = read_rows(whole / "eval.csv")[1][-1]
+    assert int(in_turn["frame.CartPole-v1"]) < frames[0] - 100
+    info = json.loads((run / "run.json").read_text())
+    assert "fewest frames" in info["env"]["together"]["budget"]
+    assert [t["protocol"]["frame_budget"] for t in info["env"]["tasks"]] == frames
+    capsys.readouterr()
+    assert cli.main(["task=dqn", "together_schedule=proportional", f"results={tmp_path / 'alone'}"]) == 2
+    err = capsys.readouterr().err
+    assert "together_schedule" in err and len(err.strip().splitlines()) == 1, err
+
+
 def test_a_sweep_still_runs_each_task_alone() -> None:
     """``-m`` keeps its meaning: ``a,b`` is one run per task; a bracketed list is one value, a together run."""
     assert cli.expand(["-m", "task=dqn", "env.task=CartPole-v1,Acrobot-v1"]) == [

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ML import layout
+from ML import layout, plot_cli
 from ML.benchmarking import analysis, cells, grid, plots, scores, together
 
 TASKS = ["CartPole-v1", "Acrobot-v1"]
@@ -177,6 +177,20 @@ def test_equal_budgets_compare_and_one_seed_cannot_be_told(tmp_path: Path):
     assert "cannot be told (n = 1 each; need ≥ 3): P(together > alone) = 0.50, CI n/a" in \
         shared.loc["CartPole-v1", "sentence"]
     assert shared["together_low"].isna().all()  # CI n/a below 3 runs, never [x, x]
+
+
+def test_plot_of_a_recipe_keeps_its_together_runs_under_their_own_label(tmp_path: Path):
+    """``Plot task=dqn`` (the recipe's name, exactly) keeps the recipe's together runs beside its runs alone,
+    each under its own label, and compares them; a together label's recipe is the one it trained with."""
+    same = {"CartPole-v1": [100, 110, 120], "Acrobot-v1": [-90, -95, -85]}
+    grid_of(tmp_path, 3, 100, 200, alone=same, shared=same, split={"CartPole-v1": 100, "Acrobot-v1": 100})
+    baselines(tmp_path / "results")
+    assert plot_cli.main([f"results={tmp_path / 'results'}", "experiment=exp", "task=dqn", "reps=50"]) == 0
+    out = tmp_path / "results" / "exp" / "plots" / "dqn"
+    assert set(pd.read_csv(out / "scores.csv")["recipe"]) == {"dqn", LABEL}
+    assert set(pd.read_csv(out / "together.csv")["verdict"]) == {"no difference"}
+    assert plot_cli.recipe_of(LABEL) == "dqn" and plot_cli.recipe_of("dqn_atari") == "dqn_atari"
+    assert plot_cli.main([f"results={tmp_path / 'results'}", "experiment=exp", "task=dqn_atari"]) == 2
 
 
 def config(entry: dict) -> dict:

@@ -3,8 +3,10 @@
 One training and one evaluation environment per task; one replay per task (``replay.h5``, ``replay.env1.h5``,
 as ``ML.replay_streams`` keeps one per game), sampled in equal shares so every update learns each task alike.
 Training goes round-robin by episode: task 0 plays an episode, then task 1, ...; ``train_steps`` is the run's
-total. Observations reach the agent as ``[task index, observation, zero padding]`` so that one replay batch
-holds all tasks and the agent's ``ML.blocks.together.PerTask`` network routes each row to its task's parts.
+total (``together_schedule=proportional``: the next episode goes to the task with the fewest frames, so each
+ends near ``train_steps / k``). Observations reach the agent as ``[task index, observation, zero padding]`` so
+that one replay batch holds all tasks and the agent's ``ML.blocks.together.PerTask`` network routes each row to
+its task's parts.
 Each task counts its own frames (eval.csv ``frame.<task>``), and its protocol card, with those frames as its
 budget, goes to run.json ``env.tasks[i].protocol`` when the run completes (``ended_info``).
 """
@@ -20,6 +22,7 @@ import numpy as np
 from ML import stops
 from ML.collectors import episode_seed
 from ML.collectors.evaluation import Evaluator
+from ML.drivers.settings import TogetherSettings
 from ML.envs.base import TaskSpec
 from ML.errors import UserError
 from ML.hyperparams import Config, instantiate
@@ -31,6 +34,8 @@ from ML.runinfo import protocol_card
 SHARED = ["Eyes", "Pool", "Trunk", "Model", "optimizer", "exploration schedule"]
 PER_TASK = ["input adapter (Linear to the body's width)", "output head (Linear to the task's actions)",
             "replay", "training and evaluation environments"]
+BUDGET = {"episodes": "train_steps in all, tasks in turn one episode each",
+          "proportional": "train_steps in all, each episode to the task with the fewest frames so far"}
 
 
 def _refuse(config: Any, tasks: list[Any]) -> None:
@@ -53,6 +58,7 @@ class Together:
         self.seed = int(config.seed)
         self.tasks = list(config.env.task)
         _refuse(config, self.tasks)
+        self.schedule = TogetherSettings.from_config(config).together_schedule
         self.envs, self.evaluators, self.task_configs = [], [], []
         for task in self.tasks:
             args = {**dict(config.env), "task": task}
@@ -76,7 +82,7 @@ class Together:
                              discrete=True, num_actions=max(int(s.num_actions or 0) for s in specs),
                              info={"tasks": tasks_info, "together": {
                                  "shared": SHARED, "per_task": PER_TASK, "replay_share": "equal",
-                                 "budget": "train_steps in all, tasks in turn one episode each"}})
+                                 "budget": BUDGET[self.schedule]}})
         self.frames_per_step = 1
         self.episode = 0
         self.current = 0
@@ -135,9 +141,16 @@ class Together:
             metrics = {**metrics, "episode_return": self._return, "episode_length": self._length,
                        f"episode_return.{task}": self._return}
             self.episode += 1
-            self.current = (self.current + 1) % len(self.tasks)
+            self.current = self._next()
             self._reset()
         return metrics
+
+    def _next(self) -> int:
+        """Whose episode comes next (``together_schedule``): the next task in turn, or the task with the fewest
+        frames so far (the first on a tie)."""
+        if self.schedule == "proportional" and self.frames is not None:
+            return int(np.argmin(self.frames))
+        return (self.current + 1) % len(self.tasks)
 
     def evaluate(self, agent: Any, step: int, progress: Callable[[int, int], None] | None = None
                  ) -> dict[str, float]:
