@@ -50,6 +50,12 @@ def test_one_run_trains_and_evaluates_both_tasks(whole: Path) -> None:
         cart, acro = float(row["score.CartPole-v1"]), float(row["score.Acrobot-v1"])
         assert cart >= 8 and -500 <= acro < 0
         assert float(row["score"]) == pytest.approx((cart + acro) / 2)
+        assert int(row["frame.CartPole-v1"]) + int(row["frame.Acrobot-v1"]) == int(row["frame"])  # each task's
+    assert min(int(evals[-1]["frame.CartPole-v1"]), int(evals[-1]["frame.Acrobot-v1"])) > 0
+    for entry, actions in zip(info["env"]["tasks"], (2, 3), strict=True):  # each task's own protocol card
+        card = entry["protocol"]
+        assert card["action_set"] == f"discrete ({actions} actions)" and card["max_episode_frames"] == 500
+        assert card["frame_budget"] == int(evals[-1][f"frame.{entry['task']}"]) and card["eval_envs"] == 1
     trained = {k for r in read_rows(whole / "train.csv")[1] for k, v in r.items() if v not in ("", None)}
     assert {"episode_return.CartPole-v1", "episode_return.Acrobot-v1", "loss"} <= trained
     # one replay per task, each holding only its own task's (tagged) observations, both filled
@@ -114,6 +120,28 @@ def test_bad_task_lists_are_one_line_exit_2(tmp_path: Path, task: str, expected:
     assert proc.returncode == 2 and expected in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, \
         proc.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_the_proportional_schedule_keeps_each_task_near_its_share(tmp_path: Path, whole: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """``together_schedule=proportional``: each episode goes to the task with the fewest frames, so CartPole's
+    short episodes and Acrobot's 500-frame ones end within one episode of each other (in turn, CartPole gets far
+    fewer); on a run of one task the setting is refused in one line."""
+    assert cli.main([*ARGS, "together_schedule=proportional", "save_per_steps=0",
+                     f"results={tmp_path / 'results'}"]) == 0
+    run = tmp_path / RUN
+    last = read_rows(run / "eval.csv")[1][-1]
+    frames = [int(last["frame.CartPole-v1"]), int(last["frame.Acrobot-v1"])]
+    assert sum(frames) == 900 and abs(frames[0] - frames[1]) <= 500
+    in_turn = read_rows(whole / "eval.csv")[1][-1]
+    assert int(in_turn["frame.CartPole-v1"]) < frames[0] - 100
+    info = json.loads((run / "run.json").read_text())
+    assert "fewest frames" in info["env"]["together"]["budget"]
+    assert [t["protocol"]["frame_budget"] for t in info["env"]["tasks"]] == frames
+    capsys.readouterr()
+    assert cli.main(["task=dqn", "together_schedule=proportional", f"results={tmp_path / 'alone'}"]) == 2
+    err = capsys.readouterr().err
+    assert "together_schedule" in err and len(err.strip().splitlines()) == 1, err
 
 
 def test_a_sweep_still_runs_each_task_alone() -> None:

@@ -1,7 +1,7 @@
 """Tasks trained together in the pipeline's scores and verdicts, from hand-built run directories (real
 run.json and eval.csv files as ML writes them, the real gather / tables / summary code): per-task normalized
-rows under their own label, helped and hurt verdicts, the budget rule (T over k tasks against T/k alone) and
-the grid entry's validation."""
+rows under their own label, helped and hurt verdicts, the budget rule (each task's own frames, T/k for runs
+that do not record them, against runs alone), each task's own protocol card and the grid entry's validation."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ML import layout
+from ML import layout, plot_cli
 from ML.benchmarking import analysis, cells, grid, plots, scores, together
 
 TASKS = ["CartPole-v1", "Acrobot-v1"]
@@ -28,9 +28,14 @@ def card(actions: int, budget: int) -> dict:
             "agent": "DQNAgent"}
 
 
-def write_run(root: Path, task: str, seed: int, frames: int, finals: dict[str, float]) -> Path:
+ACTIONS = {"CartPole-v1": 2, "Acrobot-v1": 3}
+
+
+def write_run(root: Path, task: str, seed: int, frames: int, finals: dict[str, float],
+              split: dict[str, int] | None = None) -> Path:
     """A complete run of ``dqn``: one task (``finals`` has one entry) or the tasks of ``finals`` together,
-    evaluated at 0 and at ``frames`` (its final score: ``finals``)."""
+    evaluated at 0 and at ``frames`` (its final score: ``finals``); ``split``: each task's own frames and
+    protocol card, as ML records them (eval.csv ``frame.<task>``, run.json ``env.tasks[i].protocol``)."""
     run = layout.run_dir(root / "results", "exp", "dqn", "Classic", task, seed)
     run.mkdir(parents=True)
     names = list(finals)
@@ -39,14 +44,17 @@ def write_run(root: Path, task: str, seed: int, frames: int, finals: dict[str, f
     if len(names) == 1:
         evals["score"] = [RANDOM[names[0]], finals[names[0]]]
         env = {"reward_threshold": THRESHOLD[task]}
-        protocol = card(2 if task == "CartPole-v1" else 3, frames)
+        protocol = {**card(ACTIONS[task], frames), "eval_envs": 2}
     else:
         for name in names:
             evals[f"score.{name}"] = [RANDOM[name], finals[name]]
         evals["score"] = evals[[f"score.{n}" for n in names]].mean(axis=1)
         env = {"tasks": [{"task": n, "obs_shape": [4], "num_actions": 2, "reward_threshold": THRESHOLD[n]}
                          for n in names], "together": {"replay_share": "equal"}}
-        protocol = {**card(3, frames), "max_episode_frames": None}  # as ML records the tasks as a whole
+        protocol = {**card(3, frames), "max_episode_frames": None, "eval_envs": 2}  # the tasks as a whole
+        for entry in env["tasks"] if split else ():
+            evals[f"frame.{entry['task']}"] = [0, split[entry["task"]]]
+            entry["protocol"] = {**card(ACTIONS[entry["task"]], split[entry["task"]]), "eval_envs": 1}
     evals.to_csv(run / "eval.csv", index=False)
     (run / "run.json").write_text(json.dumps({"status": "complete", "experiment": "exp", "recipe": "dqn",
                                               "suite": "Classic", "task": task, "seed": seed, "env": env,
@@ -63,9 +71,9 @@ def baselines(root: Path) -> Path:
 
 
 def grid_of(root: Path, seeds: int, alone_frames: int, together_frames: int, alone: dict[str, list[float]],
-            shared: dict[str, list[float]]) -> list[Path]:
+            shared: dict[str, list[float]], split: dict[str, int] | None = None) -> list[Path]:
     runs = [write_run(root, task, s, alone_frames, {task: alone[task][s]}) for task in TASKS for s in range(seeds)]
-    runs += [write_run(root, "+".join(TASKS), s, together_frames, {t: shared[t][s] for t in TASKS})
+    runs += [write_run(root, "+".join(TASKS), s, together_frames, {t: shared[t][s] for t in TASKS}, split)
              for s in range(seeds)]
     return runs
 
@@ -134,6 +142,33 @@ def test_a_different_protocol_on_the_task_cannot_be_told(tmp_path: Path):
     assert "eval_episodes 2 vs 5 on CartPole-v1" in shared.loc["CartPole-v1", "sentence"]
 
 
+def test_each_task_compared_at_its_own_frames_on_its_own_card(tmp_path: Path):
+    """A run recording each task's frames (CartPole 100, Acrobot 300 of 400) and card: each task's rows carry
+    its own frames, compared with runs alone at those frames; its own action set and episode cap are checked
+    (a whole-run card would hold the widest action set and no cap), its evaluation envs are not."""
+    same = {"CartPole-v1": [100, 110, 120], "Acrobot-v1": [-90, -95, -85]}
+    split = {"CartPole-v1": 100, "Acrobot-v1": 300}
+    frames = tables(tmp_path, grid_of(tmp_path, 3, 100, 400, alone=same, shared=same, split=split))
+    rows = frames["scores"]
+    last = rows[rows["recipe"] == LABEL].groupby("task")["frame"].max()
+    assert last.to_dict() == split  # not 200 each (T/k)
+    shared = frames["together"].set_index("task")
+    assert shared.loc["CartPole-v1", "verdict"] == "no difference"  # 100 frames against 100 alone, one card
+    assert shared.loc["Acrobot-v1", "why"] == "different budgets"  # 300 against 100
+    assert "dqn ends at 100 frames, " f"{LABEL} at 300 on Acrobot-v1" in shared.loc["Acrobot-v1", "sentence"]
+    cards = analysis.run_task_cards(frames["cells"])
+    assert cards[("exp", LABEL, "Classic", "CartPole-v1")]["action_set"] == "discrete (2 actions)"
+
+    runs = grid_of(tmp_path / "cap", 3, 100, 400, alone=same, shared=same, split=split)
+    for run_json in runs[-3:]:  # CartPole's own card says another episode cap than its runs alone
+        info = json.loads(run_json.read_text())
+        info["env"]["tasks"][0]["protocol"]["max_episode_frames"] = 200
+        run_json.write_text(json.dumps(info))
+    shared = tables(tmp_path / "cap", runs)["together"].set_index("task")
+    assert shared.loc["CartPole-v1", "why"] == "different protocols"
+    assert "max_episode_frames 500 vs 200 on CartPole-v1" in shared.loc["CartPole-v1", "sentence"]
+
+
 def test_equal_budgets_compare_and_one_seed_cannot_be_told(tmp_path: Path):
     same = {"CartPole-v1": [100], "Acrobot-v1": [-90]}
     frames = tables(tmp_path, grid_of(tmp_path, 1, 200, 401, alone=same, shared=same))  # 200.5: within 2%
@@ -142,6 +177,20 @@ def test_equal_budgets_compare_and_one_seed_cannot_be_told(tmp_path: Path):
     assert "cannot be told (n = 1 each; need ≥ 3): P(together > alone) = 0.50, CI n/a" in \
         shared.loc["CartPole-v1", "sentence"]
     assert shared["together_low"].isna().all()  # CI n/a below 3 runs, never [x, x]
+
+
+def test_plot_of_a_recipe_keeps_its_together_runs_under_their_own_label(tmp_path: Path):
+    """``Plot task=dqn`` (the recipe's name, exactly) keeps the recipe's together runs beside its runs alone,
+    each under its own label, and compares them; a together label's recipe is the one it trained with."""
+    same = {"CartPole-v1": [100, 110, 120], "Acrobot-v1": [-90, -95, -85]}
+    grid_of(tmp_path, 3, 100, 200, alone=same, shared=same, split={"CartPole-v1": 100, "Acrobot-v1": 100})
+    baselines(tmp_path / "results")
+    assert plot_cli.main([f"results={tmp_path / 'results'}", "experiment=exp", "task=dqn", "reps=50"]) == 0
+    out = tmp_path / "results" / "exp" / "plots" / "dqn"
+    assert set(pd.read_csv(out / "scores.csv")["recipe"]) == {"dqn", LABEL}
+    assert set(pd.read_csv(out / "together.csv")["verdict"]) == {"no difference"}
+    assert plot_cli.recipe_of(LABEL) == "dqn" and plot_cli.recipe_of("dqn_atari") == "dqn_atari"
+    assert plot_cli.main([f"results={tmp_path / 'results'}", "experiment=exp", "task=dqn_atari"]) == 2
 
 
 def config(entry: dict) -> dict:

@@ -3,6 +3,7 @@
     Plot experiment=default               results/default/{scores.csv, stats.csv, ..., summary.md, plots/}
     Plot experiments=[ALE,DMC]            side by side: results/plots/ALE+DMC/
     Plot task=classify                    one recipe of the experiment: results/<experiment>/plots/classify/
+                                          (with its together runs, labelled dqn (together: A+B) for task=dqn)
     Plot experiment=default rescore=false redraw from the existing scores.csv/stats.csv (snakemake plots)
     Plot experiment=default out=results/default/partial   the same, written elsewhere (an interrupted grid)
 
@@ -25,7 +26,7 @@ from typing import Any
 import yaml
 
 from ML import layout
-from ML.benchmarking import references, scores
+from ML.benchmarking import references, scores, together
 from ML.errors import UserError
 from ML.fileio import read_json
 
@@ -66,6 +67,13 @@ def parse(argv: list[str]) -> dict[str, Any]:
         if not isinstance(options[key], int) or options[key] < (1 if key == "reps" else 0):
             raise UserError(f"{key} must be an integer ≥ {1 if key == 'reps' else 0}, not {options[key]!r}")
     return options
+
+
+def recipe_of(label: Any) -> str:
+    """The recipe a score row's label is a run of: a together run's label ``dqn (together: A+B)`` is dqn's
+    (``task=dqn`` keeps those runs, under their own label)."""
+    parsed = together.parse(str(label))
+    return parsed[0] if parsed else str(label)
 
 
 def _measure_missing(runs: list[Path], baselines: Path) -> None:
@@ -132,7 +140,8 @@ def run(options: dict[str, Any]) -> list[Path]:
         rescored = True
     for key, column in (("task", "recipe"), ("suite", "suite")):
         if options[key] is not None:
-            keep = lambda f, key=key, column=column: f[column].astype(str).str.lower() == str(options[key]).lower()
+            keep = lambda f, key=key, column=column: (f[column].map(recipe_of) if key == "task" else f[column]
+                                                      ).astype(str).str.lower() == str(options[key]).lower()
             frame = frame[keep(frame)]
             cell_table = cell_table[keep(cell_table)] if cell_table is not None else None
     if frame.empty:

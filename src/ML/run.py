@@ -28,7 +28,7 @@ from ML.hyperparams.names import Unresolved
 from ML.layout import run_dir
 from ML.logs import CSVLog
 from ML.progress import Progress, set_progress
-from ML.runinfo import RunInfo, config_hash, now, protocol_card
+from ML.runinfo import RunInfo, config_hash, jsonable, now, protocol_card
 from ML.runsettings import RunSettings
 
 
@@ -371,7 +371,9 @@ def _loop(config: Config, driver: Any, agent: Any, build: tuple[Any, Any], info:
             checkpoint(finished=True)  # killed after it, before run.json says complete: a resume completes
             stops.point("finished")
         final = float(eval_log.last["score"]) if eval_log.last else None
-        info.write(status="complete", ended=now(), final_score=final, steps=step, frames=frame)
+        ended = getattr(driver, "ended_info", None)  # tasks trained together: each task's card, now its frames
+        env = {**info.data["env"], **jsonable(ended(agent))} if ended is not None else info.data["env"]
+        info.write(status="complete", ended=now(), final_score=final, steps=step, frames=frame, env=env)
         driver.close(keep=bool(ReplaySettings.from_config(config).replay.get("save", True)))
     if signals.signum is not None:  # the run is complete: stop here (a sweep starts no next run)
         raise SystemExit(stops.Stop(signals.signum).code)

@@ -71,15 +71,17 @@ def now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
-def protocol_card(config: Any, spec: Any, agent: Any, frames_per_step: int) -> dict[str, Any]:
+def protocol_card(config: Any, spec: Any, agent: Any, frames_per_step: int, frames: int | None = None
+                  ) -> dict[str, Any]:
     """The settings that decide whether two results are comparable (run.json ``protocol``; ``None``: not
     applicable to this kind of task): the environment's and, for RL, the agent's (``ML.published.agent_card``),
     with ``reference``: the nearest published configuration and every difference (``ML.published.compare``).
-    Frames are environment frames (agent steps x action repeat); for datasets, samples."""
+    Frames are environment frames (agent steps x action repeat); for datasets, samples. ``frames``: the frames
+    trained where they are not ``train_steps`` x ``frames_per_step`` (one task of several trained together)."""
     info = spec.info or {}
     rl = spec.suite not in ("Classify", "Generate")
     steps = int(config.get("train_steps") or 0)
-    budget = steps * int(frames_per_step)
+    budget = steps * int(frames_per_step) if frames is None else int(frames)
     if not rl:
         return {"observation": "x".join(map(str, spec.obs_shape)), "frame_budget": budget,
                 "final_score": f"the last evaluation on the test set, after {budget} training samples"}

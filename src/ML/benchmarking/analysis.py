@@ -228,11 +228,17 @@ def label_cards(cells: pd.DataFrame | None, finals: pd.DataFrame) -> dict[tuple[
 
 def run_task_cards(cells: pd.DataFrame | None) -> dict[tuple[str, str, str, str], dict[str, Any]]:
     """(experiment, label, suite, run task) → the protocol card those runs share (a together run's task is
-    ``A+B``): what ``together.comparisons`` checks per task."""
+    ``A+B``; each of its tasks' own cards, from cells.csv ``task_protocols``, under the task's name): what
+    ``together.comparisons`` checks per task."""
     table = cards(cells)
-    if table.empty:
+    if table.empty or cells is None:
         return {}
-    table = table[[bool(card) for card in table["card"]]]
+    complete = cells[cells["status"] == "complete"] if "task_protocols" in cells else cells.iloc[:0]
+    per_task = pd.DataFrame.from_records(
+        [{"experiment": r.experiment, "recipe": r.recipe, "suite": r.suite, "task": task, "card": card}
+         for r in complete.itertuples(index=False) if str(r.task_protocols).startswith("{")
+         for task, card in json.loads(r.task_protocols).items()], columns=list(table.columns.drop("seed")))
+    table = pd.concat([table[[bool(card) for card in table["card"]]], per_task])
     return {(str(e), str(r), str(s), str(t)): _merged(g["card"])
             for (e, r, s, t), g in table.groupby(["experiment", "recipe", "suite", "task"])}
 

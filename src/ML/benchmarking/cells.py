@@ -27,11 +27,11 @@ from typing import Any
 import pandas as pd
 
 from ML import layout, runinfo
-from ML.benchmarking import scores
+from ML.benchmarking import scores, together
 from ML.fileio import read_json, write_json
 
 COLUMNS = ["experiment", "recipe", "suite", "task", "seed", "status", "reason", "protocol", "reference", "differences",
-           "frames"]
+           "frames", "task_protocols"]
 
 
 def read_status(path: str | Path) -> dict[str, Any]:
@@ -145,10 +145,12 @@ def table(run_jsons: Iterable[str | Path], statuses: dict[Path, Path] | None = N
                 pass
         card = (info or {}).get("protocol") or {}  # run.json's protocol card (ML.runinfo.protocol_card)
         reference = card.get("reference") or {}  # the nearest published configuration (ML.published.compare)
+        tasks = together.task_cards(info)  # tasks trained together: each task's own card, by task
         records.append({**ident, "status": state, "reason": reason,
                         "protocol": json.dumps(card, sort_keys=True) if card else "",
                         "reference": reference.get("reference", ""),
-                        "differences": "; ".join(reference.get("differences") or ()), "frames": frames})
+                        "differences": "; ".join(reference.get("differences") or ()), "frames": frames,
+                        "task_protocols": json.dumps(tasks, sort_keys=True) if tasks else ""})
     return pd.DataFrame.from_records(records, columns=COLUMNS)
 
 

@@ -3,10 +3,11 @@
 A together run (``env.task=[A,B]``, run directory task ``A+B``) gives one score row per task and evaluation,
 read from eval.csv's ``score.<task>`` and normalized with that task's reference, under the recipe label
 ``dqn (together: A+B)`` (``label``): never pooled with the recipe's runs of one task. Its ``frame`` is the
-run's env frames divided by its k tasks, the **budget rule**: a together run of T frames over k tasks is
-compared with runs of one task of T/k frames (within ``stats.BUDGET_TOLERANCE``; other budgets are never
-compared). ``comparisons`` then asks, per task, whether training it together helped, hurt or made no
-difference against the same recipe alone, with the verdict machinery of ``stats.comparisons``.
+frames that task trained (eval.csv ``frame.<task>``; a run from before they were recorded: the run's frames
+divided by its k tasks), the **budget rule**: each task is compared with runs of it alone at those frames
+(within ``stats.BUDGET_TOLERANCE``; other budgets are never compared), and on its own protocol card (run.json
+``env.tasks[i].protocol``). ``comparisons`` then asks, per task, whether training it together helped, hurt or
+made no difference against the same recipe alone, with the verdict machinery of ``stats.comparisons``.
 """
 
 from __future__ import annotations
@@ -23,13 +24,18 @@ from ML.progress import counted
 
 SEP = "+"  # the run directory's task of tasks trained together, as the engine names it (A+B)
 _LABEL = re.compile(r"^(?P<recipe>.+) \(together: (?P<tasks>[^()]+)\)$")
-# protocol card fields a together run's card (ML.runinfo.protocol_card of the tasks as a whole) cannot hold
-# per task: the action set (the widest task's), the episode cap (none), the frame budget and the final-score
-# text (T, not T/k); left out of the protocol check (the budget is checked on frames instead)
+# protocol card fields a run that records no card per task (one card of the tasks as a whole) cannot hold per
+# task: the action set (the widest task's), the episode cap (none), the frame budget and the final-score text
+# (T, not T/k); left out of the protocol check for such runs (the budget is checked on frames instead)
 RUN_FIELDS = ("action_set", "max_episode_frames", "frame_budget", "final_score")
+# fields of a task's own card left out of the check against its runs alone: the budget and the final-score text
+# (its frames, checked within stats.BUDGET_TOLERANCE instead of exactly) and eval_envs (a together run plays
+# the same seeded evaluation episodes one env at a time: drivers.together.Tagged has no act_batch)
+TASK_FIELDS = ("frame_budget", "final_score", "eval_envs")
 WORDS = {"worse": "helped", "better": "hurt", "no difference": "no difference"}  # stats' P(alone > together)
-RULE = (f"a run of T frames over k tasks is compared with runs of one task of T/k frames (within "
-        f"{stats.BUDGET_TOLERANCE:.0%}; other budgets are never compared); helped / hurt when the 95% CI of "
+RULE = (f"each task of a run is compared with runs of it alone at the frames it trained (eval.csv frame.<task>; "
+        f"T/k for a run of T frames over k tasks that does not record them) within {stats.BUDGET_TOLERANCE:.0%} "
+        f"(other budgets are never compared), on its own protocol card; helped / hurt when the 95% CI of "
         f"P(together > alone) lies above / below 0.5, else no difference detected; cannot be told below "
         f"{stats.MIN_RUNS} runs per arm, or when budgets or protocols differ.")
 COLUMNS = ["experiment", "suite", "task", "recipe", "together", "n_together", "n_alone", "together_iqm",
@@ -71,6 +77,12 @@ def run_count(rows: pd.DataFrame) -> int:
     return int(rows.assign(task=task).groupby(["experiment", "recipe", "suite", "task", "seed"]).ngroups)
 
 
+def task_cards(info: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """Each task's own protocol card of a together run (run.json ``env.tasks[i].protocol``), by task; {} for a
+    run of one task or one from before they were recorded."""
+    return {str(t["task"]): t["protocol"] for t in run_tasks(info) if isinstance(t.get("protocol"), dict)}
+
+
 def run_tasks(info: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     """A together run's tasks from run.json (``env.tasks``: each task's name and reward threshold); [] else."""
     tasks = ((info or {}).get("env") or {}).get("tasks")
@@ -79,14 +91,17 @@ def run_tasks(info: Mapping[str, Any] | None) -> list[dict[str, Any]]:
 
 def per_task(evals: pd.DataFrame, info: Mapping[str, Any], task: str) -> list[tuple[str, pd.DataFrame, dict]]:
     """(task, evaluations, its run.json env) for each task of a run: the run itself for one task; for tasks
-    trained together, each task's ``score.<task>`` as ``score`` and the per-task share of frames (frame / k)."""
+    trained together, each task's ``score.<task>`` as ``score`` and ``frame.<task>`` as ``frame`` (the frames it
+    trained; frame / k for a run that does not record them)."""
     tasks = run_tasks(info)
     if not tasks:
         return [(task, evals, dict(info.get("env") or {}))]
     out = []
     for entry in tasks:
         rows = evals.assign(score=evals.get(f"score.{entry['task']}", np.nan))
-        if "frame" in rows:
+        if f"frame.{entry['task']}" in rows:
+            rows = rows.assign(frame=pd.to_numeric(rows[f"frame.{entry['task']}"], errors="coerce"))
+        elif "frame" in rows:
             rows = rows.assign(frame=pd.to_numeric(rows["frame"], errors="coerce") / len(tasks))
         out.append((str(entry["task"]), rows, dict(entry)))
     return out
@@ -98,8 +113,8 @@ def _arm(scores: np.ndarray, reps: int, seed: int, ci: float) -> tuple[float, fl
     return (value, low, high) if stats.enough_runs([scores]) else (value, np.nan, np.nan)
 
 
-def _card(card: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    return None if card is None else {k: v for k, v in card.items() if k not in RUN_FIELDS}
+def _card(card: Mapping[str, Any] | None, left_out: Sequence[str]) -> dict[str, Any] | None:
+    return None if card is None else {k: v for k, v in card.items() if k not in left_out}
 
 
 def comparisons(finals: pd.DataFrame, cards: Mapping[tuple[str, str, str, str], dict[str, Any]] | None = None,
@@ -108,8 +123,9 @@ def comparisons(finals: pd.DataFrame, cards: Mapping[tuple[str, str, str, str], 
     runs of that task alone (same experiment and suite), and a verdict: **helped** / **hurt** / **no
     difference** (``stats.verdict``), or **cannot be told** with ``why`` (``n = 1 each; need ≥ 3``, different
     budgets or protocols, no runs alone). ``cards``: (experiment, label, suite, run task) → the protocol card its runs
-    share (``analysis.run_task_cards``); fields that a together run records for all its tasks are ignored.
-    ``progress``: recipe labels of the total (``ML.progress.mode``)."""
+    share (``analysis.run_task_cards``), a together label's cards under each task's name where its runs record
+    them (``TASK_FIELDS`` left out), else under ``A+B`` (``RUN_FIELDS`` left out). ``progress``: recipe labels
+    of the total (``ML.progress.mode``)."""
     usable = finals.dropna(subset=["normalized"])
     cards = cards or {}
     records = []
@@ -134,9 +150,11 @@ def comparisons(finals: pd.DataFrame, cards: Mapping[tuple[str, str, str, str], 
                                     f"{task} alone in {experiment})."])
                     continue
                 alone_arm = _arm(alone["normalized"].to_numpy(float), reps, seed, ci)
-                pair_cards = {(str(suite), recipe, task): _card(cards.get((experiment, recipe, suite, task))),
-                              (str(suite), name, task): _card(cards.get((experiment, name, suite,
-                                                                         task_name(tasks))))}
+                own = cards.get((experiment, name, suite, task))  # the task's own card, where recorded
+                left_out = TASK_FIELDS if own is not None else RUN_FIELDS
+                mine_card = own if own is not None else cards.get((experiment, name, suite, task_name(tasks)))
+                pair_cards = {(str(suite), recipe, task): _card(cards.get((experiment, recipe, suite, task)), left_out),
+                              (str(suite), name, task): _card(mine_card, left_out)}
                 row = stats.comparisons(pd.concat([alone, mine]), reps, seed, ci, progress=False,
                                         cards={k: v for k, v in pair_cards.items() if v is not None}).iloc[0]
                 assert (row.x, row.y) == (recipe, name)  # a recipe's name sorts before its together label

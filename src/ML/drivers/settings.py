@@ -18,7 +18,7 @@ from ML.envs.datasets import DatasetSettings
 from ML.settings import Settings
 
 __all__ = ["DRIVERS", "AcrossSettings", "EvaluationSettings", "InteractiveSettings", "ReplaySettings",
-           "SupervisedSettings"]
+           "SupervisedSettings", "TogetherSettings"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,11 +55,18 @@ class AcrossSettings(Settings):
     share_width: int                # with a shared Trunk: the features each task projects its inputs to
 
 
+@dataclasses.dataclass(frozen=True)
+class TogetherSettings(Settings):
+    """Tasks of one kind trained by one agent (``env.task=[A,B]``, ``ML.drivers.together``)."""
+
+    together_schedule: str  # whose episode next: "episodes" (in turn) or "proportional" (the fewest frames so far)
+
+
 #: every settings class each driver reads (its name as ``ML.drivers.driver_kind`` gives it)
 DRIVERS: dict[str, tuple[type[Settings], ...]] = {
     "interactive": (EnvSettings, EvaluationSettings, ReplaySettings, InteractiveSettings),
     "on-policy": (EnvSettings, EvaluationSettings),
-    "together": (EnvSettings, EvaluationSettings, ReplaySettings),
+    "together": (EnvSettings, EvaluationSettings, ReplaySettings, TogetherSettings),
     "supervised": (DatasetSettings, SupervisedSettings),
     "across": (AcrossSettings,),
 }

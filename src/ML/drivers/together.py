@@ -3,8 +3,12 @@
 One training and one evaluation environment per task; one replay per task (``replay.h5``, ``replay.env1.h5``,
 as ``ML.replay_streams`` keeps one per game), sampled in equal shares so every update learns each task alike.
 Training goes round-robin by episode: task 0 plays an episode, then task 1, ...; ``train_steps`` is the run's
-total. Observations reach the agent as ``[task index, observation, zero padding]`` so that one replay batch
-holds all tasks and the agent's ``ML.blocks.together.PerTask`` network routes each row to its task's parts.
+total (``together_schedule=proportional``: the next episode goes to the task with the fewest frames, so each
+ends near ``train_steps / k``). Observations reach the agent as ``[task index, observation, zero padding]`` so
+that one replay batch holds all tasks and the agent's ``ML.blocks.together.PerTask`` network routes each row to
+its task's parts.
+Each task counts its own frames (eval.csv ``frame.<task>``), and its protocol card, with those frames as its
+budget, goes to run.json ``env.tasks[i].protocol`` when the run completes (``ended_info``).
 """
 
 from __future__ import annotations
@@ -18,16 +22,20 @@ import numpy as np
 from ML import stops
 from ML.collectors import build_env, episode_seed
 from ML.collectors.evaluation import Evaluator
-from ML.drivers.settings import ReplaySettings
+from ML.drivers.settings import ReplaySettings, TogetherSettings
 from ML.envs.base import EnvSettings, EvaluationSettings, TaskSpec
 from ML.errors import UserError
+from ML.hyperparams import Config
 from ML.replay_streams import Streams
+from ML.runinfo import protocol_card
 from ML.runsettings import RunSettings
 
 # what tasks trained together share (the agent's body) and keep apart; recorded in run.json
 SHARED = ["Eyes", "Pool", "Trunk", "Model", "optimizer", "exploration schedule"]
 PER_TASK = ["input adapter (Linear to the body's width)", "output head (Linear to the task's actions)",
             "replay", "training and evaluation environments"]
+BUDGET = {"episodes": "train_steps in all, tasks in turn one episode each",
+          "proportional": "train_steps in all, each episode to the task with the fewest frames so far"}
 
 
 def _refuse(evaluation: EvaluationSettings, task: EnvSettings, tasks: list[Any]) -> None:
@@ -49,12 +57,14 @@ class Together:
         run, given, evaluation = (RunSettings.from_config(config), EnvSettings.from_config(config),
                                   EvaluationSettings.from_config(config))
         self.replay_settings = ReplaySettings.from_config(config)
+        self.schedule = TogetherSettings.from_config(config).together_schedule
         self.seed = int(run.seed)
         self.tasks = list(given.env["task"])
         _refuse(evaluation, given, self.tasks)
-        self.envs, self.evaluators = [], []
+        self.envs, self.evaluators, self.task_configs = [], [], []
         for task in self.tasks:
             one = EnvSettings(given.Env, {**dict(given.env), "task": task})
+            self.task_configs.append(Config({**config, "env": dict(one.env)}))  # each task's protocol card
             evaluation_env = build_env(one, self.seed, evaluation=True)
             self.envs.append(build_env(one, self.seed, evaluation=False))
             self.evaluators.append(Evaluator(evaluation, one, self.seed, int(run.train_steps), evaluation_env,
@@ -73,13 +83,14 @@ class Together:
                              discrete=True, num_actions=max(int(s.num_actions or 0) for s in specs),
                              info={"tasks": tasks_info, "together": {
                                  "shared": SHARED, "per_task": PER_TASK, "replay_share": "equal",
-                                 "budget": "train_steps in all, tasks in turn one episode each"}})
+                                 "budget": BUDGET[self.schedule]}})
         self.frames_per_step = 1
         self.episode = 0
         self.current = 0
         self.replay: Any = None
         self._return, self._length = 0.0, 0
         self._actions: list[int] = []
+        self.frames: list[int] | None = [0] * len(self.tasks)  # each task's env frames (None: not recorded)
 
     def _pad(self, i: int, obs: np.ndarray) -> np.ndarray:
         out = np.zeros(1 + self.width, np.float32)
@@ -100,6 +111,8 @@ class Together:
         self._reset()
         for action in state.get("actions", ()):  # rebuild the unfinished (seeded) episode, as Interactive does
             self._step_env(action)
+        if state:  # the checkpoint's counts, the unfinished episode's frames among them (None before they were kept)
+            self.frames = state.get("frames")
 
     def _reset(self) -> None:
         i = self.current
@@ -116,6 +129,8 @@ class Together:
         self.replay[i].add(action, reward, self.obs, terminated, truncated)
         self._return += float(reward)
         self._length += 1
+        if self.frames is not None:
+            self.frames[i] += 1
         self._actions.append(int(action))
         return terminated or truncated
 
@@ -127,9 +142,16 @@ class Together:
             metrics = {**metrics, "episode_return": self._return, "episode_length": self._length,
                        f"episode_return.{task}": self._return}
             self.episode += 1
-            self.current = (self.current + 1) % len(self.tasks)
+            self.current = self._next()
             self._reset()
         return metrics
+
+    def _next(self) -> int:
+        """Whose episode comes next (``together_schedule``): the next task in turn, or the task with the fewest
+        frames so far (the first on a tie)."""
+        if self.schedule == "proportional" and self.frames is not None:
+            return int(np.argmin(self.frames))
+        return (self.current + 1) % len(self.tasks)
 
     def evaluate(self, agent: Any, step: int, progress: Callable[[int, int], None] | None = None
                  ) -> dict[str, float]:
@@ -152,14 +174,31 @@ class Together:
             for evaluator in self.evaluators[:done]:
                 evaluator.evaluations -= 1
             raise
-        return {"score": float(np.mean(list(row.values()))), "episodes": values["episodes"], **row}
+        frames = {} if self.frames is None else {f"frame.{t}": n for t, n in zip(self.tasks, self.frames, strict=True)}
+        return {"score": float(np.mean(list(row.values()))), "episodes": values["episodes"], **row, **frames}
+
+    def ended_info(self, agent: Any) -> dict[str, Any]:
+        """run.json ``env.tasks`` with each task's protocol card (``ML.runinfo.protocol_card`` of that task as
+        it was played: its own action set and episode cap, its frames as its budget, one evaluation env as
+        ``Tagged`` plays it), for the pipeline to compare each task with runs of it alone."""
+        tasks = []
+        for i, (entry, config, spec) in enumerate(zip(self.spec.info["tasks"], self.task_configs, self.specs,
+                                                      strict=True)):
+            frames = None if self.frames is None else self.frames[i]
+            card = protocol_card(config, spec, Tagged(agent, i, self._pad), 1, frames)
+            if frames is None:
+                card.pop("frame_budget")
+                card.pop("final_score")
+            tasks.append({**entry, "protocol": card})
+        return {"tasks": tasks}
 
     def before_checkpoint(self) -> None:
         """Nothing in flight: the tasks step in this process."""
 
     def state(self) -> dict[str, Any]:
         return {"episode": self.episode, "evaluations": self.evaluators[0].evaluations, "current": self.current,
-                "actions": list(self._actions), "replay": self.replay.state()}
+                "actions": list(self._actions), "replay": self.replay.state(),
+                "frames": None if self.frames is None else list(self.frames)}
 
     def close(self, keep: bool) -> None:
         if self.replay is not None:
@@ -176,6 +215,8 @@ class Tagged:
 
     def __init__(self, agent: Any, task: int, pad: Callable[[int, np.ndarray], np.ndarray]):
         self.agent, self.task, self.pad = agent, task, pad
+        if hasattr(agent, "eval_eps"):  # what its protocol card reads (no act_batch: one evaluation env at a time)
+            self.eval_eps = agent.eval_eps
 
     def act(self, obs: np.ndarray, step: int, eval_mode: bool = False) -> Any:
         return self.agent.act(self.pad(self.task, obs), step, eval_mode=eval_mode)

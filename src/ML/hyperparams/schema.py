@@ -146,6 +146,7 @@ TYPES: dict[str, Kind] = {
     "evaluate_episodes_final": Null(Int(gt=0)),
     "evaluate_envs": Int(gt=0),
     "together": Null(Tasks), "share": Null(Names), "share_width": Int(gt=0),
+    "together_schedule": Choice("episodes", "proportional"),
     "replay": Section({"save": Bool, "load": Bool, "capacity": Int(gt=0)}),
 }
 
