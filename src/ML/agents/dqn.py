@@ -24,6 +24,7 @@ from ML.blocks.optim import clip_grad_norm
 from ML.blocks.together import PerTask
 from ML.errors import UserError
 from ML.hyperparams import instantiate, output_shape
+from ML.runsettings import RunSettings
 
 
 class DQNAgent(BaseAgent):
@@ -90,7 +91,7 @@ class DQNAgent(BaseAgent):
             raise UserError(f"DQNAgent: n_step ≥ 1, 0 ≤ gamma ≤ 1 and 0 ≤ tau ≤ 1 "
                             f"(got n_step={n_step}, gamma={gamma}, tau={tau})")
         self.batch_size = int(config["batch_size"])
-        net = NetworkSettings.from_config(config)
+        net, run = NetworkSettings.from_config(config), RunSettings.from_config(config)
         self.device = config_device(AccelSettings.from_config(config))
         self.tasks = spec.info.get("tasks")  # several tasks together (ML.drivers.together): obs[0] says which
         if self.tasks:
@@ -112,10 +113,10 @@ class DQNAgent(BaseAgent):
         # several tasks: each task's own path (adapter, body, head) in numpy, on the observation without its tag
         self._act_tasks = [NumpyMLP.of(self.q.path(i)) for i in range(len(self.tasks))] if self.tasks else []
         self.optim = build_optimizer(net, self.params)
-        updates = (int(config["train_steps"]) - self.learn_start) // self.update_every * self.updates_per_step
+        updates = (int(run.train_steps) - self.learn_start) // self.update_every * self.updates_per_step
         self.scheduler = build_scheduler(net, self.optim, updates)  # T_max: the run's updates
         self.aug = build_aug(net, tuple(spec.obs_shape)) if augment else None
-        self.rng = np.random.default_rng(int(config.get("seed", 0)))
+        self.rng = np.random.default_rng(int(run.seed))
         self.updates = 0
 
     def epsilon(self, step: int) -> float:

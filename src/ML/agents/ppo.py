@@ -14,12 +14,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ML.accelerate import AccelSettings
 from ML.agents.base import BaseAgent, action_bounds
 from ML.blocks.architectures import MLP
-from ML.blocks.network import NumpyMLP, build_optimizer, config_device
+from ML.blocks.network import NetworkSettings, NumpyMLP, build_optimizer, config_device
 from ML.blocks.optim import clip_grad_norm
 from ML.blocks.running import RunningMeanStd
 from ML.errors import UserError
+from ML.runsettings import RunSettings
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -86,8 +88,10 @@ class PPOAgent(BaseAgent):
         self.ent_coef, self.vf_coef, self.max_grad_norm = float(ent_coef), float(vf_coef), float(max_grad_norm)
         self.reward_norm, self.return_norm = bool(reward_norm), bool(return_norm)
         self.recompute_adv = bool(recompute_adv)
-        self.batch_size, self.lr, self.total = int(config.batch_size), float(config.lr), int(config.train_steps)
-        self.device = config_device(config)
+        net, run = NetworkSettings.from_config(config), RunSettings.from_config(config)
+        self.batch_size = int(config["batch_size"])  # the one key an agent reads itself (BaseAgent.uses)
+        self.lr, self.total = float(net.lr), int(run.train_steps)
+        self.device = config_device(AccelSettings.from_config(config))
         self.discrete = bool(spec.discrete)
         obs_dim = int(spec.obs_shape[0])
         if self.discrete:
@@ -107,8 +111,8 @@ class PPOAgent(BaseAgent):
             self.register_buffer("discounted", torch.zeros(self.num_envs, dtype=torch.float64))
         self.to(self.device)
         self.params = [p for p in self.parameters() if p.requires_grad]
-        self.optim = build_optimizer(config, self.params)
-        self.rng = np.random.default_rng(int(config.get("seed", 0)))
+        self.optim = build_optimizer(net, self.params)
+        self.rng = np.random.default_rng(int(run.seed))
         self._actor_np = NumpyMLP.of(self.actor)  # acting on a vector env's few observations: numpy views
         self._critic_np = NumpyMLP.of(self.critic)
         self.updates = 0

@@ -11,10 +11,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ML.accelerate import AccelSettings
 from ML.agents.base import BaseAgent, action_bounds
 from ML.blocks.architectures import MLP
-from ML.blocks.network import NumpyMLP, build_optimizer, config_device
+from ML.blocks.network import NetworkSettings, NumpyMLP, build_optimizer, config_device
 from ML.errors import UserError
+from ML.runsettings import RunSettings
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0  # SB3's and Tianshou's clamp of the policy's log std
 _LOG_2PI = math.log(2 * math.pi)
@@ -66,8 +68,9 @@ class SACAgent(BaseAgent):
         self.learn_start, self.update_every = int(learn_start), max(int(update_every), 1)
         self.updates_per_step = max(int(updates_per_step), 1)
         self.target_every = max(int(target_every), 1)
-        self.batch_size = int(config.batch_size)
-        self.device = config_device(config)
+        net, run = NetworkSettings.from_config(config), RunSettings.from_config(config)
+        self.batch_size = int(config["batch_size"])  # the one key an agent reads itself (BaseAgent.uses)
+        self.device = config_device(AccelSettings.from_config(config))
         obs_dim = int(spec.obs_shape[0])
         self.action_shape = tuple(int(s) for s in spec.action_shape)
         self.action_dim = math.prod(self.action_shape)
@@ -84,17 +87,17 @@ class SACAgent(BaseAgent):
         self.critic2_target.requires_grad_(False)
         self.log_alpha = torch.nn.Parameter(torch.tensor(math.log(ent_coef)), requires_grad=bool(auto_entropy))
         self.to(self.device)
-        self.actor_opt = build_optimizer(config, self.actor.parameters())
+        self.actor_opt = build_optimizer(net, self.actor.parameters())
         self._critic_params = [*self.critic1.parameters(), *self.critic2.parameters()]
         self._target_params = [*self.critic1_target.parameters(), *self.critic2_target.parameters()]
-        self.critic_opt = build_optimizer(config, self._critic_params)
+        self.critic_opt = build_optimizer(net, self._critic_params)
         if auto_entropy:  # α steps with the critics: Adam is per parameter, so the same steps as its own Adam
-            self.critic_opt.add_param_group({"params": [self.log_alpha], "lr": float(alpha_lr) or float(config.lr)})
+            self.critic_opt.add_param_group({"params": [self.log_alpha], "lr": float(alpha_lr) or float(net.lr)})
         self.auto_entropy = bool(auto_entropy)
         # the critics' Linear layers, for the actor loss's pass through weights it must not train
         self._critic_layers = [[m for m in c.modules() if isinstance(m, torch.nn.Linear)]
                                for c in (self.critic1, self.critic2)]
-        self.rng = np.random.default_rng(int(config.get("seed", 0)))
+        self.rng = np.random.default_rng(int(run.seed))
         self._actor_np = NumpyMLP.of(self.actor)  # acting on one observation: numpy views of the weights
         self.updates = 0
 
