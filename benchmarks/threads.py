@@ -34,12 +34,13 @@ from pathlib import Path
 ML = str(Path(sys.executable).with_name("ML"))
 # the learning phase of each recipe: the arguments, and the train.csv steps it spans
 WORKLOADS = {
-    "dqn": (["task=dqn", "train_steps=3000", "log_per_steps=500"], 1000, 3000),
+    "dqn": (["task=dqn", "train_steps=3000", "log_per_steps=500", "evaluate_episodes=0"], 1000, 3000),
     "classify": (["task=classify", "train_steps=1000", "log_per_steps=100"], 100, 1000),
     "drqv2": (["task=drqv2", "env.task=cartpole_balance", "device=cpu", "agent.learn_start=10",
-               "agent.num_expl_steps=10", "train_steps=20", "log_per_steps=10", "replay.save=false"], 10, 20),
+               "agent.num_expl_steps=10", "train_steps=20", "log_per_steps=10", "replay.save=false",
+               "evaluate_episodes=0"], 10, 20),
 }
-COMMON = ["evaluate_per_steps=0", "evaluate_episodes=0", "save=false", "progress=false"]
+COMMON = ["evaluate_per_steps=0", "save=false", "progress=false"]  # (RL ones also play no evaluation episode)
 
 
 def cores() -> int:
