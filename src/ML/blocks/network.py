@@ -215,20 +215,15 @@ class NumpyMLP:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """The output for one observation (any shape; flattened first, as the network's ``Flatten``)."""
-        x = np.asarray(x, np.float32).reshape(-1)
-        for layer in self.layers:
-            if layer == "relu":
-                x = np.maximum(x, 0.0)
-            elif layer == "tanh":
-                x = np.tanh(x)
-            else:
-                weight, bias = layer
-                x = weight @ x if bias is None else weight @ x + bias
-        return x
+        return self._forward(np.asarray(x, np.float32).reshape(-1))
 
     def batch(self, x: np.ndarray) -> np.ndarray:
         """The outputs for a batch of observations (the first axis), each flattened first."""
-        x = np.asarray(x, np.float32).reshape(len(x), -1)
+        return self._forward(np.asarray(x, np.float32).reshape(len(x), -1))
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        """The layers on a vector or on a batch of rows: ``x @ weight.T`` is a matrix-vector product (gemv) for a
+        vector, as fast as ``weight @ x`` and equal to it, so one observation pays no matrix-matrix cost."""
         for layer in self.layers:
             if layer == "relu":
                 x = np.maximum(x, 0.0)
