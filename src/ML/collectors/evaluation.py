@@ -137,3 +137,25 @@ class Evaluator:
         self.env.close()
         for env in self._envs:
             env.close()
+
+
+def in_turn(evaluators: list[Any], evaluate: Callable[[int, Callable[[int, int], None]], dict[str, float]],
+            progress: Callable[[int, int], None] | None) -> list[dict[str, float]]:
+    """Several tasks' evaluations, one after another (``evaluate(i, tick)``), counted on one progress bar. A stop
+    in any of them puts every evaluator's count (``evaluations``; None: one without) back as it was, so a resume
+    evaluates them all again, from the same counts and seeds."""
+    counts = [getattr(e, "evaluations", None) for e in evaluators]
+    rows = []
+    try:
+        for i in range(len(evaluators)):
+            def tick(done: int, total: int, i: int = i) -> None:
+                if progress is not None:
+                    progress(i * max(total, 1) + done, len(evaluators) * max(total, 1))
+
+            rows.append(evaluate(i, tick))
+    except stops.Stop:
+        for evaluator, count in zip(evaluators, counts, strict=True):
+            if count is not None:
+                evaluator.evaluations = count
+        raise
+    return rows

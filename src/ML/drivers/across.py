@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ML import stops
+from ML.collectors.evaluation import in_turn
 from ML.drivers.settings import AcrossSettings
 from ML.envs.base import TaskSpec
 from ML.errors import UserError
@@ -81,23 +81,10 @@ class Across:
     def evaluate(self, agent: Any, step: int, progress: Callable[[int, int], None] | None = None
                  ) -> dict[str, float]:
         """Every task's own evaluation at its own step; its values suffixed ``.<task>``."""
-        row: dict[str, float] = {}
-        count = len(self.drivers)
-        # a stop in task i's evaluation: the tasks before it evaluate again on resume, from the same count
-        counts = [getattr(getattr(d, "evaluator", None), "evaluations", None) for d in self.drivers]
-        try:
-            for i, (label, driver) in enumerate(zip(self.labels, self.drivers, strict=True)):
-                def tick(done: int, total: int, i: int = i) -> None:
-                    if progress is not None:
-                        progress(i * max(total, 1) + done, count * max(total, 1))
-
-                values = driver.evaluate(agent.tasks[i], self.steps[i], progress=tick)
-                row.update({f"{k}.{label}": v for k, v in values.items()})
-        except stops.Stop:
-            for driver, evaluations in zip(self.drivers, counts, strict=True):
-                if evaluations is not None:
-                    driver.evaluator.evaluations = evaluations
-            raise
+        evaluators = [getattr(d, "evaluator", None) for d in self.drivers]
+        rows = in_turn(evaluators, lambda i, tick: self.drivers[i].evaluate(agent.tasks[i], self.steps[i],
+                                                                           progress=tick), progress)
+        row = {f"{k}.{label}": v for label, values in zip(self.labels, rows, strict=True) for k, v in values.items()}
         scores = [row[f"score.{label}"] for label in self.labels]
         return {"score": float(np.mean(scores)), **row}
 

@@ -19,9 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from ML import stops
 from ML.collectors import build_env, episode_seed
-from ML.collectors.evaluation import Evaluator
+from ML.collectors.evaluation import Evaluator, in_turn
 from ML.drivers.settings import ReplaySettings, TogetherSettings
 from ML.envs.base import EnvSettings, EvaluationSettings, TaskSpec
 from ML.errors import UserError
@@ -158,24 +157,11 @@ class Together:
         """Every task's ``Evaluator`` in turn, the agent seeing that task's observations tagged and padded;
         ``score`` is the mean of the tasks' mean returns and ``score.<task>`` each task's (eval.csv's columns).
         A stop in task ``i``'s episodes leaves every count as it was: a resume evaluates them all again."""
-        row: dict[str, float] = {}
-        count = len(self.tasks)
-        done = 0
-        try:
-            for i, (task, evaluator) in enumerate(zip(self.tasks, self.evaluators, strict=True)):
-                def tick(finished: int, total: int, i: int = i) -> None:
-                    if progress is not None:
-                        progress(i * total + finished, count * total)
-
-                values = evaluator.evaluate(Tagged(agent, i, self._pad), step, progress=tick)
-                done += 1
-                row[f"score.{task}"] = values["score"]
-        except stops.Stop:
-            for evaluator in self.evaluators[:done]:
-                evaluator.evaluations -= 1
-            raise
+        rows = in_turn(self.evaluators, lambda i, tick: self.evaluators[i].evaluate(Tagged(agent, i, self._pad), step,
+                                                                                    progress=tick), progress)
+        row = {f"score.{task}": values["score"] for task, values in zip(self.tasks, rows, strict=True)}
         frames = {} if self.frames is None else {f"frame.{t}": n for t, n in zip(self.tasks, self.frames, strict=True)}
-        return {"score": float(np.mean(list(row.values()))), "episodes": values["episodes"], **row, **frames}
+        return {"score": float(np.mean(list(row.values()))), "episodes": rows[-1]["episodes"], **row, **frames}
 
     def ended_info(self, agent: Any) -> dict[str, Any]:
         """run.json ``env.tasks`` with each task's protocol card (``ML.runinfo.protocol_card`` of that task as
