@@ -2,7 +2,7 @@
 hyperparameters.
 
     .venv/bin/pip install -e '.[bench]'          # stable-baselines3 (benchmarks only, never a run-time need)
-    .venv/bin/python benchmarks/peer_sb3.py [--algo dqn|ppo|sac] [--env ID] [--seeds 0 1 2] [--threads 1]
+    .venv/bin/python benchmarks/peer_sb3.py [--algo dqn|ppo|sac] [--env ID] [--seeds 0 1 2] [--threads 1|N|0]
                                             [--steps N] [--learning-starts N] [-- key=value ...]
     e.g. --algo ppo (CartPole-v1, 100k steps), --algo sac (Pendulum-v1, 20k steps),
          --algo sac --env Hopper-v5 --steps 3000 --learning-starts 1000 --seeds 0   (steps/s on MuJoCo)
@@ -15,7 +15,7 @@ Both sides run in this one process's run, seed by seed, alternating which goes f
   ``make_vec_env(env, n_envs)``, linear schedules ``lin_*`` as rl-zoo3's ``linear_schedule``) and
   ``learn()``-ed for rl-zoo3's ``n_timesteps``, timed from construction to the end of ``learn()`` (its
   imports excluded); its final score is the mean of 10 deterministic episodes on seeded evaluation envs
-  afterwards.
+  afterwards, from the same start states as our run's final evaluation (its reset seeds).
 Prints each side's seconds per run (wall and CPU: on a machine shared with other work, CPU time is the
 steadier of the two) and steps/s, the median final returns and the ratios SB3 time / ours.
 
@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import statistics
 import subprocess
@@ -40,6 +41,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from timing import children_cpu
@@ -66,17 +68,22 @@ INSTALL = ("benchmarks/peer_sb3.py needs Stable-Baselines3, which the engine nev
            "pip install -e '.[bench]'  (or pip install stable-baselines3==2.9.2)")
 
 
-def ours(algo: str, env_id: str, seed: int, threads: int, extra: list[str]) -> tuple[float, float, float, int]:
-    """(wall seconds, CPU seconds, final score, steps) of one whole ``ML task=<algo>`` process."""
+def ours(algo: str, env_id: str, seed: int, threads: int, extra: list[str]
+         ) -> tuple[float, float, float, int, int, int]:
+    """(wall seconds, CPU seconds, final score, steps, index of the final evaluation, threads it ran) of one
+    whole ``ML task=<algo>`` process."""
     with tempfile.TemporaryDirectory() as tmp:
+        # threads 0: the user's default (threads=auto, which reads the machine's free cores)
         command = [sys.executable, "-m", "ML", f"task={algo}", f"env.task={env_id}", f"seed={seed}",
-                   f"threads={threads}", "progress=false", f"run_dir={tmp}", *extra]
+                   *([f"threads={threads}"] if threads else []), "progress=false", f"run_dir={tmp}", *extra]
+        env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
         began, cpu = time.perf_counter(), children_cpu()
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS":
-                                                                           str(threads)})
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL,
+                       env={**env, "OMP_NUM_THREADS": str(threads)} if threads else env)
         seconds, cpu = time.perf_counter() - began, children_cpu() - cpu
         rows = list(csv.DictReader((Path(tmp) / "eval.csv").open()))
-    return seconds, cpu, float(rows[-1]["score"]), int(rows[-1]["step"])
+        chosen = json.loads((Path(tmp) / "run.json").read_text())["threads"]["threads"]
+    return seconds, cpu, float(rows[-1]["score"]), int(rows[-1]["step"]), len(rows) - 1, chosen
 
 
 def _linear(text: str):
@@ -85,9 +92,9 @@ def _linear(text: str):
     return lambda progress_remaining: progress_remaining * initial
 
 
-def sb3(algo: str, env_id: str, seed: int, budget: int | None = None, learning_starts: int | None = None,
-        episodes: int = 10) -> tuple[float, float, float, int]:
-    """(wall seconds, CPU seconds, final score, steps) of SB3's algorithm with rl-zoo3's hyperparameters."""
+def sb3(algo: str, env_id: str, seed: int, budget: int | None = None, learning_starts: int | None = None
+        ) -> tuple[float, float, Any, int]:
+    """(wall seconds, CPU seconds, trained model, steps) of SB3's algorithm with rl-zoo3's hyperparameters."""
     import gymnasium
     import stable_baselines3
 
@@ -108,9 +115,17 @@ def sb3(algo: str, env_id: str, seed: int, budget: int | None = None, learning_s
     model = getattr(stable_baselines3, algo.upper())("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **settings)
     model.learn(total_timesteps=steps)
     seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
+    return seconds, cpu, model, steps
+
+
+def sb3_score(model: Any, env_id: str, seeds: list[int]) -> float:
+    """The mean return of SB3's deterministic policy, an episode from each reset seed: our final evaluation's
+    (``episode_seed(seed, 1, k, i)``), so both sides' final returns come from the same start states."""
+    import gymnasium
+
     env, returns = gymnasium.make(env_id), []
-    for i in range(episodes):
-        obs, _ = env.reset(seed=10_000 + 100 * seed + i)
+    for episode_seed in seeds:
+        obs, _ = env.reset(seed=episode_seed)
         done, total = False, 0.0
         while not done:
             action, _ = model.predict(obs, deterministic=True)
@@ -119,7 +134,7 @@ def sb3(algo: str, env_id: str, seed: int, budget: int | None = None, learning_s
             total += float(reward)
             done = terminated or truncated
         returns.append(total)
-    return seconds, cpu, float(np.mean(returns)), steps
+    return float(np.mean(returns))
 
 
 def main() -> int:
@@ -127,7 +142,9 @@ def main() -> int:
     parser.add_argument("--algo", default="dqn", choices=sorted(ZOO))
     parser.add_argument("--env", default=None, help="a task rl-zoo3 tunes for the algorithm (default: its first)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads on both sides (default 1); 0: each side's own default, as a user runs "
+                             "it (SB3: torch's, the physical cores; ours: threads=auto, from the free cores)")
     parser.add_argument("--steps", type=int, default=None,
                         help="both sides' budget (default: the recipe's for ours, rl-zoo3's n_timesteps for SB3)")
     parser.add_argument("--learning-starts", type=int, default=None,
@@ -148,21 +165,29 @@ def main() -> int:
         return 2
     import torch
 
-    torch.set_num_threads(args.threads)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from ML.collectors import episode_seed
+    from ML.hyperparams import resolve_config
+
+    episodes = int(resolve_config(argv=[f"task={args.algo}", f"env.task={args.env}", *args.ml_args]).evaluate_episodes)
     results: dict[str, list[tuple[float, float, float, int]]] = {"ours": [], "sb3": []}
     for k, seed in enumerate(args.seeds):  # alternate which goes first, so slow spells of a shared machine even out
         order = ("ours", "sb3") if k % 2 == 0 else ("sb3", "ours")
         for side in order:
             if side == "ours":
-                result = ours(args.algo, args.env, seed, args.threads, args.ml_args)
+                *ran, final, chosen = ours(args.algo, args.env, seed, args.threads, args.ml_args)
+                results[side].append(tuple(ran))  # type: ignore[arg-type]
             else:
-                result = sb3(args.algo, args.env, seed, args.steps, args.learning_starts)
-            results[side].append(result)
+                trained = sb3(args.algo, args.env, seed, args.steps, args.learning_starts)
+        seeds = [episode_seed(seed, 1, final, i) for i in range(episodes)]
+        results["sb3"].append((trained[0], trained[1], sb3_score(trained[2], args.env, seeds), trained[3]))
         (a, ca, fa, _), (b, cb, fb, _) = results["ours"][-1], results["sb3"][-1]
         print(f"seed {seed}: ours {a:7.1f} s ({ca:7.1f} s CPU, final {fa:7.1f})   SB3 {b:7.1f} s ({cb:7.1f} s CPU, "
-              f"final {fb:7.1f})   SB3 / ours {b / a:.2f} wall, {cb / ca:.2f} CPU", flush=True)
-    print(f"{args.algo.upper()} {args.env}, seeds {args.seeds}, {args.threads} thread(s), load average at the "
-          f"end {os.getloadavg()[0]:.1f}:")
+              f"final {fb:7.1f})   SB3 / ours {b / a:.2f} wall, {cb / ca:.2f} CPU   threads: ours {chosen}, SB3 "
+              f"{torch.get_num_threads()}", flush=True)
+    print(f"{args.algo.upper()} {args.env}, seeds {args.seeds}, threads {args.threads or 'each side default'}, "
+          f"load average at the end {os.getloadavg()[0]:.1f}:")
     for side, label in (("ours", "ours (whole ML process)      "), ("sb3", "SB3 + rl-zoo3 (build+learn)  ")):
         seconds = statistics.mean(r[0] for r in results[side])
         steps = results[side][0][3]

@@ -55,3 +55,34 @@ def test_random_crop_flip_and_normalize() -> None:
     assert torch.equal(aug.eval()(x), x)  # eval mode: unchanged
     norm = Normalize([1.0, 2.0, 3.0], [2.0, 2.0, 2.0], (3, 6, 6))
     assert torch.allclose(norm(torch.ones(1, 3, 6, 6))[0, :, 0, 0], torch.tensor([0.0, -0.5, -1.0]))
+
+
+def test_relu_stack_forward_and_backward_are_autograds() -> None:
+    """The written-out MLP gives autograd's output, weight/bias gradients and input gradient, also when the
+    gradient covers only the first rows of the forward's batch (the rest get none)."""
+    from ML.blocks.architectures import MLP
+    from ML.blocks.relu_stack import ReluStack
+
+    torch.manual_seed(0)
+    net = MLP((5,), (3,), hidden_dim=16, depth=2, activation="ReLU")
+    stack = ReluStack(net)
+    x, grad = torch.randn(12, 5, requires_grad=True), torch.randn(8, 3)
+    out = net(x)
+    (out[:8] * grad).sum().backward()
+    with torch.no_grad():
+        torch.testing.assert_close(stack.forward(x.detach(), "t"), out.detach())
+        torch.testing.assert_close(stack.input_grad("t", grad), x.grad[:8])
+        stack.forward(x.detach(), "t")
+        stack.weight_grads("t", grad)
+    layers = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
+    for layer, (weight, bias) in zip(layers, stack.grads, strict=True):
+        torch.testing.assert_close(weight, layer.weight.grad)
+        torch.testing.assert_close(bias, layer.bias.grad)
+
+
+def test_relu_stack_refuses_other_networks() -> None:
+    from ML.blocks.architectures import MLP
+    from ML.blocks.relu_stack import ReluStack
+
+    with pytest.raises(TypeError, match="Linear layers with ReLU"):
+        ReluStack(MLP((5,), (3,), hidden_dim=16, depth=2, activation="Tanh"))

@@ -121,10 +121,9 @@ def test_sac_squashed_log_prob_matches_a_tanh_transformed_normal() -> None:
     config = resolve_config(argv=["task=sac", "agent.hidden_dim=32"])
     agent = SACAgent(Classic("Pendulum-v1").task_spec, config, hidden_dim=32)
     obs = torch.randn(64, 3)
-    torch.manual_seed(0)
-    action, log_prob = agent._sample(obs)
     with torch.no_grad():
         out = agent.actor(obs)
+        action, log_prob, _ = agent._squash(out, torch.randn(64, 1))
         mean, log_std = out[:, :1], out[:, 1:].clamp(-20, 2)
         dist = torch.distributions.TransformedDistribution(
             torch.distributions.Normal(mean, log_std.exp()), [torch.distributions.TanhTransform()])
@@ -234,3 +233,60 @@ def test_sac_update_is_sb3s_three_steps() -> None:
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(agent.log_alpha.detach(), log_alpha.detach())
     assert agent.log_alpha.item() != 0.0  # α moved
+
+
+def test_sac_gradients_are_autograds_of_its_losses() -> None:
+    """The written-out update's gradients (left in ``.grad``) equal autograd's of SB3's losses: the critics' and
+    α's on the networks before the update, the actor's through the critics after their step. (Adam is blind to
+    a gradient's scale, so the parameter test above would not see a wrong factor.)"""
+    import copy
+
+    config = resolve_config(argv=["task=sac", "agent.hidden_dim=32", "threads=1"])
+    agent = SACAgent(Classic("Pendulum-v1").task_spec, config, **{**config.agent, "hidden_dim": 32})
+    agent.learn_start = 0
+    rng = np.random.default_rng(1)
+    batch = {"obs": rng.standard_normal((16, 3), dtype=np.float32),
+             "next_obs": rng.standard_normal((16, 3), dtype=np.float32),
+             "action": rng.uniform(-2, 2, (16, 1)).astype(np.float32),
+             "reward": rng.standard_normal(16, dtype=np.float32), "discount": np.full(16, 0.99, np.float32)}
+    for _ in range(3):  # a few updates first, so α and the targets have moved
+        agent.learn(batch)
+    before = copy.deepcopy(agent)
+    torch.manual_seed(7)
+    agent.learn(batch)
+
+    torch.manual_seed(7)
+    obs, next_obs = torch.from_numpy(batch["obs"]), torch.from_numpy(batch["next_obs"])
+    reward, discount = torch.from_numpy(batch["reward"]), torch.from_numpy(batch["discount"])
+
+    def sample(out: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, log_std = out.chunk(2, 1)
+        std = log_std.clamp(-20, 2).exp()
+        action = torch.tanh(mean + std * noise)
+        log_prob = torch.distributions.Normal(mean, std).log_prob(mean + std * noise)
+        return action, (log_prob - torch.log(1 - action ** 2 + 1e-6)).sum(1)
+
+    out = before.actor(torch.cat([obs, next_obs]))
+    pi, log_prob = sample(out[:16], torch.randn(16, 1))
+    alpha = before.log_alpha.detach().exp()
+    with torch.no_grad():
+        next_action, next_log_prob = sample(out[16:], torch.randn(16, 1))
+        x = torch.cat([next_obs, next_action], 1)
+        target = reward + discount * (torch.min(before.critic1_target(x), before.critic2_target(x))[:, 0]
+                                      - alpha * next_log_prob)
+    x = torch.cat([obs, torch.from_numpy(batch["action"]) / 2.0], 1)
+    critic_loss = 0.5 * (F.mse_loss(before.critic1(x)[:, 0], target) + F.mse_loss(before.critic2(x)[:, 0], target))
+    alpha_loss = -(before.log_alpha * (log_prob + before.target_entropy).detach()).mean()
+    (critic_loss + alpha_loss).backward(retain_graph=True)
+    for ours, theirs in ((agent.critic1, before.critic1), (agent.critic2, before.critic2)):
+        for a, b in zip(ours.parameters(), theirs.parameters(), strict=True):
+            torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(agent.log_alpha.grad, before.log_alpha.grad)
+
+    before.actor.zero_grad()
+    x = torch.cat([obs, pi], 1)
+    q = torch.min(torch.func.functional_call(agent.critic1, dict(agent.critic1.named_parameters()), (x,)),
+                  torch.func.functional_call(agent.critic2, dict(agent.critic2.named_parameters()), (x,)))
+    ((alpha * log_prob - q[:, 0]).mean()).backward(inputs=list(before.actor.parameters()))
+    for a, b in zip(agent.actor.parameters(), before.actor.parameters(), strict=True):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-6)

@@ -9,12 +9,12 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ML.accelerate import AccelSettings
 from ML.agents.base import BaseAgent, action_bounds
 from ML.blocks.architectures import MLP
 from ML.blocks.network import NetworkSettings, NumpyMLP, build_optimizer, config_device
+from ML.blocks.relu_stack import ReluStack
 from ML.errors import UserError
 from ML.runsettings import RunSettings
 
@@ -94,9 +94,7 @@ class SACAgent(BaseAgent):
         if auto_entropy:  # α steps with the critics: Adam is per parameter, so the same steps as its own Adam
             self.critic_opt.add_param_group({"params": [self.log_alpha], "lr": float(alpha_lr) or float(net.lr)})
         self.auto_entropy = bool(auto_entropy)
-        # the critics' Linear layers, for the actor loss's pass through weights it must not train
-        self._critic_layers = [[m for m in c.modules() if isinstance(m, torch.nn.Linear)]
-                               for c in (self.critic1, self.critic2)]
+        self._relu: dict[str, ReluStack] | None = None  # the networks written out, for learn()
         self.rng = np.random.default_rng(int(run.seed))
         self._actor_np = NumpyMLP.of(self.actor)  # acting on one observation: numpy views of the weights
         self.updates = 0
@@ -136,16 +134,14 @@ class SACAgent(BaseAgent):
 
     # -- learning -----------------------------------------------------------------------------------
 
-    def _sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """A squashed Gaussian action in [-1, 1] (reparameterised) and its log-probability."""
-        out = self.actor(obs)
+    def _squash(self, out: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(action in [-1, 1], its log-probability, log std) of the actor's ``out`` = [mean, raw log std] and
+        ``noise`` (the reparameterised squashed Gaussian)."""
         mean, log_std = out[:, :self.action_dim], out[:, self.action_dim:].clamp(LOG_STD_MIN, LOG_STD_MAX)
-        noise = torch.randn_like(mean)
-        x = mean + log_std.exp() * noise
-        action = torch.tanh(x)
+        action = torch.tanh(mean + log_std.exp() * noise)
         log_prob = (-0.5 * noise.square() - log_std - 0.5 * _LOG_2PI).sum(1)
-        log_prob = log_prob - torch.log(1.0 - action.square() + 1e-6).sum(1)
-        return action, log_prob
+        log_prob -= torch.log(1.0 - action.square() + 1e-6).sum(1)
+        return action, log_prob, log_std
 
     def update(self, replay: Any, step: int) -> dict[str, float]:
         if step < self.learn_start or step % self.update_every or len(replay) < 1:
@@ -160,56 +156,74 @@ class SACAgent(BaseAgent):
         x = torch.from_numpy(x) if isinstance(x, np.ndarray) else torch.as_tensor(x)
         return x if x.dtype == torch.float32 and x.device == self.device else x.to(self.device, torch.float32)
 
+    def _stacks(self) -> dict[str, ReluStack]:
+        """The networks written out (``ML.blocks.relu_stack``); built on first use, as after loading agent.pt."""
+        if self._relu is None:
+            self._relu = {name: ReluStack(getattr(self, name)) for name in
+                          ("actor", "critic1", "critic2", "critic1_target", "critic2_target")}
+        for name in ("actor", "critic1", "critic2"):
+            self._relu[name].bind_grads()
+        return self._relu
+
+    @torch.no_grad()
     def learn(self, batch: dict[str, Any]) -> dict[str, float]:
-        """One SAC update on a batch of transitions (``discount``: γ, or 0 after a terminal step)."""
+        """One SAC update on a batch of transitions (``discount``: γ, or 0 after a terminal step), its
+        gradients written out (``ML.blocks.relu_stack``): the same as autograd's on these losses."""
+        net = self._stacks()
         obs, next_obs = self._tensor(batch["obs"]), self._tensor(batch["next_obs"])
         action = ((self._tensor(batch["action"]).view(-1, self.action_dim) - self._offset) / self._scale)
         reward, discount = self._tensor(batch["reward"]).view(-1), self._tensor(batch["discount"]).view(-1)
+        n, a = len(obs), self.action_dim
 
-        policy_action, log_prob = self._sample(obs)
-        alpha = self.log_alpha.detach().exp()  # α before this update's step, for every loss (SB3's order)
-        with torch.no_grad():
-            next_action, next_log_prob = self._sample(next_obs)
-            next_input = torch.cat([next_obs, next_action], 1)
-            next_q = torch.min(self.critic1_target(next_input), self.critic2_target(next_input))[:, 0]
-            target = reward + discount * (next_q - alpha * next_log_prob)
+        # the policy on s (for the actor's loss) and s' (for the critics' targets) in one pass: the same weights
+        both = net["actor"].forward(torch.cat([obs, next_obs]), "pi")
+        out, noise = both[:n], torch.randn(n, a, device=self.device)
+        policy_action, log_prob, log_std = self._squash(out, noise)
+        alpha = self.log_alpha.exp()  # α before this update's step, for every loss (SB3's order)
+        next_action, next_log_prob, _ = self._squash(both[n:], torch.randn(n, a, device=self.device))
+        next_input = torch.cat([next_obs, next_action], 1)
+        next_q = torch.min(net["critic1_target"].forward(next_input, "next"),
+                           net["critic2_target"].forward(next_input, "next"))[:, 0]
+        target = reward + discount * (next_q - alpha * next_log_prob)
+
+        # the critics: loss ½ Σ MSE, so d/dq_k = (q_k - target) / n; α's loss -log α · (log π + target entropy)
         q_input = torch.cat([obs, action], 1)
-        q1, q2 = self.critic1(q_input)[:, 0], self.critic2(q_input)[:, 0]
-        critic_loss = 0.5 * (F.mse_loss(q1, target) + F.mse_loss(q2, target))
-        loss = critic_loss
-        if self.auto_entropy:  # α's loss on its own parameter: one backward and one Adam step with the critics'
-            alpha_loss = -(self.log_alpha * (log_prob.detach() + self.target_entropy)).mean()
-            loss = critic_loss + alpha_loss
-        self.critic_opt.zero_grad(set_to_none=True)
-        loss.backward()
+        q1 = net["critic1"].forward(q_input, "q")[:, 0]
+        q2 = net["critic2"].forward(q_input, "q")[:, 0]
+        error1, error2 = q1 - target, q2 - target
+        critic_loss = 0.5 * (error1.square().mean() + error2.square().mean())
+        net["critic1"].weight_grads("q", (error1 / n)[:, None])
+        net["critic2"].weight_grads("q", (error2 / n)[:, None])
+        out_stats: dict[str, float] = {}
+        if self.auto_entropy:  # one Adam step with the critics': Adam is per parameter, the same steps
+            entropy_gap = log_prob + self.target_entropy
+            self.log_alpha.grad = -entropy_gap.mean().reshape(())
+            out_stats["alpha_loss"] = float(-(self.log_alpha * entropy_gap).mean())
         self.critic_opt.step()
 
-        # the actor, through the updated critics' weights detached: gradients reach the actions, no weight
-        # gradient is computed (SB3 computes the critics' and drops them)
+        # the actor: α log π - min Q(s, π(s)) through the updated critics (only their input's gradient)
         pi_input = torch.cat([obs, policy_action], 1)
-        q_pi = torch.min(self._frozen_q(0, pi_input), self._frozen_q(1, pi_input))
-        actor_loss = (alpha * log_prob - q_pi).mean()
-        self.actor_opt.zero_grad(set_to_none=True)
-        actor_loss.backward()
+        q_pi1 = net["critic1"].forward(pi_input, "pi")[:, 0]
+        q_pi2 = net["critic2"].forward(pi_input, "pi")[:, 0]
+        actor_loss = (alpha * log_prob - torch.min(q_pi1, q_pi2)).mean()
+        share1 = (q_pi1 < q_pi2).float() + 0.5 * (q_pi1 == q_pi2).float()  # torch.min's gradient, ties halved
+        grad_action = (net["critic1"].input_grad("pi", (share1 / -n)[:, None])[:, -a:]
+                       + net["critic2"].input_grad("pi", ((share1 - 1.0) / n)[:, None])[:, -a:])
+        # log π's tanh correction -Σ log(1 - a² + 1e-6), then tanh, then x = mean + exp(log std) · noise
+        grad_action += (alpha / n) * 2.0 * policy_action / (1.0 - policy_action.square() + 1e-6)
+        grad_x = grad_action * (1.0 - policy_action.square())
+        grad_log_std = grad_x * log_std.exp() * noise - alpha / n
+        raw_log_std = out[:, a:]
+        grad_log_std.masked_fill_((raw_log_std < LOG_STD_MIN) | (raw_log_std > LOG_STD_MAX), 0.0)
+        net["actor"].weight_grads("pi", torch.cat([grad_x, grad_log_std], 1))
         self.actor_opt.step()
 
         if self.updates % self.target_every == 0:
-            with torch.no_grad():
-                for target, param in zip(self._target_params, self._critic_params, strict=True):
-                    target.lerp_(param, self.tau)  # SB3's polyak_update, one tensor at a time (public torch)
+            for target_param, param in zip(self._target_params, self._critic_params, strict=True):
+                target_param.lerp_(param, self.tau)  # SB3's polyak_update, one tensor at a time (public torch)
         self.updates += 1
-        out = {"alpha_loss": float(alpha_loss.detach())} if self.auto_entropy else {}
-        return {**out, "critic_loss": float(critic_loss.detach()), "actor_loss": float(actor_loss.detach()),
-                "alpha": float(alpha),
-                "q": float(q1.detach().mean()), "entropy": float(-log_prob.detach().mean())}
-
-    def _frozen_q(self, k: int, x: torch.Tensor) -> torch.Tensor:
-        """Critic ``k`` on ``x`` with its weights detached (its MLP: Linear layers with ReLU between)."""
-        layers = self._critic_layers[k]
-        for i, layer in enumerate(layers):
-            x = F.linear(x, layer.weight.detach(), layer.bias.detach())
-            x = F.relu(x) if i < len(layers) - 1 else x
-        return x[:, 0]
+        return {**out_stats, "critic_loss": float(critic_loss), "actor_loss": float(actor_loss),
+                "alpha": float(alpha), "q": float(q1.mean()), "entropy": float(-log_prob.mean())}
 
     def train(self, mode: bool = True) -> SACAgent:
         super().train(mode)
