@@ -24,6 +24,7 @@ from ML.drivers.supervised import Supervised
 from ML.envs import datasets
 from ML.envs.atari import Atari
 from ML.envs.classic import Classic
+from ML.envs.datasets import DatasetSettings
 from ML.errors import UserError
 from ML.hyperparams import instantiate, resolve_config
 
@@ -132,7 +133,7 @@ def test_agent_satisfies_its_protocol(name: str, workdir):
     elif task in ("der", "spr"):
         spec = Atari(config.env.game, **{k: v for k, v in config.env.items() if k != "game"}).task_spec
     else:
-        spec = Classic(ENVS[task]).task_spec if task in ENVS else datasets.load(config)[2]
+        spec = Classic(ENVS[task]).task_spec if task in ENVS else datasets.load(DatasetSettings.from_config(config))[2]
     before = copy.deepcopy(spec)
     agent = instantiate(config.Agent, {**config.agent, "spec": spec, "config": config}, label="Agent")
     assert isinstance(agent, protocol) and type(agent) is AGENTS[name]

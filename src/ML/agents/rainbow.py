@@ -8,6 +8,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ML.agents.base import Bundle
 from ML.agents.distributional import categorical_loss, project_distribution
 from ML.agents.dqn import DQNAgent
 from ML.blocks.optim import clip_grad_norm
@@ -38,18 +39,18 @@ class RainbowAgent(DQNAgent):
             sum tree of SPR's replay); false: independent draws (``PrioritizedSamplingDistribution``).
     """
 
-    def __init__(self, spec: Any, config: Any, prioritized: bool = True, stratified: bool = False,
+    def __init__(self, spec: Any, settings: Bundle, prioritized: bool = True, stratified: bool = False,
                  **kwargs: Any):
         if kwargs.get("dueling"):
             raise UserError(f"{type(self).__name__}: agent.dueling is DQNAgent's wrapper; FullRainbowNetwork "
                             "has its own dueling heads (model.dueling)")
-        super().__init__(spec, config, **kwargs)
+        super().__init__(spec, settings, **kwargs)
         if not hasattr(self.net, "outputs") or not hasattr(self.net, "share_noise"):
             raise UserError(f"{type(self).__name__} needs Model: FullRainbowNetwork (C51 atoms, noisy layers), "
                             f"not {type(self.net).__name__}")
         self.target.train()  # dopamine's target network draws noise too (no eval_mode in target_output)
         self.prioritized, self.stratified = bool(prioritized), bool(stratified)
-        if self.prioritized and int((config.get("env") or {}).get("num_envs") or 1) > 1:
+        if self.prioritized and int((settings.env.env or {}).get("num_envs") or 1) > 1:
             raise UserError(f"{type(self).__name__}: prioritized replay samples one replay, not env.num_envs games' "
                             "replays; drop env.num_envs or pass agent.prioritized=false")
 
