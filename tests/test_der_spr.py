@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from ML.agents.rainbow import RainbowAgent
 from ML.agents.spr import SPRAgent
 from ML.blocks.rainbow import NoisyLinear
+from ML.checkpoints import agent_settings
 from ML.envs.base import TaskSpec
 from ML.hyperparams import instantiate, resolve_config
 
@@ -220,7 +221,8 @@ def noise_of(net):
 def _agent(task: str, **args):
     config = resolve_config((), {"task": task, "device": "cpu", "batch_size": B})
     spec = TaskSpec(suite="Atari", task="test", obs_shape=OBS, discrete=True, num_actions=A)
-    return instantiate(config.Agent, {**config.agent, **args, "spec": spec, "config": config}, label="Agent")
+    return instantiate(config.Agent, {**config.agent, **args,
+                                      "spec": spec, "settings": agent_settings(config)}, label="Agent")
 
 
 def _batch(seed: int, spr: bool) -> dict[str, torch.Tensor]:

@@ -28,7 +28,8 @@ def _config(**overrides):
 
 
 def _agent(env: Classic, config, **args) -> DQNAgent:
-    return instantiate(config.Agent, {**config.agent, **args, "spec": env.task_spec, "config": config},
+    return instantiate(config.Agent, {**config.agent, **args,
+                                      "spec": env.task_spec, "settings": agent_settings(config)},
                        label="Agent")
 
 
