@@ -55,7 +55,7 @@ def test_recipe_sets_every_drq_eps_gin_value() -> None:
         "JaxDQNAgent.epsilon_eval": agent.eval_eps, "JaxDQNAgent.epsilon_decay_period": agent.eps_decay_steps,
         "JaxDQNAgent.optimizer": type(agent.optim).__name__.lower().removeprefix("fused"),
         "JaxFullRainbowAgent.noisy": net.noisy, "JaxFullRainbowAgent.dueling": net.dueling,
-        "JaxFullRainbowAgent.double_dqn": agent.double, "JaxFullRainbowAgent.distributional": net.distributional,
+        "JaxFullRainbowAgent.double_dqn": agent.double_q, "JaxFullRainbowAgent.distributional": net.distributional,
         "JaxFullRainbowAgent.num_atoms": net.num_atoms, "JaxFullRainbowAgent.num_updates_per_train_step":
             agent.updates_per_step, "JaxFullRainbowAgent.replay_scheme": "uniform",  # ML.replay samples uniformly
         "Atari100kRainbowAgent.data_augmentation": isinstance(agent.aug, DrQAtariAug),

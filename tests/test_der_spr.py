@@ -294,7 +294,7 @@ def test_priorities_and_weights_follow_dopamine() -> None:
     weights = agent.loss_weights(batch)
     expected = 1 / np.sqrt(np.array([0.1, 0.02, 0.3, 0.05]) + 1e-10)
     np.testing.assert_allclose(weights.numpy(), expected / expected.max(), rtol=1e-6)
-    metrics, td_loss = agent.learn(batch)
+    metrics, td_loss = agent.learn_td(batch)
     assert np.isfinite(metrics["loss"]) and td_loss.shape == (B,) and (td_loss > 0).all()
 
 

@@ -76,7 +76,7 @@ class DQNAgent(BaseAgent):
             raise UserError(f"DQNAgent needs discrete actions but {spec.task} has continuous ones "
                             f"(shape {list(spec.action_shape or [])}); pick a discrete task or another Agent")
         self.num_actions = int(spec.num_actions)
-        self.gamma, self.n_step, self.double = float(gamma), int(n_step), bool(double)
+        self.gamma, self.n_step, self.double_q = float(gamma), int(n_step), bool(double)
         self.target_update, self.tau = int(target_update), float(tau)
         self.learn_start, self.update_every = int(learn_start), max(int(update_every), 1)
         self.updates_per_step = max(int(updates_per_step), 1)
@@ -192,7 +192,7 @@ class DQNAgent(BaseAgent):
             obs, next_obs = self.aug(obs), self.aug(next_obs)
         with torch.no_grad():
             next_target = self.target(next_obs)
-            if self.double:
+            if self.double_q:
                 best = self.q(next_obs).argmax(1, keepdim=True)
             else:
                 best = next_target.argmax(1, keepdim=True)

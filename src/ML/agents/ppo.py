@@ -7,6 +7,7 @@ Tianshou's MuJoCo options (return normalisation, advantages recomputed every epo
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,8 @@ from ML.blocks.running import RunningMeanStd
 from ML.errors import UserError
 
 _LOG_2PI = math.log(2 * math.pi)
+#: a minibatch: observations, actions, old log-probabilities, old values, advantages, returns
+Minibatch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 def orthogonal_mlp(net: MLP, head_gain: float) -> MLP:
@@ -62,6 +65,7 @@ class PPOAgent(BaseAgent):
     """
 
     reads = frozenset({"Optim"})  # its networks are its own MLPs: no Eyes/Trunk/Model parts
+    discounted: torch.Tensor  # reward_norm: the running discounted return per env (a buffer)
 
     on_policy = True  # ML.drivers.make_driver: fresh rollouts (OnPolicy), no replay
 
@@ -249,7 +253,7 @@ class PPOAgent(BaseAgent):
                 adv = torch.from_numpy(advantages.reshape(size).astype(np.float32)).to(self.device)
                 ret = torch.from_numpy(returns.reshape(size).astype(np.float32)).to(self.device)
             if self.batch_size >= size:  # one minibatch of everything: its order changes nothing
-                batches: Any = [(obs, action, old_log_prob, old_value, adv, ret)]
+                batches: Iterable[Minibatch] = [(obs, action, old_log_prob, old_value, adv, ret)]
             else:
                 order = torch.from_numpy(self.rng.permutation(size)).to(self.device)
                 batches = ((obs[i], action[i], old_log_prob[i], old_value[i], adv[i], ret[i])

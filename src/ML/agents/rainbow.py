@@ -89,7 +89,7 @@ class RainbowAgent(DQNAgent):
                 batch = replay.sample(self.batch_size, self.n_step, self.gamma, clip=self.reward_clip or None,
                                       prioritized=self.prioritized, stratified=self.stratified,
                                       **self._sample_args())
-                metrics, td_loss = self.learn(batch)
+                metrics, td_loss = self.learn_td(batch)
                 if self.tau > 0:
                     with torch.no_grad():
                         for target, online in zip(self.target_params, self.q.parameters(), strict=True):
@@ -109,7 +109,7 @@ class RainbowAgent(DQNAgent):
         weights = 1.0 / (self._tensor(batch["probability"]) + 1e-10).sqrt()
         return weights / weights.max()
 
-    def learn(self, batch: dict[str, torch.Tensor]) -> tuple[dict[str, float], torch.Tensor]:
+    def learn_td(self, batch: dict[str, torch.Tensor]) -> tuple[dict[str, float], torch.Tensor]:
         """One gradient update; returns its metrics and each transition's TD loss (for its priority)."""
         total, td_loss, metrics = self.losses(batch)
         weights = self.loss_weights(batch)
@@ -151,7 +151,7 @@ class RainbowAgent(DQNAgent):
         self.target_net.share_noise(self.net)  # one key for both networks in dopamine's target
         next_obs = self.q[:-1](next_obs)
         target = self.target_net.outputs(next_obs, fresh_noise=False)
-        chooser = self.net.outputs(next_obs, fresh_noise=False) if self.double else target
+        chooser = self.net.outputs(next_obs, fresh_noise=False) if self.double_q else target
         best = chooser.q_values.argmax(1)
         rows = torch.arange(len(best), device=best.device)
         if not self.net.distributional:

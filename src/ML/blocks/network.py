@@ -56,8 +56,9 @@ class NetworkSettings(Settings):
         parts = [p for p in parts if p[0] is not None]
         if len(parts) == 1:
             return self
-        return dataclasses.replace(self, Eyes=[p[0] for p in parts], eyes={i: p[1] or {} for i, p in enumerate(parts)},
-                                   Pool=None, pool={}, Trunk=None, trunk={})
+        eyes = {str(i): p[1] or {} for i, p in enumerate(parts)}  # part i's arguments (``eyes.0.depth``)
+        return dataclasses.replace(self, Eyes=[p[0] for p in parts], eyes=eyes, Pool=None, pool={}, Trunk=None,
+                                   trunk={})
 
 
 def pick_device(name: Any) -> torch.device:
@@ -212,10 +213,8 @@ class NumpyMLP:
         """The layers on a vector or on a batch of rows: ``x @ weight.T`` is a matrix-vector product (gemv) for a
         vector, as fast as ``weight @ x`` and equal to it, so one observation pays no matrix-matrix cost."""
         for layer in self.layers:
-            if layer == "relu":
-                x = np.maximum(x, 0.0)
-            elif layer == "tanh":
-                x = np.tanh(x)
+            if isinstance(layer, str):  # "relu" or "tanh"
+                x = np.maximum(x, 0.0) if layer == "relu" else np.tanh(x)
             else:
                 weight, bias = layer
                 x = x @ weight.T if bias is None else x @ weight.T + bias
