@@ -159,11 +159,10 @@ def _takes_settings(target: Any) -> None:
 
 def agent_settings(config: Any) -> Bundle:
     """The typed settings an agent reads, from the run's config (the one place that holds it)."""
-    together = None
-    if config.get("together"):
+    together, across = None, AcrossSettings.from_config(config)
+    if across.together:
         from ML.hyperparams.together import task_configs
 
-        across = AcrossSettings.from_config(config)
         together = Together(share=tuple(across.share or ()), share_width=int(across.share_width),
                             tasks=tuple(TaskConfig(sub) for sub in task_configs(config)))
     known = defaults()
