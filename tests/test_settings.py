@@ -140,7 +140,7 @@ def _param() -> Any:
 def test_body_folds_pool_and_trunk_into_eyes() -> None:
     net = NetworkSettings.from_config({"Eyes": "CNN", "Trunk": "MLP", "trunk": {"hidden_dim": 8}})
     body = net.body()
-    assert body.Eyes == ["CNN", "MLP"] and body.eyes == {0: {}, 1: {"hidden_dim": 8}} and body.Trunk is None
+    assert body.Eyes == ["CNN", "MLP"] and body.eyes == {"0": {}, "1": {"hidden_dim": 8}} and body.Trunk is None
     assert NetworkSettings.from_config({}).body() == NetworkSettings.from_config({})  # Eyes alone: unchanged
 
 
