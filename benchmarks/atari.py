@@ -33,6 +33,7 @@ import cv2
 import numpy as np
 import torch
 
+from ML.checkpoints import agent_settings
 from ML.envs.atari import Atari
 from ML.envs.atari_vector import AtariVector
 from ML.hyperparams import instantiate, resolve_config
@@ -51,7 +52,7 @@ def agent_policy(game: str, seed: int) -> Callable[[np.ndarray], Any]:
     observation, ``act_batch`` for the vector env's batch, as ``ML.drivers.interactive`` calls them."""
     config = resolve_config(argv=["task=dqn_atari", f"env.game={game}", "device=cpu", f"seed={seed}"])
     spec = Atari(game, seed=seed).task_spec
-    agent = instantiate(config.Agent, {**config.agent, "spec": spec, "config": config}, label="Agent")
+    agent = instantiate(config.Agent, {**config.agent, "spec": spec, "settings": agent_settings(config)}, label="Agent")
     step = int(config.agent.eps_decay_steps)
     return lambda obs: agent.act_batch(obs, step) if obs.ndim == 4 else agent.act(obs, step)
 

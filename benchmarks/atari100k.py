@@ -30,6 +30,7 @@ import time
 import numpy as np
 import torch
 
+from ML.checkpoints import agent_settings
 from ML.envs.atari import Atari
 from ML.hyperparams import instantiate, resolve_config
 from ML.replay import Replay
@@ -41,7 +42,8 @@ PREVIOUS = {"Eyes": "NatureCNN", "eyes": {}, "Model": "MLP", "model": {"hidden_d
 def build(overrides: dict, env: Atari):
     """The recipe atari100k with ``overrides`` (another ``task`` too) and its agent for ``env``."""
     config = resolve_config((), {"task": "atari100k", "device": "cpu", **overrides})
-    agent = instantiate(config.Agent, {**config.agent, "spec": env.task_spec, "config": config}, label="Agent")
+    agent = instantiate(config.Agent, {**config.agent,
+                                       "spec": env.task_spec, "settings": agent_settings(config)}, label="Agent")
     return config, agent
 
 

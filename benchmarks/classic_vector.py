@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from ML.agents.dqn import DQNAgent
+from ML.checkpoints import agent_settings
 from ML.envs.classic import Classic
 from ML.hyperparams import Config, instantiate, resolve_config
 from ML.replay import Replay
@@ -33,7 +34,8 @@ from ML.replay_streams import Streams
 
 def _agent(env_id: str, env: Classic) -> tuple[DQNAgent, Config]:
     config = resolve_config((), {"task": "dqn", "env.task": env_id})
-    agent = instantiate(config.Agent, {**config.agent, "spec": env.task_spec, "config": config}, label="Agent")
+    agent = instantiate(config.Agent, {**config.agent,
+                                       "spec": env.task_spec, "settings": agent_settings(config)}, label="Agent")
     return agent, config
 
 

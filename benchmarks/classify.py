@@ -27,7 +27,9 @@ import torch.nn.functional as F
 
 import ML
 from ML.agents.classifier import ClassifierAgent
+from ML.checkpoints import agent_settings
 from ML.envs import datasets
+from ML.envs.datasets import DatasetSettings
 from ML.hyperparams import resolve_config
 
 
@@ -66,8 +68,8 @@ def plain(steps: int, kwargs: dict, seed: int) -> float:
     """A hand-written loop on the engine's network (built the same way) and the same in-memory data."""
     torch.manual_seed(seed)
     config = resolve_config((), {k: v for k, v in kwargs.items()})
-    train, _, spec = datasets.load(config)
-    net = ClassifierAgent(spec=spec, config=config).net  # the same architecture, fresh weights
+    train, _, spec = datasets.load(DatasetSettings.from_config(config))
+    net = ClassifierAgent(spec=spec, settings=agent_settings(config)).net  # the same architecture, fresh weights
     device = torch.device(kwargs.get("device") or "cpu")
     net.to(device)
     optim = torch.optim.Adam(net.parameters(), lr=float(config.lr))

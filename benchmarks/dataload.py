@@ -27,7 +27,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ML.accelerate import AccelSettings
 from ML.envs import datasets, memmap
+from ML.envs.datasets import DatasetSettings
 from ML.hyperparams import resolve_config
 
 
@@ -79,10 +81,11 @@ def main() -> None:
         results = {"torchvision DataLoader": rate(forever(loader), args.batches, args.batch_size)}
         config = resolve_config((), {"task": "classify", "Dataset": "MNIST", "dataset.root": str(root),
                                      "results": str(root / "results")})
-        train, _, _ = datasets.load(config)
+        train, _, _ = datasets.load(DatasetSettings.from_config(config))
         results["engine, in RAM"] = rate(datasets.batches(train, args.batch_size), args.batches, args.batch_size)
         built = time.perf_counter()
-        store, _, _ = datasets.load(config, memmap.store_for({**config, "accelerate": True}))
+        store, _, _ = datasets.load(DatasetSettings.from_config(config), memmap.store_for(
+            AccelSettings.from_config({**config, "accelerate": True}), config.results))
         build = time.perf_counter() - built
         size = sum(p.stat().st_size for p in store.folder.iterdir())
         for workers in sorted({0, args.workers}):

@@ -153,6 +153,7 @@ class Reference:
 def build(batch_size: int, accelerate: bool = False, seed: int = 0, **agent_args: Any):
     """An engine DrQ-v2 agent for 3x84x84 RGB stacks (9 channels), 1-D action, and a fixed uint8 batch."""
     from ML.agents.drqv2 import DrQV2Agent
+    from ML.checkpoints import agent_settings
     from ML.envs.base import TaskSpec
     from ML.hyperparams import resolve_config
 
@@ -161,7 +162,7 @@ def build(batch_size: int, accelerate: bool = False, seed: int = 0, **agent_args
                                  "accelerate": accelerate, "agent": agent_args})
     spec = TaskSpec(suite="DMC", task="cartpole_balance", obs_shape=(9, 84, 84), discrete=False,
                     action_shape=(1,), action_low=-1.0, action_high=1.0)
-    agent = DrQV2Agent(spec, config, **config.agent)
+    agent = DrQV2Agent(spec, agent_settings(config), **config.agent)
     g = torch.Generator().manual_seed(seed)
     batch = {"obs": torch.randint(0, 256, (batch_size, 9, 84, 84), dtype=torch.uint8, generator=g),
              "next_obs": torch.randint(0, 256, (batch_size, 9, 84, 84), dtype=torch.uint8, generator=g),

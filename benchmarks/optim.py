@@ -76,11 +76,12 @@ def copies(module: torch.nn.Module) -> list[torch.nn.Parameter]:
 def dqn_sides() -> tuple[Callable[[], None], Callable[[], None], Callable[[], Any]]:
     from ML.agents.dqn import DQNAgent
     from ML.blocks.optim import clip_grad_norm
+    from ML.checkpoints import agent_settings
     from ML.envs.classic import Classic
     from ML.hyperparams import resolve_config
 
     config = resolve_config((), {"task": "dqn", "device": "cpu"})
-    agent = DQNAgent(Classic("CartPole-v1").task_spec, config, **config.agent)
+    agent = DQNAgent(Classic("CartPole-v1").task_spec, agent_settings(config), **config.agent)
     old_p, new_p = copies(agent.q), copies(agent.q)
     old_opt = OldFusedAdam(old_p, lr=1e-3)
     new_opt = torch.optim.Adam(new_p, lr=1e-3, fused=True)

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ML.checkpoints import agent_settings
 from ML.envs.atari import Atari
 from ML.hyperparams import instantiate, resolve_config
 from ML.replay import Replay
@@ -100,7 +101,8 @@ def train_step(steps: int, seed: int) -> float:
     config = resolve_config((), {"task": "atari100k", "device": "cpu", "batch_size": 32, "seed": seed})
     env = Atari("pong", seed=seed)
     spec = env.task_spec
-    agent = instantiate(config.Agent, {**config.agent, "learn_start": 0, "spec": spec, "config": config},
+    agent = instantiate(config.Agent, {**config.agent, "learn_start": 0,
+                                       "spec": spec, "settings": agent_settings(config)},
                         label="Agent")
     replay = Replay(None, 10_000, spec.obs_shape, np.uint8, (), np.int64, frame_stack=4, seed=seed)
     obs, _ = env.reset(seed=seed)

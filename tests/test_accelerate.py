@@ -16,13 +16,15 @@ from ML import distributed
 from ML.accelerate import Accelerator, AccelSettings, choose, cpu_has_native_bf16
 from ML.blocks.network import pick_device
 from ML.envs import datasets, memmap
+from ML.envs.datasets import DatasetSettings
 from ML.hyperparams import resolve_config
 from ML.replay import Replay
 
 
 def _load(*argv: str):
     config = resolve_config(argv=["task=classify", *argv])
-    return datasets.load(config, memmap.store_for(AccelSettings.from_config(config), config.results))
+    store = memmap.store_for(AccelSettings.from_config(config), config.results)
+    return datasets.load(DatasetSettings.from_config(config), store)
 
 
 def test_store_round_trips_exactly_and_is_built_once(workdir: Path) -> None:
@@ -113,15 +115,16 @@ def test_decisions() -> None:
     conv = choose(cpu, conv=True)  # bf16 for a conv network only where the CPU computes it natively
     assert conv["amp"] == ("bfloat16" if cpu_has_native_bf16() else None)
     assert conv["channels_last"] is cpu_has_native_bf16() and not conv["pinned"]
-    assert Accelerator({}, cpu, net := torch.nn.Linear(2, 2)).describe() == {}  # run.json records nothing
-    assert Accelerator({"accelerate": True}, cpu, net).describe()["accelerate"]["enabled"] is True
+    off, on = AccelSettings.from_config({}), AccelSettings.from_config({"accelerate": True})
+    assert Accelerator(off, cpu, net := torch.nn.Linear(2, 2)).describe() == {}  # run.json records nothing
+    assert Accelerator(on, cpu, net).describe()["accelerate"]["enabled"] is True
     cuda = choose(torch.device("cuda"), conv=True) if torch.cuda.is_available() else None
     if cuda:
         assert cuda["pinned"] and cuda["channels_last"] and cuda["amp"] in ("bfloat16", "float16")
     assert pick_device("auto").type in ("cuda", "mps", "cpu") and pick_device(None).type == "cpu"
     # a conv network under CPU bf16 autocast (where the CPU has it) still trains
     net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.Flatten(), torch.nn.Linear(144, 3))
-    accel = Accelerator({"accelerate": True}, cpu, net)
+    accel = Accelerator(on, cpu, net)
     optim = torch.optim.SGD(net.parameters(), lr=0.1)
     x, y = torch.rand(8, 1, 8, 8), torch.arange(8) % 3
     before = net[0].weight.detach().clone()
@@ -166,7 +169,8 @@ def test_two_process_gloo_run_trains_and_ranks_agree(workdir: Path) -> None:
     assert sorted(os.listdir(run)) == ["agent.pt", "eval.csv", "run.json", "train.csv"]
     rows = (run / "train.csv").read_text().splitlines()
     assert rows[-1].split(",")[1] == str(150 * 64 * 2)  # frame: samples of both ranks
-    assert agent.evaluate(datasets.load(resolve_config(argv=["task=classify"]))[1])["accuracy"] == score
+    test_set = datasets.load(DatasetSettings.from_config(resolve_config(argv=["task=classify"])))[1]
+    assert agent.evaluate(test_set)["accuracy"] == score
 
 
 def test_compile_true_trains_through_torch_compile(workdir: Path) -> None:

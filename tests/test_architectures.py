@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ML.blocks.architectures import CNN, MLP, Identity
-from ML.blocks.network import build_network
+from ML.blocks.network import NetworkSettings, build_network
 from ML.errors import UserError
 from ML.hyperparams import instantiate, resolve_config
 
@@ -24,7 +24,7 @@ def test_identity_returns_its_input() -> None:
 
 
 def test_mlp_as_model_has_a_head_and_as_body_outputs_hidden_features() -> None:
-    net = build_network({"Eyes": "Identity", "Model": "MLP"}, (1, 8, 8), (10,))
+    net = build_network(NetworkSettings.from_config({"Eyes": "Identity", "Model": "MLP"}), (1, 8, 8), (10,))
     assert net(torch.zeros(5, 1, 8, 8)).shape == (5, 10)
     body = instantiate("MLP", {"hidden_dim": 32, "depth": 3}, (4, 4), None, "Eyes")
     assert body(torch.zeros(2, 4, 4)).shape == (2, 32)
@@ -36,7 +36,7 @@ def test_mlp_as_model_has_a_head_and_as_body_outputs_hidden_features() -> None:
 
 def test_mlp_arguments_reach_it_through_the_config() -> None:
     config = resolve_config(argv=["task=classify", "model.hidden_dim=17", "model.depth=1", "model.activation=GELU"])
-    net = build_network(config, (1, 8, 8), (10,))
+    net = build_network(NetworkSettings.from_config(config), (1, 8, 8), (10,))
     linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
     assert [m.out_features for m in linears] == [17, 10]
     assert any(isinstance(m, nn.GELU) for m in net.modules())
@@ -46,11 +46,12 @@ def test_mlp_arguments_reach_it_through_the_config() -> None:
 
 def test_cnn_as_eyes_outputs_a_feature_map_of_the_requested_depth() -> None:
     config = resolve_config(argv=["task=classify", "Eyes=CNN", "+eyes.depth=5"])
-    net = build_network(config, (1, 28, 28), (10,))
+    net = build_network(NetworkSettings.from_config(config), (1, 28, 28), (10,))
     assert convs(net[0]) == 5
     assert net[0](torch.zeros(2, 1, 28, 28)).shape == (2, 32, 28, 28)  # same padding: size kept
     assert net(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
-    small = build_network({"Eyes": "CNN", "eyes": {"depth": 6, "channels": 8}, "Model": "MLP"}, (1, 8, 8), (10,))
+    settings = NetworkSettings.from_config({"Eyes": "CNN", "eyes": {"depth": 6, "channels": 8}, "Model": "MLP"})
+    small = build_network(settings, (1, 8, 8), (10,))
     assert small(torch.zeros(3, 1, 8, 8)).shape == (3, 10)
 
 
@@ -59,7 +60,8 @@ def test_cnn_pooling_stride_and_head() -> None:
     assert pooled(torch.zeros(1, 3, 32, 32)).shape == (1, 16, 2, 2)  # pools stop below 4×4
     strided = CNN((4, 84, 84), depth=2, stride=2)
     assert strided(torch.zeros(1, 4, 84, 84)).shape == (1, 32, 42, 42)
-    model = build_network({"Eyes": "Identity", "Model": "CNN", "model": {"depth": 2}}, (3, 32, 32), (10,))
+    model = build_network(NetworkSettings.from_config({"Eyes": "Identity", "Model": "CNN", "model": {"depth": 2}}),
+                          (3, 32, 32), (10,))
     assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
     assert CNN((28, 28), depth=1)(torch.zeros(2, 28, 28)).shape == (2, 32, 28, 28)  # (H, W) is one channel
 
@@ -95,7 +97,7 @@ def test_user_class_with_in_features_out_features(workdir: Path) -> None:
         "    def forward(self, x):\n"
         "        return self.conv(x)\n")
     config = resolve_config(argv=["task=classify", "Eyes=MyFile.Eyes", "Model=MyFile.Model", "model.width=9"])
-    net = build_network(config, (3, 10, 10), (7,))
+    net = build_network(NetworkSettings.from_config(config), (3, 10, 10), (7,))
     assert net[0].conv.in_channels == 3
     assert net[1].model[1].in_features == 6 * 8 * 8 and net[1].model[1].out_features == 9
     assert net[1].model[2].out_features == 7

@@ -11,6 +11,7 @@ import torch
 
 from ML.blocks.rainbow import FullRainbowNetwork
 from ML.blocks.vision import DrQAtariAug
+from ML.checkpoints import agent_settings
 from ML.envs.atari import Atari
 from ML.hyperparams import instantiate, resolve_config
 from ML.replay import Replay
@@ -37,7 +38,8 @@ DRQ_EPS_GIN = {
 
 def _agent(spec, **overrides):
     config = resolve_config((), {"task": "atari100k", "device": "cpu", **overrides})
-    return config, instantiate(config.Agent, {**config.agent, "spec": spec, "config": config}, label="Agent")
+    return config, instantiate(config.Agent, {**config.agent,
+                                              "spec": spec, "settings": agent_settings(config)}, label="Agent")
 
 
 def test_recipe_sets_every_drq_eps_gin_value() -> None:
@@ -53,7 +55,7 @@ def test_recipe_sets_every_drq_eps_gin_value() -> None:
         "JaxDQNAgent.epsilon_eval": agent.eval_eps, "JaxDQNAgent.epsilon_decay_period": agent.eps_decay_steps,
         "JaxDQNAgent.optimizer": type(agent.optim).__name__.lower().removeprefix("fused"),
         "JaxFullRainbowAgent.noisy": net.noisy, "JaxFullRainbowAgent.dueling": net.dueling,
-        "JaxFullRainbowAgent.double_dqn": agent.double, "JaxFullRainbowAgent.distributional": net.distributional,
+        "JaxFullRainbowAgent.double_dqn": agent.double_q, "JaxFullRainbowAgent.distributional": net.distributional,
         "JaxFullRainbowAgent.num_atoms": net.num_atoms, "JaxFullRainbowAgent.num_updates_per_train_step":
             agent.updates_per_step, "JaxFullRainbowAgent.replay_scheme": "uniform",  # ML.replay samples uniformly
         "Atari100kRainbowAgent.data_augmentation": isinstance(agent.aug, DrQAtariAug),
@@ -175,7 +177,8 @@ def test_the_final_100_episodes_only_at_the_protocols_budget(tmp_path) -> None:
         return built, config
 
     short, config = driver(200)
-    agent = instantiate(config.Agent, {**config.agent, "spec": short.spec, "config": config}, label="Agent")
+    agent = instantiate(config.Agent, {**config.agent,
+                                       "spec": short.spec, "settings": agent_settings(config)}, label="Agent")
     assert short.evaluate(agent, 200)["episodes"] == 1  # 200 steps are not Atari-100k's 100k: no final 100
     short.close(keep=False)
     full, _ = driver(100_000)

@@ -14,6 +14,7 @@ import ML
 from ML.agents.dqn import DQNAgent, Dueling
 from ML.blocks.rainbow import FullRainbowNetwork
 from ML.blocks.vision import DrQAtariAug, NatureCNN
+from ML.checkpoints import agent_settings
 from ML.envs.atari import Atari
 from ML.envs.classic import Classic
 from ML.errors import UserError
@@ -23,7 +24,7 @@ from ML.replay import Replay
 
 def _agent(spec, task: str, **overrides) -> DQNAgent:
     config = resolve_config((), {"task": task, "device": "cpu", **overrides})
-    return instantiate(config.Agent, {**config.agent, "spec": spec, "config": config}, label="Agent")
+    return instantiate(config.Agent, {**config.agent, "spec": spec, "settings": agent_settings(config)}, label="Agent")
 
 
 def test_recipes_build_the_nature_network() -> None:

@@ -52,6 +52,19 @@ def _complete_run_with_bad_eval(root: Path) -> None:
     _file(str(RUN / "eval.csv"), b"\x00\xff\x00garbage\n\x01")(root)
 
 
+# an agent written for the contract before typed settings: its constructor takes the whole config
+OLD_AGENT = """from ML.agents.base import BaseAgent
+
+
+class OldAgent(BaseAgent):
+    def __init__(self, spec, config):
+        super().__init__()
+        self.n = int(spec.num_actions)
+
+    def act(self, obs, step, eval_mode=False):
+        return 0
+"""
+
 # (id, argv, expected fragment of the one line, files made first)
 CLI: list[tuple[str, list[str], str, Callable[[Path], None] | None]] = [
     ("not-an-integer", ["task=classify", "train_steps=banana"], "train_steps=banana: expected an integer ≥ 0", None),
@@ -127,6 +140,8 @@ CLI: list[tuple[str, list[str], str, Callable[[Path], None] | None]] = [
      _file(str(DQN_RUN / "replay.h5"), b"\x89HDF\r\n\x1a\n but not really")),
     ("results-under-a-file", ["task=classify", "results=blocker/results"], "blocker",
      _file("blocker", "a file, not a folder\n")),
+    ("agent-takes-config", ["task=random", "Agent=old_agent.OldAgent"],
+     "OldAgent.__init__ takes config, but agents now take settings", _file("old_agent.py", OLD_AGENT)),
 ]
 
 

@@ -12,7 +12,9 @@ import torch
 
 import ML
 from ML.agents.classifier import ClassifierAgent
+from ML.checkpoints import agent_settings
 from ML.envs import datasets
+from ML.envs.datasets import DatasetSettings
 from ML.errors import UserError
 from ML.hyperparams import resolve_config
 from tests.conftest import run_ml
@@ -26,8 +28,8 @@ def scores(run: Path) -> list[float]:
 
 def agent_for(*argv: str) -> tuple[ClassifierAgent, object, object]:
     config = resolve_config(argv=["task=classify", *argv])
-    train, test, spec = datasets.load(config)
-    return ClassifierAgent(spec=spec, config=config), train, test
+    train, test, spec = datasets.load(DatasetSettings.from_config(config))
+    return ClassifierAgent(spec=spec, settings=agent_settings(config)), train, test
 
 
 def test_default_recipe_learns_digits(workdir: Path) -> None:
@@ -39,7 +41,7 @@ def test_default_recipe_learns_digits(workdir: Path) -> None:
     run = workdir / "results/Exp/runs/classify/Classify/Digits/0"
     accuracy = scores(run)
     assert accuracy[0] < 0.3 and accuracy[-1] >= 0.95
-    _, test, _ = datasets.load(resolve_config(argv=["task=classify"]))
+    _, test, _ = datasets.load(DatasetSettings.from_config(resolve_config(argv=["task=classify"])))
     assert agent.evaluate(test)["accuracy"] == pytest.approx(accuracy[-1], abs=1e-6)
     saved = ML.load_agent(str(run))  # rebuilt from agent.pt's weights-only payload
     assert saved.evaluate(test)["accuracy"] == pytest.approx(accuracy[-1], abs=1e-6)

@@ -17,6 +17,7 @@ import ML.agents
 import ML.collectors
 import ML.drivers
 from ML.agents.base import Agent, BaseAgent, DatasetAgent
+from ML.checkpoints import agent_settings
 from ML.collectors import Collector, Evaluation
 from ML.drivers import Driver, make_driver
 from ML.drivers.interactive import Interactive
@@ -24,6 +25,7 @@ from ML.drivers.supervised import Supervised
 from ML.envs import datasets
 from ML.envs.atari import Atari
 from ML.envs.classic import Classic
+from ML.envs.datasets import DatasetSettings
 from ML.errors import UserError
 from ML.hyperparams import instantiate, resolve_config
 
@@ -132,9 +134,9 @@ def test_agent_satisfies_its_protocol(name: str, workdir):
     elif task in ("der", "spr"):
         spec = Atari(config.env.game, **{k: v for k, v in config.env.items() if k != "game"}).task_spec
     else:
-        spec = Classic(ENVS[task]).task_spec if task in ENVS else datasets.load(config)[2]
+        spec = Classic(ENVS[task]).task_spec if task in ENVS else datasets.load(DatasetSettings.from_config(config))[2]
     before = copy.deepcopy(spec)
-    agent = instantiate(config.Agent, {**config.agent, "spec": spec, "config": config}, label="Agent")
+    agent = instantiate(config.Agent, {**config.agent, "spec": spec, "settings": agent_settings(config)}, label="Agent")
     assert isinstance(agent, protocol) and type(agent) is AGENTS[name]
     assert spec == before, "building an agent must not write into the task's spec"
     described = agent.describe()
@@ -163,10 +165,12 @@ def test_supervised_driver_evaluates_through_the_protocol_only(workdir):
     config = resolve_config(argv=["task=classify", "train_steps=0"])
     driver = Supervised(config)
     driver.open(workdir, False)
-    agent = instantiate(config.Agent, {**config.agent, "spec": driver.spec, "config": config}, label="Agent")
+    agent = instantiate(config.Agent, {**config.agent,
+                                       "spec": driver.spec, "settings": agent_settings(config)}, label="Agent")
     row = driver.evaluate(agent, 0)
     assert 0 <= row["score"] <= 1 and row["score"] == row["accuracy"]
-    rl = instantiate("RandomAgent", {"spec": Classic("CartPole-v1").task_spec, "config": config}, label="Agent")
+    rl = instantiate("RandomAgent", {"spec": Classic("CartPole-v1").task_spec, "settings": agent_settings(config)},
+                     label="Agent")
     with pytest.raises(UserError, match="RandomAgent learns from an environment"):
         driver.evaluate(rl, 0)
     driver.close(keep=False)
@@ -178,7 +182,8 @@ def test_state_is_a_read_and_before_checkpoint_settles_the_driver(workdir):
     config = resolve_config(argv=["task=dqn_atari", "env.num_envs=2", "device=cpu", "replay.capacity=1000"])
     driver = Interactive(config)
     driver.open(workdir, False)
-    agent = instantiate(config.Agent, {**config.agent, "spec": driver.spec, "config": config}, label="Agent")
+    agent = instantiate(config.Agent, {**config.agent,
+                                       "spec": driver.spec, "settings": agent_settings(config)}, label="Agent")
     games, replay = driver.collector.vector, driver.collector.replay
     try:
         for step in range(6):

@@ -15,11 +15,12 @@ import torch
 import torchvision
 
 from ML.envs import datasets
+from ML.envs.datasets import DatasetSettings
 from ML.errors import UserError
 
 
 def load(Dataset, **dataset):  # noqa: N803 - the config key
-    return datasets.load({"Dataset": Dataset, "dataset": dataset})
+    return datasets.load(DatasetSettings.from_config({"Dataset": Dataset, "dataset": dataset}))
 
 
 # ----------------------------------------------------------------- writers of the real formats
@@ -92,7 +93,7 @@ def trust_written_cifar(monkeypatch: pytest.MonkeyPatch, root: Path) -> None:
 
 def test_digits_split_is_fixed_stratified_and_disjoint() -> None:
     train, test, spec = load("Digits")
-    again, again_test, _ = datasets.load({"Dataset": "Digits", "dataset": {}, "seed": 7})
+    again, again_test, _ = datasets.load(DatasetSettings.from_config({"Dataset": "Digits", "dataset": {}}))
     assert torch.equal(train.index, again.index) and torch.equal(test.x, again_test.x)
     assert set(train.index.tolist()).isdisjoint(test.index.tolist())
     assert len(train) + len(test) == 1797 and len(test) == 359
@@ -131,7 +132,7 @@ def test_unknown_dataset_lists_the_builtins() -> None:
     with pytest.raises(UserError, match="Digits, MNIST, FashionMNIST, CIFAR10"):
         load("Nope")
     with pytest.raises(UserError, match="no Dataset"):
-        datasets.load({"Dataset": None})
+        datasets.load(DatasetSettings.from_config({"Dataset": None}))
 
 
 # ----------------------------------------------------------------- torchvision datasets from real files
@@ -248,6 +249,6 @@ def test_user_dataset_with_train_flag_and_instances(workdir: Path) -> None:
     assert train.train is True and test.train is False and (len(train), len(test)) == (40, 12)
     assert spec.obs_shape == (5,) and spec.num_classes == 4
     instance = datasets.TensorData(torch.rand(30, 3), torch.arange(30) % 3)
-    tr, te, sp = datasets.load({"Dataset": instance, "dataset": {"num_classes": 5}})
+    tr, te, sp = datasets.load(DatasetSettings.from_config({"Dataset": instance, "dataset": {"num_classes": 5}}))
     assert isinstance(tr, datasets.TensorData) and (len(tr), len(te)) == (24, 6) and sp.num_classes == 5
     assert sp.task == "TensorData"

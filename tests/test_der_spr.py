@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from ML.agents.rainbow import RainbowAgent
 from ML.agents.spr import SPRAgent
 from ML.blocks.rainbow import NoisyLinear
+from ML.checkpoints import agent_settings
 from ML.envs.base import TaskSpec
 from ML.hyperparams import instantiate, resolve_config
 
@@ -220,7 +221,8 @@ def noise_of(net):
 def _agent(task: str, **args):
     config = resolve_config((), {"task": task, "device": "cpu", "batch_size": B})
     spec = TaskSpec(suite="Atari", task="test", obs_shape=OBS, discrete=True, num_actions=A)
-    return instantiate(config.Agent, {**config.agent, **args, "spec": spec, "config": config}, label="Agent")
+    return instantiate(config.Agent, {**config.agent, **args,
+                                      "spec": spec, "settings": agent_settings(config)}, label="Agent")
 
 
 def _batch(seed: int, spr: bool) -> dict[str, torch.Tensor]:
@@ -292,7 +294,7 @@ def test_priorities_and_weights_follow_dopamine() -> None:
     weights = agent.loss_weights(batch)
     expected = 1 / np.sqrt(np.array([0.1, 0.02, 0.3, 0.05]) + 1e-10)
     np.testing.assert_allclose(weights.numpy(), expected / expected.max(), rtol=1e-6)
-    metrics, td_loss = agent.learn(batch)
+    metrics, td_loss = agent.learn_td(batch)
     assert np.isfinite(metrics["loss"]) and td_loss.shape == (B,) and (td_loss > 0).all()
 
 

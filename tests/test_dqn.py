@@ -15,6 +15,7 @@ import torch
 import ML
 from ML.agents.dqn import DQNAgent
 from ML.agents.random import RandomAgent
+from ML.checkpoints import agent_settings
 from ML.envs.classic import Classic
 from ML.errors import UserError
 from ML.hyperparams import instantiate, resolve_config
@@ -27,7 +28,8 @@ def _config(**overrides):
 
 
 def _agent(env: Classic, config, **args) -> DQNAgent:
-    return instantiate(config.Agent, {**config.agent, **args, "spec": env.task_spec, "config": config},
+    return instantiate(config.Agent, {**config.agent, **args,
+                                      "spec": env.task_spec, "settings": agent_settings(config)},
                        label="Agent")
 
 
@@ -100,12 +102,12 @@ def test_dqn_refuses_continuous_actions() -> None:
 
 def test_random_agent_is_uniform_and_seeded() -> None:
     config = resolve_config((), {"task": "random", "seed": 4})
-    agent = RandomAgent(Classic("Acrobot-v1").task_spec, config)
+    agent = RandomAgent(Classic("Acrobot-v1").task_spec, agent_settings(config))
     actions = [agent.act(None, 0) for _ in range(300)]
     assert set(actions) == {0, 1, 2}
-    same = RandomAgent(Classic("Acrobot-v1").task_spec, config)
+    same = RandomAgent(Classic("Acrobot-v1").task_spec, agent_settings(config))
     assert actions == [same.act(None, 0) for _ in range(300)]
-    pendulum = RandomAgent(Classic("Pendulum-v1").task_spec, config)
+    pendulum = RandomAgent(Classic("Pendulum-v1").task_spec, agent_settings(config))
     action = pendulum.act(None, 0, eval_mode=True)
     assert action.shape == (1,) and action.dtype == np.float32 and -2 <= action[0] <= 2
     assert pendulum.update(None, 0) == {}

@@ -18,6 +18,7 @@ except ImportError:
 import ML
 from ML.agents.drqv2 import DrQV2Agent, Schedule
 from ML.blocks.vision import Encoder, NatureCNN, RandomShiftsAug
+from ML.checkpoints import agent_settings
 from ML.envs.classic import Classic
 from ML.errors import UserError
 from ML.hyperparams import instantiate, resolve, resolve_config
@@ -28,7 +29,8 @@ FAST = {"agent.hidden_dim": 64, "agent.feature_dim": 16, "batch_size": 32, "thre
 
 
 def _agent(spec, config, **args) -> DrQV2Agent:
-    return instantiate(config.Agent, {**config.agent, **args, "spec": spec, "config": config}, label="Agent")
+    return instantiate(config.Agent, {**config.agent, **args,
+                                      "spec": spec, "settings": agent_settings(config)}, label="Agent")
 
 
 # -- blocks --------------------------------------------------------------------------------------------

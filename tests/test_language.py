@@ -14,7 +14,9 @@ from torch import nn
 
 import ML
 from ML.agents.classifier import ClassifierAgent
+from ML.checkpoints import agent_settings
 from ML.envs import datasets
+from ML.envs.datasets import DatasetSettings
 from ML.errors import UserError
 from ML.hyperparams import instantiate, resolve, resolve_config
 from ML.hyperparams.code import evaluate
@@ -68,11 +70,11 @@ def test_safe_parser_refuses(text: str, reason: str) -> None:
 
 def test_sequentials_with_indexed_and_inferred_arguments() -> None:
     config = resolve_config(argv=["task=classify", "Eyes=[CNN,Transformer]", "+eyes.1.depth=5"])
-    agent = ClassifierAgent(datasets.load(config)[2], config)
+    agent = ClassifierAgent(datasets.load(DatasetSettings.from_config(config))[2], agent_settings(config))
     eyes = agent.net[0]
     assert len(eyes[1].encoder.layers) == 5 and agent(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
     config = resolve_config(argv=["task=classify", "Model=[CNN,nn.Flatten(),nn.Linear]", "+model.depth=5"])
-    model = ClassifierAgent(datasets.load(config)[2], config).net[-1]
+    model = ClassifierAgent(datasets.load(DatasetSettings.from_config(config))[2], agent_settings(config)).net[-1]
     assert sum(isinstance(m, nn.Conv2d) for m in model[0].modules()) == 5 and model[2].out_features == 10
     # a call with commas inside a list survives YAML's split
     seq = instantiate(resolve_config(argv=["Eyes=[CNN,nn.Flatten(),nn.Linear(2048, 7)]"]).Eyes, {"depth": 2},
@@ -100,11 +102,11 @@ def test_aug_pool_trunk_scheduler_and_norm(workdir: Path) -> None:
                                   "Trunk=MLP", "trunk.hidden_dim=16", "Aug=RandomCropFlip", "aug.padding=1",
                                   "norm=true", "Scheduler=CosineAnnealingLR", "Optim=SGD", "lr=0.1",
                                   "optim.momentum=0.9", "train_steps=10"])
-    train, test, spec = datasets.load(config)
+    train, test, spec = datasets.load(DatasetSettings.from_config(config))
     cached = list((workdir / "results/.cache").glob("norm-Digits-*.json"))
     assert len(cached) == 1 and spec.info["norm"] == json.loads(cached[0].read_text())
     assert 0.25 < spec.info["norm"]["mean"][0] < 0.35
-    agent = ClassifierAgent(spec, config)
+    agent = ClassifierAgent(spec, agent_settings(config))
     names = [type(m).__name__ for m in agent.net]
     assert names[0] == "Normalize" and [type(m).__name__ for m in agent.net[1]] == ["CNN", "AdaptiveAvgPool2d", "MLP"]
     assert type(agent.aug).__name__ == "RandomCropFlip" and agent.aug.padding == 1
@@ -147,7 +149,7 @@ def _write_images(root: Path, classes: dict[str, int], size: int = 10) -> None:
 def test_image_folder_and_test_dataset(workdir: Path) -> None:
     _write_images(workdir / "imgs", {"cat": 5, "dog": 5})
     config = resolve_config(argv=["task=classify", "Dataset=ImageFolder", "dataset.root=imgs", "dataset.size=8"])
-    train, test, spec = datasets.load(config)
+    train, test, spec = datasets.load(DatasetSettings.from_config(config))
     assert spec.obs_shape == (3, 8, 8) and spec.num_classes == 2 and (len(train), len(test)) == (8, 2)
     (workdir / "MyFile.py").write_text(
         "import torch\nfrom torch.utils.data import Dataset\n"
@@ -155,12 +157,12 @@ def test_image_folder_and_test_dataset(workdir: Path) -> None:
         "    def __getitem__(self, i): return torch.zeros(3, 8, 8), i % 2\n")
     config = resolve_config(argv=["task=classify", "Dataset=ImageFolder", "dataset.root=imgs", "dataset.size=8",
                                   "TestDataset=MyFile.Test"])
-    assert len(datasets.load(config)[1]) == 3
+    assert len(datasets.load(DatasetSettings.from_config(config))[1]) == 3
     _write_images(workdir / "faces", {"": 4})  # a flat folder: one class, fine for generative tasks
     config = resolve_config(argv=["task=dcgan", "Dataset=ImageFolder", "dataset.root=faces"])
-    assert datasets.load(config)[2].suite == "Generate"
+    assert datasets.load(DatasetSettings.from_config(config))[2].suite == "Generate"
     with pytest.raises(UserError, match="is not a folder"):
-        datasets.load(resolve_config(argv=["Dataset=ImageFolder", "dataset.root=nowhere"]))
+        datasets.load(DatasetSettings.from_config(resolve_config(argv=["Dataset=ImageFolder", "dataset.root=nowhere"])))
 
 
 # ------------------------------------------------------------------ the 5 ways

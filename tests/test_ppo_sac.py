@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from ML.agents.ppo import PPOAgent
 from ML.agents.sac import SACAgent
 from ML.blocks.running import RunningMeanStd
+from ML.checkpoints import agent_settings
 from ML.collectors import Collector
 from ML.collectors.rollout import Rollouts
 from ML.envs.base import EnvSettings
@@ -24,7 +25,7 @@ from tests.conftest import run_ml
 def _ppo(task: str = "CartPole-v1", *args: str, **agent: object) -> tuple[PPOAgent, object]:
     config = resolve_config(argv=["task=ppo", f"env.task={task}", "threads=1", *args])
     spec = Classic(task).task_spec
-    return PPOAgent(spec, config, **{**config.agent, **agent}), config
+    return PPOAgent(spec, agent_settings(config), **{**config.agent, **agent}), config
 
 
 def test_rollouts_step_n_envs_and_bootstrap_truncated_episodes(tmp_path) -> None:
@@ -119,7 +120,7 @@ def test_running_statistics_equal_the_whole_stream_s() -> None:
 
 def test_sac_squashed_log_prob_matches_a_tanh_transformed_normal() -> None:
     config = resolve_config(argv=["task=sac", "agent.hidden_dim=32"])
-    agent = SACAgent(Classic("Pendulum-v1").task_spec, config, hidden_dim=32)
+    agent = SACAgent(Classic("Pendulum-v1").task_spec, agent_settings(config), hidden_dim=32)
     obs = torch.randn(64, 3)
     with torch.no_grad():
         out = agent.actor(obs)
@@ -176,7 +177,7 @@ def test_sac_update_is_sb3s_three_steps() -> None:
     import copy
 
     config = resolve_config(argv=["task=sac", "agent.hidden_dim=32", "threads=1"])
-    agent = SACAgent(Classic("Pendulum-v1").task_spec, config, **{**config.agent, "hidden_dim": 32})
+    agent = SACAgent(Classic("Pendulum-v1").task_spec, agent_settings(config), **{**config.agent, "hidden_dim": 32})
     actor, c1, c2 = (copy.deepcopy(m) for m in (agent.actor, agent.critic1, agent.critic2))
     t1, t2 = copy.deepcopy(c1), copy.deepcopy(c2)
     log_alpha = torch.zeros((), requires_grad=True)
@@ -242,7 +243,7 @@ def test_sac_gradients_are_autograds_of_its_losses() -> None:
     import copy
 
     config = resolve_config(argv=["task=sac", "agent.hidden_dim=32", "threads=1"])
-    agent = SACAgent(Classic("Pendulum-v1").task_spec, config, **{**config.agent, "hidden_dim": 32})
+    agent = SACAgent(Classic("Pendulum-v1").task_spec, agent_settings(config), **{**config.agent, "hidden_dim": 32})
     agent.learn_start = 0
     rng = np.random.default_rng(1)
     batch = {"obs": rng.standard_normal((16, 3), dtype=np.float32),

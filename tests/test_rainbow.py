@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from ML.blocks.network import build_network
+from ML.blocks.network import NetworkSettings, build_network
 from ML.blocks.rainbow import FullRainbowNetwork, NoisyLinear, SameConv2d, same_pads
 from ML.blocks.vision import DrQAtariAug
 from ML.errors import UserError
@@ -21,8 +21,8 @@ def params(net: nn.Module) -> int:
 
 
 def test_drq_eps_network_for_pong_has_dopamines_4047015_parameters() -> None:
-    net = build_network({"Eyes": "Identity", "Model": "FullRainbowNetwork",
-                         "model": {"num_atoms": 1, "noisy": False, "distributional": False}}, PONG, (6,))
+    net = build_network(NetworkSettings.from_config({"Eyes": "Identity", "Model": "FullRainbowNetwork", "model": {
+        "num_atoms": 1, "noisy": False, "distributional": False}}), PONG, (6,))
     rainbow = net[1]
     assert isinstance(rainbow, FullRainbowNetwork)
     assert params(net) == 4_047_015

@@ -16,6 +16,7 @@ import pytest
 from ML import claims
 from ML.accelerate import AccelSettings
 from ML.blocks.network import NetworkSettings, build_optimizer
+from ML.checkpoints import agent_settings
 from ML.drivers import driver_kind
 from ML.drivers.settings import DRIVERS, ReplaySettings
 from ML.errors import UserError
@@ -84,19 +85,19 @@ def test_every_key_the_engine_reads_from_a_config_is_some_parts_setting() -> Non
     engine = Path(claims.__file__).parent
     read = {key: path.relative_to(engine) for path in engine.rglob("*.py") if "benchmarking" not in path.parts
             for key in _config_reads(ast.parse(path.read_text()))}
-    assert {"Env", "Agent", "together", "seed", "train_steps"} <= set(read)  # the walk finds the entry's reads
+    assert {"Env", "Agent", "together", "train_steps"} <= set(read)  # the walk finds the entry's reads
     unclaimed = {k: str(v) for k, v in read.items() if k not in claimed_keys()}
     assert not unclaimed
 
 
-def test_drivers_and_collectors_take_typed_settings_and_keep_no_config() -> None:
-    """The config stops at the entry's split: a driver's constructor reads its settings from it once, and
-    neither the drivers nor the collectors read a key of it or keep it (``drivers/__init__.py``'s
-    ``driver_kind`` is that split)."""
+def test_drivers_collectors_agents_and_blocks_take_typed_settings_and_keep_no_config() -> None:
+    """The config stops at the entry's split: a driver's constructor reads its settings from it once, an agent
+    is given its settings (``ML.checkpoints.build_agent``), and no driver, collector, agent or block reads a
+    key of it or keeps it (``drivers/__init__.py``'s ``driver_kind`` is that split)."""
     engine = Path(claims.__file__).parent
-    paths = [p for folder in ("drivers", "collectors") for p in (engine / folder).rglob("*.py")
+    paths = [p for folder in ("drivers", "collectors", "agents", "blocks") for p in (engine / folder).rglob("*.py")
              if p != engine / "drivers" / "__init__.py"]
-    assert len(paths) >= 12
+    assert len(paths) >= 35
     for path in paths:
         tree = ast.parse(path.read_text())
         assert not _config_reads(tree), (path.name, _config_reads(tree))
@@ -113,9 +114,21 @@ def test_settings_read_only_their_keys_and_fill_a_partial_config_from_the_defaul
         net.lr = 1.0  # type: ignore[misc]
     partial = RunSettings.from_config({"seed": 3})  # a config written in code: the rest from _defaults.yaml
     assert partial.seed == 3 and partial.train_steps == defaults()["train_steps"]
-    assert NetworkSettings.of(net) is net and AccelSettings.of({"device": "cpu"}).accelerate is False
+    assert AccelSettings.from_config({"device": "cpu"}).accelerate is False
     optim = build_optimizer(dataclasses.replace(net, Optim="SGD"), [_param()])
     assert type(optim).__name__ == "SGD" and optim.param_groups[0]["lr"] == 0.01
+
+
+def test_an_agent_is_given_typed_settings_and_the_runs_own_keys() -> None:
+    """``build_agent`` reads the agent's bundle from the config once; a key of the run's own (``+my_key``) that
+    no part reads arrives in ``extra``, for an agent of your own."""
+    config = resolve_config(argv=["task=dqn", "lr=0.01", "seed=4", "+my_key=5"])
+    settings = agent_settings(config)
+    assert settings.network.lr == 0.01 and settings.run.seed == 4 and settings.batch_size == config.batch_size
+    assert settings.env.Env == config.Env and settings.accel.device == config.device
+    assert dict(settings.extra) == {"my_key": 5} and settings.together is None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.batch_size = 1  # type: ignore[misc]
 
 
 def _param() -> Any:
@@ -127,7 +140,7 @@ def _param() -> Any:
 def test_body_folds_pool_and_trunk_into_eyes() -> None:
     net = NetworkSettings.from_config({"Eyes": "CNN", "Trunk": "MLP", "trunk": {"hidden_dim": 8}})
     body = net.body()
-    assert body.Eyes == ["CNN", "MLP"] and body.eyes == {0: {}, 1: {"hidden_dim": 8}} and body.Trunk is None
+    assert body.Eyes == ["CNN", "MLP"] and body.eyes == {"0": {}, "1": {"hidden_dim": 8}} and body.Trunk is None
     assert NetworkSettings.from_config({}).body() == NetworkSettings.from_config({})  # Eyes alone: unchanged
 
 

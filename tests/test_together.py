@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from ML import cli
-from ML.blocks.network import NumpyMLP
+from ML.blocks.network import NetworkSettings, NumpyMLP
 from ML.blocks.together import ABSENT, PerTask
 from ML.hyperparams import resolve_config
 from ML.logs import read_rows
@@ -81,7 +81,8 @@ def test_replays_give_equal_shares_of_every_batch() -> None:
 
 def test_per_task_adapters_and_heads_around_one_body() -> None:
     config = resolve_config((), {"task": "dqn"})
-    net = PerTask(config, [{"obs_shape": [4], "num_actions": 2}, {"obs_shape": [6], "num_actions": 3}], 16)
+    tasks = [{"obs_shape": [4], "num_actions": 2}, {"obs_shape": [6], "num_actions": 3}]
+    net = PerTask(NetworkSettings.from_config(config), tasks, 16)
     x = torch.zeros(4, 7)
     x[:2, 1:5], x[2:, 0], x[2:, 1:] = torch.randn(2, 4), 1, torch.randn(2, 6)
     out = net(x)

@@ -1,8 +1,9 @@
 """A small agent of your own: Q-learning with one network (no target network), 1-step targets, an
 epsilon-greedy policy. One file, no changes to the engine: a recipe names it as ``Agent: my_agent.QAgent``.
 
-The contract (docs/agents.md): the engine builds ``QAgent(spec=..., config=..., **agent_args)``, where
-``spec`` is the task's shapes (``ML.envs.base.TaskSpec``), ``config`` the resolved config and
+The contract (docs/agents.md): the engine builds ``QAgent(spec=..., settings=..., **agent_args)``, where
+``spec`` is the task's shapes (``ML.envs.base.TaskSpec``), ``settings`` the run's typed settings
+(``ML.agents.base.Bundle``: ``settings.batch_size``, ``settings.network.lr``, ``settings.run.seed``...) and
 ``agent_args`` the recipe's ``agent:`` section; then it calls ``act`` for every step and evaluation episode,
 ``update`` after every training step, ``describe`` once for run.json, ``train()``/``eval()`` around
 evaluations. agent.pt keeps its modules, optimisers, numpy/torch generators and ``updates``.
@@ -17,32 +18,32 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ML.agents.base import BaseAgent
+from ML.agents.base import BaseAgent, Bundle
 
 
 class QAgent(BaseAgent):
     """Q-learning on a small MLP from observations to one value per discrete action.
 
     Args:
-        spec, config: given by the engine.
+        spec, settings: given by the engine.
         hidden: units of the two hidden layers.
         gamma: discount per step.
         learn_start: environment steps of experience before the first update.
         eps_end, eps_decay_steps: epsilon falls linearly from 1 to ``eps_end`` over this many steps.
     """
 
-    def __init__(self, spec: Any, config: Any, hidden: int = 64, gamma: float = 0.99, learn_start: int = 500,
+    def __init__(self, spec: Any, settings: Bundle, hidden: int = 64, gamma: float = 0.99, learn_start: int = 500,
                  eps_end: float = 0.05, eps_decay_steps: int = 5000):
         super().__init__()
         self.num_actions = int(spec.num_actions)
         self.gamma, self.learn_start = float(gamma), int(learn_start)
         self.eps_end, self.eps_decay_steps = float(eps_end), max(int(eps_decay_steps), 1)
-        self.batch_size = int(config.batch_size)
+        self.batch_size = settings.batch_size
         inputs = int(np.prod(spec.obs_shape))
         self.q = nn.Sequential(nn.Flatten(), nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, hidden),
                                nn.ReLU(), nn.Linear(hidden, self.num_actions))
-        self.optim = torch.optim.Adam(self.q.parameters(), lr=float(config.lr))
-        self.rng = np.random.default_rng(int(config.seed))  # saved in agent.pt: a resumed run draws the same
+        self.optim = torch.optim.Adam(self.q.parameters(), lr=float(settings.network.lr))
+        self.rng = np.random.default_rng(int(settings.run.seed))  # saved in agent.pt: a resumed run draws the same
         self.updates = 0
 
     def act(self, obs: Any, step: int, eval_mode: bool = False) -> int:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-from collections.abc import Mapping
 from typing import Any, cast
 
 import torch
@@ -87,8 +86,7 @@ class Accelerator:
     compiling once; the pickled agent keeps the plain module).
     """
 
-    def __init__(self, settings: AccelSettings | Mapping[str, Any], device: torch.device, *nets: nn.Module):
-        accel = AccelSettings.of(settings)
+    def __init__(self, accel: AccelSettings, device: torch.device, *nets: nn.Module):
         conv = any(is_convolutional(n) for n in nets)
         self.decision = choose(device, conv, accel.accelerate)
         self.decision["compile"] = bool(accel.accelerate and accel.compile)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import inspect
 import os
 import pickle
 import random
 import shutil
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -25,14 +26,21 @@ import torch
 from torch import nn
 
 from ML import stops
+from ML.accelerate import AccelSettings
 from ML.agents import reads
-from ML.agents.base import AgentSettings
-from ML.envs.base import TaskSpec
+from ML.agents.base import AgentSettings, Bundle, Together
+from ML.blocks.gan import DiscriminatorSettings
+from ML.blocks.network import NetworkSettings
+from ML.drivers.settings import AcrossSettings
+from ML.envs.base import EnvSettings, TaskSpec
+from ML.envs.datasets import DatasetSettings
 from ML.errors import UserError
 from ML.fileio import atomic_write
-from ML.hyperparams import Config, instantiate
+from ML.hyperparams import Config, instantiate, resolve
 from ML.hyperparams.names import untrusted
 from ML.runinfo import jsonable
+from ML.runsettings import RunSettings
+from ML.settings import defaults
 
 FORMAT = "unifiedml-agent"
 VERSION = 2
@@ -116,12 +124,68 @@ def restore_rng(states: dict[str, Any]) -> None:
 # ---------------------------------------------------------------- the agent
 
 
+def default_agent(spec: Any) -> str:
+    """The agent when none is named (``ML Dataset=CIFAR10 Model=Run.model``): by the kind of task —
+    a classifier for labelled data, DQN for discrete actions, DrQ-v2 for continuous ones; tasks of a
+    ``together:`` run, one agent each around their shared parts (``TogetherAgent``)."""
+    if spec.suite == "Together":
+        return "TogetherAgent"
+    if spec.num_classes:
+        return "ClassifierAgent"
+    return "DQNAgent" if spec.discrete else "DrQV2Agent"
+
+
 def build_agent(target: Any, config: Any, spec: TaskSpec) -> Any:
-    """``Agent(spec=..., config=..., **agent)``: how a run builds its agent, and how a checkpoint rebuilds it.
-    A part the config sets that the agent does not build is refused first (``ML.agents.reads``)."""
+    """``Agent(spec=..., settings=agent_settings(config), **agent)``: how a run builds its agent, and how a
+    checkpoint rebuilds it. A part the config sets that the agent does not build is refused first
+    (``ML.agents.reads``), and so is an agent still written to take the whole ``config``."""
     reads.check(target, config)
+    _takes_settings(target)
     args = dict(AgentSettings.from_config(config).agent or {})
-    return instantiate(target, {**args, "spec": spec, "config": config}, label="Agent")
+    return instantiate(target, {**args, "spec": spec, "settings": agent_settings(config)}, label="Agent")
+
+
+def _takes_settings(target: Any) -> None:
+    """UserError (one line) for an agent whose constructor takes ``config`` (the contract before typed settings)."""
+    agent = resolve(target, "Agent") if isinstance(target, str) else target
+    with contextlib.suppress(TypeError, ValueError):  # no signature to read: instantiate reports what it finds
+        params = inspect.signature(agent).parameters
+        if "config" in params and "settings" not in params:
+            name = getattr(agent, "__name__", str(target))
+            raise UserError(f"{name}.__init__ takes config, but agents now take settings (ML.agents.base.Bundle: "
+                            "settings.run.seed, settings.network.lr, settings.batch_size, ...); rename the "
+                            "argument and read those, as docs/agents.md describes")
+
+
+def agent_settings(config: Any) -> Bundle:
+    """The typed settings an agent reads, from the run's config (the one place that holds it)."""
+    together, across = None, AcrossSettings.from_config(config)
+    if across.together:
+        from ML.hyperparams.together import task_configs
+
+        together = Together(share=tuple(across.share or ()), share_width=int(across.share_width),
+                            tasks=tuple(TaskConfig(sub) for sub in task_configs(config)))
+    known = defaults()
+    return Bundle(run=RunSettings.from_config(config), network=NetworkSettings.from_config(config),
+                  accel=AccelSettings.from_config(config), batch_size=int(config["batch_size"]),
+                  env=EnvSettings.from_config(config), dataset=DatasetSettings.from_config(config),
+                  discriminator=DiscriminatorSettings.from_config(config),
+                  extra={k: v for k, v in config.items() if k not in known}, together=together)
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """One task of a together run (``ML.agents.base.TaskAgent``): its own resolved config, from which its agent
+    is built as its recipe builds it alone."""
+
+    config: Config
+
+    def target(self, spec: TaskSpec) -> Any:
+        return self.config.get("Agent") or default_agent(spec)
+
+    def build(self, spec: TaskSpec, shared: Mapping[str, nn.Module]) -> Any:
+        config = Config({**self.config, **shared, **{name.lower(): {} for name in shared}})
+        return build_agent(self.target(spec), config, spec)
 
 
 def agent_state(agent: nn.Module) -> dict[str, Any]:

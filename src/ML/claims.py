@@ -20,7 +20,7 @@ from typing import Any
 from ML.accelerate import AccelSettings
 from ML.agents import reads
 from ML.agents.base import AgentSettings
-from ML.agents.gan import DiscriminatorSettings
+from ML.blocks.gan import DiscriminatorSettings
 from ML.blocks.network import NetworkSettings
 from ML.drivers import driver_kind
 from ML.drivers.settings import DRIVERS

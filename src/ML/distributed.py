@@ -13,6 +13,7 @@ import torch
 import torch.distributed as dist
 
 from ML import ranks
+from ML.accelerate import AccelSettings
 
 #: the last distributed run of this process: world size, backend and the ranks' largest parameter gap
 last_run: dict[str, Any] = {}
@@ -26,7 +27,6 @@ def _free_port() -> int:
 
 def _worker(rank: int, config: Any, command: list[str], world: int, port: int, out: str) -> None:
     from ML import run
-    from ML.accelerate import AccelSettings
     from ML.blocks.network import config_device
     from ML.hyperparams import Config
 
@@ -88,7 +88,7 @@ def launch(config: Any, command: list[str]) -> Any:
     """
     import torch.multiprocessing as mp
 
-    world = ranks.world_size(config)
+    world = ranks.world_size(AccelSettings.from_config(config))
     fork = "fork" in mp.get_all_start_methods() and not torch.cuda.is_initialized()
     method = "fork" if fork else "spawn"
     with tempfile.TemporaryDirectory(prefix="ml-ddp-") as out:

@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 from ML import claims, distributed, ranks, run, threads
+from ML.accelerate import AccelSettings
 from ML.hyperparams import Config, resolve_config
 from ML.hyperparams.paths import check_parts
 from ML.runinfo import command_line
@@ -28,7 +29,7 @@ def start(config: Config, command: list[str]) -> Any:
     (``ML.claims``), before anything is built."""
     check_parts(config)
     claims.check(config)
-    if ranks.world_size(config) > 1:
+    if ranks.world_size(AccelSettings.from_config(config)) > 1:
         return distributed.launch(config, command)
     with threads.restored():  # the caller's thread count again afterwards (a notebook's); not in a forked
         return run.train(config, command)  # rank, where a new OpenMP team after the parent's can deadlock

@@ -30,7 +30,7 @@ MAIN = ("task", "experiment", "seed", "train_steps", "evaluate_per_steps", "eval
         "lr", "threads", "device", "results", "save", "load", "overwrite", "Env", "Dataset", "Agent", "Eyes",
         "Model", "Optim", "debug")
 # engine-filled constructor arguments: not settings a user gives
-_ENGINE_ARGS = {"self", "spec", "config", "in_shape", "out_shape", "in_features", "out_features", "in_channels",
+_ENGINE_ARGS = {"self", "spec", "settings", "in_shape", "out_shape", "in_features", "out_features", "in_channels",
                 "out_channels", "in_dim", "out_dim", "image_shape", "params", "seed", "evaluation", "root",
                 "download", "split_seed", "test_fraction", "num_classes"}
 

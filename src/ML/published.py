@@ -156,7 +156,7 @@ def _part(name: Any, args: Mapping[str, Any] | None, shape_args: tuple[str, ...]
     return f"{label}({', '.join(f'{k}={values[k]!r}' for k in sorted(values))})"
 
 
-_SHAPES = ("in_shape", "out_shape", "spec", "config", "params", "lr")
+_SHAPES = ("in_shape", "out_shape", "spec", "settings", "params", "lr")
 
 
 def agent_card(config: Mapping[str, Any]) -> dict[str, Any]:

@@ -6,9 +6,6 @@ inside each process only asks its rank, wraps its network and averages its gradi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import torch
 import torch.distributed as dist
 
@@ -22,9 +19,8 @@ def rank_world() -> tuple[int, int]:
     return 0, 1
 
 
-def world_size(settings: AccelSettings | Mapping[str, Any]) -> int:
+def world_size(accel: AccelSettings) -> int:
     """``world_size`` from the settings; ``null``/``auto``: every GPU when accelerated on CUDA, else 1."""
-    accel = AccelSettings.of(settings)
     value = accel.world_size
     if value is None:
         device = str(accel.device or "auto")

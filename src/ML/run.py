@@ -19,7 +19,7 @@ from ML import checkpoints, ranks, runlock, runplace, stops, threads, tracking
 from ML.accelerate import AccelSettings
 from ML.agents.base import AgentSettings
 from ML.allocator import keep_freed_memory
-from ML.checkpoints import RunState
+from ML.checkpoints import RunState, default_agent
 from ML.drivers import make_driver
 from ML.drivers.settings import InteractiveSettings, ReplaySettings
 from ML.errors import UserError
@@ -44,17 +44,6 @@ def run_directory(run: RunSettings, ident: dict[str, Any]) -> Path:
         return Path(run.run_dir)
     return run_dir(run.results, ident["experiment"], ident["recipe"], ident["suite"], ident["task"],
                    ident["seed"])
-
-
-def default_agent(spec: Any) -> str:
-    """The agent when none is named (``ML Dataset=CIFAR10 Model=Run.model``): by the kind of task —
-    a classifier for labelled data, DQN for discrete actions, DrQ-v2 for continuous ones; tasks of a
-    ``together:`` run, one agent each around their shared parts (``TogetherAgent``)."""
-    if spec.suite == "Together":
-        return "TogetherAgent"
-    if spec.num_classes:
-        return "ClassifierAgent"
-    return "DQNAgent" if spec.discrete else "DrQV2Agent"
 
 
 def seed_everything(seed: int) -> None:

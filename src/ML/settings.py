@@ -56,12 +56,6 @@ class Settings:
         base = _defaults()
         return cls(**{f.name: config[f.name] if f.name in config else base[f.name] for f in dataclasses.fields(cls)})
 
-    @classmethod
-    def of(cls: type[S], given: Any) -> S:
-        """``given`` when it already is these settings, else read from it as a config (a step of the move from
-        functions taking the whole config to functions taking their settings)."""
-        return given if isinstance(given, cls) else cls.from_config(given)
-
 
 def claimed_keys() -> frozenset[str]:
     """Every top-level key some imported part's settings read."""

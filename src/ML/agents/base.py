@@ -1,7 +1,9 @@
 """The agent contract the drivers rely on (``Agent``, ``DatasetAgent``) and the base class agents extend.
 
-An agent is built as ``Agent(spec=TaskSpec, config=Config, **agent_args)``; agent.pt keeps its state
-(``ML.checkpoints.agent_state``: modules, optimisers, generators, counters) and rebuilds it the same way.
+An agent is built as ``Agent(spec=TaskSpec, settings=Bundle, **agent_args)``: the typed settings it may read,
+never the whole config (``ML.checkpoints.build_agent`` holds that, reads the bundle from it and checks the
+agent's claims). agent.pt keeps the config and the agent's state (``ML.checkpoints.agent_state``: modules,
+optimisers, generators, counters) and rebuilds it the same way.
 ARCHITECTURE.md shows where agents sit between the drivers and the blocks.
 """
 
@@ -15,7 +17,13 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import numpy as np
 from torch import nn
 
+from ML.accelerate import AccelSettings
+from ML.blocks.gan import DiscriminatorSettings
+from ML.blocks.network import NetworkSettings
+from ML.envs.base import EnvSettings
+from ML.envs.datasets import DatasetSettings
 from ML.errors import UserError
+from ML.runsettings import RunSettings
 from ML.settings import Settings
 
 
@@ -26,6 +34,42 @@ class AgentSettings(Settings):
 
     Agent: Any                  # DQNAgent, DrQV2Agent, ClassifierAgent, ... (null: chosen by the task)
     agent: Mapping[str, Any]    # the agent's constructor arguments
+
+
+class TaskAgent(Protocol):
+    """One task's agent in a together run, built as that task's own recipe builds it (``ML.checkpoints``)."""
+
+    def target(self, spec: Any) -> Any:
+        """The task's agent class (or its name): its recipe's ``Agent``, else the one its action space picks."""
+
+    def build(self, spec: Any, shared: Mapping[str, nn.Module]) -> Any:
+        """The task's agent, with each part in ``shared`` (``Eyes``, ``Trunk``) the given module itself."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Together:
+    """What an agent of several tasks (``together:``, ``ML.agents.together``) is given besides its own settings."""
+
+    share: tuple[str, ...]          # the parts built once and handed to every task's agent
+    share_width: int                # with a shared Trunk: the features each task projects its inputs to
+    tasks: tuple[TaskAgent, ...]    # each task's agent, to build around the shared parts
+
+
+@dataclasses.dataclass(frozen=True)
+class Bundle:
+    """The settings an agent is built with (``settings=``): typed views of the run's config, read once by
+    ``ML.checkpoints.build_agent``. Which keys a run may set for an agent is its ``reads``/``uses``
+    (``ML.agents.reads``); the bundle is what those keys arrive as."""
+
+    run: RunSettings                        # seed, train_steps, ...
+    network: NetworkSettings                # Eyes, Pool, Trunk, Model, Aug, Optim with lr, Scheduler
+    accel: AccelSettings                    # the device (``ML.blocks.network.config_device``)
+    batch_size: int                         # samples per update (``BaseAgent.uses``)
+    env: EnvSettings                        # Env, env (e.g. ``env.num_envs``)
+    dataset: DatasetSettings                # Dataset, dataset, norm, ...
+    discriminator: DiscriminatorSettings    # a GAN's critic
+    extra: Mapping[str, Any]                # the run's own keys (``+my_key=1``) no part of the engine reads
+    together: Together | None               # a run of several tasks (``together:``); else None
 
 
 @runtime_checkable
@@ -79,9 +123,10 @@ class BaseAgent(nn.Module):
     """The ``nn.Module`` agents extend: defaults for the optional parts of ``Agent``.
 
     ``reads``: the parts (Uppercase config keys such as ``Eyes``, ``Model``, ``Scheduler``) the agent builds
-    from the config. A part a run sets that its agent does not read is refused (``ML.agents.reads``) rather
-    than silently ignored; ``None`` (an agent that does not say) is not checked. ``uses``: the other top-level
-    keys it reads that no driver claims for it (``batch_size``: samples per update, PPO's minibatch).
+    from its ``settings.network``. A part a run sets that its agent does not read is refused
+    (``ML.agents.reads``) rather than silently ignored; ``None`` (an agent that does not say) is not checked.
+    ``uses``: the other top-level keys it reads that no driver claims for it (``batch_size``: samples per
+    update, PPO's minibatch).
     """
 
     reads: ClassVar[frozenset[str] | None] = None

@@ -11,36 +11,29 @@ import torch.nn.functional as F
 from torch import nn
 
 from ML import ranks
-from ML.accelerate import Accelerator, AccelSettings
-from ML.agents.base import BaseAgent, Transient
-from ML.blocks.network import (
-    NetworkSettings,
-    build_aug,
-    build_network,
-    build_optimizer,
-    build_scheduler,
-    config_device,
-)
-from ML.envs.datasets import DatasetSettings
+from ML.accelerate import Accelerator
+from ML.agents.base import BaseAgent, Bundle, Transient
+from ML.blocks.network import build_aug, build_network, build_optimizer, build_scheduler, config_device
 from ML.errors import UserError
 
 
 class ClassifierAgent(BaseAgent):
     """Supervised classifier over a dataset-as-environment.
 
-    Built as ``ClassifierAgent(spec, config, **agent)``: the network from ``Eyes``/``Model`` (shapes
+    Built as ``ClassifierAgent(spec, settings, **agent)``: the network from ``Eyes``/``Model`` (shapes
     ``spec.obs_shape → (spec.num_classes,)``) and the optimiser from ``Optim``/``lr``/``optim``.
 
     Args:
         spec: the task (``obs_shape``, ``num_classes``).
-        config: the resolved config (Eyes, eyes, Model, model, Optim, optim, lr, device).
+        settings: the run's settings (``network``: Eyes, Model, Optim with lr...; ``accel``: the device;
+            ``dataset.norm``; ``run.train_steps``: the scheduler's length).
         eval_batch_size: batch size of ``evaluate``.
         label_smoothing: cross-entropy label smoothing.
     """
 
     reads = frozenset({"Eyes", "Pool", "Trunk", "Model", "Aug", "Optim", "Scheduler"})
 
-    def __init__(self, spec: Any, config: Any, eval_batch_size: int = 1024, label_smoothing: float = 0.0):
+    def __init__(self, spec: Any, settings: Bundle, eval_batch_size: int = 1024, label_smoothing: float = 0.0):
         super().__init__()
         if not spec.num_classes:
             raise UserError("ClassifierAgent needs a classification task: set Dataset=... "
@@ -49,9 +42,9 @@ class ClassifierAgent(BaseAgent):
         self.num_classes = int(spec.num_classes)
         self.eval_batch_size = int(eval_batch_size)
         self.label_smoothing = float(label_smoothing)
-        net, accel = NetworkSettings.from_config(config), AccelSettings.from_config(config)
+        net, accel = settings.network, settings.accel
         self.net = build_network(net.body(), self.obs_shape, (self.num_classes,))
-        norm = (spec.info or {}).get("norm") if DatasetSettings.from_config(config).norm else None
+        norm = (spec.info or {}).get("norm") if settings.dataset.norm else None
         if norm:  # norm=true: the training set's per-channel statistics, the network's first step
             from ML.blocks.resnet import Normalize
 
@@ -61,7 +54,7 @@ class ClassifierAgent(BaseAgent):
         self.to(self.device)
         self.accel = Accelerator(accel, self.device, self.net)  # accelerate=true (ML.accelerate)
         self.optim = build_optimizer(net, self.net.parameters())
-        self.scheduler = build_scheduler(net, self.optim, int(config["train_steps"]))  # one update a step
+        self.scheduler = build_scheduler(net, self.optim, int(settings.run.train_steps))  # one update a step
         self._wrap()
 
     def _wrap(self) -> None:

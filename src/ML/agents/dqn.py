@@ -9,8 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ML.accelerate import AccelSettings
-from ML.agents.base import BaseAgent
+from ML.agents.base import BaseAgent, Bundle
 from ML.blocks.network import (
     NetworkSettings,
     NumpyMLP,
@@ -24,14 +23,13 @@ from ML.blocks.optim import clip_grad_norm
 from ML.blocks.together import PerTask
 from ML.errors import UserError
 from ML.hyperparams import instantiate, output_shape
-from ML.runsettings import RunSettings
 
 
 class DQNAgent(BaseAgent):
     """Deep Q-learning (Mnih et al. 2015) with double Q (van Hasselt et al. 2016) and n-step returns.
 
-    The Q network is the config's ``Eyes → Pool → Trunk → Model`` (default ``Identity → MLP``) from observation
-    to one value per action; the optimiser is the config's ``Optim`` with ``lr`` and ``optim.*`` (fused when it
+    The Q network is the run's ``Eyes → Pool → Trunk → Model`` (default ``Identity → MLP``) from observation
+    to one value per action; the optimiser is the run's ``Optim`` with ``lr`` and ``optim.*`` (fused when it
     can be), its learning rate scheduled by ``Scheduler`` when set (stepped per update).
 
     From pixels (``Eyes=NatureCNN`` in ``dqn_atari``, ``Model=FullRainbowNetwork`` in ``atari100k``)
@@ -41,7 +39,7 @@ class DQNAgent(BaseAgent):
     evaluation see the raw frames.
 
     Args:
-        spec, config: given by the engine (the task's shapes; the resolved config).
+        spec, settings: given by the engine (the task's shapes; the run's settings, ``ML.agents.base.Bundle``).
         gamma: discount per step.
         n_step: steps summed into each return before bootstrapping from the target network.
         double: pick the next action with the online network, value it with the target network.
@@ -62,12 +60,12 @@ class DQNAgent(BaseAgent):
             (``FullRainbowNetwork`` has its own, dopamine's: one shared layer, then the two heads.)
         reward_clip: clip every reward to [-reward_clip, reward_clip] before n-step sums (0: raw rewards;
             1 for Atari, as DQN).
-        augment: apply the config's ``Aug`` (when set) to image observations in updates.
+        augment: apply the run's ``Aug`` (when set) to image observations in updates.
     """
 
     reads = frozenset({"Eyes", "Pool", "Trunk", "Model", "Aug", "Optim", "Scheduler"})
 
-    def __init__(self, spec: Any, config: Any, gamma: float = 0.99, n_step: int = 3, double: bool = True,
+    def __init__(self, spec: Any, settings: Bundle, gamma: float = 0.99, n_step: int = 3, double: bool = True,
                  target_update: int = 500, tau: float = 0.0, learn_start: int = 1000, update_every: int = 1,
                  updates_per_step: int = 1, eps_start: float = 1.0, eps_end: float = 0.05,
                  eps_decay_steps: int = 10000, eval_eps: float = 0.0, huber: bool = True,
@@ -78,7 +76,7 @@ class DQNAgent(BaseAgent):
             raise UserError(f"DQNAgent needs discrete actions but {spec.task} has continuous ones "
                             f"(shape {list(spec.action_shape or [])}); pick a discrete task or another Agent")
         self.num_actions = int(spec.num_actions)
-        self.gamma, self.n_step, self.double = float(gamma), int(n_step), bool(double)
+        self.gamma, self.n_step, self.double_q = float(gamma), int(n_step), bool(double)
         self.target_update, self.tau = int(target_update), float(tau)
         self.learn_start, self.update_every = int(learn_start), max(int(update_every), 1)
         self.updates_per_step = max(int(updates_per_step), 1)
@@ -90,15 +88,15 @@ class DQNAgent(BaseAgent):
         if self.n_step < 1 or not 0.0 <= self.gamma <= 1.0 or not 0.0 <= self.tau <= 1.0:
             raise UserError(f"DQNAgent: n_step ≥ 1, 0 ≤ gamma ≤ 1 and 0 ≤ tau ≤ 1 "
                             f"(got n_step={n_step}, gamma={gamma}, tau={tau})")
-        self.batch_size = int(config["batch_size"])
-        net, run = NetworkSettings.from_config(config), RunSettings.from_config(config)
-        self.device = config_device(AccelSettings.from_config(config))
+        self.batch_size = settings.batch_size
+        net, run = settings.network, settings.run
+        self.device = config_device(settings.accel)
         self.tasks = spec.info.get("tasks")  # several tasks together (ML.drivers.together): obs[0] says which
         if self.tasks:
             if dueling:
                 raise UserError("DQNAgent: dueling=true is not supported with several tasks; drop agent.dueling")
             width = int((net.model or {}).get("hidden_dim") or 64)
-            self.q: Any = PerTask(config, self.tasks, width)
+            self.q: Any = PerTask(net, self.tasks, width)
         else:
             self.q = build_network(net.body(), tuple(spec.obs_shape), (self.num_actions,))
         if dueling:
@@ -194,7 +192,7 @@ class DQNAgent(BaseAgent):
             obs, next_obs = self.aug(obs), self.aug(next_obs)
         with torch.no_grad():
             next_target = self.target(next_obs)
-            if self.double:
+            if self.double_q:
                 best = self.q(next_obs).argmax(1, keepdim=True)
             else:
                 best = next_target.argmax(1, keepdim=True)

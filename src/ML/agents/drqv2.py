@@ -12,11 +12,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ML.accelerate import Accelerator, AccelSettings
-from ML.agents.base import BaseAgent, action_bounds
+from ML.accelerate import Accelerator
+from ML.agents.base import BaseAgent, Bundle, action_bounds
 from ML.blocks.network import NetworkSettings, build_aug, build_optimizer, config_device
 from ML.blocks.vision import Encoder, orthogonal_init
-from ML.envs.base import EnvSettings
 from ML.errors import UserError
 from ML.hyperparams import instantiate, output_shape, resolve
 
@@ -135,13 +134,13 @@ class DrQV2Agent(BaseAgent):
 
     From states (``env.pixels=false``, classic control) the ``Eyes`` is ``Identity``: no encoder, no augmentation.
     Actions are produced in [-1, 1] and rescaled to the task's [action_low, action_high].
-    The config's ``Model`` is not used: the actor and critic are DrQ-v2's (sized by ``hidden_dim``).
+    The run's ``Model`` is not used: the actor and critic are DrQ-v2's (sized by ``hidden_dim``).
 
     Args:
-        spec, config: given by the engine (the task's shapes; the resolved config). ``config.lr`` is the
-            learning rate of the encoder, actor and critic (``Optim``, Adam by default, with ``optim.*``),
-            ``config.batch_size`` the batch, ``config.device`` the device, ``Eyes``/``eyes`` the encoder and
-            ``Aug``/``aug`` the augmentation.
+        spec, settings: given by the engine (the task's shapes; the run's settings). ``settings.network.lr``
+            is the learning rate of the encoder, actor and critic (``Optim``, Adam by default, with
+            ``optim.*``), ``settings.batch_size`` the batch, ``settings.accel`` the device, ``Eyes``/``eyes``
+            the encoder and ``Aug``/``aug`` the augmentation.
         feature_dim: width of the actor's and critic's trunks (LayerNorm + Tanh).
         hidden_dim: width of the actor's and critic's MLPs.
         critic_tau: Polyak rate of the target critic, applied after every update.
@@ -156,7 +155,7 @@ class DrQV2Agent(BaseAgent):
 
     reads = frozenset({"Eyes", "Aug", "Optim"})
 
-    def __init__(self, spec: Any, config: Any, feature_dim: int = 50, hidden_dim: int = 1024,
+    def __init__(self, spec: Any, settings: Bundle, feature_dim: int = 50, hidden_dim: int = 1024,
                  critic_tau: float = 0.01, n_step: int = 3, gamma: float = 0.99, update_every: int = 2,
                  learn_start: int = 2000, num_expl_steps: int = 2000,
                  stddev_schedule: Any = "linear(1.0,0.1,500000)", stddev_clip: float = 0.3,
@@ -177,8 +176,8 @@ class DrQV2Agent(BaseAgent):
         if self.feature_dim < 1 or self.hidden_dim < 1:
             raise UserError(f"DrQV2Agent: feature_dim and hidden_dim must be ≥ 1 "
                             f"(got {feature_dim}, {hidden_dim})")
-        self.batch_size = int(config["batch_size"])
-        net, accel = NetworkSettings.from_config(config), AccelSettings.from_config(config)
+        self.batch_size = settings.batch_size
+        net, accel = settings.network, settings.accel
         self.device = config_device(accel)
 
         obs_shape = tuple(int(s) for s in spec.obs_shape)
@@ -189,7 +188,7 @@ class DrQV2Agent(BaseAgent):
         self.action_low, self.action_high = low, high
         self._scale, self._offset = (high - low) / 2.0, (high + low) / 2.0  # [-1, 1] → [low, high]
 
-        self.encoder, self.repr_dim = self._build_eyes(net, EnvSettings.from_config(config).Env, obs_shape)
+        self.encoder, self.repr_dim = self._build_eyes(net, settings.env.Env, obs_shape)
         self.aug = build_aug(net, obs_shape, "RandomShiftsAug") if augment and self.pixels else None  # states: none
 
         self.actor = Actor(self.repr_dim, self.action_dim, self.feature_dim, self.hidden_dim)

@@ -3,8 +3,6 @@ scored by a Fréchet distance on fixed random features so that runs compare like
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +12,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ML import ranks
-from ML.accelerate import Accelerator, AccelSettings
-from ML.agents.base import BaseAgent
-from ML.blocks.network import NetworkSettings, build_optimizer, config_device
+from ML.accelerate import Accelerator
+from ML.agents.base import BaseAgent, Bundle
+from ML.blocks.network import build_optimizer, config_device
 from ML.errors import UserError
 from ML.hyperparams import instantiate
-from ML.settings import Settings
 
 
 def feature_net(in_shape: tuple[int, ...], seed: int = 0) -> nn.Module:
@@ -50,14 +47,6 @@ def frechet(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) 
     return float(((mu_a - mu_b) ** 2).sum() + max(trace, 0.0))
 
 
-@dataclasses.dataclass(frozen=True)
-class DiscriminatorSettings(Settings):
-    """A generative task's critic (``Model`` is the generator)."""
-
-    Discriminator: Any                  # null: DCGAN's Discriminator
-    discriminator: Mapping[str, Any]    # its arguments
-
-
 class GANAgent(BaseAgent):
     """GAN over a dataset of images. Images (in [0, 1]) are scaled to [-1, 1]; each update takes one
     discriminator step (real vs. generated, binary cross-entropy on logits) and one generator step (the
@@ -69,8 +58,8 @@ class GANAgent(BaseAgent):
 
     Args:
         spec: the task (``obs_shape`` = one image's shape).
-        config: the resolved config (Model = generator, Discriminator, model/discriminator arguments, Optim,
-            lr, optim, device).
+        settings: the run's settings (``network``: Model = generator, model, Optim, lr, optim;
+            ``discriminator``; ``accel``: the device).
         z_dim: latent size.
         grid: samples in the saved image grid.
         eval_samples: generated (and test) images compared by the Fréchet distance.
@@ -78,7 +67,7 @@ class GANAgent(BaseAgent):
 
     reads = frozenset({"Model", "Discriminator", "Optim"})
 
-    def __init__(self, spec: Any, config: Any, z_dim: int = 100, grid: int = 64, eval_samples: int = 1000):
+    def __init__(self, spec: Any, settings: Bundle, z_dim: int = 100, grid: int = 64, eval_samples: int = 1000):
         super().__init__()
         self.obs_shape = tuple(int(s) for s in spec.obs_shape)
         if len(self.obs_shape) == 2:
@@ -87,8 +76,7 @@ class GANAgent(BaseAgent):
             raise UserError(f"GANAgent generates images shaped (C, H, W); this dataset's inputs are "
                             f"{list(spec.obs_shape)}")
         self.z_dim, self.grid, self.eval_samples = int(z_dim), int(grid), int(eval_samples)
-        net, critic, accel = (NetworkSettings.from_config(config), DiscriminatorSettings.from_config(config),
-                              AccelSettings.from_config(config))
+        net, critic, accel = settings.network, settings.discriminator, settings.accel
         self.generator = instantiate(net.Model or "Generator", dict(net.model or {}),
                                      (self.z_dim,), self.obs_shape, "Model")
         self.discriminator = instantiate(critic.Discriminator or "Discriminator",

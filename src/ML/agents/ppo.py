@@ -7,6 +7,7 @@ Tianshou's MuJoCo options (return normalisation, advantages recomputed every epo
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -14,16 +15,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ML.accelerate import AccelSettings
-from ML.agents.base import BaseAgent, action_bounds
+from ML.agents.base import BaseAgent, Bundle, action_bounds
 from ML.blocks.architectures import MLP
-from ML.blocks.network import NetworkSettings, NumpyMLP, build_optimizer, config_device
+from ML.blocks.network import NumpyMLP, build_optimizer, config_device
 from ML.blocks.optim import clip_grad_norm
 from ML.blocks.running import RunningMeanStd
 from ML.errors import UserError
-from ML.runsettings import RunSettings
 
 _LOG_2PI = math.log(2 * math.pi)
+#: a minibatch: observations, actions, old log-probabilities, old values, advantages, returns
+Minibatch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 def orthogonal_mlp(net: MLP, head_gain: float) -> MLP:
@@ -44,12 +45,13 @@ class PPOAgent(BaseAgent):
     log std (``log_std_init``) and samples in [-1, 1] units, clipped and rescaled to the action bounds for the
     env. Each rollout (``ML.collectors.rollout.Rollouts``: ``num_envs`` × ``n_steps``) gives GAE(``gamma``,
     ``gae_lambda``) advantages, truncated episodes bootstrapped from their last observation's value; then
-    ``n_epochs`` passes over shuffled minibatches of ``config.batch_size``: clipped surrogate (``clip_range``),
+    ``n_epochs`` passes over shuffled minibatches of ``settings.batch_size``: clipped surrogate (``clip_range``),
     value loss (squared error; clipped as CleanRL/Tianshou when ``value_clip`` > 0), entropy bonus
     (``ent_coef``), gradient norm clipped to ``max_grad_norm``, one Adam (``Optim``, ``lr``, ``optim.*``).
 
     Args:
-        spec, config: given by the engine.
+        spec, settings: given by the engine (``settings.network``: Optim, lr; ``settings.run.train_steps``: the
+            budget the annealing counts down; ``settings.batch_size``: the minibatch).
         num_envs, n_steps: the rollout's envs and vector steps (the driver reads them).
         anneal_lr, anneal_clip: scale ``lr`` / ``clip_range`` by the budget left after the rollout
             (``1 - env steps / train_steps``, SB3's linear schedules ``lin_*``).
@@ -63,10 +65,11 @@ class PPOAgent(BaseAgent):
     """
 
     reads = frozenset({"Optim"})  # its networks are its own MLPs: no Eyes/Trunk/Model parts
+    discounted: torch.Tensor  # reward_norm: the running discounted return per env (a buffer)
 
     on_policy = True  # ML.drivers.make_driver: fresh rollouts (OnPolicy), no replay
 
-    def __init__(self, spec: Any, config: Any, num_envs: int = 8, n_steps: int = 2048, n_epochs: int = 10,
+    def __init__(self, spec: Any, settings: Bundle, num_envs: int = 8, n_steps: int = 2048, n_epochs: int = 10,
                  gamma: float = 0.99, gae_lambda: float = 0.95, clip_range: float = 0.2, value_clip: float = 0.0,
                  anneal_lr: bool = False, anneal_clip: bool = False, norm_adv: bool = True,
                  ent_coef: float = 0.0, vf_coef: float = 0.5, max_grad_norm: float = 0.5, hidden_dim: int = 64,
@@ -88,10 +91,10 @@ class PPOAgent(BaseAgent):
         self.ent_coef, self.vf_coef, self.max_grad_norm = float(ent_coef), float(vf_coef), float(max_grad_norm)
         self.reward_norm, self.return_norm = bool(reward_norm), bool(return_norm)
         self.recompute_adv = bool(recompute_adv)
-        net, run = NetworkSettings.from_config(config), RunSettings.from_config(config)
-        self.batch_size = int(config["batch_size"])  # the one key an agent reads itself (BaseAgent.uses)
+        net, run = settings.network, settings.run
+        self.batch_size = settings.batch_size
         self.lr, self.total = float(net.lr), int(run.train_steps)
-        self.device = config_device(AccelSettings.from_config(config))
+        self.device = config_device(settings.accel)
         self.discrete = bool(spec.discrete)
         obs_dim = int(spec.obs_shape[0])
         if self.discrete:
@@ -250,7 +253,7 @@ class PPOAgent(BaseAgent):
                 adv = torch.from_numpy(advantages.reshape(size).astype(np.float32)).to(self.device)
                 ret = torch.from_numpy(returns.reshape(size).astype(np.float32)).to(self.device)
             if self.batch_size >= size:  # one minibatch of everything: its order changes nothing
-                batches: Any = [(obs, action, old_log_prob, old_value, adv, ret)]
+                batches: Iterable[Minibatch] = [(obs, action, old_log_prob, old_value, adv, ret)]
             else:
                 order = torch.from_numpy(self.rng.permutation(size)).to(self.device)
                 batches = ((obs[i], action[i], old_log_prob[i], old_value[i], adv[i], ret[i])

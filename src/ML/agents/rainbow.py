@@ -8,6 +8,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ML.agents.base import Bundle
 from ML.agents.distributional import categorical_loss, project_distribution
 from ML.agents.dqn import DQNAgent
 from ML.blocks.optim import clip_grad_norm
@@ -38,18 +39,18 @@ class RainbowAgent(DQNAgent):
             sum tree of SPR's replay); false: independent draws (``PrioritizedSamplingDistribution``).
     """
 
-    def __init__(self, spec: Any, config: Any, prioritized: bool = True, stratified: bool = False,
+    def __init__(self, spec: Any, settings: Bundle, prioritized: bool = True, stratified: bool = False,
                  **kwargs: Any):
         if kwargs.get("dueling"):
             raise UserError(f"{type(self).__name__}: agent.dueling is DQNAgent's wrapper; FullRainbowNetwork "
                             "has its own dueling heads (model.dueling)")
-        super().__init__(spec, config, **kwargs)
+        super().__init__(spec, settings, **kwargs)
         if not hasattr(self.net, "outputs") or not hasattr(self.net, "share_noise"):
             raise UserError(f"{type(self).__name__} needs Model: FullRainbowNetwork (C51 atoms, noisy layers), "
                             f"not {type(self.net).__name__}")
         self.target.train()  # dopamine's target network draws noise too (no eval_mode in target_output)
         self.prioritized, self.stratified = bool(prioritized), bool(stratified)
-        if self.prioritized and int((config.get("env") or {}).get("num_envs") or 1) > 1:
+        if self.prioritized and int((settings.env.env or {}).get("num_envs") or 1) > 1:
             raise UserError(f"{type(self).__name__}: prioritized replay samples one replay, not env.num_envs games' "
                             "replays; drop env.num_envs or pass agent.prioritized=false")
 
@@ -88,7 +89,7 @@ class RainbowAgent(DQNAgent):
                 batch = replay.sample(self.batch_size, self.n_step, self.gamma, clip=self.reward_clip or None,
                                       prioritized=self.prioritized, stratified=self.stratified,
                                       **self._sample_args())
-                metrics, td_loss = self.learn(batch)
+                metrics, td_loss = self.learn_td(batch)
                 if self.tau > 0:
                     with torch.no_grad():
                         for target, online in zip(self.target_params, self.q.parameters(), strict=True):
@@ -108,7 +109,7 @@ class RainbowAgent(DQNAgent):
         weights = 1.0 / (self._tensor(batch["probability"]) + 1e-10).sqrt()
         return weights / weights.max()
 
-    def learn(self, batch: dict[str, torch.Tensor]) -> tuple[dict[str, float], torch.Tensor]:
+    def learn_td(self, batch: dict[str, torch.Tensor]) -> tuple[dict[str, float], torch.Tensor]:
         """One gradient update; returns its metrics and each transition's TD loss (for its priority)."""
         total, td_loss, metrics = self.losses(batch)
         weights = self.loss_weights(batch)
@@ -150,7 +151,7 @@ class RainbowAgent(DQNAgent):
         self.target_net.share_noise(self.net)  # one key for both networks in dopamine's target
         next_obs = self.q[:-1](next_obs)
         target = self.target_net.outputs(next_obs, fresh_noise=False)
-        chooser = self.net.outputs(next_obs, fresh_noise=False) if self.double else target
+        chooser = self.net.outputs(next_obs, fresh_noise=False) if self.double_q else target
         best = chooser.q_values.argmax(1)
         rows = torch.arange(len(best), device=best.device)
         if not self.net.distributional:

@@ -6,11 +6,11 @@ from typing import Any
 
 import numpy as np
 
-from ML.agents.base import BaseAgent
+from ML.agents.base import BaseAgent, Bundle
 
 
 class RandomAgent(BaseAgent):
-    """Acts uniformly at random (discrete or continuous), seeded by ``config.seed``; never learns.
+    """Acts uniformly at random (discrete or continuous), seeded by the run's ``seed``; never learns.
 
     ``ML task=random Env=Classic env.task=CartPole-v1`` measures a task's random score (the recipe
     sets ``train_steps=0`` and ``evaluate_episodes=100``).
@@ -19,7 +19,7 @@ class RandomAgent(BaseAgent):
     reads = frozenset[str]()
     uses = frozenset[str]()
 
-    def __init__(self, spec: Any, config: Any):
+    def __init__(self, spec: Any, settings: Bundle):
         super().__init__()
         self.discrete = bool(spec.discrete)
         self.num_actions = int(spec.num_actions or 0)
@@ -27,7 +27,7 @@ class RandomAgent(BaseAgent):
         low = -1.0 if spec.action_low is None else spec.action_low
         high = 1.0 if spec.action_high is None else spec.action_high
         self.low, self.high = float(low), float(high)
-        self.rng = np.random.default_rng(int(config.get("seed", 0)))
+        self.rng = np.random.default_rng(int(settings.run.seed))
 
     def act(self, obs: Any, step: int, eval_mode: bool = False) -> Any:
         if self.discrete:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from ML.agents.base import AgentSettings
 from ML.errors import UserError
 from ML.hyperparams import resolve
 from ML.hyperparams.names import BUILTINS
@@ -76,8 +77,8 @@ def check(agent: Any, config: Any) -> None:
     reads = getattr(target, "reads", None) if inspect.isclass(target) else None
     if reads is None:
         return
-    for key in config.get("agent") or {}:
-        if key not in ("spec", "config") and not _takes(target, key):
+    for key in AgentSettings.from_config(config).agent or {}:
+        if key not in ("spec", "settings") and not _takes(target, key):
             takers = ", ".join(n for n in _agents() if _takes(resolve(n, "Agent"), key)) or "no built-in agent"
             raise UserError(f"agent.{key}: {target.__name__} takes no {key}; it is an argument of {takers}. "
                             f"Drop agent.{key} or pick another task=/Agent=")

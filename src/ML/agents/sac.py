@@ -10,13 +10,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from ML.accelerate import AccelSettings
-from ML.agents.base import BaseAgent, action_bounds
+from ML.agents.base import BaseAgent, Bundle, action_bounds
 from ML.blocks.architectures import MLP
-from ML.blocks.network import NetworkSettings, NumpyMLP, build_optimizer, config_device
+from ML.blocks.network import NumpyMLP, build_optimizer, config_device
 from ML.blocks.relu_stack import ReluStack
 from ML.errors import UserError
-from ML.runsettings import RunSettings
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0  # SB3's and Tianshou's clamp of the policy's log std
 _LOG_2PI = math.log(2 * math.pi)
@@ -38,21 +36,21 @@ class SACAgent(BaseAgent):
     keep PyTorch's default initialisation.
 
     Args:
-        spec, config: given by the engine (``config.lr``: every optimiser's learning rate unless
-            ``alpha_lr`` is set for α's; ``config.batch_size``: the batch).
+        spec, settings: given by the engine (``settings.network.lr``: every optimiser's learning rate unless
+            ``alpha_lr`` is set for α's; ``settings.batch_size``: the batch).
         gamma, tau: discount; Polyak rate of the target critics.
         learn_start: environment steps of uniformly random actions before the first update (SB3's
             ``learning_starts``, Tianshou's ``start_timesteps``).
         update_every, updates_per_step: learn every this many environment steps, this many updates each time.
         hidden_dim, depth: the actor's and critics' MLPs.
         auto_entropy, ent_coef: learn α (starting at ``ent_coef``), or keep it at ``ent_coef``.
-        alpha_lr: α's learning rate (0: ``config.lr``).
+        alpha_lr: α's learning rate (0: ``settings.network.lr``).
         target_every: Polyak-update the target critics after every this many updates (pytorch_sac: 2).
     """
 
     reads = frozenset({"Optim"})  # its networks are its own MLPs: no Eyes/Trunk/Model parts
 
-    def __init__(self, spec: Any, config: Any, gamma: float = 0.99, tau: float = 0.005, learn_start: int = 100,
+    def __init__(self, spec: Any, settings: Bundle, gamma: float = 0.99, tau: float = 0.005, learn_start: int = 100,
                  update_every: int = 1, updates_per_step: int = 1, hidden_dim: int = 256, depth: int = 2,
                  auto_entropy: bool = True, ent_coef: float = 1.0, alpha_lr: float = 0.0, target_every: int = 1):
         super().__init__()
@@ -68,9 +66,9 @@ class SACAgent(BaseAgent):
         self.learn_start, self.update_every = int(learn_start), max(int(update_every), 1)
         self.updates_per_step = max(int(updates_per_step), 1)
         self.target_every = max(int(target_every), 1)
-        net, run = NetworkSettings.from_config(config), RunSettings.from_config(config)
-        self.batch_size = int(config["batch_size"])  # the one key an agent reads itself (BaseAgent.uses)
-        self.device = config_device(AccelSettings.from_config(config))
+        net, run = settings.network, settings.run
+        self.batch_size = settings.batch_size
+        self.device = config_device(settings.accel)
         obs_dim = int(spec.obs_shape[0])
         self.action_shape = tuple(int(s) for s in spec.action_shape)
         self.action_dim = math.prod(self.action_shape)

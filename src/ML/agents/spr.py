@@ -8,6 +8,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ML.agents.base import Bundle
 from ML.agents.rainbow import RainbowAgent
 from ML.blocks.network import build_optimizer
 from ML.blocks.spr import TransitionModel, flax_dense
@@ -33,15 +34,15 @@ class SPRAgent(RainbowAgent):
         spr_weight: the SPR loss's weight (0: none, and no sequences sampled).
     """
 
-    def __init__(self, spec: Any, config: Any, jumps: int = 5, spr_weight: float = 5.0, **kwargs: Any):
-        super().__init__(spec, config, **kwargs)
+    def __init__(self, spec: Any, settings: Bundle, jumps: int = 5, spr_weight: float = 5.0, **kwargs: Any):
+        super().__init__(spec, settings, **kwargs)
         self.jumps, self.spr_weight = int(jumps), float(spr_weight)
         channels = self.net.latent_shape[0]
         hidden = self.net.hidden.out_features
         self.transition = TransitionModel(self.num_actions, channels, self.net.renormalize).to(self.device)
         self.predictor = flax_dense(hidden, hidden).to(self.device)
         self.params = [*self.q.parameters(), *self.transition.parameters(), *self.predictor.parameters()]
-        self.optim = build_optimizer(config, self.params)
+        self.optim = build_optimizer(settings.network, self.params)
 
     def describe(self) -> dict[str, Any]:
         described = super().describe()

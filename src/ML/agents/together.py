@@ -16,11 +16,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ML.agents.base import BaseAgent
+from ML.agents.base import BaseAgent, Bundle
+from ML.blocks.network import NetworkSettings
 from ML.envs.base import TaskSpec
 from ML.errors import UserError
 from ML.hyperparams import instantiate, output_shape, resolve
-from ML.hyperparams.together import task_configs
 
 
 def task_spec(record: dict[str, Any]) -> TaskSpec:
@@ -33,10 +33,10 @@ def task_spec(record: dict[str, Any]) -> TaskSpec:
     return TaskSpec(**spec)
 
 
-def build_shared(config: Any, names: list[str], specs: list[TaskSpec]) -> dict[str, nn.Module]:
+def build_shared(net: NetworkSettings, names: list[str], width: int, specs: list[TaskSpec]) -> dict[str, nn.Module]:
     """The parts named in ``share``, built once from the run's own ``Eyes``/``Trunk`` settings, for inputs
-    every task's network gives them: its observations (Eyes: every task's of one shape) or ``share_width``
-    features (Trunk: each task's own ``project`` before it)."""
+    every task's network gives them: its observations (Eyes: every task's of one shape) or ``width``
+    (``share_width``) features (Trunk: each task's own ``project`` before it)."""
     parts: dict[str, nn.Module] = {}
     if "Eyes" in names:
         shapes = {tuple(s.obs_shape) for s in specs}
@@ -44,12 +44,12 @@ def build_shared(config: Any, names: list[str], specs: list[TaskSpec]) -> dict[s
             seen = ", ".join(f"{s.task} {list(s.obs_shape)}" for s in specs)
             raise UserError(f"share: [Eyes] needs every task's observations of one shape, here {seen}; share "
                             "Trunk instead (each task projects its own features to share_width)")
-        parts["Eyes"] = instantiate(config.Eyes, config.get("eyes") or {}, shapes.pop(), None, "Eyes")
+        parts["Eyes"] = instantiate(net.Eyes, dict(net.eyes or {}), shapes.pop(), None, "Eyes")
     if "Trunk" in names:
-        width = (int(config.share_width),)
-        trunk = instantiate(config.Trunk, config.get("trunk") or {}, width, None, "Trunk")
-        if len(output_shape(trunk, width)) != 1:
-            raise UserError(f"Trunk={config.Trunk} outputs {list(output_shape(trunk, width))} per input, not "
+        features = (int(width),)
+        trunk = instantiate(net.Trunk, dict(net.trunk or {}), features, None, "Trunk")
+        if len(output_shape(trunk, features)) != 1:
+            raise UserError(f"Trunk={net.Trunk} outputs {list(output_shape(trunk, features))} per input, not "
                             "features; a shared Trunk maps share_width features to features (e.g. Trunk=MLP)")
         parts["Trunk"] = trunk
     return parts
@@ -63,34 +63,33 @@ class TogetherAgent(BaseAgent):
 
     Args:
         spec: the run's spec; ``info["together"]["tasks"]`` records each task's own spec.
-        config: the run's config (``together``, ``share``, ``Trunk``, ``share_width``...).
+        settings: the run's settings: ``together`` (``share``, ``share_width``, each task's agent to build) and
+            ``network`` (the shared parts' ``Eyes``/``Trunk``).
     """
 
     reads = frozenset({"Eyes", "Trunk"})  # the parts it builds itself: the shared ones
 
-    def __init__(self, spec: Any, config: Any):
+    def __init__(self, spec: Any, settings: Bundle):
         super().__init__()
-        from ML import checkpoints
-        from ML.run import default_agent
-
+        if settings.together is None:
+            raise UserError("TogetherAgent trains the tasks of together: [...]; list them there "
+                            "(docs/together.md) or pick another Agent")
         records = spec.info["together"]["tasks"]
-        configs = task_configs(config)
+        tasks = settings.together.tasks
         specs = [task_spec(r["spec"]) for r in records]
-        names = list(config.get("share") or [])
-        for i, (sub, sub_spec) in enumerate(zip(configs, specs, strict=True)):
-            target = sub.Agent or default_agent(sub_spec)
+        names = list(settings.together.share)
+        for i, (task, sub_spec) in enumerate(zip(tasks, specs, strict=True)):
+            target = task.target(sub_spec)
             built = getattr(resolve(target, "Agent"), "reads", None) or frozenset()
             missing = [n for n in names if n not in built or (n == "Trunk" and "Pool" not in built)]
             if missing:
                 raise UserError(f"share: {missing[0]} is not built by together[{i}]'s agent {target} "
                                 f"({sub_spec.task}); share only parts every task's agent builds")
-        self.shared = nn.ModuleDict(build_shared(config, names, specs))
+        self.shared = nn.ModuleDict(build_shared(settings.network, names, settings.together.share_width, specs))
         self.labels = [r["label"] for r in records]
         self.tasks = nn.ModuleList()
-        for sub, sub_spec in zip(configs, specs, strict=True):
-            sub.update({name: self.shared[name] for name in names})  # the same object in every network
-            sub.update({name.lower(): {} for name in names})
-            self.tasks.append(checkpoints.build_agent(sub.Agent or default_agent(sub_spec), sub, sub_spec))
+        for task, sub_spec in zip(tasks, specs, strict=True):  # the same shared object in every network
+            self.tasks.append(task.build(sub_spec, {name: self.shared[name] for name in names}))
         self.per_task = PerTaskStates(self.tasks)
         for i, agent in enumerate(self.tasks):  # its generators, seen as the agent's own (ML.checkpoints): an
             for name, value in vars(agent).items():  # evaluation stopped midway puts them back as they were

@@ -3,7 +3,9 @@ sized to the dataset's images; UnifiedML's original ``DCGAN.Generator`` / ``DCGA
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -12,6 +14,15 @@ from torch import nn
 
 from ML.blocks.architectures import as_shape, image_shape
 from ML.errors import UserError
+from ML.settings import Settings
+
+
+@dataclasses.dataclass(frozen=True)
+class DiscriminatorSettings(Settings):
+    """A generative task's critic (``Model`` is the generator)."""
+
+    Discriminator: Any                  # null: DCGAN's Discriminator
+    discriminator: Mapping[str, Any]    # its arguments
 
 
 def dcgan_init(module: nn.Module) -> None:

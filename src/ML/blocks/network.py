@@ -1,4 +1,4 @@
-"""``input → Eyes → Model → output``: the network every agent builds from the config's parts."""
+"""``input → Eyes → Model → output``: the network every agent builds from the run's parts (``NetworkSettings``)."""
 
 from __future__ import annotations
 
@@ -56,8 +56,9 @@ class NetworkSettings(Settings):
         parts = [p for p in parts if p[0] is not None]
         if len(parts) == 1:
             return self
-        return dataclasses.replace(self, Eyes=[p[0] for p in parts], eyes={i: p[1] or {} for i, p in enumerate(parts)},
-                                   Pool=None, pool={}, Trunk=None, trunk={})
+        eyes = {str(i): p[1] or {} for i, p in enumerate(parts)}  # part i's arguments (``eyes.0.depth``)
+        return dataclasses.replace(self, Eyes=[p[0] for p in parts], eyes=eyes, Pool=None, pool={}, Trunk=None,
+                                   trunk={})
 
 
 def pick_device(name: Any) -> torch.device:
@@ -77,9 +78,8 @@ def pick_device(name: Any) -> torch.device:
     return device
 
 
-def config_device(settings: AccelSettings | Mapping[str, Any]) -> torch.device:
+def config_device(accel: AccelSettings) -> torch.device:
     """The run's device: ``device=`` when set, else a GPU when ``accelerate=true`` finds one, else the CPU."""
-    accel = AccelSettings.of(settings)
     return pick_device(accel.device or ("auto" if accel.accelerate else "cpu"))
 
 
@@ -87,8 +87,7 @@ def _first_line(error: Exception) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
-def build_network(settings: NetworkSettings | Mapping[str, Any], in_shape: tuple[int, ...],
-                  out_shape: tuple[int, ...]) -> nn.Sequential:
+def build_network(net: NetworkSettings, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> nn.Sequential:
     """Eyes (body) then Model (head), each part's shape arguments inferred from the one before.
 
     A Model written for flat features (``nn.Linear(3 * 32 * 32, 128)``, or a class taking
@@ -96,7 +95,6 @@ def build_network(settings: NetworkSettings | Mapping[str, Any], in_shape: tuple
     The result must map one input of ``in_shape`` to ``prod(out_shape)`` numbers (``settings.body()`` for
     ``Pool``/``Trunk`` between them).
     """
-    net = NetworkSettings.of(settings)
     try:
         eyes = instantiate(net.Eyes, dict(net.eyes or {}), in_shape, None, "Eyes")
         hidden = output_shape(eyes, in_shape)
@@ -121,17 +119,10 @@ def build_network(settings: NetworkSettings | Mapping[str, Any], in_shape: tuple
                     f"{list(out_shape)}: {error}; fix Eyes/Model or their arguments")
 
 
-def body_config(config: Any) -> NetworkSettings:
-    """The network settings of ``config`` with ``Pool`` and ``Trunk`` folded into ``Eyes``
-    (``NetworkSettings.body``), for callers still holding the whole config."""
-    return NetworkSettings.of(config).body()
-
-
-def build_scheduler(settings: NetworkSettings | Mapping[str, Any], optim: Any, updates: int) -> Any:
+def build_scheduler(net: NetworkSettings, optim: Any, updates: int) -> Any:
     """``Scheduler`` with ``scheduler.*``, stepped once per update; ``T_max``/``total_steps`` default to the
     run's number of updates (``updates``: the agent knows it, e.g. ``train_steps`` for a classifier) and
     OneCycleLR's ``max_lr`` to ``lr``."""
-    net = NetworkSettings.of(settings)
     if net.Scheduler is None:
         return None
     from ML.hyperparams.instantiate import _parameters
@@ -146,12 +137,10 @@ def build_scheduler(settings: NetworkSettings | Mapping[str, Any], optim: Any, u
     return instantiate(target, args, label="Scheduler")
 
 
-def build_aug(settings: NetworkSettings | Mapping[str, Any], obs_shape: tuple[int, ...],
-              default: str | None = None) -> nn.Module | None:
-    """The config's ``Aug`` with ``aug.*``, applied to training batches only: ``default`` when ``Aug`` is
+def build_aug(net: NetworkSettings, obs_shape: tuple[int, ...], default: str | None = None) -> nn.Module | None:
+    """The run's ``Aug`` with ``aug.*``, applied to training batches only: ``default`` when ``Aug`` is
     unset, nothing when it is (or defaults to) ``Identity`` or empty. Every agent builds its augmentation
     here; whether the observations suit it (images) is the augmentation's own check of its ``in_shape``."""
-    net = NetworkSettings.of(settings)
     aug = default if net.Aug is None else net.Aug
     if aug is None or (isinstance(aug, str) and aug.strip() in ("", "Identity")):
         return None
@@ -161,9 +150,8 @@ def build_aug(settings: NetworkSettings | Mapping[str, Any], obs_shape: tuple[in
     return cast(nn.Module, module)
 
 
-def build_optimizer(settings: NetworkSettings | Mapping[str, Any], params: Any) -> Any:
+def build_optimizer(net: NetworkSettings, params: Any) -> Any:
     """``Optim`` (a name, path or class) with ``lr`` and ``optim.*`` arguments, fused where it can be."""
-    net = NetworkSettings.of(settings)
     params = [p for p in params if p.requires_grad]
     if not params:
         raise UserError("the network has no trainable parameters; pick a Model with weights (e.g. Model=MLP)")
@@ -225,10 +213,8 @@ class NumpyMLP:
         """The layers on a vector or on a batch of rows: ``x @ weight.T`` is a matrix-vector product (gemv) for a
         vector, as fast as ``weight @ x`` and equal to it, so one observation pays no matrix-matrix cost."""
         for layer in self.layers:
-            if layer == "relu":
-                x = np.maximum(x, 0.0)
-            elif layer == "tanh":
-                x = np.tanh(x)
+            if isinstance(layer, str):  # "relu" or "tanh"
+                x = np.maximum(x, 0.0) if layer == "relu" else np.tanh(x)
             else:
                 weight, bias = layer
                 x = x @ weight.T if bias is None else x @ weight.T + bias

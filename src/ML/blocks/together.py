@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ML.blocks.network import body_config, build_network
+from ML.blocks.network import NetworkSettings, build_network
 
 # Q of an action a task does not have: low enough never to be an argmax, finite so no loss turns NaN
 ABSENT = -1e9
@@ -27,19 +27,19 @@ class PerTask(nn.Module):
     """Observations are ``[task index, the task's observation, zero padding]`` (``ML.drivers.together``).
 
     Task ``i``'s observation goes through its own adapter (``Linear``, ``ReLU``) to ``width`` features, the
-    config's ``Eyes → Pool → Trunk → Model`` (shared: what the tasks learn together) maps ``width`` to
+    run's ``Eyes → Pool → Trunk → Model`` (shared: what the tasks learn together) maps ``width`` to
     ``width``, and task ``i``'s own head (``ReLU``, ``Linear``) maps those to its actions; the other actions'
     outputs are ``ABSENT``. Adapters and heads are per task because the tasks' observation sizes and action
     counts differ (4 vs 6, 2 vs 3 for CartPole and Acrobot): no single layer can read or write both.
     """
 
-    def __init__(self, config: Any, tasks: list[dict[str, Any]], width: int):
+    def __init__(self, network: NetworkSettings, tasks: list[dict[str, Any]], width: int):
         super().__init__()
         self.dims = [math.prod(t["obs_shape"]) for t in tasks]
         self.actions = [int(t["num_actions"]) for t in tasks]
         self.width = int(width)
         self.adapters = nn.ModuleList(nn.Sequential(nn.Linear(d, self.width), nn.ReLU()) for d in self.dims)
-        self.body = build_network(body_config(config), (self.width,), (self.width,))
+        self.body = build_network(network.body(), (self.width,), (self.width,))
         self.heads = nn.ModuleList(nn.Sequential(nn.ReLU(), nn.Linear(self.width, a)) for a in self.actions)
 
     def path(self, i: int) -> nn.Sequential:

@@ -1,6 +1,6 @@
 """Datasets as environments: ``Dataset=`` names a training set and a held-out test set.
 
-``load(config) -> (train, test, spec)``; ``batches(dataset, batch_size, generator)`` streams shuffled
+``load(DatasetSettings) -> (train, test, spec)``; ``batches(dataset, batch_size, generator)`` streams shuffled
 training batches forever (``.epoch`` counts completed epochs); ``iterate(dataset, batch_size)`` is one
 ordered pass (evaluation)."""
 
@@ -535,7 +535,7 @@ def _test_override(data: DatasetSettings) -> Any:
     return _fast(_call(target, args, _name(test_spec, target)))
 
 
-def load(settings: DatasetSettings | Mapping[str, Any], store: Callable[..., tuple[Any, Any]] | None = None,
+def load(data: DatasetSettings, store: Callable[..., tuple[Any, Any]] | None = None,
          cache: Path | None = None) -> tuple[Any, Any, TaskSpec]:
     """The training set, the test set and the task's spec for ``Dataset`` / ``dataset.*``.
 
@@ -566,13 +566,11 @@ def load(settings: DatasetSettings | Mapping[str, Any], store: Callable[..., tup
 
     ``TestDataset=`` replaces the test set; ``generate=true`` makes a generative task (suite ``Generate``,
     labels ignored, one class allowed); ``norm=true`` records the training set's per-channel mean/std in
-    ``spec.info["norm"]`` (computed once, cached in ``cache``: ``<results>/.cache/``, read from a whole config
-    when one is given instead of the settings).
+    ``spec.info["norm"]`` (computed once, cached in ``cache``: the run's ``<results>/.cache/``, by default
+    ``results/.cache/``).
     """
-    data = DatasetSettings.of(settings)
     if cache is None:
-        results = settings.get("results") if isinstance(settings, Mapping) else None
-        cache = Path(str(results or "results")) / ".cache"
+        cache = Path("results") / ".cache"
     named = data.Dataset
     if named is None:
         raise UserError(f"no Dataset: set Dataset=... ({', '.join(BUILTIN_DATASETS)} or MyFile.MyDataset)")
