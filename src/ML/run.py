@@ -28,7 +28,7 @@ from ML.hyperparams.names import Unresolved
 from ML.layout import run_dir
 from ML.logs import CSVLog
 from ML.progress import Progress, set_progress
-from ML.runinfo import RunInfo, config_hash, jsonable, now, protocol_card
+from ML.runinfo import RunInfo, jsonable, now, protocol_card, same_config
 from ML.runsettings import RunSettings
 
 
@@ -66,6 +66,14 @@ def seed_everything(seed: int) -> None:
 LOGS = ("eval.csv", "train.csv")
 
 
+def _of_config(payload: dict[str, Any], config: Config) -> bool:
+    """Whether a checkpoint was written by this config (``ML.runinfo.same_config``: by its hash and stored
+    config, so a setting added since, at its default, does not make it another's)."""
+    saved = payload.get("agent")  # checked (``checkpoints.saved_agent``) where it is loaded
+    return same_config(config, checkpoints.run_state(payload).config_hash,
+                       saved.get("config") if isinstance(saved, dict) else None)
+
+
 def _unfinished(ckpt_path: Path, config: Config) -> dict[str, Any] | None:
     """This run's own checkpoint, if it is unfinished and of the same config: the same command resumes it.
     A finished one whose run.json is not complete (killed in between) resumes too, and completes at once."""
@@ -73,7 +81,7 @@ def _unfinished(ckpt_path: Path, config: Config) -> dict[str, Any] | None:
         return None
     payload = checkpoints.read(ckpt_path)
     state = checkpoints.run_state(payload)
-    if state.config_hash != config_hash(config):
+    if not _of_config(payload, config):
         return None
     if state.finished and (RunInfo.read(ckpt_path.parent / "run.json") or {}).get("status") == "complete":
         return None
@@ -162,7 +170,7 @@ def _prepare(run_dir: Path, config: Config, spec: Any, loaded: dict[str, Any] | 
         if loaded is not None:
             raise UserError(f"{run_dir} holds a complete run and load={run.load} would start it over; use "
                             "another experiment=NAME, or overwrite=true to replace it")
-        if previous.get("config_hash") != config_hash(config):
+        if not same_config(config, previous.get("config_hash"), previous.get("config")):
             raise UserError(f"{run_dir} holds a complete run of another config (experiment, recipe, suite, task "
                             "and seed are the same); use another experiment=NAME, or overwrite=true to replace it")
         if ranks.world_size(AccelSettings.from_config(config)) == 1:
@@ -230,7 +238,7 @@ def _train_in(run_dir: Path, config: Config, command: list[str], driver: Any, ag
     target, spec, ident = build
     payload, resume = start
     ckpt_path = run_dir / "agent.pt"
-    if resume and checkpoints.run_state(payload).config_hash == config_hash(config):
+    if resume and _of_config(payload, config):
         checkpoints.load_agent_state(agent, checkpoints.saved_agent(payload)["state"], ckpt_path)
     elif payload is not None:
         agent = _loaded(payload, config, spec)

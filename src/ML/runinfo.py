@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from typing import Any
 from ML import published
 from ML.envs.base import EvaluationSettings, evaluation_episodes
 from ML.fileio import read_json, write_json
+from ML.settings import defaults
 
 # keys that change where or how a run is shown, not what it computes
 _NOT_HASHED = {"progress", "load", "resume", "save", "save_per_steps", "results", "run_dir", "threads", "device",
@@ -43,9 +44,37 @@ def jsonable(value: Any) -> Any:
     return f"<{type(value).__module__}.{type(value).__qualname__} object>"
 
 
-def config_hash(config: dict[str, Any]) -> str:
-    kept = {k: v for k, v in jsonable(config).items() if k not in _NOT_HASHED}
+def config_hash(config: Mapping[str, Any], recorded: Any = None) -> str:
+    """The hash of what a config computes (run.json's ``config_hash``, a checkpoint's ``RunState``).
+
+    ``recorded``: the config a run stored (run.json's or agent.pt's; every key its engine knew, since
+    ``resolve_config`` merges ``_defaults.yaml`` first). A key it lacks whose value here is ``_defaults.yaml``'s
+    (a setting added since, at its default) is left out, as that run's engine did: the hash it recorded. So a
+    new setting never makes an existing run another config, while a changed value, or a changed default (the
+    record holds the old one), still does."""
+    kept = {k: v for k, v in jsonable(dict(config)).items() if k not in _NOT_HASHED}
+    if isinstance(recorded, Mapping):
+        kept = _as_recorded(kept, recorded, jsonable(defaults()))
     return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _as_recorded(config: dict[str, Any], recorded: Mapping[str, Any], default: dict[str, Any]) -> dict[str, Any]:
+    """``config`` without the keys ``recorded`` lacks that hold their default (in a section too: ``replay.*``)."""
+    kept = {}
+    for key, value in config.items():
+        if key not in recorded:
+            if key in default and value == default[key]:
+                continue
+        elif isinstance(value, dict) and isinstance(recorded[key], Mapping) and isinstance(default.get(key), dict):
+            value = _as_recorded(value, recorded[key], default[key])
+        kept[key] = value
+    return kept
+
+
+def same_config(config: Mapping[str, Any], recorded_hash: Any, recorded: Any) -> bool:
+    """Whether a run's record (its ``config_hash`` and stored config) is of ``config``: what decides whether the
+    same command resumes an unfinished run, or leaves a complete one as it is rather than refusing it."""
+    return bool(recorded_hash) and recorded_hash == config_hash(config, recorded)
 
 
 def versions() -> dict[str, str]:
