@@ -15,13 +15,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from ML import checkpoints, ranks, runlock, runplace, stops, threads, tracking
+from ML import checkpoints, published, ranks, runlock, runplace, stops, threads, tracking
 from ML.accelerate import AccelSettings
 from ML.agents.base import AgentSettings
 from ML.allocator import keep_freed_memory
 from ML.checkpoints import RunState
 from ML.drivers import make_driver
-from ML.drivers.settings import InteractiveSettings, ReplaySettings
+from ML.drivers.settings import InteractiveSettings, ReplaySettings, SupervisedSettings
+from ML.envs.base import EvaluationSettings
 from ML.errors import UserError
 from ML.hyperparams import Config
 from ML.hyperparams.names import Unresolved
@@ -249,14 +250,17 @@ def _train_in(run_dir: Path, config: Config, command: list[str], driver: Any, ag
         print(f"ML: resuming {run_dir} from step {state.step}", flush=True)
 
     previous = RunInfo.read(run_dir / "run.json") if resume else None
-    chosen = threads.choose(config, agent, (previous or {}).get("threads"))  # an MLP wants one thread
+    chosen = threads.choose(AccelSettings.from_config(config), agent,  # an MLP wants one thread
+                            SupervisedSettings.from_config(config).batch_size, (previous or {}).get("threads"))
     torch.set_num_threads(chosen["threads"])
     env_info = {**spec.info, "action_repeat": spec.action_repeat, "malloc": record["malloc"],
                 **agent.describe()}  # agent: run-time choices
     info = RunInfo(run_dir / "run.json", ident, config, env_info, command, previous)
     info.data.update(resume_exactness(config, spec, previous, state if resume else None))
     info.data["threads"] = chosen
-    info.data["protocol"] = (protocol_card(config, spec, agent, driver.frames_per_step)  # comparability (ML.runinfo)
+    info.data["protocol"] = (protocol_card(spec, agent, RunSettings.from_config(config),  # comparability
+                                           EvaluationSettings.from_config(config), published.agent_card(config),
+                                           driver.frames_per_step)
                              if spec.suite != "Together" else None)  # together: each task's recipe (env.together)
     info.data["lock"] = record["lock"]  # one writer (ML.runlock), or why not
     logs = {name: CSVLog(run_dir / name, state.logs.get(name) if resume else None) for name in LOGS}
