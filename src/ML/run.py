@@ -97,7 +97,7 @@ def resume_exactness(config: Mapping[str, Any], spec: Any, previous: dict[str, A
     if previous and previous.get("resume_exact") is False and "resume_inexact_at" in previous:
         return {k: previous[k] for k in ("resume_exact", "resume_note", "resume_inexact_at")}
     replays = (state.driver.get("replay") if state else None) or []
-    if any(r.get("wrapped") for r in (replays if isinstance(replays, list) else [replays])):
+    if state is not None and any(r.get("wrapped") for r in (replays if isinstance(replays, list) else [replays])):
         return {"resume_exact": False, "resume_inexact_at": state.step, "resume_note": (
             f"resumed at step {state.step} from a replay that had overwritten its oldest frames (replay.capacity): "
             "it reloads in another order, so samples differ from then on")}
@@ -238,14 +238,15 @@ def _train_in(run_dir: Path, config: Config, command: list[str], driver: Any, ag
     checkpoint and resuming or not, ``record`` going to run.json (malloc settings, the lock's status)."""
     target, spec, ident = build
     payload, resume = start
+    own = payload if resume else None  # this run's own checkpoint, continued
     ckpt_path = run_dir / "agent.pt"
-    if resume and _of_config(payload, config):
-        checkpoints.load_agent_state(agent, checkpoints.saved_agent(payload)["state"], ckpt_path)
+    if own is not None and _of_config(own, config):
+        checkpoints.load_agent_state(agent, checkpoints.saved_agent(own)["state"], ckpt_path)
     elif payload is not None:
         agent = _loaded(payload, config, spec)
     state = RunState()
-    if resume:  # the same run continues: counters, RNGs, logs, replay
-        state = checkpoints.run_state(payload)
+    if own is not None:  # the same run continues: counters, RNGs, logs, replay
+        state = checkpoints.run_state(own)
         checkpoints.restore_rng(state.rng)
         print(f"ML: resuming {run_dir} from step {state.step}", flush=True)
 

@@ -131,11 +131,11 @@ class Together:
         if self.frames is not None:
             self.frames[i] += 1
         self._actions.append(int(action))
-        return terminated or truncated
+        return bool(terminated or truncated)
 
     def step(self, agent: Any, step: int) -> dict[str, float]:
         ended = self._step_env(agent.act(self.obs, step))
-        metrics = agent.update(self.replay, step)
+        metrics: dict[str, float] = agent.update(self.replay, step)
         if ended:
             task = self.tasks[self.current]
             metrics = {**metrics, "episode_return": self._return, "episode_length": self._length,
