@@ -190,12 +190,16 @@ def test_the_final_100_episodes_only_at_the_protocols_budget(tmp_path) -> None:
 
 
 def _card(**overrides):
+    from ML.envs.base import EvaluationSettings
+    from ML.published import agent_card
     from ML.runinfo import protocol_card
+    from ML.runsettings import RunSettings
 
     config = resolve_config((), {"task": "atari100k", "device": "cpu", **overrides})
     spec = Atari(**config.env).task_spec
     _, agent = _agent(spec, **overrides)
-    return protocol_card(config, spec, agent, spec.action_repeat)
+    return protocol_card(spec, agent, RunSettings.from_config(config), EvaluationSettings.from_config(config),
+                         agent_card(config), spec.action_repeat)
 
 
 def test_the_reference_is_drawn_only_beside_the_published_agent(tmp_path) -> None:

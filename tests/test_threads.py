@@ -11,7 +11,9 @@ from torch import nn
 
 import ML
 from ML import threads
-from ML.hyperparams import Config
+from ML.accelerate import AccelSettings
+
+AUTO = AccelSettings.from_config({})  # threads=null: chosen
 
 
 def mlp(*widths: int) -> nn.Module:
@@ -20,30 +22,30 @@ def mlp(*widths: int) -> nn.Module:
 
 def test_small_mlp_gets_one_thread_whatever_the_machine():
     dqn_sized = mlp(4, 64, 64, 2)  # DQN's CartPole network at batch 128: 0.6M multiply-adds an update
-    choice = threads.choose(Config(batch_size=128), dqn_sized, cores=16, busy=0)
+    choice = threads.choose(AUTO, dqn_sized, 128, cores=16, busy=0)
     assert choice["threads"] == 1 and choice["why"].startswith("auto: MLP agent")
 
 
 def test_large_or_convolutional_agents_get_the_free_cores():
     digits_sized = mlp(64, 256, 256, 10)  # the classify recipe's MLP at batch 64: 5.4M
-    assert threads.choose(Config(batch_size=64), digits_sized, cores=2, busy=0)["threads"] == 2
+    assert threads.choose(AUTO, digits_sized, 64, cores=2, busy=0)["threads"] == 2
     conv = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Flatten())
-    choice = threads.choose(Config(batch_size=1), conv, cores=2, busy=0)
+    choice = threads.choose(AUTO, conv, 1, cores=2, busy=0)
     assert choice["threads"] == min(2, torch.get_num_threads()) and "convolutional" in choice["why"]
     # a busy machine: only the cores nobody else is running on, never fewer than one
-    assert threads.choose(Config(batch_size=64), conv, cores=8, busy=5)["threads"] == min(3, torch.get_num_threads())
-    assert threads.choose(Config(batch_size=64), conv, cores=2, busy=6)["threads"] == 1
+    assert threads.choose(AUTO, conv, 64, cores=8, busy=5)["threads"] == min(3, torch.get_num_threads())
+    assert threads.choose(AUTO, conv, 64, cores=2, busy=6)["threads"] == 1
 
 
 def test_a_resumed_run_keeps_its_count():
     before = {"threads": 2, "why": "auto: convolutional agent; 2 of 2 cores free"}
-    choice = threads.choose(Config(batch_size=64), mlp(4, 2), before, cores=2, busy=5)
+    choice = threads.choose(AUTO, mlp(4, 2), 64, before, cores=2, busy=5)
     assert choice["threads"] == 2 and choice["why"].startswith("resumed: kept")
-    assert threads.choose(Config(threads=1, batch_size=64), mlp(4, 2), before)["threads"] == 1
+    assert threads.choose(AccelSettings.from_config({"threads": 1}), mlp(4, 2), 64, before)["threads"] == 1
 
 
 def test_given_threads_win():
-    assert threads.choose(Config(threads=3, batch_size=64), mlp(4, 2), cores=8, busy=0) == {
+    assert threads.choose(AccelSettings.from_config({"threads": 3}), mlp(4, 2), 64, cores=8, busy=0) == {
         "threads": 3, "why": "threads= given"}
 
 

@@ -241,6 +241,28 @@ def test_bad_together_specs_are_one_line_exit_2(tmp_path: Path, capsys: pytest.C
     assert not (tmp_path / "results").exists()
 
 
+def test_a_task_spec_may_set_none_of_the_run_s_settings() -> None:
+    """The run's settings come from the classes that own them (``per_run``): every field of ``RunSettings`` but
+    the recipe and budget, of ``AcrossSettings`` and ``AccelSettings``' process-wide ones is refused in a spec;
+    a task's own settings (its budget, batch, learning rate, compile, workers, replay) pass."""
+    from ML.accelerate import AccelSettings
+    from ML.drivers.settings import AcrossSettings
+    from ML.errors import UserError
+    from ML.hyperparams.together import RUN_KEYS, entries, per_run
+    from ML.runsettings import RunSettings
+
+    run_level = ((RunSettings.claims() - {"task", "train_steps"}) | AcrossSettings.claims()
+                 | {"accelerate", "device", "threads", "world_size"})
+    assert per_run() == run_level and set(RUN_KEYS) <= run_level
+    assert {"seed", "experiment", "save_per_steps", "share_width", "trust_code"} <= run_level  # (a few by name)
+    assert "compile" in AccelSettings.claims() and "compile" not in run_level
+    for key in sorted(run_level):
+        with pytest.raises(UserError, match=rf"together\[1\] sets {key}, a setting of the whole run"):
+            entries({"together": [{"task": "classify"}, {"task": "dqn", key: 1}]})
+    for key in ("train_steps", "batch_size", "lr", "compile", "workers", "lr_scaling", "replay.capacity"):
+        assert entries({"together": [{"task": "classify"}, {"task": "dqn", key: 1}]})[1][key] == 1
+
+
 def test_a_bad_share_from_the_command_line_exits_2(tmp_path: Path) -> None:
     proc = run_ml("task=digits_cartpole", "share=[Pool]", cwd=tmp_path, check=False)
     assert proc.returncode == 2 and proc.stderr.startswith("ML: error: share: Pool cannot be shared"), proc.stderr

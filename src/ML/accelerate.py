@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import torch
 from torch import nn
@@ -26,6 +26,10 @@ class AccelSettings(Settings):
     world_size: int | None      # data-parallel processes (null: every GPU when accelerated, else 1)
     lr_scaling: str | None      # linear: lr × world_size under data-parallel training
     threads: int | None         # torch CPU threads (null: chosen from the agent and the machine)
+
+    #: the process's, one value for every network it builds (tasks trained together share them,
+    #: ``ML.hyperparams.together``); ``compile``, ``workers`` and ``lr_scaling`` are each network's or dataset's
+    process_wide: ClassVar[tuple[str, ...]] = ("accelerate", "device", "threads", "world_size")
 
 
 @functools.lru_cache(maxsize=1)

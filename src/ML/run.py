@@ -15,20 +15,21 @@ from typing import Any
 import numpy as np
 import torch
 
-from ML import checkpoints, ranks, runlock, runplace, stops, threads, tracking
+from ML import checkpoints, published, ranks, runlock, runplace, stops, threads, tracking
 from ML.accelerate import AccelSettings
 from ML.agents.base import AgentSettings
 from ML.allocator import keep_freed_memory
 from ML.checkpoints import RunState, default_agent
 from ML.drivers import make_driver
-from ML.drivers.settings import InteractiveSettings, ReplaySettings
+from ML.drivers.settings import InteractiveSettings, ReplaySettings, SupervisedSettings
+from ML.envs.base import EvaluationSettings
 from ML.errors import UserError
 from ML.hyperparams import Config
 from ML.hyperparams.names import Unresolved
 from ML.layout import run_dir
 from ML.logs import CSVLog
 from ML.progress import Progress, set_progress
-from ML.runinfo import RunInfo, config_hash, jsonable, now, protocol_card
+from ML.runinfo import RunInfo, jsonable, now, protocol_card, same_config
 from ML.runsettings import RunSettings
 
 
@@ -55,6 +56,14 @@ def seed_everything(seed: int) -> None:
 LOGS = ("eval.csv", "train.csv")
 
 
+def _of_config(payload: dict[str, Any], config: Config) -> bool:
+    """Whether a checkpoint was written by this config (``ML.runinfo.same_config``: by its hash and stored
+    config, so a setting added since, at its default, does not make it another's)."""
+    saved = payload.get("agent")  # checked (``checkpoints.saved_agent``) where it is loaded
+    return same_config(config, checkpoints.run_state(payload).config_hash,
+                       saved.get("config") if isinstance(saved, dict) else None)
+
+
 def _unfinished(ckpt_path: Path, config: Config) -> dict[str, Any] | None:
     """This run's own checkpoint, if it is unfinished and of the same config: the same command resumes it.
     A finished one whose run.json is not complete (killed in between) resumes too, and completes at once."""
@@ -62,7 +71,7 @@ def _unfinished(ckpt_path: Path, config: Config) -> dict[str, Any] | None:
         return None
     payload = checkpoints.read(ckpt_path)
     state = checkpoints.run_state(payload)
-    if state.config_hash != config_hash(config):
+    if not _of_config(payload, config):
         return None
     if state.finished and (RunInfo.read(ckpt_path.parent / "run.json") or {}).get("status") == "complete":
         return None
@@ -77,7 +86,7 @@ def resume_exactness(config: Mapping[str, Any], spec: Any, previous: dict[str, A
     if previous and previous.get("resume_exact") is False and "resume_inexact_at" in previous:
         return {k: previous[k] for k in ("resume_exact", "resume_note", "resume_inexact_at")}
     replays = (state.driver.get("replay") if state else None) or []
-    if any(r.get("wrapped") for r in (replays if isinstance(replays, list) else [replays])):
+    if state is not None and any(r.get("wrapped") for r in (replays if isinstance(replays, list) else [replays])):
         return {"resume_exact": False, "resume_inexact_at": state.step, "resume_note": (
             f"resumed at step {state.step} from a replay that had overwritten its oldest frames (replay.capacity): "
             "it reloads in another order, so samples differ from then on")}
@@ -151,7 +160,7 @@ def _prepare(run_dir: Path, config: Config, spec: Any, loaded: dict[str, Any] | 
         if loaded is not None:
             raise UserError(f"{run_dir} holds a complete run and load={run.load} would start it over; use "
                             "another experiment=NAME, or overwrite=true to replace it")
-        if previous.get("config_hash") != config_hash(config):
+        if not same_config(config, previous.get("config_hash"), previous.get("config")):
             raise UserError(f"{run_dir} holds a complete run of another config (experiment, recipe, suite, task "
                             "and seed are the same); use another experiment=NAME, or overwrite=true to replace it")
         if ranks.world_size(AccelSettings.from_config(config)) == 1:
@@ -218,26 +227,30 @@ def _train_in(run_dir: Path, config: Config, command: list[str], driver: Any, ag
     checkpoint and resuming or not, ``record`` going to run.json (malloc settings, the lock's status)."""
     target, spec, ident = build
     payload, resume = start
+    own = payload if resume else None  # this run's own checkpoint, continued
     ckpt_path = run_dir / "agent.pt"
-    if resume and checkpoints.run_state(payload).config_hash == config_hash(config):
-        checkpoints.load_agent_state(agent, checkpoints.saved_agent(payload)["state"], ckpt_path)
+    if own is not None and _of_config(own, config):
+        checkpoints.load_agent_state(agent, checkpoints.saved_agent(own)["state"], ckpt_path)
     elif payload is not None:
         agent = _loaded(payload, config, spec)
     state = RunState()
-    if resume:  # the same run continues: counters, RNGs, logs, replay
-        state = checkpoints.run_state(payload)
+    if own is not None:  # the same run continues: counters, RNGs, logs, replay
+        state = checkpoints.run_state(own)
         checkpoints.restore_rng(state.rng)
         print(f"ML: resuming {run_dir} from step {state.step}", flush=True)
 
     previous = RunInfo.read(run_dir / "run.json") if resume else None
-    chosen = threads.choose(config, agent, (previous or {}).get("threads"))  # an MLP wants one thread
+    chosen = threads.choose(AccelSettings.from_config(config), agent,  # an MLP wants one thread
+                            SupervisedSettings.from_config(config).batch_size, (previous or {}).get("threads"))
     torch.set_num_threads(chosen["threads"])
     env_info = {**spec.info, "action_repeat": spec.action_repeat, "malloc": record["malloc"],
                 **agent.describe()}  # agent: run-time choices
     info = RunInfo(run_dir / "run.json", ident, config, env_info, command, previous)
     info.data.update(resume_exactness(config, spec, previous, state if resume else None))
     info.data["threads"] = chosen
-    info.data["protocol"] = (protocol_card(config, spec, agent, driver.frames_per_step)  # comparability (ML.runinfo)
+    info.data["protocol"] = (protocol_card(spec, agent, RunSettings.from_config(config),  # comparability
+                                           EvaluationSettings.from_config(config), published.agent_card(config),
+                                           driver.frames_per_step)
                              if spec.suite != "Together" else None)  # together: each task's recipe (env.together)
     info.data["lock"] = record["lock"]  # one writer (ML.runlock), or why not
     logs = {name: CSVLog(run_dir / name, state.logs.get(name) if resume else None) for name in LOGS}

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,8 @@ from typing import Any
 from ML import published
 from ML.envs.base import EvaluationSettings, evaluation_episodes
 from ML.fileio import read_json, write_json
+from ML.runsettings import RunSettings
+from ML.settings import defaults
 
 # keys that change where or how a run is shown, not what it computes
 _NOT_HASHED = {"progress", "load", "resume", "save", "save_per_steps", "results", "run_dir", "threads", "device",
@@ -43,9 +45,37 @@ def jsonable(value: Any) -> Any:
     return f"<{type(value).__module__}.{type(value).__qualname__} object>"
 
 
-def config_hash(config: dict[str, Any]) -> str:
-    kept = {k: v for k, v in jsonable(config).items() if k not in _NOT_HASHED}
+def config_hash(config: Mapping[str, Any], recorded: Any = None) -> str:
+    """The hash of what a config computes (run.json's ``config_hash``, a checkpoint's ``RunState``).
+
+    ``recorded``: the config a run stored (run.json's or agent.pt's; every key its engine knew, since
+    ``resolve_config`` merges ``_defaults.yaml`` first). A key it lacks whose value here is ``_defaults.yaml``'s
+    (a setting added since, at its default) is left out, as that run's engine did: the hash it recorded. So a
+    new setting never makes an existing run another config, while a changed value, or a changed default (the
+    record holds the old one), still does."""
+    kept = {k: v for k, v in jsonable(dict(config)).items() if k not in _NOT_HASHED}
+    if isinstance(recorded, Mapping):
+        kept = _as_recorded(kept, recorded, jsonable(defaults()))
     return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _as_recorded(config: dict[str, Any], recorded: Mapping[str, Any], default: dict[str, Any]) -> dict[str, Any]:
+    """``config`` without the keys ``recorded`` lacks that hold their default (in a section too: ``replay.*``)."""
+    kept = {}
+    for key, value in config.items():
+        if key not in recorded:
+            if key in default and value == default[key]:
+                continue
+        elif isinstance(value, dict) and isinstance(recorded[key], Mapping) and isinstance(default.get(key), dict):
+            value = _as_recorded(value, recorded[key], default[key])
+        kept[key] = value
+    return kept
+
+
+def same_config(config: Mapping[str, Any], recorded_hash: Any, recorded: Any) -> bool:
+    """Whether a run's record (its ``config_hash`` and stored config) is of ``config``: what decides whether the
+    same command resumes an unfinished run, or leaves a complete one as it is rather than refusing it."""
+    return bool(recorded_hash) and recorded_hash == config_hash(config, recorded)
 
 
 def versions() -> dict[str, str]:
@@ -71,16 +101,17 @@ def now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
-def protocol_card(config: Any, spec: Any, agent: Any, frames_per_step: int, frames: int | None = None
-                  ) -> dict[str, Any]:
+def protocol_card(spec: Any, agent: Any, run: RunSettings, evaluation: EvaluationSettings,
+                  learner: Mapping[str, Any], frames_per_step: int, frames: int | None = None) -> dict[str, Any]:
     """The settings that decide whether two results are comparable (run.json ``protocol``; ``None``: not
-    applicable to this kind of task): the environment's and, for RL, the agent's (``ML.published.agent_card``),
-    with ``reference``: the nearest published configuration and every difference (``ML.published.compare``).
-    Frames are environment frames (agent steps x action repeat); for datasets, samples. ``frames``: the frames
-    trained where they are not ``train_steps`` x ``frames_per_step`` (one task of several trained together)."""
+    applicable to this kind of task): the environment's and, for RL, the agent's (``learner``: its
+    ``ML.published.agent_card``), with ``reference``: the nearest published configuration and every difference
+    (``ML.published.compare``). Frames are environment frames (agent steps x action repeat); for datasets,
+    samples. ``frames``: the frames trained where they are not ``train_steps`` x ``frames_per_step`` (one task of
+    several trained together)."""
     info = spec.info or {}
     rl = spec.suite not in ("Classify", "Generate")
-    steps = int(config.get("train_steps") or 0)
+    steps = int(run.train_steps or 0)
     budget = steps * int(frames_per_step) if frames is None else int(frames)
     if not rl:
         return {"observation": "x".join(map(str, spec.obs_shape)), "frame_budget": budget,
@@ -92,8 +123,8 @@ def protocol_card(config: Any, spec: Any, agent: Any, frames_per_step: int, fram
         actions = f"continuous {list(spec.action_shape or [])}"
     max_frames = {"Atari": info.get("max_episode_frames"),
                   "DMC": info.get("episode_steps")}.get(spec.suite, info.get("max_episode_steps"))
-    episodes = int(config.get("evaluate_episodes") or 0)
-    final = evaluation_episodes(EvaluationSettings.from_config(config), steps, info, last=True)
+    episodes = int(evaluation.evaluate_episodes or 0)
+    final = evaluation_episodes(evaluation, steps, info, last=True)
     pixels = len(spec.obs_shape) == 3
     card = {
         "observation": ("pixels " + "x".join(map(str, spec.obs_shape[1:]))) if pixels else "states",
@@ -108,11 +139,11 @@ def protocol_card(config: Any, spec: Any, agent: Any, frames_per_step: int, fram
         "eval_epsilon": float(agent.eval_eps) if hasattr(agent, "eval_eps") else None,
         "eval_episodes": episodes,
         "final_eval_episodes": final,
-        "eval_envs": min(final, int(config.get("evaluate_envs") or 16))
-        if final > 1 and hasattr(agent, "act_batch") and not config.get("vlog") else 1,  # collectors/evaluation.py
+        "eval_envs": min(final, int(evaluation.evaluate_envs or 16))
+        if final > 1 and hasattr(agent, "act_batch") and not evaluation.vlog else 1,  # collectors/evaluation.py
         "frame_budget": budget,
         "final_score": f"mean return of {final} evaluation episodes at {budget} env frames (the last evaluation)",
-        **published.agent_card(config),
+        **learner,
     }
     reference = published.compare(card, spec.suite)
     if reference is not None:

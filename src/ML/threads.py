@@ -20,6 +20,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ML.accelerate import AccelSettings
+
 #: multiply-adds of one update's forward pass (parameters x batch) from which an MLP gains from a second
 #: thread on idle cores: Digits' MLP (85k x 64 = 5.4M) runs 1.3x faster on 2 threads, DQN's (4.9k x 128 =
 #: 0.6M) slower (benchmarks/threads.py)
@@ -57,16 +59,17 @@ def _work(agent: Any, batch_size: int) -> tuple[bool, int]:
     return conv, sum(p.numel() for p in agent.parameters()) * max(batch_size, 1)
 
 
-def choose(config: Any, agent: Any, before: dict[str, Any] | None = None, cores: int | None = None,
-           busy: int | None = None) -> dict[str, Any]:
-    """run.json's ``threads``: ``{"threads": n, "why": ...}``; ``threads=`` in the config wins.
+def choose(accel: AccelSettings, agent: Any, batch_size: int | None, before: dict[str, Any] | None = None,
+           cores: int | None = None, busy: int | None = None) -> dict[str, Any]:
+    """run.json's ``threads``: ``{"threads": n, "why": ...}``; ``threads=`` (``accel.threads``) wins.
 
     ``before`` is a resumed run's own earlier choice, kept: sums split over another number of threads may
     round differently, and a resume must end as the uninterrupted run would. ``cores`` and ``busy`` (the
-    machine's usable and busy cores) are read from the machine when None.
+    machine's usable and busy cores) are read from the machine when None. ``batch_size``: the samples of one
+    update (its work).
     """
-    if config.get("threads"):
-        return {"threads": int(config.threads), "why": "threads= given"}
+    if accel.threads:
+        return {"threads": int(accel.threads), "why": "threads= given"}
     if before and before.get("threads"):
         why = str(before.get("why", ""))
         why = why if why.startswith("resumed") else f"resumed: kept ({why})"
@@ -74,7 +77,7 @@ def choose(config: Any, agent: Any, before: dict[str, Any] | None = None, cores:
     if os.environ.get("OMP_NUM_THREADS"):
         n = max(1, min(torch.get_num_threads(), usable_cores()))
         return {"threads": n, "why": "auto: OMP_NUM_THREADS set"}
-    conv, work = _work(agent, int(config.get("batch_size") or 1))
+    conv, work = _work(agent, int(batch_size or 1))  # the samples of one update
     what = "convolutional agent" if conv else f"MLP agent, {work / 1e6:.1f}M multiply-adds an update"
     if not conv and work < WORK_PER_THREAD:
         return {"threads": 1, "why": f"auto: {what}: too little work per op to share"}

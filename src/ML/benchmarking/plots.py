@@ -77,8 +77,10 @@ def palette(labels) -> dict[str, tuple]:
 def _save(fig, path: Path) -> Path:
     """``path`` (.png) and its .svg twin, each written completely or not at all."""
     for ext in FORMATS:
-        target = path.with_suffix(f".{ext}")
-        atomic_write(target, lambda tmp, ext=ext: fig.savefig(tmp, format=ext, dpi=110, bbox_inches="tight"))
+        def write(tmp: Path, ext: str = ext) -> None:
+            fig.savefig(tmp, format=ext, dpi=110, bbox_inches="tight")
+
+        atomic_write(path.with_suffix(f".{ext}"), write)
     plt.close(fig)
     return path
 

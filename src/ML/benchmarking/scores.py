@@ -119,7 +119,7 @@ def gather(run_jsons: Iterable[str | Path], baselines: str | Path | None = None,
     for run_json in counted([Path(p) for p in run_jsons], "scores: reading runs", "runs", progress):
         info = read_json(run_json)
         status = runinfo.status(info)  # a running run whose heartbeat stopped is "killed"
-        if status != "complete":
+        if info is None or status != "complete":
             skipped.append(f"{run_json.parent} ({status})")
             continue
         evals_path = run_json.parent / "eval.csv"
@@ -151,8 +151,8 @@ def gather(run_jsons: Iterable[str | Path], baselines: str | Path | None = None,
         reference = {"MuJoCo": references.MUJOCO_REFERENCE, "DMC": references.SAC_DMC_REFERENCE}.get(ident["suite"])
         matched = reference.matched(info.get("protocol")) if reference else None  # the card, not the recipe's name
         if matched:
-            key = (ident["suite"], ident["task"], references.ALGORITHM[matched])
-            runs[key] = max(runs.get(key, 0.0), float(rows["step"].max()))
+            algorithm = (ident["suite"], ident["task"], references.ALGORITHM[matched])
+            runs[algorithm] = max(runs.get(algorithm, 0.0), float(rows["step"].max()))
     if skipped:
         log(f"scores: not counted, {len(skipped)} run(s) not complete: " + "; ".join(skipped))
     warned = set()

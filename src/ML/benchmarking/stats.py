@@ -142,7 +142,7 @@ def bootstrap(scores: np.ndarray | Sequence[np.ndarray], metrics: Sequence[str] 
     serve every metric. Seeded: the same inputs and seed give the same intervals."""
     tasks = [t.reshape(-1, 1) for t in _as_tasks(scores)]
     out = bootstrap_steps(tasks, metrics, reps, seed, ci)
-    return {m: tuple(float(v) for v in out[m][:, 0]) for m in metrics}
+    return {m: (float(out[m][0, 0]), float(out[m][1, 0]), float(out[m][2, 0])) for m in metrics}
 
 
 def performance_profile(scores: np.ndarray | Sequence[np.ndarray], taus: np.ndarray, reps: int = 2000,
@@ -264,7 +264,7 @@ def compute(scores: pd.DataFrame, reps: int = 2000, seed: int = 0, ci: float = 0
     A recipe evaluated on several suites also gets the suite ``all`` (every task of every suite).
     ``progress``: groups bootstrapped of the total, with rate and ETA (``ML.progress.mode``).
     """
-    records = []
+    records: list[tuple[Any, ...]] = []  # a row each: the final's step is FINAL, a curve's a number
     usable = scores.dropna(subset=["normalized"])
     left_out = scores[scores["normalized"].isna()][["experiment", "recipe", "suite", "task"]].drop_duplicates()
     for row in left_out.itertuples(index=False):

@@ -78,7 +78,7 @@ class Batches:
 class _Shard:
     """This rank's ``size`` slice of every global batch (data-parallel training without the store)."""
 
-    def __init__(self, batches: Any, rank: int, size: int):
+    def __init__(self, batches: datasets.Batches, rank: int, size: int):
         self.inner, self.rank, self.size = batches, rank, size
 
     @property

@@ -38,11 +38,18 @@ class OffPolicy:
         self.spec = self.env.task_spec
         self.frames_per_step = self.spec.action_repeat
         self.episode = 0
-        self.replay: Any = None
+        self._replay: Replay | None = None  # open() makes it
         self.obs: Any = None
         self._return, self._length = 0.0, 0
         self._actions: list[Any] = []  # the unfinished episode's actions, to rebuild it after a resume
         self._ended = False
+
+    @property
+    def replay(self) -> Replay:
+        """The replay the agent learns from (``open`` makes it)."""
+        if self._replay is None:
+            raise RuntimeError("the collector's replay is used before open()")
+        return self._replay
 
     def open(self, run_dir: Path, resume: bool, state: dict[str, Any] | None = None) -> None:
         state = state or {}
@@ -51,7 +58,7 @@ class OffPolicy:
 
     def _open_replay(self, path: Path | None, capacity: int, load: bool, state: dict[str, Any]) -> None:
         space = self.env.action_space
-        self.replay = Replay(path, capacity, self.spec.obs_shape, self.env.observation_space.dtype,
+        self._replay = Replay(path, capacity, self.spec.obs_shape, self.env.observation_space.dtype,
                              () if self.spec.discrete else tuple(space.shape), space.dtype, load=load,
                              seed=self.seed, frame_stack=int(self.spec.info.get("frame_stack") or 1),
                              state=state.get("replay"), zero_pad=self.spec.info.get("starts") == "dopamine")
@@ -69,14 +76,14 @@ class OffPolicy:
         self._return, self._length = 0.0, 0
         self._actions.clear()
 
-    def _store(self, action: Any, result: tuple) -> bool:
+    def _store(self, action: Any, result: tuple[Any, ...]) -> bool:
         """A step's ``(obs, reward, terminated, truncated, info)`` into the replay; True when the episode ended."""
         self.obs, reward, terminated, truncated, _ = result
         self.replay.add(action, reward, self.obs, terminated, truncated)
         self._return += float(reward)
         self._length += 1
         self._actions.append(action)
-        return terminated or truncated
+        return bool(terminated or truncated)
 
     def collect(self, agent: Any, step: int) -> Replay:
         action = agent.act(self.obs, step)
@@ -103,8 +110,8 @@ class OffPolicy:
         return {"episode": self.episode, "actions": list(self._actions), "replay": self.replay.state()}
 
     def close(self, keep: bool) -> None:
-        if self.replay is not None:
-            self.replay.close(keep=keep)
+        if self._replay is not None:
+            self._replay.close(keep=keep)
         self.env.close()
 
 

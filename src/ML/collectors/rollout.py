@@ -87,7 +87,7 @@ class Rollouts:
         obs, _ = self.envs[i].reset(seed=episode_seed(self.seed, 4, i, self._episodes[i]))
         self._returns[i], self._lengths[i] = 0.0, 0
         self._actions[i].clear()
-        return obs
+        return np.asarray(obs)
 
     def collect(self, agent: Any, step: int) -> dict[str, np.ndarray] | None:
         """A vector step every ``num_envs`` loop steps; the rollout when it completes one, else None."""

@@ -34,16 +34,23 @@ class Vector:
         self.frames_per_step = self.spec.action_repeat
         self.vector = AtariVector(self.env, num_envs)
         self.episode = 0
-        self.replay: Any = None
+        self._replay: Streams | None = None  # open() makes it
         self._ended: list[tuple[float, int]] = []  # episodes that ended, reported one a loop step
         self._restarts = 0
+
+    @property
+    def replay(self) -> Streams:
+        """The games' replays the agent learns from (``open`` makes them)."""
+        if self._replay is None:
+            raise RuntimeError("the collector's replay is used before open()")
+        return self._replay
 
     def open(self, run_dir: Path, resume: bool, state: dict[str, Any] | None = None) -> None:
         """One replay per game (``replay.capacity`` shared out), and the games started."""
         state = state or {}
         path, capacity, load = replay_place(self.settings, self.stream, run_dir, resume)
         space = self.env.action_space
-        self.replay = Streams(self.num_envs, path, max(capacity // self.num_envs, 2), self.spec.obs_shape,
+        self._replay = Streams(self.num_envs, path, max(capacity // self.num_envs, 2), self.spec.obs_shape,
                               np.uint8, () if self.spec.discrete else tuple(space.shape), space.dtype, load=load,
                               seed=self.seed, frame_stack=int(self.spec.info.get("frame_stack") or 1),
                               states=state.get("replay"))
@@ -111,7 +118,7 @@ class Vector:
 
     def close(self, keep: bool) -> None:
         self._drain()
-        if self.replay is not None:
-            self.replay.close(keep=keep)
+        if self._replay is not None:
+            self._replay.close(keep=keep)
         self.env.close()
         self.vector.close()

@@ -19,12 +19,12 @@ from typing import Any
 
 import numpy as np
 
+from ML import published
 from ML.collectors import build_env, episode_seed
 from ML.collectors.evaluation import Evaluator, in_turn
 from ML.drivers.settings import ReplaySettings, TogetherSettings
 from ML.envs.base import EnvSettings, EvaluationSettings, TaskSpec
 from ML.errors import UserError
-from ML.hyperparams import Config
 from ML.replay_streams import Streams
 from ML.runinfo import protocol_card
 from ML.runsettings import RunSettings
@@ -60,10 +60,10 @@ class Together:
         self.seed = int(run.seed)
         self.tasks = list(given.env["task"])
         _refuse(evaluation, given, self.tasks)
-        self.envs, self.evaluators, self.task_configs = [], [], []
+        self.envs, self.evaluators = [], []
+        self._card = run, evaluation, published.agent_card(config)  # every task's protocol card: the run's settings
         for task in self.tasks:
             one = EnvSettings(given.Env, {**dict(given.env), "task": task})
-            self.task_configs.append(Config({**config, "env": dict(one.env)}))  # each task's protocol card
             evaluation_env = build_env(one, self.seed, evaluation=True)
             self.envs.append(build_env(one, self.seed, evaluation=False))
             self.evaluators.append(Evaluator(evaluation, one, self.seed, int(run.train_steps), evaluation_env,
@@ -131,11 +131,11 @@ class Together:
         if self.frames is not None:
             self.frames[i] += 1
         self._actions.append(int(action))
-        return terminated or truncated
+        return bool(terminated or truncated)
 
     def step(self, agent: Any, step: int) -> dict[str, float]:
         ended = self._step_env(agent.act(self.obs, step))
-        metrics = agent.update(self.replay, step)
+        metrics: dict[str, float] = agent.update(self.replay, step)
         if ended:
             task = self.tasks[self.current]
             metrics = {**metrics, "episode_return": self._return, "episode_length": self._length,
@@ -168,10 +168,9 @@ class Together:
         it was played: its own action set and episode cap, its frames as its budget, one evaluation env as
         ``Tagged`` plays it), for the pipeline to compare each task with runs of it alone."""
         tasks = []
-        for i, (entry, config, spec) in enumerate(zip(self.spec.info["tasks"], self.task_configs, self.specs,
-                                                      strict=True)):
+        for i, (entry, spec) in enumerate(zip(self.spec.info["tasks"], self.specs, strict=True)):
             frames = None if self.frames is None else self.frames[i]
-            card = protocol_card(config, spec, Tagged(agent, i, self._pad), 1, frames)
+            card = protocol_card(spec, Tagged(agent, i, self._pad), *self._card, 1, frames)
             if frames is None:
                 card.pop("frame_budget")
                 card.pop("final_score")

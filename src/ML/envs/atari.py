@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import difflib
 import functools
-from typing import Any
+from typing import Any, cast
 
 import gymnasium
 import numpy as np
@@ -225,12 +225,13 @@ class Atari(gymnasium.Wrapper):
         self.noop_max = s["noop_max"]
         self.base_seed = int(seed) + (EVAL_SEED_OFFSET if evaluation else 0)
         self.action_space.seed(self.base_seed)
-        self._ale = base.unwrapped.ale
+        ale_env: Any = base.unwrapped  # ale_py's AtariEnv: gymnasium's Env type lacks its ALE attributes
+        self._ale = ale_env.ale
         # step() runs AtariPreprocessing.step over AtariEnv.step (frameskip 1) itself, straight on the ALE:
         # the same calls in the same order, without the per-frame observation copies, info dicts and
         # wrapper layers (the engine's collection runs at raw ale-py speed; benchmarks/atari.py).
         self._pre = env
-        self._action_set = list(base.unwrapped._action_set)
+        self._action_set = list(ale_env._action_set)
         self._grab = self._ale.getScreenGrayscale if grayscale else self._ale.getScreenRGB
         self._seeded = False
         self._continue = False  # the last episode ended on a lost life: the next reset continues the game
@@ -246,8 +247,8 @@ class Atari(gymnasium.Wrapper):
         if int(num_envs) > 1:
             info["num_envs"] = int(num_envs)
         self.task_spec = TaskSpec(suite="Atari", task=name, obs_shape=shape, discrete=True,
-                                  num_actions=int(self.action_space.n), action_repeat=s["frame_skip"],
-                                  info=info)
+                                  num_actions=int(cast(spaces.Discrete, self.action_space).n),
+                                  action_repeat=s["frame_skip"], info=info)
 
     def _frame(self, obs: np.ndarray) -> np.ndarray:
         return obs[None] if obs.ndim == 2 else obs.transpose(2, 0, 1)

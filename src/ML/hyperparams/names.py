@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from ML.errors import UserError
@@ -152,7 +153,9 @@ def from_file(file: Path, attrs: list[str], spec: str) -> Any:
         raise Unresolved(f"cannot resolve {spec!r}: file {file} does not exist")
     require_trust(None, spec)
     main = sys.modules.get("__main__")
-    if main is not None and getattr(main, "__file__", None) and Path(main.__file__).resolve() == file.resolve():
+    main_file = getattr(main, "__file__", None)
+    module: ModuleType | None
+    if main is not None and main_file and Path(main_file).resolve() == file.resolve():
         module = main  # `python Run.py` naming Run.model: use the running script, do not re-import it
     else:
         directory = str(file.parent.resolve())
@@ -161,6 +164,8 @@ def from_file(file: Path, attrs: list[str], spec: str) -> Any:
         module = sys.modules.get(file.stem)
         if module is None or Path(getattr(module, "__file__", "") or "").resolve() != file.resolve():
             spec_ = importlib.util.spec_from_file_location(file.stem, file)
+            if spec_ is None or spec_.loader is None:
+                raise Unresolved(f"cannot resolve {spec!r}: {file} is not a Python file")
             module = importlib.util.module_from_spec(spec_)
             sys.modules[file.stem] = module
             try:

@@ -12,7 +12,9 @@ own classes, the ranges in ``RANGES``. Keys a user adds with ``+key=value`` are 
 from __future__ import annotations
 
 import functools
+import math
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,7 +69,7 @@ def _integral(value: Any) -> Any:
         return value
     if isinstance(value, numbers.Integral):
         return int(value)
-    return int(value) if isinstance(value, numbers.Real) and float(value).is_integer() else value
+    return math.trunc(value) if isinstance(value, numbers.Real) and float(value).is_integer() else value
 
 
 def _real(value: Any) -> Any:
@@ -206,9 +208,9 @@ def check(config: dict[str, Any]) -> dict[str, Any]:
     return _in_order(config, checked, TYPES)
 
 
-_ANNOTATED = {"int": Int, "float": Float, "bool": lambda **_: Bool,
+_ANNOTATED: dict[str, Callable[..., Kind]] = {"int": Int, "float": Float, "bool": lambda **_: Bool,
               "str": lambda **_: Kind("a string", lambda: _core().str_schema(strict=True))}
-_UNIT = {"ge": 0, "le": 1}
+_UNIT: dict[str, float] = {"ge": 0, "le": 1}
 # The ranges of the engine's own parts' arguments (agent.*, env.*, eyes.*...), by argument name: a class of
 # ML.* whose signature annotates ``gamma: float`` gets ``gamma`` checked in [0, 1].
 RANGES: dict[str, dict[str, float]] = {

@@ -9,16 +9,27 @@ refusal here is one line naming its fix (docs/together.md).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from ML.errors import UserError
 
 SHAREABLE = ("Eyes", "Trunk")  # the parts one module can serve for every task (their inputs made to meet)
 RUN_KEYS = ("seed", "threads", "device", "accelerate")  # the run's settings, the same for every task
-PER_RUN = (*RUN_KEYS, "together", "share", "share_width", "experiment", "results", "run_dir", "save",
-           "save_per_steps", "load", "resume", "overwrite", "evaluate_per_steps", "log_per_steps", "world_size",
-           "progress")
+PER_TASK = ("task", "train_steps")  # of the run's own settings, what each task spec gives: its recipe and budget
 TASK_PARTS = ("Agent", "Env", "Dataset", "TestDataset")  # each task's own, never the run's
+
+
+@functools.cache
+def per_run() -> frozenset[str]:
+    """The settings of the whole run, which a task spec may not set: the keys of the run's own settings
+    (``RunSettings``) but ``PER_TASK``, of together's (``AcrossSettings``), and the process-wide ones of
+    ``AccelSettings`` (``process_wide``): a setting added to one of them is the run's without a list here."""
+    from ML.accelerate import AccelSettings
+    from ML.drivers.settings import AcrossSettings
+    from ML.runsettings import RunSettings
+
+    return (RunSettings.claims() - set(PER_TASK)) | AcrossSettings.claims() | set(AccelSettings.process_wide)
 
 
 def entries(config: Any) -> list[dict[str, Any]]:
@@ -32,7 +43,7 @@ def entries(config: Any) -> list[dict[str, Any]]:
             raise UserError(f"{part}={config.get(part)} is set for the whole run, but with together: each task "
                             f"has its own; put {part} in the task specs (e.g. {{task: dqn, {part}: ...}})")
     for i, task in enumerate(tasks):
-        run_level = [k for k in task if k.split(".")[0] in PER_RUN]
+        run_level = [k for k in task if k.split(".")[0] in per_run()]
         if run_level:
             raise UserError(f"together[{i}] sets {run_level[0]}, a setting of the whole run; set it beside "
                             "together: (at the top level), not in a task spec")
