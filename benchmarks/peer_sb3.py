@@ -176,12 +176,12 @@ def main() -> int:
         order = ("ours", "sb3") if k % 2 == 0 else ("sb3", "ours")
         for side in order:
             if side == "ours":
-                *ran, final, chosen = ours(args.algo, args.env, seed, args.threads, args.ml_args)
-                results[side].append(tuple(ran))  # type: ignore[arg-type]
+                wall, cpu, score, steps, final, chosen = ours(args.algo, args.env, seed, args.threads, args.ml_args)
+                results["ours"].append((wall, cpu, score, steps))
             else:
-                trained = sb3(args.algo, args.env, seed, args.steps, args.learning_starts)
-        seeds = [episode_seed(seed, 1, final, i) for i in range(episodes)]
-        results["sb3"].append((trained[0], trained[1], sb3_score(trained[2], args.env, seeds), trained[3]))
+                sb3_wall, sb3_cpu, model, sb3_steps = sb3(args.algo, args.env, seed, args.steps, args.learning_starts)
+        seeds = [episode_seed(seed, 1, final, i) for i in range(episodes)]  # our final evaluation's start states
+        results["sb3"].append((sb3_wall, sb3_cpu, sb3_score(model, args.env, seeds), sb3_steps))
         (a, ca, fa, _), (b, cb, fb, _) = results["ours"][-1], results["sb3"][-1]
         print(f"seed {seed}: ours {a:7.1f} s ({ca:7.1f} s CPU, final {fa:7.1f})   SB3 {b:7.1f} s ({cb:7.1f} s CPU, "
               f"final {fb:7.1f})   SB3 / ours {b / a:.2f} wall, {cb / ca:.2f} CPU   threads: ours {chosen}, SB3 "
