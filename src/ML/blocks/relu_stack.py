@@ -32,26 +32,26 @@ class ReluStack:
             raise TypeError(f"ReluStack needs Linear layers with ReLU between, got {[k.__name__ for k in kinds]}")
         self.grads = [(torch.zeros_like(m.weight), torch.zeros_like(m.bias)) for m in self.layers]
         self._inputs: dict[str, list[torch.Tensor]] = {}
-        self._buffers: dict[tuple[str, int], list[torch.Tensor]] = {}
+        self._buffers: dict[tuple[str, str, int], list[torch.Tensor]] = {}
 
     def bind_grads(self) -> None:
-        """Point the layers' ``.grad`` at ``self.grads``, so an optimiser steps on what ``backward`` wrote."""
+        """Point the layers' ``.grad`` at ``self.grads``, so an optimiser steps on what ``weight_grads`` wrote."""
         for layer, (weight, bias) in zip(self.layers, self.grads, strict=True):
             layer.weight.grad, layer.bias.grad = weight, bias
 
-    def _buffer(self, tag: str, rows: int) -> list[torch.Tensor]:
-        """Per layer: its output's buffer, then the gradient-of-input buffers (same shapes, reused by tag)."""
-        key = (tag, rows)
+    def _kept(self, kind: str, tag: str, rows: int) -> list[torch.Tensor]:
+        """Per layer, a buffer of ``rows`` rows kept for ``tag``: its output (``kind="out"``) or its input's
+        gradient (``kind="in"``)."""
+        key = (kind, tag, rows)
         if key not in self._buffers:
             weight = self.layers[0].weight
-            outs = [weight.new_empty(rows, m.out_features) for m in self.layers]
-            grads_in = [weight.new_empty(rows, m.in_features) for m in self.layers]
-            self._buffers[key] = outs + grads_in
+            self._buffers[key] = [weight.new_empty(rows, m.out_features if kind == "out" else m.in_features)
+                                  for m in self.layers]
         return self._buffers[key]
 
     def forward(self, x: torch.Tensor, tag: str) -> torch.Tensor:
         """The network's output for the rows of ``x`` (a buffer of ``tag``: valid until its next forward)."""
-        outs = self._buffer(tag, len(x))[:len(self.layers)]
+        outs = self._kept("out", tag, len(x))
         inputs = []
         last = len(self.layers) - 1
         for i, (layer, out) in enumerate(zip(self.layers, outs, strict=True)):
@@ -78,7 +78,7 @@ class ReluStack:
     def _backward(self, tag: str, grad: torch.Tensor, weights: bool) -> torch.Tensor | None:
         """Once per forward: it overwrites the hidden activations it kept."""
         inputs = self._inputs[tag]
-        grads_in = self._buffer(tag, len(grad))[len(self.layers):]
+        grads_in = self._kept("in", tag, len(grad))
         for i in range(len(self.layers) - 1, -1, -1):
             layer, h = self.layers[i], inputs[i][:len(grad)]
             if weights:
