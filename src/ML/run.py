@@ -255,10 +255,13 @@ def _train_in(run_dir: Path, config: Config, command: list[str], driver: Any, ag
     info.data["lock"] = record["lock"]  # one writer (ML.runlock), or why not
     logs = {name: CSVLog(run_dir / name, state.logs.get(name) if resume else None) for name in LOGS}
     eval_log, train_log = tracking.track(config, info, logs["eval.csv"], logs["train.csv"])  # wandb=true
-    driver.open(run_dir, resume, state.driver or None)
-    info.write()
-    with info.heartbeat():
-        return _loop(config, driver, agent, (target, spec), info, eval_log, train_log, state, ckpt_path)
+    with stops.Signals() as signals:  # from here on, a stop signal ends the run at its next consistent point
+        driver.open(run_dir, resume, state.driver or None)
+        stops.point("opened")  # the replay made, run.json not yet: a run killed here starts afresh
+        info.write()
+        with info.heartbeat():
+            return _loop(config, driver, agent, (target, spec), info, eval_log, train_log, state, ckpt_path,
+                         signals)
 
 
 def _loaded(payload: dict[str, Any], config: Config, spec: Any) -> Any:
@@ -272,7 +275,7 @@ def _loaded(payload: dict[str, Any], config: Config, spec: Any) -> Any:
 
 
 def _loop(config: Config, driver: Any, agent: Any, build: tuple[Any, Any], info: RunInfo, eval_log: CSVLog,
-          train_log: CSVLog, state: RunState, ckpt_path: Path) -> Any:
+          train_log: CSVLog, state: RunState, ckpt_path: Path, signals: stops.Signals) -> Any:
     """The schedule (``RunSettings``) of steps, evaluations, train.csv rows and checkpoints; ``config`` is what
     each checkpoint stores, to rebuild the agent from."""
     run = RunSettings.from_config(config)
@@ -320,63 +323,62 @@ def _loop(config: Config, driver: Any, agent: Any, build: tuple[Any, Any], info:
                 raise
 
     # SIGINT / SIGTERM (ML.stops): a checkpoint at the last consistent point, then exit 128 + the signal
-    with stops.Signals() as signals:
-        try:
-            while True:
-                if (step % every_eval == 0 or step == total) and step > evaluated:
-                    row = {"step": step, "frame": frame, "episode": driver.episode,
-                           "time": round(elapsed(), 3), **evaluate()}
-                    eval_log.append(row)
-                    evaluated = step
-                    stops.point("eval_row")
-                    tasks = "".join(f"  {k[6:]} {v:.4g}" for k, v in row.items() if k.startswith("score."))
-                    progress.write(f"eval  step {step:>8}  frame {frame:>9}  score {row['score']:.4g}{tasks}  "
-                                   f"({row['time']:.1f} s)")
-                if step >= total:
-                    break
-                signals.check()
-                metrics = driver.step(agent, step)
-                step += 1
-                frame += driver.frames_per_step
-                for key, value in metrics.items():
-                    window.setdefault(key, []).append(value)
-                stops.point("step")
-                if step % every_log == 0 or step == total:
-                    tick = time.perf_counter()
-                    fps = (step - window_start[0]) * driver.frames_per_step / max(tick - window_start[1], 1e-9)
-                    train_log.append({"step": step, "frame": frame, "episode": driver.episode,
-                                      "time": round(elapsed(), 3), "fps": round(fps, 1),
-                                      **{k: float(np.mean(v)) for k, v in window.items()}})
-                    window, window_start = {}, (step, tick)
-                    progress.update(step)
-                    stops.point("train_row")
-                if every_save and step % every_save == 0:
-                    checkpoint()
-        except stops.Stop as stop:
-            restarts = int(build[1].info.get("num_envs") or 1) > 1  # its checkpoints restart the games
-            if restarts and saved != step:
-                info.data.update(resume_exact=False, resume_inexact_at=step, resume_note=(
-                    f"stopped at step {step}, between checkpoints: the env.num_envs games restart there"))
-            if not restarts or saved != step:
+    try:
+        while True:
+            if (step % every_eval == 0 or step == total) and step > evaluated:
+                row = {"step": step, "frame": frame, "episode": driver.episode,
+                       "time": round(elapsed(), 3), **evaluate()}
+                eval_log.append(row)
+                evaluated = step
+                stops.point("eval_row")
+                tasks = "".join(f"  {k[6:]} {v:.4g}" for k, v in row.items() if k.startswith("score."))
+                progress.write(f"eval  step {step:>8}  frame {frame:>9}  score {row['score']:.4g}{tasks}  "
+                               f"({row['time']:.1f} s)")
+            if step >= total:
+                break
+            signals.check()
+            metrics = driver.step(agent, step)
+            step += 1
+            frame += driver.frames_per_step
+            for key, value in metrics.items():
+                window.setdefault(key, []).append(value)
+            stops.point("step")
+            if step % every_log == 0 or step == total:
+                tick = time.perf_counter()
+                fps = (step - window_start[0]) * driver.frames_per_step / max(tick - window_start[1], 1e-9)
+                train_log.append({"step": step, "frame": frame, "episode": driver.episode,
+                                  "time": round(elapsed(), 3), "fps": round(fps, 1),
+                                  **{k: float(np.mean(v)) for k, v in window.items()}})
+                window, window_start = {}, (step, tick)
+                progress.update(step)
+                stops.point("train_row")
+            if every_save and step % every_save == 0:
                 checkpoint()
-            info.write(status="interrupted")
-            progress.close()
-            driver.close(keep=True)
-            print(f"ML: stopped by {stop} at step {step}: checkpoint saved; the same command resumes it", flush=True)
-            raise SystemExit(stop.code) from None
-        except BaseException:
-            info.write(status="failed")
-            progress.close()
-            raise
-        progress.close()  # a signal from here on waits the few seconds until the run is complete
-        if run.save:
-            checkpoint(finished=True)  # killed after it, before run.json says complete: a resume completes
-            stops.point("finished")
-        final = float(eval_log.last["score"]) if eval_log.last else None
-        ended = getattr(driver, "ended_info", None)  # tasks trained together: each task's card, now its frames
-        env = {**info.data["env"], **jsonable(ended(agent))} if ended is not None else info.data["env"]
-        info.write(status="complete", ended=now(), final_score=final, steps=step, frames=frame, env=env)
-        driver.close(keep=bool(ReplaySettings.from_config(config).replay.get("save", True)))
+    except stops.Stop as stop:
+        restarts = int(build[1].info.get("num_envs") or 1) > 1  # its checkpoints restart the games
+        if restarts and saved != step:
+            info.data.update(resume_exact=False, resume_inexact_at=step, resume_note=(
+                f"stopped at step {step}, between checkpoints: the env.num_envs games restart there"))
+        if not restarts or saved != step:
+            checkpoint()
+        info.write(status="interrupted")
+        progress.close()
+        driver.close(keep=True)
+        print(f"ML: stopped by {stop} at step {step}: checkpoint saved; the same command resumes it", flush=True)
+        raise SystemExit(stop.code) from None
+    except BaseException:
+        info.write(status="failed")
+        progress.close()
+        raise
+    progress.close()  # a signal from here on waits the few seconds until the run is complete
+    if run.save:
+        checkpoint(finished=True)  # killed after it, before run.json says complete: a resume completes
+        stops.point("finished")
+    final = float(eval_log.last["score"]) if eval_log.last else None
+    ended = getattr(driver, "ended_info", None)  # tasks trained together: each task's card, now its frames
+    env = {**info.data["env"], **jsonable(ended(agent))} if ended is not None else info.data["env"]
+    info.write(status="complete", ended=now(), final_score=final, steps=step, frames=frame, env=env)
+    driver.close(keep=bool(ReplaySettings.from_config(config).replay.get("save", True)))
     if signals.signum is not None:  # the run is complete: stop here (a sweep starts no next run)
         raise SystemExit(stops.Stop(signals.signum).code)
     return agent
