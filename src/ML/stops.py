@@ -10,10 +10,10 @@ the checkpoint. The process then exits with ``128 + signal`` (130 for ^C, 143 fo
 Test hook (not a setting): ``ML_STOP_AT=<point>@<n>[:<SIGNAL>]`` makes the process send itself SIGNAL
 (default TERM; INT, TERM or KILL) the n-th time it passes ``point``, so tests stop a run at an exact moment.
 Points: ``opened`` (the driver opened its replay, run.json not yet written), ``step`` (a training step done),
-``train_row`` / ``eval_row`` (a log row written), ``new_column`` (a row widened a log's header), ``evaluate`` (an evaluation's progress: an episode or the dataset done),
-``checkpoint`` (agent.pt written to its temporary name, not yet renamed), ``flush`` (replay.h5 half appended:
-``obs`` written, the other columns not) and ``finished`` (the last checkpoint written, run.json not yet
-complete).
+``train_row`` / ``eval_row`` (a log row written), ``new_column`` (a row widened a log's header), ``evaluate`` (an
+evaluation's progress: an episode or the dataset done), ``checkpoint`` (agent.pt written to its temporary name,
+not yet renamed), ``flush`` (replay.h5 half appended: ``obs`` written, the other columns not) and ``finished``
+(the last checkpoint written, run.json not yet complete).
 """
 
 from __future__ import annotations
