@@ -59,7 +59,7 @@ def test_random_crop_flip_and_normalize() -> None:
 
 def test_relu_stack_forward_and_backward_are_autograds() -> None:
     """The written-out MLP gives autograd's output, weight/bias gradients and input gradient, also when the
-    gradient covers only the first rows of the forward's batch (the rest get none)."""
+    gradient covers only the first rows of the forward's batch, or chosen rows (the rest get none)."""
     from ML.blocks.architectures import MLP
     from ML.blocks.relu_stack import ReluStack
 
@@ -73,11 +73,22 @@ def test_relu_stack_forward_and_backward_are_autograds() -> None:
         torch.testing.assert_close(stack.forward(x.detach(), "t"), out.detach())
         torch.testing.assert_close(stack.input_grad("t", grad), x.grad[:8])
         stack.forward(x.detach(), "t")
+        rows = torch.tensor([7, 2, 11])
+        torch.testing.assert_close(stack.input_grad("t", grad[:3], rows), _input_grad(net, x.detach(), rows, grad[:3]))
+        stack.forward(x.detach(), "t")
         stack.weight_grads("t", grad)
     layers = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
     for layer, (weight, bias) in zip(layers, stack.grads, strict=True):
         torch.testing.assert_close(weight, layer.weight.grad)
         torch.testing.assert_close(bias, layer.bias.grad)
+
+
+def _input_grad(net: torch.nn.Module, x: torch.Tensor, rows: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    """Autograd's gradient of ``Σ grad · net(x)[rows]`` with respect to ``x[rows]``."""
+    x = x.clone().requires_grad_(True)
+    with torch.enable_grad():
+        (found,) = torch.autograd.grad((net(x)[rows] * grad).sum(), x)
+    return found[rows]
 
 
 def test_relu_stack_refuses_other_networks() -> None:

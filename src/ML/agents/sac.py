@@ -204,9 +204,14 @@ class SACAgent(BaseAgent):
         q_pi1 = net["critic1"].forward(pi_input, "pi")[:, 0]
         q_pi2 = net["critic2"].forward(pi_input, "pi")[:, 0]
         actor_loss = (alpha * log_prob - torch.min(q_pi1, q_pi2)).mean()
-        share1 = (q_pi1 < q_pi2).float() + 0.5 * (q_pi1 == q_pi2).float()  # torch.min's gradient, ties halved
-        grad_action = (net["critic1"].input_grad("pi", (share1 / -n)[:, None])[:, -a:]
-                       + net["critic2"].input_grad("pi", ((share1 - 1.0) / n)[:, None])[:, -a:])
+        # min Q's gradient goes to the smaller critic of each row (the first on a tie, as SB3's min over dim 1):
+        # each critic passes back only its own rows
+        first = q_pi1 <= q_pi2
+        grad_action = torch.empty(n, a, device=self.device)
+        grad_min = torch.full((n, 1), -1.0 / n, device=self.device)
+        for critic, rows in (("critic1", first.nonzero()[:, 0]), ("critic2", (~first).nonzero()[:, 0])):
+            if len(rows):
+                grad_action[rows] = net[critic].input_grad("pi", grad_min[:len(rows)], rows)[:, -a:]
         # log π's tanh correction -Σ log(1 - a² + 1e-6), then tanh, then x = mean + exp(log std) · noise
         grad_action += (alpha / n) * 2.0 * policy_action / (1.0 - policy_action.square() + 1e-6)
         grad_x = grad_action * (1.0 - policy_action.square())

@@ -40,8 +40,8 @@ class ReluStack:
             layer.weight.grad, layer.bias.grad = weight, bias
 
     def _kept(self, kind: str, tag: str, rows: int) -> list[torch.Tensor]:
-        """Per layer, a buffer of ``rows`` rows kept for ``tag``: its output (``kind="out"``) or its input's
-        gradient (``kind="in"``)."""
+        """Per layer, a buffer of ``rows`` rows kept for ``tag``: its output (``kind="out"``), or one as wide as
+        its input: the input's gradient (``"in"``) or the input's rows a gradient covers (``"rows"``)."""
         key = (kind, tag, rows)
         if key not in self._buffers:
             weight = self.layers[0].weight
@@ -68,19 +68,29 @@ class ReluStack:
         from ``grad``, the gradient of the output's first ``len(grad)`` rows (the other rows get none)."""
         self._backward(tag, grad, weights=True)
 
-    def input_grad(self, tag: str, grad: torch.Tensor) -> torch.Tensor:
-        """The gradient of the input's first ``len(grad)`` rows, back through the last ``forward`` of ``tag``
-        from ``grad`` (no weight gradient computed: a pass through weights the caller does not train)."""
-        result = self._backward(tag, grad, weights=False)
+    def input_grad(self, tag: str, grad: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """The gradient of the input's first ``len(grad)`` rows, or of the input's ``rows`` (indices), back
+        through the last ``forward`` of ``tag`` from ``grad`` (no weight gradient computed: a pass through
+        weights the caller does not train)."""
+        result = self._backward(tag, grad, weights=False, rows=rows)
         assert result is not None
         return result
 
-    def _backward(self, tag: str, grad: torch.Tensor, weights: bool) -> torch.Tensor | None:
+    def _backward(self, tag: str, grad: torch.Tensor, weights: bool,
+                  rows: torch.Tensor | None = None) -> torch.Tensor | None:
         """Once per forward: it overwrites the hidden activations it kept."""
         inputs = self._inputs[tag]
-        grads_in = self._kept("in", tag, len(grad))
+        if rows is None:
+            grads_in = self._kept("in", tag, len(grad))
+        else:  # a varying number of rows: slices of buffers for all of them
+            grads_in = [b[:len(rows)] for b in self._kept("in", tag, len(inputs[0]))]
+            gathered = [b[:len(rows)] for b in self._kept("rows", tag, len(inputs[0]))]
         for i in range(len(self.layers) - 1, -1, -1):
-            layer, h = self.layers[i], inputs[i][:len(grad)]
+            layer = self.layers[i]
+            if rows is None:
+                h = inputs[i][:len(grad)]
+            elif i > 0:
+                h = torch.index_select(inputs[i], 0, rows, out=gathered[i])
             if weights:
                 torch.mm(grad.t(), h, out=self.grads[i][0])
                 torch.sum(grad, 0, out=self.grads[i][1])
